@@ -1,0 +1,1 @@
+int sqlfocus_core_placeholder = 0;

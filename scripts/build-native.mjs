@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Builds the native addon (build/Release/sqlfocus.node) on `npm i`.
+//   1. cmake-js (CMakeLists.txt): Release, host SIMD, CUDA engine when a CUDA toolkit with cuBLAS is found.
+//   2. node-gyp (binding.gyp): the same CPU sources, where cmake is missing.
+// Environment: SQLFOCUS_CUDA=auto|on|off (default auto), SQLFOCUS_SKIP_NATIVE=1 to skip,
+//              SQLFOCUS_NATIVE_ARCH=0 to build without -march=native (portable binaries).
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(import.meta.url);
+const force = process.argv.includes("--force");
+const addon = join(root, "build", "Release", "sqlfocus.node");
+
+if (process.env.SQLFOCUS_SKIP_NATIVE === "1") {
+  console.log("sqlfocus: SQLFOCUS_SKIP_NATIVE=1, not building the native addon");
+  process.exit(0);
+}
+
+function run(cmd, args) {
+  console.log(`sqlfocus: ${cmd} ${args.join(" ")}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: process.env });
+  return r.status === 0;
+}
+
+function hasCmake() {
+  const r = spawnSync("cmake", ["--version"], { stdio: "ignore" });
+  return r.status === 0;
+}
+
+const cuda = process.env.SQLFOCUS_CUDA ?? "auto";
+const nativeArch = process.env.SQLFOCUS_NATIVE_ARCH === "0" ? "OFF" : "ON";
+let ok = false;
+if (hasCmake()) {
+  const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");
+  const parallel = String(Math.max(1, (await import("node:os")).availableParallelism()));
+  ok = run(process.execPath, [cmakeJs, force ? "rebuild" : "compile", "--config", "Release",
+    "--parallel", parallel,
+    `--CDSQLFOCUS_CUDA=${cuda}`, `--CDSQLFOCUS_NATIVE_ARCH=${nativeArch}`]);
+  if (!ok) console.error("sqlfocus: cmake-js build failed");
+} else {
+  console.log("sqlfocus: cmake not found, falling back to node-gyp (CPU engine only)");
+}
+if (!ok) {
+  const gyp = ["node-gyp", "rebuild", "--release"];
+  ok = run("npx", ["--no-install", ...gyp]);
+}
+if (!ok || !existsSync(addon)) {
+  console.error(`sqlfocus: the native addon could not be built (${addon} is missing).\n` +
+    "  Needs a C++17 compiler and cmake (or python3 + make for node-gyp). See README.md, 'Building'.");
+  process.exit(1);
+}
+console.log(`sqlfocus: built ${addon}`);
