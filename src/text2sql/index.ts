@@ -1,0 +1,2 @@
+// Public face of src/text2sql.
+export {};
