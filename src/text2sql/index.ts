@@ -1,2 +1,3 @@
-// Public face of src/text2sql.
-export {};
+// Public face of src/text2sql: the one prompt builder and SQL extraction.
+export { buildNl2SqlPrompt, extractSql, formatSqlAnswer, parseDialect, SQL_DIALECTS } from "./prompt.js";
+export type { Nl2SqlPromptInput, SqlDialect } from "./prompt.js";
