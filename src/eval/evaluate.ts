@@ -1,0 +1,253 @@
+// Spider execution-accuracy evaluation: predict SQL for each question of a split, score it by execution
+// (exec-match.ts), append one JSON line per question to a results file, and summarise.
+//
+// Resumable: results are appended (and flushed) question by question; a rerun with the same results file
+// skips the ids already there (a line cut short by a crash is dropped first). A sidecar <results>.meta.json
+// records what produced the file (split, predictor, scoring options) so that a rerun cannot silently mix
+// two models' answers in one file.
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { writeFileAtomic } from "./atomic.js";
+import { databaseFiles, executionMatch, type ExecErrorKind } from "./exec-match.js";
+import { SqlExecutor } from "./executor.js";
+import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
+
+/** One line of the results JSONL. */
+export interface EvalResultLine {
+  id: string;
+  index: number;
+  db_id: string;
+  question: string;
+  gold: string;
+  predicted: string;
+  /** null when the question was not scored (its database is missing). */
+  match: boolean | null;
+  error: string | null;
+  error_kind: ExecErrorKind | "missing_db" | "predict_error" | null;
+  gold_ms: number;
+  pred_ms: number;
+  /** Time the predictor took (model generation), when it reports it. */
+  gen_ms?: number;
+}
+
+export interface EvalSummary {
+  split: SpiderSplit;
+  /** Questions asked for (the split, or its first --limit). */
+  questions: number;
+  /** Questions scored (with a database present). */
+  scored: number;
+  matched: number;
+  /** Execution accuracy over scored questions, 0..1. */
+  ex: number;
+  skippedMissingDb: number;
+  missingDbs: string[];
+  errors: Record<ExecErrorKind | "predict_error", number>;
+  perDb: Record<string, { scored: number; matched: number; ex: number }>;
+}
+
+export interface Prediction {
+  sql: string;
+  /** Milliseconds spent producing it (generation time). */
+  ms?: number;
+}
+
+/** Produces the SQL for a question (from a model, a file, …). */
+export type Predictor = (example: SpiderExample) => Promise<Prediction>;
+
+export interface EvalOptions {
+  spiderDir: string;
+  split: SpiderSplit;
+  /** Only the first N questions of the split. */
+  limit?: number;
+  predict: Predictor;
+  /** Results JSONL (appended; see resume). */
+  resultsPath: string;
+  /** Identifies what produces predictions (model path, predictions file); checked on resume. */
+  predictorId: string;
+  /** Continue an existing results file (default true); false starts it afresh. */
+  resume?: boolean;
+  /** Per-query timeout, ms (default 30,000). */
+  timeoutMs?: number;
+  /** Keep DISTINCT when scoring (the evaluator drops it by default). */
+  keepDistinct?: boolean;
+  /** Questions scored concurrently (SQL child processes); default 1. Use >1 for file predictions only. */
+  concurrency?: number;
+  /** Called after each question (also for resumed ones, once, with `resumed` set). */
+  onProgress?: (p: { done: number; total: number; matched: number; scored: number; resumed?: number; last?: EvalResultLine }) => void;
+}
+
+interface EvalMeta {
+  split: SpiderSplit;
+  predictor: string;
+  keepDistinct: boolean;
+  spiderDir: string;
+}
+
+function metaPath(resultsPath: string): string {
+  return resultsPath.replace(/\.jsonl$/i, "") + ".meta.json";
+}
+
+/**
+ * Reads an existing results file: the lines already done, by id. A last line without its newline (a write
+ * cut short) is truncated away; any other malformed line is an error naming the line.
+ */
+export function readResults(resultsPath: string): Map<string, EvalResultLine> {
+  const done = new Map<string, EvalResultLine>();
+  if (!existsSync(resultsPath)) return done;
+  const text = readFileSync(resultsPath, "utf8");
+  let end = text.length;
+  if (!text.endsWith("\n") && text.length > 0) {
+    end = text.lastIndexOf("\n") + 1;
+    const fd = openSync(resultsPath, "r+");
+    try {
+      ftruncateSync(fd, Buffer.byteLength(text.slice(0, end)));
+    } finally {
+      closeSync(fd);
+    }
+  }
+  text
+    .slice(0, end)
+    .split("\n")
+    .forEach((line, i) => {
+      if (line.trim() === "") return;
+      let obj: EvalResultLine;
+      try {
+        obj = JSON.parse(line);
+      } catch (err) {
+        throw new Error(`${resultsPath}:${i + 1}: not valid JSON (${(err as Error).message}); remove the line or start afresh`);
+      }
+      if (typeof obj?.id !== "string") throw new Error(`${resultsPath}:${i + 1}: no 'id' field`);
+      done.set(obj.id, obj);
+    });
+  return done;
+}
+
+/** Summary of results lines (EX over questions with a database; per database; error counts). */
+export function summarize(split: SpiderSplit, questions: number, lines: Iterable<EvalResultLine>): EvalSummary {
+  const s: EvalSummary = {
+    split,
+    questions,
+    scored: 0,
+    matched: 0,
+    ex: 0,
+    skippedMissingDb: 0,
+    missingDbs: [],
+    errors: { pred_error: 0, pred_timeout: 0, gold_error: 0, gold_timeout: 0, predict_error: 0 },
+    perDb: {},
+  };
+  const missing = new Set<string>();
+  for (const r of lines) {
+    if (r.match === null) {
+      s.skippedMissingDb++;
+      missing.add(r.db_id);
+      continue;
+    }
+    s.scored++;
+    if (r.match) s.matched++;
+    if (r.error_kind && r.error_kind !== "missing_db") s.errors[r.error_kind]++;
+    const db = (s.perDb[r.db_id] ??= { scored: 0, matched: 0, ex: 0 });
+    db.scored++;
+    if (r.match) db.matched++;
+  }
+  s.ex = s.scored ? s.matched / s.scored : 0;
+  for (const db of Object.values(s.perDb)) db.ex = db.scored ? db.matched / db.scored : 0;
+  s.missingDbs = [...missing].sort();
+  return s;
+}
+
+/** Runs (or resumes) an evaluation; returns the summary over all questions asked for. */
+export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary> {
+  const all = loadSpiderSplit(options.spiderDir, options.split);
+  const examples = options.limit !== undefined ? all.slice(0, Math.max(0, options.limit)) : all;
+  const meta: EvalMeta = {
+    split: options.split,
+    predictor: options.predictorId,
+    keepDistinct: !!options.keepDistinct,
+    spiderDir: options.spiderDir,
+  };
+  mkdirSync(dirname(options.resultsPath), { recursive: true });
+  const mp = metaPath(options.resultsPath);
+  const resume = options.resume ?? true;
+  let done = new Map<string, EvalResultLine>();
+  if (resume && existsSync(options.resultsPath)) {
+    if (existsSync(mp)) {
+      const old = JSON.parse(readFileSync(mp, "utf8")) as Partial<EvalMeta>;
+      for (const key of ["split", "predictor", "keepDistinct"] as const) {
+        if (old[key] !== meta[key])
+          throw new Error(
+            `${options.resultsPath} was written with ${key} = ${JSON.stringify(old[key])}, not ${JSON.stringify(meta[key])}: ` +
+              "pass another results path, or --fresh to start it over",
+          );
+      }
+    }
+    done = readResults(options.resultsPath);
+  }
+  writeFileAtomic(mp, JSON.stringify(meta, null, 2) + "\n");
+
+  const wanted = new Set(examples.map((e) => e.id));
+  const results = new Map([...done].filter(([id]) => wanted.has(id)));
+  const todo = examples.filter((e) => !results.has(e.id));
+  let matched = [...results.values()].filter((r) => r.match).length;
+  let scored = [...results.values()].filter((r) => r.match !== null).length;
+  options.onProgress?.({ done: results.size, total: examples.length, matched, scored, resumed: results.size });
+
+  const fd = openSync(options.resultsPath, resume ? "a" : "w");
+  const executor = new SqlExecutor({ timeoutMs: options.timeoutMs, processes: options.concurrency ?? 1 });
+  const dbFilesCache = new Map<string, string[]>();
+  const append = (line: EvalResultLine) => {
+    writeSync(fd, JSON.stringify(line) + "\n");
+    results.set(line.id, line);
+    if (line.match !== null) scored++;
+    if (line.match) matched++;
+    options.onProgress?.({ done: results.size, total: examples.length, matched, scored, last: line });
+  };
+  const line = (ex: SpiderExample, fields: Omit<EvalResultLine, "id" | "index" | "db_id" | "question" | "gold">): EvalResultLine => ({
+    id: ex.id,
+    index: ex.index,
+    db_id: ex.dbId,
+    question: ex.question,
+    gold: ex.query,
+    ...fields,
+  });
+  const scoreOne = async (ex: SpiderExample): Promise<void> => {
+    let files = dbFilesCache.get(ex.dbId);
+    if (!files) dbFilesCache.set(ex.dbId, (files = databaseFiles(spiderDatabasePath(options.spiderDir, ex.dbId))));
+    if (files.length === 0) {
+      const error = `database ${ex.dbId} not found`;
+      append(line(ex, { predicted: "", match: null, error, error_kind: "missing_db", gold_ms: 0, pred_ms: 0 }));
+      return;
+    }
+    let prediction: Prediction;
+    try {
+      prediction = await options.predict(ex);
+    } catch (err) {
+      const error = (err as Error).message;
+      append(line(ex, { predicted: "", match: false, error, error_kind: "predict_error", gold_ms: 0, pred_ms: 0 }));
+      return;
+    }
+    const m = await executionMatch(executor, files, ex.query, prediction.sql, { keepDistinct: options.keepDistinct });
+    const result = line(ex, {
+      predicted: prediction.sql,
+      match: m.match,
+      error: m.error,
+      error_kind: m.errorKind,
+      gold_ms: Math.round(m.goldMs * 100) / 100,
+      pred_ms: Math.round(m.predMs * 100) / 100,
+    });
+    if (prediction.ms !== undefined) result.gen_ms = Math.round(prediction.ms);
+    append(result);
+  };
+  try {
+    const workers = Math.max(1, Math.floor(options.concurrency ?? 1));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(workers, todo.length) }, async () => {
+        while (next < todo.length) await scoreOne(todo[next++]);
+      }),
+    );
+  } finally {
+    executor.close();
+    closeSync(fd);
+  }
+  return summarize(options.split, examples.length, examples.map((e) => results.get(e.id)!).filter(Boolean));
+}

@@ -1,0 +1,150 @@
+// Runs SQL on SQLite databases with a per-query timeout, for the Spider evaluator.
+//
+// better-sqlite3 is synchronous and has no interrupt: a slow query blocks its thread inside native code, where
+// neither a timer nor Worker.terminate() can reach it. So queries run in child processes (sql-child.ts), a
+// small pool reused across queries (each keeps its databases open); a query that passes its timeout gets
+// its process killed (SIGKILL) and a fresh one is started for the next query.
+import { fork, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { SqlValue } from "./compare.js";
+
+export type ExecOutcome =
+  | { kind: "rows"; rows: SqlValue[][]; ms: number }
+  | { kind: "error"; message: string; ms: number }
+  | { kind: "timeout"; ms: number };
+
+export interface SqlExecutorOptions {
+  /** Per-query time limit in milliseconds. Default 30,000. */
+  timeoutMs?: number;
+  /** Child processes (queries run in parallel up to this many). Default 1. */
+  processes?: number;
+  /** A result with more rows than this counts as an error (keeps runaway joins from eating memory). Default 1,000,000. */
+  maxRows?: number;
+}
+
+interface ChildSlot {
+  proc: ChildProcess | null;
+  busy: boolean;
+}
+
+interface Pending {
+  resolve: (o: ExecOutcome) => void;
+  timer: NodeJS.Timeout;
+  start: number;
+  proc: ChildProcess;
+}
+
+function childScript(): string {
+  // Same extension as this file: .ts when run through tsx, .js from dist/.
+  const self = fileURLToPath(import.meta.url);
+  const ext = self.endsWith(".ts") ? ".ts" : ".js";
+  const path = fileURLToPath(new URL(`./sql-child${ext}`, import.meta.url));
+  if (!existsSync(path)) throw new Error(`SQL executor child script not found: ${path}`);
+  return path;
+}
+
+/** A pool of SQL-running child processes with per-query timeouts. Call close() when done. */
+export class SqlExecutor {
+  readonly timeoutMs: number;
+  readonly maxRows: number;
+  private readonly slots: ChildSlot[];
+  private readonly queue: Array<() => void> = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  private readonly script = childScript();
+
+  constructor(options: SqlExecutorOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxRows = options.maxRows ?? 1_000_000;
+    const n = Math.max(1, Math.floor(options.processes ?? 1));
+    this.slots = Array.from({ length: n }, () => ({ proc: null, busy: false }));
+  }
+
+  /** Runs one statement on the database file. Never rejects for SQL problems: they come back as outcomes. */
+  async execute(dbPath: string, sql: string): Promise<ExecOutcome> {
+    if (this.closed) throw new Error("SqlExecutor is closed");
+    const slot = await this.acquire();
+    try {
+      return await this.runOn(slot, dbPath, sql);
+    } finally {
+      slot.busy = false;
+      this.queue.shift()?.();
+    }
+  }
+
+  /** Stops all child processes. Queries still running resolve as errors. */
+  close(): void {
+    this.closed = true;
+    for (const slot of this.slots) this.kill(slot);
+  }
+
+  private acquire(): Promise<ChildSlot> {
+    const free = this.slots.find((s) => !s.busy);
+    if (free) {
+      free.busy = true;
+      return Promise.resolve(free);
+    }
+    return new Promise((resolve) =>
+      this.queue.push(() => {
+        const slot = this.slots.find((s) => !s.busy)!;
+        slot.busy = true;
+        resolve(slot);
+      }),
+    );
+  }
+
+  private spawn(slot: ChildSlot): ChildProcess {
+    // Inherit loaders (tsx) but not debugger flags, which would clash on the inspector port.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith("--inspect"));
+    const proc = fork(this.script, [], { serialization: "advanced", execArgv, stdio: ["ignore", "ignore", "pipe", "ipc"] });
+    let stderr = "";
+    proc.stderr?.on("data", (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    proc.on("message", (msg: { id: number; ok: boolean; rows?: SqlValue[][]; error?: string; ms: number }) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      clearTimeout(p.timer);
+      p.resolve(msg.ok ? { kind: "rows", rows: msg.rows!, ms: msg.ms } : { kind: "error", message: msg.error!, ms: msg.ms });
+    });
+    proc.on("exit", (code, signal) => {
+      if (slot.proc === proc) slot.proc = null;
+      // A query in flight on a process that died (out of memory, crash) fails with the reason.
+      for (const [id, p] of this.pending) {
+        if (p.proc !== proc) continue;
+        this.pending.delete(id);
+        clearTimeout(p.timer);
+        const why = stderr.trim().split("\n").slice(-1)[0] || `exit ${code ?? signal}`;
+        p.resolve({ kind: "error", message: `SQL executor process died (${why})`, ms: performance.now() - p.start });
+      }
+    });
+    proc.unref();
+    proc.channel?.unref();
+    slot.proc = proc;
+    return proc;
+  }
+
+  private kill(slot: ChildSlot): void {
+    const proc = slot.proc;
+    slot.proc = null;
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  }
+
+  private runOn(slot: ChildSlot, dbPath: string, sql: string): Promise<ExecOutcome> {
+    const proc = slot.proc ?? this.spawn(slot);
+    const id = this.nextId++;
+    return new Promise<ExecOutcome>((resolve) => {
+      const start = performance.now();
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        this.kill(slot);
+        resolve({ kind: "timeout", ms: performance.now() - start });
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, timer, start, proc });
+      proc.send({ id, dbPath, sql, maxRows: this.maxRows });
+    });
+  }
+}

@@ -1,0 +1,123 @@
+// Child process that runs SQL queries on SQLite files for the evaluator (see executor.ts for why a process:
+// a query stuck in native SQLite code can only be stopped by killing the process that runs it).
+// Protocol over IPC (advanced serialization, so bigint and Uint8Array survive):
+//   parent → child  { id, dbPath, sql, maxRows }
+//   child → parent  { id, ok: true, rows, ms } | { id, ok: false, error, ms }
+// Databases are opened read-only once and kept open. Values come back as Python's sqlite3 would give them:
+// INTEGER → bigint, REAL → number, TEXT → string (invalid UTF-8 dropped, see decodeText), BLOB → Uint8Array.
+import Database from "better-sqlite3";
+
+interface ExecRequest {
+  id: number;
+  dbPath: string;
+  sql: string;
+  maxRows: number;
+}
+
+const open = new Map<string, Database.Database>();
+const MAX_OPEN = 16;
+
+function database(path: string): Database.Database {
+  let db = open.get(path);
+  if (db) {
+    open.delete(path); // re-insert: the map's order is least-recently used first
+    open.set(path, db);
+    return db;
+  }
+  db = new Database(path, { readonly: true, fileMustExist: true });
+  db.defaultSafeIntegers(true);
+  open.set(path, db);
+  if (open.size > MAX_OPEN) {
+    const [oldPath, oldDb] = open.entries().next().value as [string, Database.Database];
+    open.delete(oldPath);
+    oldDb.close();
+  }
+  return db;
+}
+
+// better-sqlite3 decodes TEXT as UTF-8 with U+FFFD for invalid bytes; the evaluator decodes with
+// errors="ignore", which drops them. Dropping U+FFFD gives the same strings (a genuine U+FFFD in the data
+// is dropped too; Spider has none).
+function decodeText(s: string): string {
+  return s.includes("\uFFFD") ? s.replaceAll("\uFFFD", "") : s;
+}
+
+// better-sqlite3 builds SQLite with SQLITE_DQS=0: a "double-quoted" token that names no column is an error,
+// where the stock SQLite the evaluator runs on (Python's sqlite3) reads it as a string literal, and Spider's
+// gold SQL relies on that ("WHERE Country = "USA""). The legacy rule is restored by retrying: each token the
+// error names becomes a 'single-quoted' literal (every occurrence of that exact token), so tokens that do
+// name columns stay identifiers.
+const DQS_ERROR = /^no such column: "([\s\S]*)" - should this be a string literal in single-quotes\?$/;
+const MAX_DQS_RETRIES = 64;
+
+function quoteDoubleQuotedAsString(sql: string, token: string): string {
+  let out = "";
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i];
+    if (c === "'" || c === '"' || c === "`" || c === "[") {
+      const close = c === "[" ? "]" : c;
+      let j = i + 1;
+      while (j < sql.length) {
+        if (sql[j] === close) {
+          if (close !== "]" && sql[j + 1] === close) j += 2;
+          else break;
+        } else j++;
+      }
+      const text = sql.slice(i, j + 1);
+      if (c === '"' && text.slice(1, -1).replaceAll('""', '"') === token) out += "'" + token.replaceAll("'", "''") + "'";
+      else out += text;
+      i = j + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+function prepare(db: Database.Database, sql: string): Database.Statement {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return db.prepare(sql);
+    } catch (err) {
+      const m = DQS_ERROR.exec((err as Error).message);
+      if (!m || attempt >= MAX_DQS_RETRIES) throw err;
+      const rewritten = quoteDoubleQuotedAsString(sql, m[1]);
+      if (rewritten === sql) throw err;
+      sql = rewritten;
+    }
+  }
+}
+
+function run(req: ExecRequest): unknown[][] {
+  const db = database(req.dbPath);
+  const stmt = prepare(db, req.sql);
+  if (!stmt.reader) {
+    stmt.run(); // a write fails on the read-only connection; other statements return no rows
+    return [];
+  }
+  stmt.raw(true);
+  const rows: unknown[][] = [];
+  for (const row of stmt.iterate() as IterableIterator<unknown[]>) {
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      if (typeof v === "string") row[i] = decodeText(v);
+      else if (v instanceof Buffer) row[i] = new Uint8Array(v);
+    }
+    rows.push(row);
+    if (rows.length > req.maxRows) throw new Error(`result has more than ${req.maxRows} rows`);
+  }
+  return rows;
+}
+
+process.on("message", (req: ExecRequest) => {
+  const start = performance.now();
+  try {
+    const rows = run(req);
+    process.send!({ id: req.id, ok: true, rows, ms: performance.now() - start });
+  } catch (err) {
+    process.send!({ id: req.id, ok: false, error: (err as Error).message ?? String(err), ms: performance.now() - start });
+  }
+});
+process.on("disconnect", () => process.exit(0));
