@@ -1,10 +1,140 @@
-// PLACEHOLDER: replaced by the owner of this command.
-import type { CommandModule } from "yargs";
+// `sqlfocus eval`: Spider execution accuracy for a model (SQL generated question by question) or for a
+// predictions file; resumable; per-question results JSONL plus a summary (overall EX, EX per database,
+// errors and timeouts).
+import { basename, extname, join } from "node:path";
+import type { Argv, CommandModule } from "yargs";
+import cliProgress from "cli-progress";
+import {
+  evaluateSpider,
+  loadSpiderSplit,
+  parseSpiderSplit,
+  readPredictions,
+  resolveSpiderDir,
+  type EvalSummary,
+  type Predictor,
+} from "../../eval/index.js";
+import { writeFileAtomic } from "../../eval/atomic.js";
 
-export const evalCommand: CommandModule = {
+/** A progress display: a bar on a TTY, a line every few seconds otherwise (on stderr). */
+export function progressBar(label: string, total: number, extra = "", payload: Record<string, string> = {}, start = 0): cliProgress.SingleBar {
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {value}/{total} {percentage}% | {eta_formatted} left${extra ? ` | ${extra}` : ""}`,
+      stream: process.stderr,
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      etaBuffer: 50,
+      fps: 5,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, start, payload);
+  return bar;
+}
+
+function defaultResultsPath(source: string, split: string): string {
+  const name = basename(source, extname(source)).replace(/[^A-Za-z0-9._-]+/g, "_") || "model";
+  return join("output", "eval", `${name}-spider-${split}.jsonl`);
+}
+
+function pct(x: number): string {
+  return (100 * x).toFixed(2) + "%";
+}
+
+export function formatSummary(s: EvalSummary): string {
+  const out: string[] = [];
+  out.push(`Spider ${s.split}: execution accuracy ${pct(s.ex)} (${s.matched}/${s.scored} questions scored)`);
+  if (s.skippedMissingDb > 0) out.push(`skipped ${s.skippedMissingDb} questions whose database is missing: ${s.missingDbs.join(", ")}`);
+  const e = s.errors;
+  out.push(
+    `prediction errors ${e.pred_error}, prediction timeouts ${e.pred_timeout}, gold errors ${e.gold_error}, gold timeouts ${e.gold_timeout}` +
+      (e.predict_error ? `, generation failures ${e.predict_error}` : ""),
+  );
+  const dbs = Object.entries(s.perDb).sort(([a], [b]) => a.localeCompare(b));
+  const width = Math.max(8, ...dbs.map(([db]) => db.length));
+  out.push("", `${"database".padEnd(width)}  ${"EX".padStart(8)}  matched/scored`);
+  for (const [db, d] of dbs) out.push(`${db.padEnd(width)}  ${pct(d.ex).padStart(8)}  ${d.matched}/${d.scored}`);
+  return out.join("\n");
+}
+
+interface EvalArgs {
+  model?: string;
+  predictions?: string;
+  spider?: string;
+  split: string;
+  limit?: number;
+  out?: string;
+  fresh: boolean;
+  timeout: number;
+  "keep-distinct": boolean;
+  jobs: number;
+}
+
+export const evalCommand: CommandModule<object, EvalArgs> = {
   command: "eval",
-  describe: "(not implemented yet)",
-  handler: () => {
-    throw new Error("'eval' is not implemented yet");
+  describe: "Spider execution accuracy of a model or of a predictions file (resumable)",
+  builder: (y: Argv) =>
+    y
+      .option("model", { type: "string", describe: "GGUF model (or HF folder) that generates the SQL" })
+      .option("predictions", { type: "string", describe: "score SQL from a file: one per line in question order, or JSONL" })
+      .option("spider", { type: "string", describe: "Spider 1.0 folder (default $SQLFOCUS_SPIDER or ../shared/spider)" })
+      .option("split", { type: "string", default: "dev", describe: "dev or train" })
+      .option("limit", { type: "number", describe: "only the first N questions of the split" })
+      .option("out", { type: "string", describe: "results JSONL (default output/eval/<model>-spider-<split>.jsonl)" })
+      .option("fresh", { type: "boolean", default: false, describe: "start the results file over instead of resuming it" })
+      .option("timeout", { type: "number", default: 30, describe: "seconds allowed per query" })
+      .option("keep-distinct", { type: "boolean", default: false, describe: "keep DISTINCT when scoring (the Spider evaluator drops it)" })
+      .option("jobs", { type: "number", default: 1, describe: "questions scored in parallel (predictions files only)" })
+      .check((a) => {
+        if (!!a.model === !!a.predictions) throw new Error("give exactly one of --model or --predictions");
+        if (a.limit !== undefined && (!Number.isInteger(a.limit) || a.limit < 1)) throw new Error("--limit must be a positive integer");
+        if (!(a.timeout > 0)) throw new Error("--timeout must be a positive number of seconds");
+        if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new Error("--jobs must be a positive integer");
+        return true;
+      }) as unknown as Argv<EvalArgs>,
+  handler: async (args) => {
+    const split = parseSpiderSplit(args.split);
+    const spiderDir = resolveSpiderDir(args.spider);
+    const source = (args.predictions ?? args.model)!;
+    const resultsPath = args.out ?? defaultResultsPath(source, split);
+    let predict: Predictor;
+    let predictorId: string;
+    let jobs = args.jobs;
+    if (args.predictions) {
+      const all = loadSpiderSplit(spiderDir, split);
+      const examples = args.limit ? all.slice(0, args.limit) : all;
+      const preds = readPredictions(args.predictions, examples);
+      predict = async (ex) => ({ sql: preds.get(ex.id)! });
+      predictorId = `predictions:${args.predictions}`;
+    } else {
+      throw new Error("eval --model needs the SQL generator (src/text2sql/generate.ts), which is not available yet; use --predictions");
+    }
+
+    let bar: cliProgress.SingleBar | null = null;
+    const summary = await evaluateSpider({
+      spiderDir,
+      split,
+      limit: args.limit,
+      predict,
+      predictorId,
+      resultsPath,
+      resume: !args.fresh,
+      timeoutMs: Math.round(args.timeout * 1000),
+      keepDistinct: args["keep-distinct"],
+      concurrency: jobs,
+      onProgress: (p) => {
+        if (p.resumed !== undefined) {
+          if (p.resumed > 0) process.stderr.write(`resuming ${resultsPath}: ${p.resumed} of ${p.total} questions already done\n`);
+          bar = progressBar("eval", p.total, "EX {ex}", { ex: "-" }, p.done);
+        }
+        bar?.update(p.done, { ex: p.scored ? pct(p.matched / p.scored) : "-" });
+      },
+    });
+    (bar as cliProgress.SingleBar | null)?.stop();
+    const summaryPath = resultsPath.replace(/\.jsonl$/i, "") + ".summary.json";
+    writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2) + "\n");
+    process.stdout.write(formatSummary(summary) + "\n\n");
+    process.stdout.write(`results: ${resultsPath}\nsummary: ${summaryPath}\n`);
   },
 };
