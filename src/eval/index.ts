@@ -15,3 +15,14 @@ export {
   type Prediction,
   type Predictor,
 } from "./evaluate.js";
+export {
+  prepareSpider,
+  preparedLine,
+  type PrepareDropOptions,
+  type PreparedLineFormat,
+  type PrepareOptions,
+  type PrepareSplitReport,
+  type SchemaStyle,
+  type SchemaTextProvider,
+} from "./prepare.js";
+export { spiderSchemaText, sqliteDdl, type SpiderSchemaOptions } from "./schemas.js";
