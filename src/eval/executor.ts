@@ -121,6 +121,7 @@ export class SqlExecutor {
         p.resolve({ kind: "error", message: `SQL executor process died (${why})`, ms: performance.now() - p.start });
       }
     });
+    proc.on("error", () => {}); // a failed send is reported through its callback, a crash through "exit"
     proc.unref();
     proc.channel?.unref();
     slot.proc = proc;
@@ -144,7 +145,12 @@ export class SqlExecutor {
         resolve({ kind: "timeout", ms: performance.now() - start });
       }, this.timeoutMs);
       this.pending.set(id, { resolve, timer, start, proc });
-      proc.send({ id, dbPath, sql, maxRows: this.maxRows });
+      proc.send({ id, dbPath, sql, maxRows: this.maxRows }, (err) => {
+        if (!err || !this.pending.delete(id)) return;
+        clearTimeout(timer);
+        this.kill(slot);
+        resolve({ kind: "error", message: `SQL executor process unreachable (${err.message})`, ms: performance.now() - start });
+      });
     });
   }
 }
