@@ -26,3 +26,4 @@ export {
   type SchemaTextProvider,
 } from "./prepare.js";
 export { spiderSchemaText, sqliteDdl, type SpiderSchemaOptions } from "./schemas.js";
+export { generatorPredictor, type GeneratorPredictorOptions, type SqlGeneratorLike } from "./model-predictor.js";

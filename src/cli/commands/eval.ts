@@ -69,6 +69,7 @@ interface EvalArgs {
   timeout: number;
   "keep-distinct": boolean;
   jobs: number;
+  "schema-style": string;
 }
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
@@ -86,6 +87,12 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("timeout", { type: "number", default: 30, describe: "seconds allowed per query" })
       .option("keep-distinct", { type: "boolean", default: false, describe: "keep DISTINCT when scoring (the Spider evaluator drops it)" })
       .option("jobs", { type: "number", default: 1, describe: "questions scored in parallel (predictions files only)" })
+      .option("schema-style", {
+        type: "string",
+        choices: ["mschema", "ddl"],
+        default: "mschema",
+        describe: "schema text in the model's prompt (as the model was trained: see prepare)",
+      })
       .check((a) => {
         if (!!a.model === !!a.predictions) throw new Error("give exactly one of --model or --predictions");
         if (a.limit !== undefined && (!Number.isInteger(a.limit) || a.limit < 1)) throw new Error("--limit must be a positive integer");
