@@ -1,2 +1,25 @@
-// Public face of src/train.
-export {};
+// Public face of src/train: finetune() and its options, PEFT adapter read/write, checkpoint helpers.
+export { finetune, adapterSpecOf, cudaBuilt } from "./finetune.js";
+export type { FinetuneRunOptions, FinetuneResult } from "./finetune.js";
+export {
+  FINETUNE_DEFAULTS,
+  FinetuneOptionError,
+  LORA_TARGET_MODULES,
+  LR_SCHEDULER_TYPES,
+  PYTHON_OPTION_NAMES,
+  resolveFinetuneOptions,
+} from "./options.js";
+export type { FinetuneOptions, LoraTargetModule, LrSchedulerType, ResolvedFinetuneOptions, TrainDevice } from "./options.js";
+export { TrainingDivergedError } from "./loop.js";
+export type { LogEvent, StepEvent, TrainTracker } from "./loop.js";
+export {
+  ADAPTER_CONFIG_NAME,
+  ADAPTER_WEIGHTS_NAME,
+  peftAdapterConfig,
+  peftAdapterConfigJson,
+  readAdapter,
+  writeAdapter,
+} from "./adapter.js";
+export type { LoraAdapter, LoraAdapterSpec, LoraModuleWeights, LoraTensor } from "./adapter.js";
+export { latestCheckpoint, listCheckpoints } from "./checkpoint.js";
+export { learningRateAt } from "./schedule.js";
