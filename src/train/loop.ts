@@ -2,11 +2,10 @@
 // accumulation window, the learning-rate schedule, logging/eval/checkpoint cadence, resume from a checkpoint's
 // exact position, NaN/inf stop, and graceful interruption. Engine-agnostic: it drives any object with the
 // Trainer's methods (src/train/native.ts), so finetune() wires the real engine and tests can wire others.
-import { rmSync } from "node:fs";
 import type { LoraAdapterSpec, LoraTensor } from "./adapter.js";
-import { checkpointDir, latestCheckpoint, rotateCheckpoints, saveCheckpoint, SQLFOCUS_STATE_FORMAT, trainerStateJson, type LogHistoryEntry, type LoopState, type OptimizerState } from "./checkpoint.js";
+import { latestCheckpoint, rotateCheckpoints, saveCheckpoint, SQLFOCUS_STATE_FORMAT, trainerStateJson, type LogHistoryEntry, type LoopState, type OptimizerState } from "./checkpoint.js";
 import type { ResolvedFinetuneOptions } from "./options.js";
-import { createTrainProgress, formatDuration, formatStepLine } from "./progress.js";
+import { createTrainProgress, formatStepLine } from "./progress.js";
 import { epochBatches, sequentialBatches } from "./sampler.js";
 import { learningRateAt, totalTrainingSteps, updateStepsPerEpoch, warmupStepsFor, type ScheduleSpec } from "./schedule.js";
 
@@ -201,7 +200,6 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
   let lastEvalStep = -1;
   const t0 = performance.now();
   let sessionInputTokens = 0;
-  let lastLr = learningRateAt(schedule, state.globalStep);
 
   const emit = async (step: number, metrics: Record<string, number>) => {
     await ctx.logMetrics(step, metrics);
@@ -322,7 +320,6 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
         throw err;
       }
       if (!finite(gradNorm)) await diverged(`the gradient norm is ${gradNorm}`);
-      lastLr = lr;
       state.globalStep++;
       state.batchInEpoch += windowIdx.length;
       const ms = performance.now() - stepStart;
@@ -403,10 +400,6 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
     };
   } finally {
     progress.stop();
-    void lastLr;
-    void formatDuration;
-    void checkpointDir;
-    void rmSync;
   }
 }
 
