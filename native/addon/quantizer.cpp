@@ -1,5 +1,178 @@
-// Placeholder: replaced by the quantizer implementation.
+// Quantizer: llama.cpp's own quantizer (llama_model_quantize) run on a worker thread.
+// The libllama that node-llama-cpp ships is dlopen()ed at run time from a path given by JS (src/gguf finds it);
+// the headers of the same llama.cpp commit come from node-llama-cpp's git bundle at build time (native/llama.cmake).
+//   quantizerBuilt: boolean                      false when built without those headers
+//   new Quantizer(libllamaPath)                  loads the library (throws with dlerror() when it cannot)
+//   quantizer.quantize({ input, output, ftype, threads?, allowRequantize?, pure?, dryRun? }) -> Promise<void>
+//       rejects with the errors llama.cpp logged; one quantization at a time per process (llama's logger is global)
 #include "addon.h"
+
+#ifdef SQLFOCUS_HAVE_LLAMA
+#include <dlfcn.h>
+
+#include <mutex>
+#include <string>
+
+#include "llama.h"
+#endif
+
 namespace sqlfocus_addon {
-void InitQuantizer(Napi::Env, Napi::Object) {}
+
+#ifdef SQLFOCUS_HAVE_LLAMA
+
+struct LlamaApi {
+  void* handle = nullptr;
+  decltype(&llama_backend_init) backend_init = nullptr;
+  decltype(&llama_model_quantize_default_params) default_params = nullptr;
+  decltype(&llama_model_quantize) quantize = nullptr;
+  decltype(&llama_log_get) log_get = nullptr;
+  decltype(&llama_log_set) log_set = nullptr;
+};
+
+static std::mutex g_quantize_mutex;  // llama's log callback is process-wide: one quantization at a time
+
+struct LogCapture {
+  std::mutex mutex;
+  std::string errors;   // GGML_LOG_LEVEL_ERROR lines
+  std::string last;     // the last lines of any level, for context
+};
+
+static void CaptureLog(enum ggml_log_level level, const char* text, void* user) {
+  auto* cap = static_cast<LogCapture*>(user);
+  if (!text) return;
+  std::lock_guard<std::mutex> lock(cap->mutex);
+  if (level == GGML_LOG_LEVEL_ERROR) cap->errors += text;
+  cap->last += text;
+  if (cap->last.size() > 4096) cap->last.erase(0, cap->last.size() - 2048);
+}
+
+class QuantizeWorker : public Napi::AsyncWorker {
+ public:
+  QuantizeWorker(Napi::Env env, const LlamaApi& api, std::string input, std::string output,
+                 llama_model_quantize_params params)
+      : Napi::AsyncWorker(env, "sqlfocus:quantize"),
+        api_(api), input_(std::move(input)), output_(std::move(output)), params_(params),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::lock_guard<std::mutex> lock(g_quantize_mutex);
+    ggml_log_callback prev_cb = nullptr;
+    void* prev_user = nullptr;
+    api_.log_get(&prev_cb, &prev_user);
+    LogCapture cap;
+    api_.log_set(CaptureLog, &cap);
+    uint32_t rc = 1;
+    std::string thrown;
+    try {
+      rc = api_.quantize(input_.c_str(), output_.c_str(), &params_);
+    } catch (const std::exception& e) {
+      thrown = e.what();
+    } catch (...) {
+      thrown = "unknown exception";
+    }
+    api_.log_set(prev_cb, prev_user);
+    if (rc != 0 || !thrown.empty()) {
+      std::string msg = !thrown.empty() ? thrown : cap.errors;
+      if (msg.empty()) msg = cap.last;
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+      SetError("llama_model_quantize failed (" + input_ + " -> " + output_ + "): " +
+               (msg.empty() ? std::string("no message") : msg));
+    }
+  }
+
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  LlamaApi api_;
+  std::string input_, output_;
+  llama_model_quantize_params params_;
+  Napi::Promise::Deferred deferred_;
+};
+
+class Quantizer : public Napi::ObjectWrap<Quantizer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Quantizer", {InstanceMethod("quantize", &Quantizer::Quantize)});
+  }
+
+  explicit Quantizer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Quantizer>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) {
+      throw Napi::TypeError::New(env, "new Quantizer(libllamaPath): libllamaPath must be a string");
+    }
+    std::string path = info[0].As<Napi::String>();
+    dlerror();
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = dlerror();
+      throw Napi::Error::New(env, "cannot load llama.cpp's library " + path + ": " + (e ? e : "unknown error"));
+    }
+    api_.handle = h;
+    auto need = [&](const char* name) -> void* {
+      void* s = dlsym(h, name);
+      if (!s) throw Napi::Error::New(env, std::string("llama.cpp's library ") + path + " lacks " + name);
+      return s;
+    };
+    api_.backend_init = reinterpret_cast<decltype(api_.backend_init)>(need("llama_backend_init"));
+    api_.default_params = reinterpret_cast<decltype(api_.default_params)>(need("llama_model_quantize_default_params"));
+    api_.quantize = reinterpret_cast<decltype(api_.quantize)>(need("llama_model_quantize"));
+    api_.log_get = reinterpret_cast<decltype(api_.log_get)>(need("llama_log_get"));
+    api_.log_set = reinterpret_cast<decltype(api_.log_set)>(need("llama_log_set"));
+    static std::once_flag once;
+    std::call_once(once, [&] { api_.backend_init(); });
+    // The handle is kept for the life of the process (never dlclose()d: node-llama-cpp may share it).
+  }
+
+ private:
+  Napi::Value Quantize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      throw Napi::TypeError::New(env, "quantize(options): options must be an object");
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto str = [&](const char* key) -> std::string {
+      Napi::Value v = o.Get(key);
+      if (!v.IsString()) throw Napi::TypeError::New(env, std::string("quantize: '") + key + "' must be a string");
+      return v.As<Napi::String>();
+    };
+    auto boolean = [&](const char* key, bool dflt) -> bool {
+      Napi::Value v = o.Get(key);
+      return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+    };
+    std::string input = str("input");
+    std::string output = str("output");
+    Napi::Value ft = o.Get("ftype");
+    if (!ft.IsNumber()) throw Napi::TypeError::New(env, "quantize: 'ftype' must be a number (llama_ftype)");
+    llama_model_quantize_params p = api_.default_params();
+    p.ftype = static_cast<llama_ftype>(ft.As<Napi::Number>().Int32Value());
+    Napi::Value th = o.Get("threads");
+    if (th.IsNumber()) p.nthread = th.As<Napi::Number>().Int32Value();
+    p.allow_requantize = boolean("allowRequantize", p.allow_requantize);
+    p.pure = boolean("pure", p.pure);
+    p.dry_run = boolean("dryRun", p.dry_run);
+    auto* w = new QuantizeWorker(env, api_, std::move(input), std::move(output), p);
+    Napi::Promise promise = w->Promise();
+    w->Queue();
+    return promise;
+  }
+
+  LlamaApi api_;
+};
+
+void InitQuantizer(Napi::Env env, Napi::Object exports) {
+  exports.Set("quantizerBuilt", Napi::Boolean::New(env, true));
+  exports.Set("Quantizer", Quantizer::Define(env));
+}
+
+#else
+
+void InitQuantizer(Napi::Env env, Napi::Object exports) {
+  exports.Set("quantizerBuilt", Napi::Boolean::New(env, false));
+}
+
+#endif
+
 }  // namespace sqlfocus_addon
