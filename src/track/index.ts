@@ -1,2 +1,4 @@
-// Public face of src/track.
-export {};
+// Public face of src/track: run folders (createRun), reading them back, and extra metric sinks.
+export { createRun, type CreateRunOptions, type Run, type RunSession, type RunStatus, type RunStatusFile } from "./run.js";
+export { JsonlTail, listRuns, readRun, resolveSessions, type MetricRow, type RunData, type RunSummary } from "./read.js";
+export { parseNvidiaSmi, queryGpus, systemSnapshot, SystemSampler, type GpuSample, type SystemSample, type SystemSnapshot } from "./system.js";
