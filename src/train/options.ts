@@ -257,12 +257,15 @@ export function parseResume(v: unknown): string | true | null {
   return s;
 }
 
+/** finetune()'s run-time hooks (FinetuneRunOptions in finetune.ts): accepted beside the options, not validated here. */
+export const RUN_HOOK_NAMES = ["tracker", "signal", "progress", "onLog", "onStep", "onMessage", "evalOnStart", "createTrainer"] as const;
+
 /**
  * Fills defaults and validates. `cudaAvailable` picks the default device. Unknown keys are rejected (a typo in an
  * option name must not silently train with a default).
  */
 export function resolveFinetuneOptions(options: FinetuneOptions = {}, cudaAvailable = false): ResolvedFinetuneOptions {
-  const known = new Set<string>([...Object.keys(PYTHON_OPTION_NAMES), "tracker", "signal", "onLog", "onProgress", "progress", "stopAfterSteps"]);
+  const known = new Set<string>([...Object.keys(PYTHON_OPTION_NAMES), ...RUN_HOOK_NAMES]);
   const bySnake = new Map(Object.entries(PYTHON_OPTION_NAMES).map(([k, v]) => [v, k]));
   for (const key of Object.keys(options)) {
     if (known.has(key)) continue;
