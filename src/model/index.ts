@@ -1,2 +1,32 @@
-// Public face of src/model.
-export {};
+// Public face of src/model: Hugging Face model folders (config, safetensors, tokenizer, hub, tiny model).
+export { parseQwen2Config, readQwen2Config, writeQwen2Config, qwen2ConfigToJson, sortedJson, type Qwen2Config } from "./config.js";
+export {
+  SafetensorsFile,
+  SafetensorsReader,
+  openSafetensors,
+  readSafetensorsIndex,
+  planSafetensors,
+  serializeSafetensors,
+  writeSafetensorsFile,
+  writeSafetensorsFileSync,
+  writeSafetensorsModel,
+  toFloat32,
+  fromFloat32,
+  f16BitsToF32,
+  bf16BitsToF32,
+  f32ToF16Bits,
+  f32ToBf16Bits,
+  dtypeSize,
+  numElements,
+  isSafetensorsDtype,
+  DEFAULT_MAX_SHARD_SIZE,
+  MAX_HEADER_SIZE,
+  type SafetensorsDtype,
+  type SafetensorsIndex,
+  type SafetensorsPlan,
+  type Tensor,
+  type TensorInfo,
+  type TensorSource,
+  type WriteModelOptions,
+  type WriteModelResult,
+} from "./safetensors.js";
