@@ -2,3 +2,4 @@
 export { createRun, type CreateRunOptions, type Run, type RunSession, type RunStatus, type RunStatusFile } from "./run.js";
 export { JsonlTail, listRuns, readRun, resolveSessions, type MetricRow, type RunData, type RunSummary } from "./read.js";
 export { parseNvidiaSmi, queryGpus, systemSnapshot, SystemSampler, type GpuSample, type SystemSample, type SystemSnapshot } from "./system.js";
+export { crc32c, decodeEvent, encodeEvent, maskedCrc32c, readEventFile, TensorBoardTracker, tfRecord, type DecodedEvent, type TensorBoardTrackerOptions } from "./tensorboard.js";
