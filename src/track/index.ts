@@ -3,3 +3,5 @@ export { createRun, type CreateRunOptions, type Run, type RunSession, type RunSt
 export { JsonlTail, listRuns, readRun, resolveSessions, type MetricRow, type RunData, type RunSummary } from "./read.js";
 export { parseNvidiaSmi, queryGpus, systemSnapshot, SystemSampler, type GpuSample, type SystemSample, type SystemSnapshot } from "./system.js";
 export { crc32c, decodeEvent, encodeEvent, maskedCrc32c, readEventFile, TensorBoardTracker, tfRecord, type DecodedEvent, type TensorBoardTrackerOptions } from "./tensorboard.js";
+export { createSwanLabTracker, SwanLabApiError, swanLabConfig, SwanLabTracker, type SwanLabTrackerOptions } from "./swanlab.js";
+export { runTrackers, type RunTrackersOptions, type Tracker } from "./trackers.js";
