@@ -1,2 +1,4 @@
-// Public face of src/mschema.
-export {};
+// Public face of src/mschema: one schema model filled from SQLite, MySQL/MariaDB, PostgreSQL or DDL, one M-Schema formatter.
+export type { ColumnSchema, DatabaseSchema, Dialect, ForeignKey, TableSchema } from "./model.js";
+export { formatMSchema, formatMSchemaWithReport, qwenTokenCounter, type FormatOptions, type FormatReport } from "./format.js";
+export { readSqliteSchema, type SqliteReadOptions } from "./sqlite.js";
