@@ -27,6 +27,8 @@ export interface ChatRequest {
   /** Name of a loaded LoRA adapter; undefined means the first adapter if any, "base" means none. */
   adapter?: string;
   signal?: AbortSignal;
+  /** Called with each piece of reply text as it is generated (streaming). */
+  onText?: (text: string) => void;
 }
 
 export interface ChatCompletion {
@@ -345,6 +347,7 @@ export class LlamaChatModel implements ChatModel {
         customStopTriggers: request.stop && request.stop.length > 0 ? request.stop : undefined,
         signal: request.signal,
         stopOnAbortSignal: true,
+        onTextChunk: request.onText,
         onToken: (tokens) => {
           completionTokens += tokens.length;
         },
