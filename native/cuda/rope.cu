@@ -1,0 +1,68 @@
+// rope_forward / rope_backward, twins of the CPU rope pair: rotary position embedding in the
+// rotate-half convention of Hugging Face Qwen2, in place on q [B, T, H, D] and k [B, T, Hkv, D].
+// Positions restart at 0 for each sequence (batches are right-padded). The angle table is F32 and is
+// computed once per trainer as HF does (inv_freq = theta^(-2i/D) in F32, angle = t * inv_freq in F32).
+// The backward applies the transposed rotation to the gradient (in place).
+#include "common.cuh"
+#include "kernels.h"
+
+namespace sqlfocus::cuda {
+
+__global__ void rope_table_kernel(float* table, int maxT, int D, float theta) {
+  const int half = D / 2;
+  const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<long long>(maxT) * half) return;
+  const int t = static_cast<int>(idx / half), i = static_cast<int>(idx % half);
+  const float inv_freq = 1.0f / powf(theta, static_cast<float>(2 * i) / static_cast<float>(D));
+  const float angle = static_cast<float>(t) * inv_freq;
+  table[static_cast<long long>(t) * D + i] = cosf(angle);
+  table[static_cast<long long>(t) * D + half + i] = sinf(angle);
+}
+
+void rope_table(float* table, int maxT, int D, float theta, cudaStream_t s) {
+  rope_table_kernel<<<ceil_div(static_cast<long long>(maxT) * (D / 2), 256), 256, 0, s>>>(table, maxT, D, theta);
+  SF_CUDA_LAUNCHED();
+}
+
+// BACKWARD = false: (x1, x2) -> (x1 c - x2 s, x2 c + x1 s); true: the transpose, (g1 c + g2 s, g2 c - g1 s).
+template <typename T, bool BACKWARD>
+__global__ void rope_kernel(T* x, const float* table, int B, int Tn, int heads, int D) {
+  const int half = D / 2;
+  const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const long long total = static_cast<long long>(B) * Tn * heads * half;
+  if (idx >= total) return;
+  const int i = static_cast<int>(idx % half);
+  const long long nh = idx / half;        // (n, h) pair
+  const int t = static_cast<int>((nh / heads) % Tn);
+  T* p = x + nh * D;
+  const float c = table[static_cast<long long>(t) * D + i], sn = table[static_cast<long long>(t) * D + half + i];
+  const float a = to_f32(p[i]), b = to_f32(p[i + half]);
+  if constexpr (!BACKWARD) {
+    p[i] = from_f32<T>(a * c - b * sn);
+    p[i + half] = from_f32<T>(b * c + a * sn);
+  } else {
+    p[i] = from_f32<T>(a * c + b * sn);
+    p[i + half] = from_f32<T>(b * c - a * sn);
+  }
+}
+
+template <typename T> void rope_forward(T* x, const float* table, int B, int Tn, int heads, int D, cudaStream_t s) {
+  const long long total = static_cast<long long>(B) * Tn * heads * (D / 2);
+  rope_kernel<T, false><<<ceil_div(total, 256), 256, 0, s>>>(x, table, B, Tn, heads, D);
+  SF_CUDA_LAUNCHED();
+}
+template <typename T>
+void rope_backward(T* dx, const float* table, int B, int Tn, int heads, int D, cudaStream_t s) {
+  const long long total = static_cast<long long>(B) * Tn * heads * (D / 2);
+  rope_kernel<T, true><<<ceil_div(total, 256), 256, 0, s>>>(dx, table, B, Tn, heads, D);
+  SF_CUDA_LAUNCHED();
+}
+
+#define SF_INSTANTIATE(T)                                                                  \
+  template void rope_forward<T>(T*, const float*, int, int, int, int, cudaStream_t);      \
+  template void rope_backward<T>(T*, const float*, int, int, int, int, cudaStream_t);
+SF_INSTANTIATE(float)
+SF_INSTANTIATE(bf16)
+#undef SF_INSTANTIATE
+
+}  // namespace sqlfocus::cuda
