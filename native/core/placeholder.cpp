@@ -1,1 +1,0 @@
-int sqlfocus_core_placeholder = 0;

@@ -1,0 +1,303 @@
+// The core's tests (ctest): finite-difference gradient checks in double precision for every kernel and for the
+// whole model (all LoRA targets, GQA, bias, dropout, ignore-index), SIMD float kernels against the double
+// reference, AdamW against hand-computed values, and determinism. Prints one line per check; exit 1 on failure.
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/engine.h"
+#include "cpu/kernels.h"
+
+using namespace sf;
+
+static int failures = 0;
+static void check(bool ok, const std::string& what, double value, double limit) {
+  std::printf("%s %-52s %.3e (limit %.1e)\n", ok ? "ok  " : "FAIL", what.c_str(), value, limit);
+  if (!ok) failures++;
+}
+
+struct Rng {
+  uint64_t s;
+  double uniform() { return double(mix64(s++) >> 11) * (1.0 / 9007199254740992.0); }
+  double sym(double a = 1) { return (2 * uniform() - 1) * a; }
+  std::vector<double> vec(size_t n, double a = 1) {
+    std::vector<double> v(n);
+    for (auto& x : v) x = sym(a);
+    return v;
+  }
+};
+
+/** max |analytic − numeric| / max |numeric| over the inputs x, where numeric = central differences of f. */
+static double fd_error(std::vector<double>& x, const std::vector<double>& analytic, const std::function<double()>& f, double h = 1e-5) {
+  double maxdiff = 0, maxref = 1e-12;
+  for (size_t i = 0; i < x.size(); i++) {
+    double keep = x[i];
+    x[i] = keep + h;
+    double fp = f();
+    x[i] = keep - h;
+    double fm = f();
+    x[i] = keep;
+    double num = (fp - fm) / (2 * h);
+    maxdiff = std::max(maxdiff, std::fabs(num - analytic[i]));
+    maxref = std::max(maxref, std::fabs(num));
+  }
+  return maxdiff / maxref;
+}
+static double dot(const std::vector<double>& a, const double* b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); i++) s += a[i] * b[i];
+  return s;
+}
+
+static void test_kernels() {
+  Rng rng{1};
+  const int N = 6, C = 8, K = 5, th = 2;
+  // rmsnorm
+  {
+    auto x = rng.vec(N * C), w = rng.vec(C), r = rng.vec(N * C);
+    std::vector<double> out(N * C), rstd(N), dx(N * C);
+    auto f = [&] { rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), SF_F64, N, C, 1e-6f, th); return dot(r, out.data()); };
+    f();
+    rmsnorm_backward(dx.data(), r.data(), x.data(), rstd.data(), w.data(), SF_F64, N, C, false, th);
+    double e = fd_error(x, dx, f);
+    check(e < 1e-6, "rmsnorm_backward (fd, double)", e, 1e-6);
+  }
+  // matmul: input gradient, and the weight gradient kernel
+  {
+    auto x = rng.vec(N * C), w = rng.vec(K * C), b = rng.vec(K), r = rng.vec(N * K);
+    std::vector<double> out(N * K), dx(N * C), dw(K * C, 0.0);
+    auto f = [&] { matmul_forward(out.data(), x.data(), w.data(), SF_F64, b.data(), SF_F64, N, K, C, false, th); return dot(r, out.data()); };
+    f();
+    matmul_backward_input(dx.data(), r.data(), w.data(), SF_F64, N, K, C, false, th);
+    check(fd_error(x, dx, f) < 1e-6, "matmul_backward_input (fd, double)", fd_error(x, dx, f), 1e-6);
+    matmul_backward_weight(dw.data(), r.data(), x.data(), N, K, C, 1.0, th);
+    double e = fd_error(w, dw, f);
+    check(e < 1e-6, "matmul_backward_weight (fd, double)", e, 1e-6);
+  }
+  // rope
+  {
+    const int B = 2, Tn = 3, heads = 2, D = 4;
+    std::vector<double> cs;
+    rope_tables(cs, Tn, D, 10000.0);
+    auto x = rng.vec(B * Tn * heads * D), r = rng.vec(x.size());
+    std::vector<double> y(x.size());
+    auto f = [&] { y = x; rope_forward(y.data(), cs.data(), B, Tn, heads, D, th); return dot(r, y.data()); };
+    std::vector<double> dx = r;
+    rope_backward(dx.data(), cs.data(), B, Tn, heads, D, th);
+    double e = fd_error(x, dx, f);
+    check(e < 1e-6, "rope_backward (fd, double)", e, 1e-6);
+  }
+  // attention (GQA)
+  {
+    const int B = 2, Tn = 5, NH = 4, KV = 2, D = 4;
+    auto q = rng.vec(B * Tn * NH * D), k = rng.vec(B * Tn * KV * D), v = rng.vec(B * Tn * KV * D), r = rng.vec(q.size());
+    std::vector<double> out(q.size()), att(B * NH * Tn * Tn), dq(q.size()), dk(k.size()), dv(v.size());
+    auto f = [&] { attention_forward(out.data(), att.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th); return dot(r, out.data()); };
+    f();
+    attention_backward(dq.data(), dk.data(), dv.data(), r.data(), att.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th);
+    double e = std::max({fd_error(q, dq, f), fd_error(k, dk, f), fd_error(v, dv, f)});
+    check(e < 1e-6, "attention_backward q/k/v (fd, double)", e, 1e-6);
+  }
+  // swiglu
+  {
+    auto g = rng.vec(N * C, 3), u = rng.vec(N * C), r = rng.vec(N * C);
+    std::vector<double> out(N * C), dg(N * C), du(N * C);
+    auto f = [&] { swiglu_forward(out.data(), g.data(), u.data(), out.size(), th); return dot(r, out.data()); };
+    swiglu_backward(dg.data(), du.data(), r.data(), g.data(), u.data(), out.size(), th);
+    double e = std::max(fd_error(g, dg, f), fd_error(u, du, f));
+    check(e < 1e-6, "swiglu_backward (fd, double)", e, 1e-6);
+  }
+  // dropout
+  {
+    auto x = rng.vec(N * C), r = rng.vec(N * C);
+    std::vector<double> out(N * C), dx(N * C, 0.0);
+    auto f = [&] { dropout_forward(out.data(), x.data(), out.size(), 0.3f, 7, 3, 2, th); return dot(r, out.data()); };
+    dropout_backward(dx.data(), r.data(), out.size(), 0.3f, 7, 3, 2, th);
+    double e = fd_error(x, dx, f);
+    check(e < 1e-6, "dropout_backward (fd, double)", e, 1e-6);
+  }
+  // classifier (fused lm_head + cross-entropy)
+  {
+    const int Nc = 5, Vv = 11;
+    auto h = rng.vec(Nc * C), w = rng.vec(Vv * C);
+    std::vector<int32_t> lab = {0, 3, 10, 7, 3};
+    std::vector<double> logits(Nc * Vv), dh(Nc * C);
+    auto f = [&] { std::vector<double> tmp(Nc * C); return classifier_forward_backward(tmp.data(), h.data(), lab.data(), w.data(), SF_F64, Nc, Vv, C, 1.0, logits.data(), false, th); };
+    double loss = classifier_forward_backward(dh.data(), h.data(), lab.data(), w.data(), SF_F64, Nc, Vv, C, 0.5, logits.data(), true, th);
+    for (auto& x : dh) x *= 2;  // scale 0.5 → compare with the unscaled loss
+    double e = fd_error(h, dh, f);
+    check(e < 1e-6 && std::isfinite(loss), "classifier_forward_backward (fd, double)", e, 1e-6);
+  }
+}
+
+// SIMD float kernels vs the double reference, every base dtype.
+static uint16_t to_bf16(float f) { uint32_t u; std::memcpy(&u, &f, 4); return uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16); }
+static void test_float_kernels() {
+  Rng rng{2};
+  for (int dt : {SF_F32, SF_BF16}) {
+    for (auto [M, N, K] : {std::tuple{7, 37, 40}, std::tuple{64, 300, 256}, std::tuple{33, 16, 768}, std::tuple{5, 1000, 16}}) {
+      auto xd = rng.vec(size_t(M) * K), gd = rng.vec(size_t(M) * N);
+      std::vector<float> x(xd.begin(), xd.end()), g(gd.begin(), gd.end()), wf(size_t(N) * K);
+      std::vector<uint16_t> wb(size_t(N) * K);
+      for (size_t i = 0; i < wf.size(); i++) { wf[i] = float(rng.sym()); wb[i] = to_bf16(wf[i]); if (dt == SF_BF16) wf[i] = bf16_to_f32(wb[i]); }
+      std::vector<double> wd(wf.begin(), wf.end()), ref(size_t(M) * N), refdx(size_t(M) * K);
+      const void* wp = dt == SF_F32 ? (const void*)wf.data() : (const void*)wb.data();
+      std::vector<float> out(size_t(M) * N, 1.0f), dx(size_t(M) * K, 1.0f);
+      matmul_forward(ref.data(), xd.data(), wd.data(), SF_F64, nullptr, 0, M, N, K, false, 1);
+      matmul_forward(out.data(), x.data(), wp, dt, nullptr, 0, M, N, K, true, 2);  // accumulate onto 1
+      matmul_backward_input(refdx.data(), gd.data(), wd.data(), SF_F64, M, N, K, false, 1);
+      matmul_backward_input(dx.data(), g.data(), wp, dt, M, N, K, true, 2);
+      double e = 0;
+      for (size_t i = 0; i < out.size(); i++) e = std::max(e, std::fabs(out[i] - 1.0 - ref[i]) / std::sqrt(double(K)));
+      for (size_t i = 0; i < dx.size(); i++) e = std::max(e, std::fabs(dx[i] - 1.0 - refdx[i]) / std::sqrt(double(N)));
+      char name[96];
+      std::snprintf(name, sizeof name, "float matmuls %s M%d N%d K%d vs double", dt == SF_F32 ? "F32" : "BF16", M, N, K);
+      check(e < 1e-5, name, e, 1e-5);
+    }
+  }
+}
+
+// A tiny Qwen2 with every feature the engine has.
+struct TinyModel {
+  sf_model_config cfg{};
+  std::vector<std::vector<double>> store;
+  std::vector<sf_tensor> layer;
+  sf_model_weights w{};
+  explicit TinyModel(bool tie, uint64_t seed = 3) {
+    cfg.vocab_size = 23, cfg.hidden_size = 16, cfg.intermediate_size = 24, cfg.num_layers = 2, cfg.num_heads = 4, cfg.num_kv_heads = 2;
+    cfg.head_dim = 0, cfg.rope_theta = 10000.0f, cfg.rms_norm_eps = 1e-6f, cfg.tie_word_embeddings = tie;
+    Rng rng{seed};
+    int H = 16, I = 24, kv = 8;
+    auto t = [&](size_t n, double a, double base = 0) {
+      store.push_back(rng.vec(n, a));
+      for (auto& x : store.back()) x += base;
+      return sf_tensor{store.back().data(), sf_dtype(SF_F64)};
+    };
+    store.reserve(64);
+    w.embed_tokens = t(23 * H, 1);
+    w.lm_head = t(23 * H, 0.5);
+    w.norm = t(H, 0.2, 1);
+    for (int l = 0; l < 2; l++) {
+      const size_t sizes[SF_LAYER_TENSORS] = {size_t(H * H), size_t(kv * H), size_t(kv * H), size_t(H * H), size_t(I * H), size_t(I * H), size_t(H * I), size_t(H), size_t(kv), size_t(kv), size_t(H), size_t(H)};
+      for (int k = 0; k < SF_LAYER_TENSORS; k++) layer.push_back(k >= SF_W_LN1 ? t(sizes[k], 0.2, 1) : t(sizes[k], 0.4));
+    }
+    w.layers = layer.data();
+  }
+};
+
+static sf_trainer_params tiny_params(float dropout) {
+  sf_trainer_params p = sf_trainer_default_params();
+  p.lora_rank = 3, p.lora_alpha = 5, p.lora_dropout = dropout, p.max_batch = 2, p.max_seq = 7, p.seed = 11, p.ce_chunk = 4;
+  return p;
+}
+
+static void test_model_gradients() {
+  for (int variant = 0; variant < 3; variant++) {
+    TinyModel tm(variant == 1);
+    sf_trainer_params p = tiny_params(variant == 2 ? 0.0f : 0.2f);
+    p.recompute = variant == 1;
+    p.threads = 1;  // thousands of tiny steps: threads would only add overhead here
+    Engine<double> e(tm.cfg, tm.w, p);
+    Rng rng{5};
+    for (auto& x : e.param) x = rng.sym(0.5);  // B ≠ 0 so every path carries gradient
+    std::vector<int32_t> ids = {1, 5, 22, 7, 0, 3, 9, 4, 4, 18, 2, 11, 6, 13};
+    std::vector<int32_t> labels = {-100, -100, 22, 7, 0, 3, -100, -100, 4, 18, -100, 11, 6, 13};
+    const double scale = 0.25;
+    uint64_t counter = e.rng_counter;
+    int64_t tokens = 0;
+    e.zero_grad();
+    e.forward_backward(ids.data(), labels.data(), 2, 7, scale, &tokens);
+    std::vector<double> analytic = e.grad;
+    auto f = [&] {
+      e.rng_counter = counter;
+      int64_t tk;
+      double l = e.forward_backward(ids.data(), labels.data(), 2, 7, scale, &tk);
+      return scale * l;
+    };
+    double err = fd_error(e.param, analytic, f);
+    const char* names[] = {"whole model lora grads (fd, dropout 0.2, untied)", "whole model lora grads (fd, tied, recompute)", "whole model lora grads (fd, no dropout)"};
+    check(err < 1e-6 && tokens == 9, names[variant], err, 1e-6);
+  }
+}
+
+static void test_adamw() {
+  // Two steps by hand (PyTorch AdamW), lr 0.1, wd 0.01, betas (0.9, 0.999), eps 1e-8.
+  double p[2] = {1.0, -2.0}, g1[2] = {0.5, -1.5}, g2[2] = {-0.25, 2.0}, m[2] = {0, 0}, v[2] = {0, 0};
+  adamw_update(p, g1, m, v, 2, 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 1.0, 1);
+  adamw_update(p, g2, m, v, 2, 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 2, 1.0, 1);
+  double lr = double(0.1f), wd = double(0.01f), b1 = double(0.9f), b2 = double(0.999f), eps = double(1e-8f);
+  double err = 0;
+  double pe[2] = {1.0, -2.0};
+  for (int i = 0; i < 2; i++) {
+    double mm = 0, vv = 0;
+    double gs[2] = {g1[i], g2[i]};
+    for (int t = 1; t <= 2; t++) {
+      pe[i] *= 1 - lr * wd;
+      mm = b1 * mm + (1 - b1) * gs[t - 1];
+      vv = b2 * vv + (1 - b2) * gs[t - 1] * gs[t - 1];
+      pe[i] -= lr / (1 - std::pow(b1, t)) * mm / (std::sqrt(vv) / std::sqrt(1 - std::pow(b2, t)) + eps);
+    }
+    err = std::max(err, std::fabs(pe[i] - p[i]));
+  }
+  // first step of Adam moves each parameter by ≈ lr against the gradient's sign
+  check(err < 1e-12 && std::fabs(p[0] - (1.0 * 0.999 - 0.1)) < 0.2, "adamw_update vs hand-computed (2 steps)", err, 1e-12);
+}
+
+static void test_determinism_and_clipping() {
+  TinyModel tm(false);
+  std::vector<float> store;
+  // float engine on F32 copies of the weights
+  std::vector<std::vector<float>> f32;
+  auto conv = [&](sf_tensor t, size_t n) {
+    const double* d = static_cast<const double*>(t.data);
+    f32.emplace_back(d, d + n);
+    return sf_tensor{f32.back().data(), SF_F32};
+  };
+  f32.reserve(64);
+  sf_model_weights w{};
+  std::vector<sf_tensor> layers;
+  w.embed_tokens = conv(tm.w.embed_tokens, 23 * 16);
+  w.lm_head = conv(tm.w.lm_head, 23 * 16);
+  w.norm = conv(tm.w.norm, 16);
+  for (size_t i = 0; i < tm.layer.size(); i++) layers.push_back(conv(tm.layer[i], tm.store[3 + i].size()));
+  w.layers = layers.data();
+  std::vector<int32_t> ids = {1, 5, 22, 7, 0, 3, 9, 4, 4, 18, 2, 11, 6, 13};
+  std::vector<int32_t> labels = {-100, -100, 22, 7, 0, 3, -100, -100, 4, 18, -100, 11, 6, 13};
+  std::vector<float> finals[2];
+  double norms[2][3];
+  for (int run = 0; run < 2; run++) {
+    Engine<float> e(tm.cfg, w, tiny_params(0.1f));
+    for (int s = 0; s < 3; s++) {
+      int64_t tk;
+      e.forward_backward(ids.data(), labels.data(), 2, 7, 1.0f / 9, &tk);
+      norms[run][s] = e.optimizer_step(1e-2f);
+    }
+    finals[run] = e.param;
+  }
+  bool same = finals[0] == finals[1] && norms[0][2] == norms[1][2];
+  check(same, "determinism: two runs, same seed, bitwise equal", same ? 0 : 1, 0);
+  // clipping: the update uses g · max_norm / (norm + 1e-6) when norm > max_norm
+  Engine<float> e(tm.cfg, w, tiny_params(0.0f));
+  e.params.max_grad_norm = 1e-3f;
+  for (auto& x : e.grad) x = 1.0f;
+  double norm = e.optimizer_step(0.0f);
+  double expect_m = 0.1 * (1e-3 / (norm + 1e-6));
+  check(std::fabs(e.adam_m[0] - expect_m) < 1e-9, "clipping: m after one step = (1-b1)·g·clip", std::fabs(e.adam_m[0] - expect_m), 1e-9);
+  for (auto& x : e.grad) x = NAN;
+  bool threw = false;
+  std::vector<float> before = e.param;
+  try { e.optimizer_step(0.1f); } catch (const EngineError&) { threw = true; }
+  check(threw && before == e.param, "optimizer_step rejects NaN grads, no update", threw ? 0 : 1, 0);
+}
+
+int main() {
+  test_kernels();
+  test_float_kernels();
+  test_model_gradients();
+  test_adamw();
+  test_determinism_and_clipping();
+  std::printf("%s (%d failure%s)\n", failures ? "FAILED" : "all passed", failures, failures == 1 ? "" : "s");
+  return failures ? 1 : 0;
+}
