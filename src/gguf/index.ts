@@ -1,2 +1,13 @@
-// Public face of src/gguf.
-export {};
+// Public face of src/gguf: HF Qwen2 → GGUF conversion, GGUF LoRA adapters, llama.cpp quantization, Modelfile.
+export { toGGUF, planQwen2Gguf, ggufTensorName, GGUF_FLOAT_TYPES } from "./convert.js";
+export type { GgufFloatType, ToGgufOptions, ToGgufResult, Qwen2GgufPlan } from "./convert.js";
+export { quantize, writeModelfile } from "./quantize.js";
+export type { QuantizeOptions, QuantizeResult } from "./quantize.js";
+export { loraToGGUF } from "./lora.js";
+export type { LoraToGgufOptions, LoraToGgufResult } from "./lora.js";
+export { readGgufInfo, readGgufTensorBytes, writeGguf } from "./file.js";
+export type { GgufInfo, GgufTensorInfo, GgufKv, GgufTensorSpec } from "./file.js";
+export { DEFAULT_QUANT_TYPE, FILE_TYPES, GGML_TYPES, parseFileType, ggmlTypeName } from "./constants.js";
+export type { FileTypeName, GgmlTypeName } from "./constants.js";
+export { modelfileText } from "./modelfile.js";
+export { findLibllama } from "./native.js";

@@ -1,0 +1,171 @@
+// quantize(): llama.cpp's own quantizer (llama_model_quantize, run by the addon on a worker thread) from a GGUF, or
+// from an HF folder in one command (converted to a temporary GGUF in the source precision beside the output,
+// quantized, and deleted: no F16 file is left behind). Output written atomically (temp + rename), with an Ollama
+// Modelfile beside it.
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync, renameSync, openSync, closeSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { readQwen2Config } from "../model/config.js";
+import { DEFAULT_QUANT_TYPE, FILE_TYPES, GGML_TYPES, parseFileType, type FileTypeName } from "./constants.js";
+import { toGGUF, type GgufFloatType } from "./convert.js";
+import { readGgufInfo, type GgufInfo } from "./file.js";
+import { modelfileText } from "./modelfile.js";
+import { nativeQuantizer } from "./native.js";
+
+export interface QuantizeOptions {
+  /** A GGUF file (F32/F16/BF16, or already quantized with allowRequantize) or an HF Qwen2 folder. */
+  input: string;
+  /** Output .gguf path. */
+  output: string;
+  /** llama.cpp type name (Q4_K_M default; Q2_K … Q8_0, F16, BF16, F32). */
+  type?: string;
+  /** Quantizer threads (default: all cores). */
+  threads?: number;
+  allowRequantize?: boolean;
+  /** Write an Ollama Modelfile beside the output (default true; a path to choose its name). */
+  modelfile?: boolean | string;
+  /** Rough progress in [0, 1] (from the output's growth) and the current stage. */
+  onProgress?: (fraction: number, stage: "convert" | "quantize") => void;
+}
+
+export interface QuantizeResult {
+  output: string;
+  type: FileTypeName;
+  bytes: number;
+  modelfile?: string;
+  /** Tensor type counts of the output ({ Q4_K: 98, Q6_K: 13, F32: 121 }). */
+  tensorTypes: Record<string, number>;
+  seconds: number;
+}
+
+/** Rough bits per weight of each file type, for progress estimates only. */
+const APPROX_BPW: Partial<Record<FileTypeName, number>> = {
+  Q2_K: 3.0, Q2_K_S: 2.9, Q3_K_S: 3.5, Q3_K_M: 3.9, Q3_K_L: 4.3, Q4_0: 4.5, Q4_1: 5.0, Q4_K_S: 4.6, Q4_K_M: 4.9,
+  Q5_0: 5.5, Q5_1: 6.0, Q5_K_S: 5.5, Q5_K_M: 5.7, Q6_K: 6.6, Q8_0: 8.5, IQ4_NL: 4.5, IQ4_XS: 4.3, F16: 16, BF16: 16, F32: 32,
+};
+
+function tempBeside(path: string, tag: string): string {
+  return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}`);
+}
+
+function checkWritableDir(output: string): void {
+  const dir = dirname(resolve(output));
+  try {
+    mkdirSync(dir, { recursive: true });
+    const probe = tempBeside(output, "probe");
+    closeSync(openSync(probe, "w"));
+    rmSync(probe, { force: true });
+  } catch (err) {
+    throw new Error(`cannot write ${output}: ${(err as Error).message}`);
+  }
+  if (existsSync(output) && statSync(output).isDirectory()) throw new Error(`cannot write ${output}: it is a folder`);
+}
+
+function tensorTypeCounts(info: GgufInfo): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of info.tensors) out[t.type] = (out[t.type] ?? 0) + 1;
+  return out;
+}
+
+function stopStrings(info: GgufInfo): string[] {
+  const tokens = info.metadata.get("tokenizer.ggml.tokens") as string[] | undefined;
+  const stops: string[] = [];
+  const eos = info.metadata.get("tokenizer.ggml.eos_token_id");
+  if (tokens && typeof eos === "number" && tokens[eos]) stops.push(tokens[eos]);
+  for (const t of ["<|im_end|>", "<|endoftext|>"]) if (tokens?.includes(t)) stops.push(t);
+  return stops;
+}
+
+/** Writes the Ollama Modelfile for a GGUF (from its own chat template and EOS token). */
+export function writeModelfile(gguf: string, path = join(dirname(resolve(gguf)), "Modelfile"), info = readGgufInfo(gguf)): string {
+  const chatTemplate = (info.metadata.get("tokenizer.chat_template") as string | undefined) ?? null;
+  const text = modelfileText({ gguf, chatTemplate, stop: stopStrings(info) });
+  const tmp = tempBeside(path, "tmp");
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+  return path;
+}
+
+/** Quantizes a GGUF or an HF folder with llama.cpp's quantizer. Bad input fails before any output is created. */
+export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
+  const t0 = performance.now();
+  const type = parseFileType(opts.type ?? DEFAULT_QUANT_TYPE);
+  const ftype = FILE_TYPES[type];
+  if (!existsSync(opts.input)) throw new Error(`${opts.input}: no such file or folder`);
+  const fromFolder = statSync(opts.input).isDirectory();
+  let inputInfo: GgufInfo | undefined;
+  let srcType: GgufFloatType = "F32";
+  if (fromFolder) {
+    const cfg = readQwen2Config(opts.input);
+    srcType = cfg.torchDtype === "bfloat16" ? "BF16" : cfg.torchDtype === "float16" ? "F16" : "F32";
+  } else {
+    inputInfo = readGgufInfo(opts.input); // "not a GGUF file" etc.
+    if (inputInfo.metadata.get("general.type") === "adapter") throw new Error(`${opts.input}: is a LoRA adapter GGUF, not a model`);
+  }
+  checkWritableDir(opts.output);
+  const quantizer = fromFolder && (type === "F32" || type === "F16" || type === "BF16") ? null : nativeQuantizer();
+
+  const tmpOut = tempBeside(opts.output, "tmp");
+  const tmpIn = fromFolder ? tempBeside(opts.output, `${srcType.toLowerCase()}.gguf`) : null;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    let input = opts.input;
+    if (fromFolder) {
+      if (!quantizer) {
+        // A float type from a folder is a plain conversion.
+        await toGGUF({ model: opts.input, out: tmpOut, type: type as GgufFloatType, onProgress: (d, n) => opts.onProgress?.(d / n, "convert") });
+      } else {
+        await toGGUF({ model: opts.input, out: tmpIn!, type: srcType, onProgress: (d, n) => opts.onProgress?.((0.3 * d) / n, "convert") });
+        input = tmpIn!;
+        inputInfo = readGgufInfo(input);
+      }
+    }
+    if (quantizer) {
+      const info = inputInfo!;
+      let elements = 0;
+      for (const t of info.tensors) elements += t.dims.reduce((a, b) => a * b, 1);
+      const expected = (elements * (APPROX_BPW[type] ?? 5)) / 8 + info.dataOffset;
+      const base = fromFolder ? 0.3 : 0;
+      if (opts.onProgress) {
+        timer = setInterval(() => {
+          try {
+            const size = statSync(tmpOut).size;
+            opts.onProgress!(base + (1 - base) * Math.min(0.99, size / expected), "quantize");
+          } catch {
+            /* not created yet */
+          }
+        }, 250);
+      }
+      await quantizer.quantize({
+        input,
+        output: tmpOut,
+        ftype,
+        threads: opts.threads ?? availableParallelism(),
+        allowRequantize: opts.allowRequantize ?? false,
+      });
+    }
+    renameSync(tmpOut, opts.output);
+  } catch (err) {
+    rmSync(tmpOut, { force: true });
+    throw err;
+  } finally {
+    if (timer) clearInterval(timer);
+    if (tmpIn) rmSync(tmpIn, { force: true });
+  }
+  opts.onProgress?.(1, "quantize");
+  const outInfo = readGgufInfo(opts.output);
+  let modelfile: string | undefined;
+  if (opts.modelfile !== false) {
+    modelfile = writeModelfile(opts.output, typeof opts.modelfile === "string" ? opts.modelfile : undefined, outInfo);
+  }
+  return {
+    output: opts.output,
+    type,
+    bytes: outInfo.fileSize,
+    modelfile,
+    tensorTypes: tensorTypeCounts(outInfo),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+export { GGML_TYPES };
