@@ -30,3 +30,17 @@ export {
   type WriteModelOptions,
   type WriteModelResult,
 } from "./safetensors.js";
+export { initTinyModel, tinyTensorValues, TinyRng, TINY_DEFAULTS, type TinyModelOptions, type TinyModelInfo, type TinyDtype } from "./tiny.js";
+export {
+  writeQwen25TokenizerFiles,
+  qwen25TokenizerJson,
+  qwen25TokenizerConfig,
+  QWEN25_CHAT_TEMPLATE,
+  QWEN25_BPE_VOCAB_SIZE,
+  QWEN25_TOKENIZER_SIZE,
+  QWEN25_PADDED_VOCAB_SIZE,
+  QWEN25_ENDOFTEXT_ID,
+  QWEN25_IM_START_ID,
+  QWEN25_IM_END_ID,
+} from "./qwen-tokenizer-files.js";
+export { Tokenizer, loadTokenizer, type ChatMessage, type ChatTemplateOptions } from "./tokenizer.js";
