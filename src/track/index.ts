@@ -5,3 +5,4 @@ export { parseNvidiaSmi, queryGpus, systemSnapshot, SystemSampler, type GpuSampl
 export { crc32c, decodeEvent, encodeEvent, maskedCrc32c, readEventFile, TensorBoardTracker, tfRecord, type DecodedEvent, type TensorBoardTrackerOptions } from "./tensorboard.js";
 export { createSwanLabTracker, SwanLabApiError, swanLabConfig, SwanLabTracker, type SwanLabTrackerOptions } from "./swanlab.js";
 export { runTrackers, type RunTrackersOptions, type Tracker } from "./trackers.js";
+export { createBoardServer, runsDirOf, startBoard, type BoardOptions } from "./board.js";
