@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { loadAddon } from "../src/native/index.js";
 import {
   SafetensorsFile,
   bf16BitsToF32,
@@ -163,7 +164,7 @@ for (const mapped of [true, false]) {
       }
       assert.deepEqual([...toFloat32(f.tensor("w.f32"))], [0.5, -1.25, 3, Math.fround(1e-3), 65000, -0]);
       assert.deepEqual([...toFloat32(f.tensor("w.f16"))], [0.5, -1.25, 3, f16BitsToF32(f32ToF16Bits(1e-3)), 64992, -0]);
-      assert.equal(f.tensor("w.f32").data.buffer.byteLength, mapped ? readFileSync(path).length : 24);
+      assert.equal(f.tensor("w.f32").data.buffer.byteLength, mapped && addonBuilt() ? readFileSync(path).length : 24);
       assert.throws(() => f.tensor("nope"), /x\.safetensors: no tensor named 'nope'/);
     } finally {
       setSafetensorsMappingDisabled(false);
@@ -264,3 +265,12 @@ test("bad headers and truncated files fail with the file and tensor named", () =
   assert.ok(existsSync(join(dir, "x")));
 });
 
+
+function addonBuilt(): boolean {
+  try {
+    loadAddon();
+    return true;
+  } catch {
+    return false;
+  }
+}

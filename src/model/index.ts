@@ -44,3 +44,4 @@ export {
   QWEN25_IM_END_ID,
 } from "./qwen-tokenizer-files.js";
 export { Tokenizer, loadTokenizer, type ChatMessage, type ChatTemplateOptions } from "./tokenizer.js";
+export { openModel, expectedQwen2Tensors, type OpenedModel } from "./open.js";
