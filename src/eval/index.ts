@@ -25,5 +25,5 @@ export {
   type SchemaStyle,
   type SchemaTextProvider,
 } from "./prepare.js";
-export { spiderSchemaText, sqliteDdl, type SpiderSchemaOptions } from "./schemas.js";
+export { spiderMSchema, spiderSchemaText, sqliteDdl, type SpiderSchemaOptions } from "./schemas.js";
 export { generatorPredictor, type GeneratorPredictorOptions, type SqlGeneratorLike } from "./model-predictor.js";

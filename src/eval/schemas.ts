@@ -1,5 +1,6 @@
 // Schema text for Spider prompts: M-Schema through src/mschema (the one formatter), or the database's own DDL.
 import Database from "better-sqlite3";
+import { formatMSchema, readSqliteSchema } from "../mschema/index.js";
 import type { SchemaStyle, SchemaTextProvider } from "./prepare.js";
 
 /** The CREATE TABLE statements stored in a SQLite file, in creation order, each ending with ";". */
@@ -16,16 +17,22 @@ export function sqliteDdl(path: string): string {
 }
 
 export interface SpiderSchemaOptions {
-  /** M-Schema: example values shown per column. */
+  /** M-Schema: example values shown per column (default 3, as the M-Schema tool). */
   exampleValues?: number;
 }
 
+/** A Spider database's M-Schema text: src/mschema's SQLite reader and its one formatter, db id from the folder. */
+export function spiderMSchema(dbId: string, path: string, options: SpiderSchemaOptions = {}): string {
+  const schema = readSqliteSchema(path, { dbId });
+  return formatMSchema(schema, { maxExamples: options.exampleValues });
+}
+
 /** The default schema provider: DDL from sqlite_master, M-Schema from src/mschema. */
-export function spiderSchemaText(_options: SpiderSchemaOptions = {}): SchemaTextProvider {
+export function spiderSchemaText(options: SpiderSchemaOptions = {}): SchemaTextProvider {
   return ({ dbId, path, style }: { dbId: string; path: string; style: SchemaStyle }) => {
     try {
       if (style === "ddl") return sqliteDdl(path);
-      throw new Error("M-Schema needs src/mschema, which is not available yet; use --schema-style ddl");
+      return spiderMSchema(dbId, path, options);
     } catch (err) {
       throw new Error(`database ${dbId} (${path}): ${(err as Error).message}`, { cause: err });
     }
