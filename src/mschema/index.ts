@@ -2,3 +2,6 @@
 export type { ColumnSchema, DatabaseSchema, Dialect, ForeignKey, TableSchema } from "./model.js";
 export { formatMSchema, formatMSchemaWithReport, qwenTokenCounter, type FormatOptions, type FormatReport } from "./format.js";
 export { readSqliteSchema, type SqliteReadOptions } from "./sqlite.js";
+export { readMysqlSchema, type MysqlReadOptions } from "./mysql.js";
+export { readPostgresSchema, type PostgresReadOptions } from "./postgres.js";
+export { parseDdlSchema, normalizeDialect, type DdlParseResult } from "./ddl.js";
