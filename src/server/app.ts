@@ -10,10 +10,11 @@ import swaggerUi from "@fastify/swagger-ui";
 import {
   BASE_ADAPTER,
   parseDialect,
+  PromptTooLongError,
   resolveAdapter,
   SqlGenerator,
   UnknownAdapterError,
-  type ChatMessage,
+  type ChatTurn,
   type ChatModel,
   type SqlDialect,
 } from "../text2sql/index.js";
@@ -181,6 +182,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (error instanceof QueueFullError) {
       status = 503;
       reply.header("retry-after", "1");
+    } else if (error instanceof PromptTooLongError) {
+      status = 400;
     } else if (error instanceof UnknownAdapterError) {
       status = isOpenAi(request.url) ? 404 : 400;
     } else if ((error as FastifyError).code === "FST_ERR_CTP_INVALID_JSON_BODY" || error instanceof SyntaxError) {
@@ -191,7 +194,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     else request.log.info({ statusCode: status, reason: message }, "request refused");
     if (isOpenAi(request.url)) {
       return reply.status(status).send({
-        error: { message, type: openAiErrorType(status), param: (error as HttpError).param ?? null, code: (error as FastifyError).code ?? null },
+        error: { message, type: openAiErrorType(status), param: (error as HttpError).param ?? null, code: error instanceof PromptTooLongError ? "context_length_exceeded" : ((error as FastifyError).code ?? null) },
       });
     }
     return reply.status(status).send({ statusCode: status, error: STATUS_TEXT[status] ?? "Error", message });
@@ -348,7 +351,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.post<{ Body: ChatCompletionsBody }>("/v1/chat/completions", { schema: chatCompletionsSchema(maxTokensLimit) }, async (request, reply) => {
     const body = request.body;
     const adapter = modelAdapter(body.model ?? undefined);
-    const messages: ChatMessage[] = body.messages.map((m, i) => ({
+    const messages: ChatTurn[] = body.messages.map((m, i) => ({
       role: m.role === "developer" ? "system" : m.role,
       content: messageText(m, i),
     }));

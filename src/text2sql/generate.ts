@@ -7,13 +7,13 @@ import { buildNl2SqlPrompt, extractSql, type SqlDialect } from "./prompt.js";
 
 export type ChatRole = "system" | "user" | "assistant";
 
-export interface ChatMessage {
+export interface ChatTurn {
   role: ChatRole;
   content: string;
 }
 
 export interface ChatRequest {
-  messages: ChatMessage[];
+  messages: ChatTurn[];
   /** Most tokens generated. Default 512. */
   maxTokens?: number;
   /** 0 (default) is greedy decoding. */
@@ -57,6 +57,18 @@ export interface ChatModel {
 }
 
 export const BASE_ADAPTER = "base";
+
+/** The prompt plus the reply budget does not fit a sequence's context. */
+export class PromptTooLongError extends Error {
+  constructor(
+    readonly promptTokens: number,
+    readonly maxTokens: number,
+    readonly contextSize: number,
+  ) {
+    super(`prompt is ${promptTokens} tokens; with max_tokens ${maxTokens} it does not fit the context of ${contextSize} tokens`);
+    this.name = "PromptTooLongError";
+  }
+}
 
 export class UnknownAdapterError extends Error {
   constructor(name: string, known: readonly string[]) {
@@ -112,7 +124,7 @@ export class SqlGenerator {
   ) {}
 
   /** The chat messages for one question: a single user turn with XiYan's nl2sql prompt. */
-  static messages(input: SqlGenerateInput): ChatMessage[] {
+  static messages(input: SqlGenerateInput): ChatTurn[] {
     return [{ role: "user", content: buildNl2SqlPrompt(input) }];
   }
 
@@ -322,24 +334,45 @@ export class LlamaChatModel implements ChatModel {
     return this.model.tokenize(text).length;
   }
 
+  private history(messages: ChatTurn[]): ChatHistoryItem[] {
+    const history: ChatHistoryItem[] = messages.map((m) =>
+      m.role === "assistant" ? { type: "model", response: [m.content] } : { type: m.role, text: m.content },
+    );
+    // LlamaChat generates the reply to the history's last (empty) model turn.
+    history.push({ type: "model", response: [] });
+    return history;
+  }
+
+  /** The exact text the model sees for these messages (chat template applied) and its token count. */
+  renderPrompt(messages: ChatTurn[]): { text: string; tokens: number } {
+    const state = this.chatWrapper.generateContextState({ chatHistory: this.history(messages) });
+    return { text: state.contextText.toString(), tokens: state.contextText.tokenize(this.model.tokenizer).length };
+  }
+
+  /** Tokens a sequence holds (prompt + reply). */
+  get contextSize(): number {
+    const first = this.pools.values().next().value as SequencePool;
+    return first.context.contextSize;
+  }
+
   async complete(request: ChatRequest): Promise<ChatCompletion> {
     if (this.closed) throw new Error("model is closed");
     const start = performance.now();
     const adapter = resolveAdapter(request.adapter, this.adapters);
+    const maxTokens = request.maxTokens ?? this.defaultMaxTokens;
+    const history = this.history(request.messages);
+    // Refuse a prompt that would not fit rather than let the context shift cut the schema off silently.
+    const promptTokens = this.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(this.model.tokenizer).length;
+    if (promptTokens + maxTokens > this.contextSize) throw new PromptTooLongError(promptTokens, maxTokens, this.contextSize);
     const pool = await this.pool(adapter);
     const sequence = await this.acquire(pool);
     const { LlamaChat } = await import("node-llama-cpp");
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
     try {
-      const history: ChatHistoryItem[] = request.messages.map((m) =>
-        m.role === "assistant" ? { type: "model", response: [m.content] } : { type: m.role, text: m.content },
-      );
-      // LlamaChat generates the reply to the history's last (empty) model turn.
-      history.push({ type: "model", response: [] });
       const temperature = request.temperature ?? 0;
       let completionTokens = 0;
       const res = await chat.generateResponse(history, {
-        maxTokens: request.maxTokens ?? this.defaultMaxTokens,
+        maxTokens,
         temperature,
         topP: temperature > 0 ? request.topP : undefined,
         topK: temperature > 0 ? request.topK : undefined,
@@ -353,7 +386,6 @@ export class LlamaChatModel implements ChatModel {
         },
       });
       const reason = res.metadata.stopReason;
-      const promptTokens = Math.max(0, sequence.contextTokens.length - completionTokens);
       return {
         text: res.response,
         finishReason: reason === "maxTokens" ? "length" : reason === "abort" ? "abort" : "stop",

@@ -1,10 +1,10 @@
 // Public face of src/text2sql: the one prompt builder and SQL extraction.
 export { buildNl2SqlPrompt, extractSql, formatSqlAnswer, parseDialect, SQL_DIALECTS } from "./prompt.js";
 export type { Nl2SqlPromptInput, SqlDialect } from "./prompt.js";
-export { SqlGenerator, LlamaChatModel, loadSqlGenerator, resolveAdapter, UnknownAdapterError, BASE_ADAPTER } from "./generate.js";
+export { SqlGenerator, LlamaChatModel, loadSqlGenerator, resolveAdapter, UnknownAdapterError, PromptTooLongError, BASE_ADAPTER } from "./generate.js";
 export type {
   ChatModel,
-  ChatMessage,
+  ChatTurn,
   ChatRole,
   ChatRequest,
   ChatCompletion,
