@@ -1,15 +1,18 @@
 // `sqlfocus eval`: Spider execution accuracy for a model (SQL generated question by question) or for a
 // predictions file; resumable; per-question results JSONL plus a summary (overall EX, EX per database,
 // errors and timeouts).
-import { basename, extname, join } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { basename, extname, join, resolve } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import cliProgress from "cli-progress";
 import {
   evaluateSpider,
+  generatorPredictor,
   loadSpiderSplit,
   parseSpiderSplit,
   readPredictions,
   resolveSpiderDir,
+  spiderSchemaText,
   type EvalSummary,
   type Predictor,
 } from "../../eval/index.js";
@@ -70,6 +73,10 @@ interface EvalArgs {
   "keep-distinct": boolean;
   jobs: number;
   "schema-style": string;
+  lora?: string;
+  threads?: number;
+  gpu: boolean;
+  "max-tokens": number;
 }
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
@@ -77,7 +84,11 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   describe: "Spider execution accuracy of a model or of a predictions file (resumable)",
   builder: (y: Argv) =>
     y
-      .option("model", { type: "string", describe: "GGUF model (or HF folder) that generates the SQL" })
+      .option("model", { type: "string", describe: "GGUF model that generates the SQL (greedy; convert an HF folder first with 'sqlfocus convert')" })
+      .option("lora", { type: "string", describe: "GGUF LoRA adapter applied to --model" })
+      .option("threads", { type: "number", describe: "CPU threads for generation (default node-llama-cpp's choice)" })
+      .option("gpu", { type: "boolean", default: false, describe: "generate on a GPU when node-llama-cpp finds one" })
+      .option("max-tokens", { type: "number", default: 512, describe: "longest reply generated per question" })
       .option("predictions", { type: "string", describe: "score SQL from a file: one per line in question order, or JSONL" })
       .option("spider", { type: "string", describe: "Spider 1.0 folder (default $SQLFOCUS_SPIDER or ../shared/spider)" })
       .option("split", { type: "string", default: "dev", describe: "dev or train" })
@@ -86,7 +97,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("fresh", { type: "boolean", default: false, describe: "start the results file over instead of resuming it" })
       .option("timeout", { type: "number", default: 30, describe: "seconds allowed per query" })
       .option("keep-distinct", { type: "boolean", default: false, describe: "keep DISTINCT when scoring (the Spider evaluator drops it)" })
-      .option("jobs", { type: "number", default: 1, describe: "questions scored in parallel (predictions files only)" })
+      .option("jobs", { type: "number", default: 1, describe: "questions in flight at once (with --model: parallel sequences of one context)" })
       .option("schema-style", {
         type: "string",
         choices: ["mschema", "ddl"],
@@ -107,7 +118,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const resultsPath = args.out ?? defaultResultsPath(source, split);
     let predict: Predictor;
     let predictorId: string;
-    let jobs = args.jobs;
+    const jobs = args.jobs;
+    let closeModel: () => Promise<void> = async () => {};
     if (args.predictions) {
       const all = loadSpiderSplit(spiderDir, split);
       const examples = args.limit ? all.slice(0, args.limit) : all;
@@ -115,30 +127,52 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       predict = async (ex) => ({ sql: preds.get(ex.id)! });
       predictorId = `predictions:${args.predictions}`;
     } else {
-      throw new Error("eval --model needs the SQL generator (src/text2sql/generate.ts), which is not available yet; use --predictions");
+      const model = args.model!;
+      if (!existsSync(model) || !statSync(model).isFile() || extname(model).toLowerCase() !== ".gguf")
+        throw new Error(`--model ${model}: not a GGUF file (convert an HF folder first: sqlfocus convert --model <dir> --out model.gguf)`);
+      if (args.lora !== undefined && !existsSync(args.lora)) throw new Error(`--lora ${args.lora}: no such file`);
+      const style = args["schema-style"] as "mschema" | "ddl";
+      const { loadSqlGenerator } = await import("../../text2sql/index.js");
+      const generator = await loadSqlGenerator({
+        modelPath: model,
+        lora: args.lora ? [{ path: args.lora }] : undefined,
+        sequences: jobs,
+        threads: args.threads,
+        gpu: args.gpu ? "auto" : false,
+        maxTokens: args["max-tokens"],
+        temperature: 0,
+      });
+      closeModel = () => generator.close();
+      predict = generatorPredictor(generator, { spiderDir, schemaText: spiderSchemaText(), schemaStyle: style });
+      predictorId = `model:${resolve(model)}${args.lora ? `+lora:${resolve(args.lora)}` : ""}|schema:${style}|max_tokens:${args["max-tokens"]}`;
     }
 
     let bar: cliProgress.SingleBar | null = null;
-    const summary = await evaluateSpider({
-      spiderDir,
-      split,
-      limit: args.limit,
-      predict,
-      predictorId,
-      resultsPath,
-      resume: !args.fresh,
-      timeoutMs: Math.round(args.timeout * 1000),
-      keepDistinct: args["keep-distinct"],
-      concurrency: jobs,
-      onProgress: (p) => {
-        if (p.resumed !== undefined) {
-          if (p.resumed > 0) process.stderr.write(`resuming ${resultsPath}: ${p.resumed} of ${p.total} questions already done\n`);
-          bar = progressBar("eval", p.total, "EX {ex}", { ex: "-" }, p.done);
-        }
-        bar?.update(p.done, { ex: p.scored ? pct(p.matched / p.scored) : "-" });
-      },
-    });
-    (bar as cliProgress.SingleBar | null)?.stop();
+    let summary: EvalSummary;
+    try {
+      summary = await evaluateSpider({
+        spiderDir,
+        split,
+        limit: args.limit,
+        predict,
+        predictorId,
+        resultsPath,
+        resume: !args.fresh,
+        timeoutMs: Math.round(args.timeout * 1000),
+        keepDistinct: args["keep-distinct"],
+        concurrency: jobs,
+        onProgress: (p) => {
+          if (p.resumed !== undefined) {
+            if (p.resumed > 0) process.stderr.write(`resuming ${resultsPath}: ${p.resumed} of ${p.total} questions already done\n`);
+            bar = progressBar("eval", p.total, "EX {ex}", { ex: "-" }, p.done);
+          }
+          bar?.update(p.done, { ex: p.scored ? pct(p.matched / p.scored) : "-" });
+        },
+      });
+    } finally {
+      (bar as cliProgress.SingleBar | null)?.stop();
+      await closeModel();
+    }
     const summaryPath = resultsPath.replace(/\.jsonl$/i, "") + ".summary.json";
     writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2) + "\n");
     process.stdout.write(formatSummary(summary) + "\n\n");
