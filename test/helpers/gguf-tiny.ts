@@ -51,7 +51,7 @@ export function makeTinyQwen2(dir: string, o: TinyOptions = {}): TinyModel {
   const hd = H / nh;
   const rnd = gaussian(o.seed ?? 1234);
   mkdirSync(dir, { recursive: true });
-  const shapes: [string, number[], "w" | "norm" | "bias", number?][] = [["model.embed_tokens.weight", [V, H], "w", 0.5]];
+  const shapes: [string, number[], "w" | "norm" | "bias", number?][] = [["model.embed_tokens.weight", [V, H], "w", 0.05]];
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
     shapes.push(
