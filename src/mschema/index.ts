@@ -5,3 +5,5 @@ export { readSqliteSchema, type SqliteReadOptions } from "./sqlite.js";
 export { readMysqlSchema, type MysqlReadOptions } from "./mysql.js";
 export { readPostgresSchema, type PostgresReadOptions } from "./postgres.js";
 export { parseDdlSchema, normalizeDialect, type DdlParseResult } from "./ddl.js";
+export { mschema, schemaForPrompt, type MSchemaOptions, type MSchemaResult, type MSchemaSource, type PromptSchema } from "./mschema.js";
+export { readDatabaseConfig, databaseConfigFromUrl, redactUrl, type DatabaseConfig } from "./config.js";
