@@ -45,3 +45,4 @@ export {
 } from "./qwen-tokenizer-files.js";
 export { Tokenizer, loadTokenizer, type ChatMessage, type ChatTemplateOptions } from "./tokenizer.js";
 export { openModel, expectedQwen2Tensors, type OpenedModel } from "./open.js";
+export { resolveModel, findInHubCache, defaultHubCacheDir, wantedRepoFile, type ResolveModelOptions, type ResolvedModel } from "./hub.js";
