@@ -66,17 +66,23 @@ __device__ __forceinline__ float block_sum(float v) {
   return warp_sum(v);
 }
 
-// Stateless dropout: keep element i of stream `key` with probability 1-p. The same (key, i) gives the
-// same answer in the forward pass, the backward pass and a recomputed forward, so masks are never stored.
-__host__ __device__ __forceinline__ uint32_t hash_u32(uint64_t key, uint64_t i) {
-  uint64_t z = key ^ (i * 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<uint32_t>(z >> 32);
+// Stateless dropout, the same counter-based hash as the CPU engine (native/cpu/kernels.h dropout_uniform),
+// so both engines drop the same elements for the same (seed, counter, stream, i): element i of LoRA
+// input `stream` (layer * 7 + module) at micro-step `counter` is dropped when its uniform is < p. The
+// forward, the backward and a recomputed forward rebuild the mask, so it is never stored.
+__host__ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+// The per-(seed, counter, stream) part of the hash, computed once on the host per LoRA input.
+__host__ __device__ __forceinline__ uint64_t dropout_stream_key(uint64_t seed, uint64_t counter, uint64_t stream) {
+  return seed ^ mix64(counter * 0x100000001b3ull + stream);
 }
 __device__ __forceinline__ bool dropout_keep(uint64_t key, uint64_t i, float p) {
-  return (hash_u32(key, i) >> 8) * (1.0f / 16777216.0f) >= p;
+  const uint64_t h = mix64(key ^ mix64(i + 0x632be59bd9b4e019ull));
+  return !(static_cast<float>(h >> 40) * (1.0f / 16777216.0f) < p);
 }
 
 // Load/store V consecutive elements of T as F32 (V = Packed<T>::size uses one 16-byte access; V = 1 is

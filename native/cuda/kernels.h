@@ -42,9 +42,8 @@ template <typename T> void residual_backward(T* dst, const T* src, size_t n, cud
 template <typename T> void bias_forward(T* out, const T* bias, int N, int O, cudaStream_t s);
 
 // rope.cu ----------------------------------------------------------------------------------------
-// table[t, 0:D/2] = cos(t * theta^(-2i/D)), table[t, D/2:D] = sin(...), t < maxT (F32).
-void rope_table(float* table, int maxT, int D, float theta, cudaStream_t s);
-// In place on x [B, T, heads, D], rotate-half convention (Hugging Face Qwen2).
+// In place on x [B, T, heads, D], rotate-half convention (Hugging Face Qwen2). table [maxT, D]: cos of the
+// angle in [0, D/2), sin in [D/2, D) (the trainer computes it in double on the host, as the CPU engine).
 template <typename T> void rope_forward(T* x, const float* table, int B, int Tn, int heads, int D, cudaStream_t s);
 template <typename T> void rope_backward(T* dx, const float* table, int B, int Tn, int heads, int D, cudaStream_t s);
 

@@ -1,28 +1,12 @@
 // rope_forward / rope_backward, twins of the CPU rope pair: rotary position embedding in the
 // rotate-half convention of Hugging Face Qwen2, in place on q [B, T, H, D] and k [B, T, Hkv, D].
-// Positions restart at 0 for each sequence (batches are right-padded). The angle table is F32 and is
-// computed once per trainer as HF does (inv_freq = theta^(-2i/D) in F32, angle = t * inv_freq in F32).
+// Positions restart at 0 for each sequence (batches are right-padded). The cos/sin table [maxT, D] is
+// computed once per trainer on the host (in double, as the CPU engine does) and read here in F32.
 // The backward applies the transposed rotation to the gradient (in place).
 #include "common.cuh"
 #include "kernels.h"
 
 namespace sqlfocus::cuda {
-
-__global__ void rope_table_kernel(float* table, int maxT, int D, float theta) {
-  const int half = D / 2;
-  const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= static_cast<long long>(maxT) * half) return;
-  const int t = static_cast<int>(idx / half), i = static_cast<int>(idx % half);
-  const float inv_freq = 1.0f / powf(theta, static_cast<float>(2 * i) / static_cast<float>(D));
-  const float angle = static_cast<float>(t) * inv_freq;
-  table[static_cast<long long>(t) * D + i] = cosf(angle);
-  table[static_cast<long long>(t) * D + half + i] = sinf(angle);
-}
-
-void rope_table(float* table, int maxT, int D, float theta, cudaStream_t s) {
-  rope_table_kernel<<<ceil_div(static_cast<long long>(maxT) * (D / 2), 256), 256, 0, s>>>(table, maxT, D, theta);
-  SF_CUDA_LAUNCHED();
-}
 
 // BACKWARD = false: (x1, x2) -> (x1 c - x2 s, x2 c + x1 s); true: the transpose, (g1 c + g2 s, g2 c - g1 s).
 template <typename T, bool BACKWARD>

@@ -1,0 +1,265 @@
+// CUDA engine tests (built only with CUDA + cuBLAS; run on a GPU machine by ctest as sqlfocus_cuda_tests).
+// The CUDA step against the CPU step (native/core through the C API) on the same tiny models: logits,
+// loss, every LoRA gradient, three AdamW steps with dropout on (both engines draw the same masks), the
+// F32 config to tight tolerances and the BF16 config to BF16 ones; plus recompute == no recompute,
+// accumulation == one big batch, rejection of non-finite gradients, and host-mirror round trips.
+// Prints one line per check like the core tests; exit 1 on failure, 77 (ctest: skipped) without a GPU.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sqlfocus.h>
+
+#include "cuda/train_cuda.h"
+
+using namespace sqlfocus::cuda;
+
+static int failures = 0;
+static void check(bool ok, const std::string& what, double value, double limit) {
+  std::printf("%s %-60s %.3e (limit %.1e)\n", ok ? "ok  " : "FAIL", what.c_str(), value, limit);
+  if (!ok) failures++;
+}
+
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float sym(float a) { return float((double(next() >> 11) / 9007199254740992.0 * 2 - 1) * a); }
+  int below(int n) { return int(next() % uint64_t(n)); }
+};
+
+// max |a - b| / max |b|
+static double rel_err(const float* a, const float* b, size_t n) {
+  double d = 0, r = 1e-30;
+  for (size_t i = 0; i < n; i++) {
+    d = std::max(d, std::fabs(double(a[i]) - double(b[i])));
+    r = std::max(r, std::fabs(double(b[i])));
+  }
+  return d / r;
+}
+static double cosine(const float* a, const float* b, size_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < n; i++) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+  return ab / std::sqrt(aa * bb + 1e-300);
+}
+
+// A tiny Qwen2 with F32 weights owned here, in the C API's structs.
+struct TinyModel {
+  sf_model_config cfg{};
+  std::vector<std::vector<float>> store;
+  std::vector<sf_tensor> layers;
+  sf_model_weights w{};
+  sf_tensor make(size_t n, Rng& rng, float a, float center = 0) {
+    store.emplace_back(n);
+    for (auto& x : store.back()) x = center + rng.sym(a);
+    return sf_tensor{store.back().data(), SF_F32};
+  }
+  TinyModel(int V, int H, int I, int L, int NH, int KV, int D, uint64_t seed) {
+    cfg.vocab_size = V, cfg.hidden_size = H, cfg.intermediate_size = I, cfg.num_layers = L, cfg.num_heads = NH;
+    cfg.num_kv_heads = KV, cfg.head_dim = D, cfg.rope_theta = 10000.0f, cfg.rms_norm_eps = 1e-6f;
+    cfg.tie_word_embeddings = 0;
+    Rng rng{seed};
+    store.reserve(4 + size_t(L) * SF_LAYER_TENSORS);
+    const size_t qD = size_t(NH) * D, kvD = size_t(KV) * D;
+    w.embed_tokens = make(size_t(V) * H, rng, 0.5f);
+    w.lm_head = make(size_t(V) * H, rng, 0.2f);
+    w.norm = make(H, rng, 0.1f, 1.0f);
+    layers.resize(size_t(L) * SF_LAYER_TENSORS);
+    const size_t sizes[SF_LAYER_TENSORS] = {qD * H, kvD * H, kvD * H, H * qD, size_t(I) * H, size_t(I) * H,
+                                            size_t(H) * I, qD, kvD, kvD, size_t(H), size_t(H)};
+    const int fan_in[SF_LAYER_TENSORS] = {H, H, H, int(qD), H, H, I, 0, 0, 0, 0, 0};
+    for (int l = 0; l < L; l++)
+      for (int k = 0; k < SF_LAYER_TENSORS; k++) {
+        const bool norm = k == SF_W_LN1 || k == SF_W_LN2;
+        const bool bias = k >= SF_B_Q && k <= SF_B_V;
+        const float a = norm ? 0.1f : bias ? 0.05f : 1.0f / std::sqrt(float(fan_in[k]));
+        layers[size_t(l) * SF_LAYER_TENSORS + k] = make(sizes[k], rng, a, norm ? 1.0f : 0.0f);
+      }
+    w.layers = layers.data();
+  }
+};
+
+struct Batch {
+  int B, T;
+  std::vector<int32_t> ids, labels;
+  Batch(int B_, int T_, int V, uint64_t seed) : B(B_), T(T_), ids(size_t(B_) * T_), labels(size_t(B_) * T_) {
+    Rng rng{seed};
+    for (int b = 0; b < B; b++)
+      for (int t = 0; t < T; t++) {
+        const size_t i = size_t(b) * T + t;
+        ids[i] = rng.below(V);
+        const bool prompt = t < T / 4, pad = b == 1 && t >= T - 5;  // prompt tokens and right padding
+        labels[i] = prompt || pad ? -100 : ids[i];
+      }
+  }
+};
+
+static sf_trainer_params params_for(float dropout, int recompute) {
+  sf_trainer_params p = sf_trainer_default_params();
+  p.lora_rank = 4, p.lora_alpha = 8, p.lora_dropout = dropout, p.max_batch = 2, p.max_seq = 160, p.threads = 2;
+  p.seed = 7, p.recompute = recompute, p.weight_decay = 0.01f, p.max_grad_norm = 0.5f;
+  return p;
+}
+
+struct CpuTrainer {
+  sf_trainer* t = nullptr;
+  CpuTrainer(const TinyModel& m, const sf_trainer_params& p) {
+    char err[512] = {0};
+    t = sf_trainer_create(&m.cfg, &m.w, &p, err, sizeof err);
+    if (!t) {
+      std::fprintf(stderr, "CPU trainer: %s\n", err);
+      std::exit(1);
+    }
+  }
+  ~CpuTrainer() { sf_trainer_free(t); }
+  size_t lora_size() const {
+    const int n = sf_trainer_lora_count(t);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+      const sf_lora_info info = sf_trainer_lora_info(t, i);
+      total += size_t(info.rows) * info.cols;
+    }
+    return total;
+  }
+  // the flat buffers are contiguous in slot order: slot 0's pointer is their start
+  float* params() { return sf_trainer_lora_data(t, 0); }
+  float* grads() { return sf_trainer_lora_grad(t, 0); }
+};
+
+// B is zero at init; give both engines the same non-zero B so every gradient path carries signal.
+static void randomise_b(CpuTrainer& cpu, CudaTrainer& gpu, uint64_t seed) {
+  Rng rng{seed};
+  float* g = gpu.host_buffer(0);
+  const int n = sf_trainer_lora_count(cpu.t);
+  for (int i = 0; i < n; i++) {
+    const sf_lora_info info = sf_trainer_lora_info(cpu.t, i);
+    if (!info.is_b) continue;
+    float* c = sf_trainer_lora_data(cpu.t, i);
+    const size_t off = size_t(c - cpu.params());
+    for (int k = 0; k < info.rows * info.cols; k++) c[k] = g[off + k] = rng.sym(0.2f);
+  }
+}
+
+static void compare_engines(const char* name, int V, int H, int I, int L, int NH, int KV, int D, int T,
+                            CudaPrecision precision, double tol_logits, double tol_loss, double tol_grad,
+                            double tol_params) {
+  const bool bf16 = precision == CudaPrecision::BF16;
+  const std::string tag = std::string(name) + (bf16 ? " bf16" : " f32");
+  TinyModel m(V, H, I, L, NH, KV, D, 11);
+  const sf_trainer_params p = params_for(0.1f, 0);
+  CpuTrainer cpu(m, p);
+  auto gpu = create_cuda_trainer(m.cfg, m.w, p, precision);
+  const size_t n = cpu.lora_size();
+  check(gpu->lora_size() == n, tag + ": LoRA buffer sizes", double(gpu->lora_size()) - double(n), 0);
+  check(rel_err(gpu->host_buffer(0), cpu.params(), n) == 0.0, tag + ": LoRA A init identical", 0, 0);
+  randomise_b(cpu, *gpu, 5);
+  const std::vector<float> start(cpu.params(), cpu.params() + n);
+  Batch batch(2, T, V, 3);
+
+  std::vector<float> lc(size_t(2) * T * V);
+  sf_trainer_logits(cpu.t, batch.ids.data(), 2, T, lc.data());
+  const std::vector<float> lg = gpu->logits(batch.ids.data(), 2, T);
+  check(rel_err(lg.data(), lc.data(), lc.size()) < tol_logits, tag + ": logits vs CPU", rel_err(lg.data(), lc.data(), lc.size()), tol_logits);
+
+  // three accumulation windows of one micro-batch each, dropout on, then AdamW
+  for (int step = 0; step < 3; step++) {
+    sf_loss_result rc{};
+    sf_trainer_forward_backward(cpu.t, batch.ids.data(), batch.labels.data(), 2, T, 1.0f / 50, &rc);
+    const CudaLossResult rg = gpu->forward_backward(batch.ids.data(), batch.labels.data(), 2, T, 1.0f / 50);
+    const double le = std::fabs(rg.loss_sum - rc.loss_sum) / std::fabs(rc.loss_sum);
+    check(rg.tokens == rc.tokens && le < tol_loss, tag + ": step " + std::to_string(step) + " loss vs CPU", le, tol_loss);
+    const float* gg = gpu->host_buffer(1);
+    const double ge = bf16 ? 1.0 - cosine(gg, cpu.grads(), n) : rel_err(gg, cpu.grads(), n);
+    check(ge < tol_grad, tag + ": step " + std::to_string(step) + (bf16 ? " grads 1-cosine vs CPU" : " grads vs CPU"), ge, tol_grad);
+    double nc = 0;
+    sf_trainer_optimizer_step(cpu.t, 1e-2f, &nc, nullptr);
+    const CudaOptimizerResult og = gpu->optimizer_step(1e-2f);
+    check(og.applied && std::fabs(og.grad_norm - nc) / nc < tol_grad * 10,
+          tag + ": step " + std::to_string(step) + " grad norm vs CPU", std::fabs(og.grad_norm - nc) / nc, tol_grad * 10);
+  }
+  // compare the updates (params - start): F32 element-wise, BF16 by direction
+  std::vector<float> dg(n), dc(n);
+  const float* pg = gpu->host_buffer(0);
+  for (size_t i = 0; i < n; i++) dg[i] = pg[i] - start[i], dc[i] = cpu.params()[i] - start[i];
+  const double pe = bf16 ? 1.0 - cosine(dg.data(), dc.data(), n) : rel_err(dg.data(), dc.data(), n);
+  check(pe < tol_params, tag + (bf16 ? ": 3 AdamW updates 1-cosine vs CPU" : ": 3 AdamW updates vs CPU"), pe, tol_params);
+  sf_loss_result ec{};
+  sf_trainer_evaluate(cpu.t, batch.ids.data(), batch.labels.data(), 2, T, &ec);
+  const CudaLossResult eg = gpu->evaluate(batch.ids.data(), batch.labels.data(), 2, T);
+  const double ee = std::fabs(eg.loss_sum - ec.loss_sum) / std::fabs(ec.loss_sum);
+  check(ee < tol_loss * 2, tag + ": evaluate loss vs CPU", ee, tol_loss * 2);
+}
+
+// recompute must not change anything; two half batches (same loss scale) must give one batch's gradient
+static void self_consistency() {
+  TinyModel m(96, 64, 160, 2, 4, 2, 16, 21);
+  Batch batch(2, 48, 96, 9);
+  sf_trainer_params p = params_for(0.1f, 0);
+  auto a = create_cuda_trainer(m.cfg, m.w, p, CudaPrecision::F32);
+  p.recompute = 1;
+  auto b = create_cuda_trainer(m.cfg, m.w, p, CudaPrecision::F32);
+  p.lora_dropout = 0, p.recompute = 0;
+  auto c = create_cuda_trainer(m.cfg, m.w, p, CudaPrecision::F32);
+  auto d = create_cuda_trainer(m.cfg, m.w, p, CudaPrecision::F32);
+  for (auto* t : {a.get(), b.get(), c.get(), d.get()}) {
+    Rng rng{77};
+    float* prm = t->host_buffer(0);
+    for (size_t i = 0; i < t->lora_size(); i++) prm[i] += rng.sym(0.05f);
+  }
+  a->forward_backward(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
+  b->forward_backward(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
+  const size_t n = a->lora_size();
+  const double re = rel_err(b->host_buffer(1), a->host_buffer(1), n);
+  check(re <= 1e-6, "recompute == stored activations (grads, dropout on)", re, 1e-6);
+
+  c->forward_backward(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
+  d->forward_backward(batch.ids.data(), batch.labels.data(), 1, 48, 0.01f);
+  d->forward_backward(batch.ids.data() + 48, batch.labels.data() + 48, 1, 48, 0.01f);
+  const double ae = rel_err(d->host_buffer(1), c->host_buffer(1), n);
+  check(ae < 1e-5, "two half batches == one batch (grads)", ae, 1e-5);
+
+  // non-finite gradients: rejected, no update, grads zeroed
+  float* prm = c->host_buffer(0);
+  const std::vector<float> before(prm, prm + n);
+  c->host_buffer(1)[0] = NAN;
+  const CudaOptimizerResult r = c->optimizer_step(1e-3f);
+  const float* after = c->host_buffer(0);
+  const float* g = c->host_buffer(1);
+  double gmax = 0;
+  for (size_t i = 0; i < n; i++) gmax = std::max(gmax, double(std::fabs(g[i])));
+  check(!r.applied && rel_err(after, before.data(), n) == 0 && gmax == 0, "non-finite grads rejected, zeroed, no update", gmax, 0);
+
+  // bad input names the field
+  bool threw = false;
+  std::vector<int32_t> bad = batch.ids;
+  bad[5] = 96;
+  try {
+    c->forward_backward(bad.data(), batch.labels.data(), 2, 48, 1.0f);
+  } catch (const std::exception& e) {
+    threw = std::string(e.what()).find("inputIds[5]") != std::string::npos;
+  }
+  check(threw, "out-of-vocabulary id rejected naming inputIds[5]", 0, 0);
+}
+
+int main() {
+  std::string why;
+  if (!cuda_device_available(&why)) {
+    std::printf("skip: no CUDA device (%s)\n", why.c_str());
+    return 77;
+  }
+  // head_dim 16 (2 layers, GQA 4:2, T = 40: a partial tile) and head_dim 128 (the 7B head size, T = 100)
+  compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
+  compare_engines("tiny D128", 80, 256, 320, 1, 2, 1, 128, 100, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
+  compare_engines("tiny D64", 96, 128, 192, 1, 2, 2, 64, 70, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
+  compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, CudaPrecision::BF16, 5e-2, 2e-2, 2e-2, 5e-2);
+  self_consistency();
+  std::printf(failures ? "%d check(s) failed\n" : "all CUDA checks passed\n", failures);
+  return failures ? 1 : 0;
+}
