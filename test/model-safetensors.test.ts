@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -274,3 +274,28 @@ function addonBuilt(): boolean {
     return false;
   }
 }
+
+test("a file over the mappable size (> 4 GiB) is read tensor by tensor", () => {
+  const dir = tmp();
+  const path = join(dir, "big.safetensors");
+  const bigLen = 4_500_000_000;
+  const plan = planSafetensors([
+    { name: "a", dtype: "U8", shape: [bigLen] },
+    { name: "b", dtype: "F32", shape: [2] },
+  ]);
+  // F32 sorts first: b at [0, 8), a after it
+  assert.deepEqual(plan.order.map((o) => o.name), ["b", "a"]);
+  const fd = openSync(path, "w");
+  try {
+    writeSync(fd, plan.header, 0, plan.header.length, 0);
+    writeSync(fd, f32bytes([1.5, -2]), 0, 8, plan.header.length);
+    ftruncateSync(fd, plan.header.length + plan.dataSize); // sparse: no disk used for "a"
+  } finally {
+    closeSync(fd);
+  }
+  const f = SafetensorsFile.open(path);
+  assert.equal(f.info("a").byteLength, bigLen);
+  const b = f.tensor("b");
+  assert.deepEqual([...toFloat32(b)], [1.5, -2]);
+  assert.equal(b.data.buffer.byteLength, 8); // a copy of this tensor only, not a map of the file
+});

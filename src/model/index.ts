@@ -46,3 +46,4 @@ export {
 export { Tokenizer, loadTokenizer, type ChatMessage, type ChatTemplateOptions } from "./tokenizer.js";
 export { openModel, expectedQwen2Tensors, type OpenedModel } from "./open.js";
 export { resolveModel, findInHubCache, defaultHubCacheDir, wantedRepoFile, type ResolveModelOptions, type ResolvedModel } from "./hub.js";
+export { MAX_MAPPABLE_BYTES } from "./safetensors.js";

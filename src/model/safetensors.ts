@@ -8,6 +8,7 @@
 // order, reversed), then by name; the header lists `__metadata__` first, then the tensors in data order.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { constants as bufferConstants } from "node:buffer";
 import { basename, dirname, join } from "node:path";
 import { loadAddon } from "../native/index.js";
 import { streamFileAtomic, writeFileAtomic } from "./atomic.js";
@@ -33,6 +34,9 @@ const DTYPE_SIZES = {
 
 export type SafetensorsDtype = keyof typeof DTYPE_SIZES;
 const DTYPE_RANK: Record<string, number> = Object.fromEntries(Object.keys(DTYPE_SIZES).map((k, i) => [k, i]));
+
+/** Largest file mapped whole (the largest ArrayBuffer this Node.js allows); larger files are read per tensor. */
+export const MAX_MAPPABLE_BYTES = bufferConstants.MAX_LENGTH;
 
 /** Largest header the reader accepts (as the Rust library: 100 MB). */
 export const MAX_HEADER_SIZE = 100_000_000;
@@ -159,7 +163,10 @@ export class SafetensorsFile {
     return [...this.infos.values()];
   }
 
-  /** The tensor's bytes: a view over the mapped file (no copy); read from the file when the addon is missing. */
+  /**
+   * The tensor's bytes: a view over the mapped file (no copy); read from the file (a copy of this tensor only) when
+   * the addon is missing or the file is larger than MAX_MAPPABLE_BYTES.
+   */
   tensor(name: string): Tensor {
     const t = this.info(name);
     return { name, dtype: t.dtype, shape: [...t.shape], data: this.bytes(t.offset, t.byteLength) };
@@ -168,7 +175,8 @@ export class SafetensorsFile {
   private bytes(offset: number, length: number): Uint8Array {
     if (length === 0) return new Uint8Array(0);
     const map = mapper();
-    if (map) {
+    // An ArrayBuffer cannot exceed MAX_MAPPABLE_BYTES (Node 20: 4 GiB); larger files are read tensor by tensor.
+    if (map && this.fileSize <= MAX_MAPPABLE_BYTES) {
       if (!this.mapped) {
         this.mapped = map(this.path);
         if (this.mapped.byteLength !== this.fileSize) fail(this.path, `file changed size while open (${this.fileSize} → ${this.mapped.byteLength} bytes)`);
