@@ -27,7 +27,7 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
   before(async () => {
     await initTinyModel(hf, { layers: 2, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, tied: true, dtype: "f32", seed: 3 });
     await toGGUF({ model: hf, out: gguf, type: "F32" });
-    model = await LlamaChatModel.load({ modelPath: gguf, sequences: 4, contextSize: 1024, maxTokens: 6, threads: 2 });
+    model = await LlamaChatModel.load({ modelPath: gguf, sequences: 4, contextSize: 1024, maxTokens: 6, threads: 1 });
     app = await createServer({ model, logger: false, maxQueue: 64 });
     await app.listen({ host: "127.0.0.1", port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

@@ -13,3 +13,4 @@ export {
   type ReadOnlyDatabase,
   type JsonCell,
 } from "./database.js";
+export { startServer, closeOnSignals, configuredDatabase, resolveModelGguf, resolveLora, type ServeOptions } from "./start.js";

@@ -1,0 +1,167 @@
+// `sqlfocus serve` behind the CLI: resolves the model (a GGUF, or an HF folder converted once and cached),
+// GGUF LoRA adapters (or PEFT adapter folders, converted once and cached), the configured database for
+// --enable-mschema, then starts the server and closes it gracefully on SIGINT/SIGTERM.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { loraToGGUF, toGGUF } from "../gguf/index.js";
+import { mschema, readDatabaseConfig, schemaForPrompt, type DatabaseConfig } from "../mschema/index.js";
+import { LlamaChatModel, type GgufLoraAdapter, type SqlDialect } from "../text2sql/index.js";
+import { createServer, type ConfiguredDatabase, type ServerOptions } from "./app.js";
+import { openReadOnlyDatabase, type DatabaseConnection } from "./database.js";
+
+export interface ServeOptions {
+  /** GGUF file or HF Qwen2 folder (converted to an F16 GGUF under cacheDir once). */
+  model: string;
+  /** LoRA adapters: GGUF files or PEFT adapter folders, optionally "name=path". */
+  lora?: string[];
+  host?: string;
+  port?: number;
+  /** Schema (and execute) from the database in `config`. */
+  enableMschema?: boolean;
+  /** Database config (the Python project's config.ini). Default config/config.ini. */
+  config?: string;
+  /** Parallel sequences. Default 4. */
+  sequences?: number;
+  /** Tokens per sequence. Default min(4096, model's training context). */
+  contextSize?: number;
+  threads?: number;
+  gpu?: false | "auto" | "cuda" | "vulkan" | "metal";
+  /** Where converted GGUFs are cached. Default output/gguf-cache. */
+  cacheDir?: string;
+  /** Log line for progress (model conversion, loading). Default console.error. */
+  log?: (line: string) => void;
+  server?: Omit<ServerOptions, "model" | "database" | "schemaText">;
+}
+
+/** A key that changes when any file of the folder changes (name, size, mtime). */
+function folderKey(dir: string): string {
+  const h = createHash("sha256");
+  h.update(resolve(dir));
+  for (const name of readdirSync(dir).sort()) {
+    const s = statSync(join(dir, name));
+    if (s.isFile()) h.update(`${name}\0${s.size}\0${s.mtimeMs}\n`);
+  }
+  return h.digest("hex").slice(0, 12);
+}
+
+function safeName(dir: string): string {
+  return basename(resolve(dir)).replace(/[^A-Za-z0-9._-]+/g, "_") || "model";
+}
+
+/** The GGUF for a model argument: the file itself, or the cached conversion of an HF folder. */
+export async function resolveModelGguf(model: string, cacheDir: string, log: (line: string) => void): Promise<string> {
+  if (!existsSync(model)) throw new Error(`--model ${model}: no such file or folder`);
+  if (statSync(model).isFile()) {
+    if (!model.toLowerCase().endsWith(".gguf")) throw new Error(`--model ${model}: expected a .gguf file or an HF model folder`);
+    return model;
+  }
+  if (!existsSync(join(model, "config.json"))) throw new Error(`--model ${model}: folder has no config.json (not an HF model folder)`);
+  const out = join(cacheDir, `${safeName(model)}-${folderKey(model)}.f16.gguf`);
+  if (existsSync(out)) {
+    log(`using cached GGUF ${out}`);
+    return out;
+  }
+  mkdirSync(cacheDir, { recursive: true });
+  log(`converting ${model} to GGUF (F16) → ${out}`);
+  await toGGUF({ model, out, type: "F16" });
+  return out;
+}
+
+/** A --lora argument ("[name=]path", a GGUF file or a PEFT adapter folder) as a GGUF adapter. */
+export async function resolveLora(arg: string, base: string, cacheDir: string, log: (line: string) => void): Promise<GgufLoraAdapter> {
+  const eq = arg.indexOf("=");
+  const name = eq > 0 && !existsSync(arg) ? arg.slice(0, eq) : undefined;
+  const path = name !== undefined ? arg.slice(eq + 1) : arg;
+  if (!existsSync(path)) throw new Error(`--lora ${arg}: no such file or folder`);
+  if (statSync(path).isFile()) return { name, path };
+  if (!existsSync(join(path, "adapter_config.json"))) throw new Error(`--lora ${arg}: folder has no adapter_config.json (not a PEFT adapter)`);
+  const out = join(cacheDir, `${safeName(path)}-${folderKey(path)}.lora.gguf`);
+  if (!existsSync(out)) {
+    mkdirSync(cacheDir, { recursive: true });
+    log(`converting adapter ${path} to GGUF → ${out}`);
+    const hfBase = existsSync(join(base, "config.json")) ? base : undefined;
+    await loraToGGUF({ adapter: path, out, base: hfBase });
+  }
+  return { name: name ?? safeName(path), path: out };
+}
+
+const DIALECT: Record<DatabaseConfig["type"], SqlDialect> = { sqlite: "SQLite", mysql: "MySQL", postgresql: "PostgreSQL" };
+
+/** The database of a config.ini as the server's ConfiguredDatabase (schema via src/mschema, read-only executor). */
+export function configuredDatabase(configPath: string): ConfiguredDatabase {
+  const config = readDatabaseConfig(configPath);
+  const dialect = DIALECT[config.type];
+  const connection: DatabaseConnection =
+    config.type === "sqlite"
+      ? { dialect: "SQLite", path: config.path! }
+      : { dialect: dialect as "MySQL" | "PostgreSQL", host: config.host, port: config.port, user: config.user, password: config.password, database: config.dbname };
+  const executor = openReadOnlyDatabase(connection);
+  return {
+    dialect,
+    description: executor.description,
+    executor,
+    loadSchema: async () => (await mschema(config)).text,
+  };
+}
+
+/** Loads the model and starts listening. Resolves when the server is up. */
+export async function startServer(options: ServeOptions): Promise<{ app: FastifyInstance; url: string; model: LlamaChatModel }> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const cacheDir = options.cacheDir ?? join("output", "gguf-cache");
+  const modelPath = await resolveModelGguf(options.model, cacheDir, log);
+  const lora: GgufLoraAdapter[] = [];
+  for (const arg of options.lora ?? []) lora.push(await resolveLora(arg, options.model, cacheDir, log));
+  const database = options.enableMschema ? configuredDatabase(options.config ?? join("config", "config.ini")) : undefined;
+  log(`loading ${modelPath}${lora.length ? ` with adapters ${lora.map((l) => l.name ?? l.path).join(", ")}` : ""}`);
+  const model = await LlamaChatModel.load({
+    modelPath,
+    lora,
+    sequences: options.sequences,
+    contextSize: options.contextSize,
+    threads: options.threads,
+    gpu: options.gpu,
+  });
+  let app: FastifyInstance;
+  try {
+    app = await createServer({
+      ...options.server,
+      model,
+      database,
+      schemaText: (text, dialect) => schemaForPrompt(text, dialect).text,
+    });
+    if (database) await app.ready();
+    await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 4060 });
+  } catch (err) {
+    await model.close();
+    await database?.executor?.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const url = `http://${options.host ?? "127.0.0.1"}:${port}`;
+  return { app, url, model };
+}
+
+/** Closes the server on SIGINT/SIGTERM: stops accepting, lets requests in flight finish, frees the model. */
+export function closeOnSignals(app: FastifyInstance, log: (line: string) => void = (l) => console.error(l)): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      log(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    closing = true;
+    log(`${signal}: closing (requests in flight finish first)`);
+    app.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log(`error while closing: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
