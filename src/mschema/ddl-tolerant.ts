@@ -36,6 +36,12 @@ function tokenize(sql: string): Token[] {
       i = j + 1;
       continue;
     }
+    if (ch === "[" && /^\[\s*\d*\s*\]/.test(sql.slice(i))) {
+      const m = /^\[\s*\d*\s*\]/.exec(sql.slice(i))!;
+      out.push({ kind: "punct", text: "[]" });
+      i += m[0].length;
+      continue;
+    }
     if (ch === '"' || ch === "`" || ch === "[") {
       const close = ch === "[" ? "]" : ch;
       let j = i + 1;
@@ -212,7 +218,7 @@ function columnDef(tokens: Token[]): Node | null {
     typeParts.push(t.kind === "string" ? `'${t.text}'` : t.text);
     c.i++;
   }
-  const rawType = typeParts.reduce((s, p) => (s === "" || p === "(" || p === ")" || p === "," || s.endsWith("(") ? s + p : s.endsWith(",") ? `${s}${p}` : `${s} ${p}`), "");
+  const rawType = typeParts.reduce((s, p) => (s === "" || p === "(" || p === ")" || p === "," || p === "[]" || s.endsWith("(") ? s + p : s.endsWith(",") ? `${s}${p}` : `${s} ${p}`), "");
   const def: Node = { resource: "column", column: name, definition: { rawType } };
   while (c.peek()) {
     if (c.isWord("NOT") && c.isWord("NULL", 1)) {
