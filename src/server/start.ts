@@ -116,6 +116,7 @@ export async function startServer(options: ServeOptions): Promise<{ app: Fastify
   const database = options.enableMschema ? configuredDatabase(options.config ?? join("config", "config.ini")) : undefined;
   log(`loading ${modelPath}${lora.length ? ` with adapters ${lora.map((l) => l.name ?? l.path).join(", ")}` : ""}`);
   const model = await LlamaChatModel.load({
+    id: basename(resolve(options.model)).replace(/\.gguf$/i, ""),
     modelPath,
     lora,
     sequences: options.sequences,
