@@ -3,31 +3,40 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { before, test } from "node:test";
 import { readQwen2Config } from "../src/model/config.js";
 import { openSafetensors, toFloat32 } from "../src/model/safetensors.js";
-import { initTinyModel, TinyRng } from "../src/model/tiny.js";
+import { initTinyModel, TinyRng, type TinyModelInfo } from "../src/model/tiny.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "sqlfocus-tiny-"));
 const digest = (dir: string) =>
   Object.fromEntries(readdirSync(dir).sort().map((f) => [f, createHash("sha256").update(readFileSync(join(dir, f))).digest("hex")]));
 
+let shared: string; // the default model (seed 0), written once
+let sharedInfo: TinyModelInfo;
+before(async () => {
+  shared = tmp();
+  sharedInfo = await initTinyModel(shared);
+});
+
 test("same seed → same bytes; another seed → other weights", async () => {
-  const a = tmp(), b = tmp(), c = tmp();
-  await initTinyModel(a, { seed: 7 });
-  await initTinyModel(b, { seed: 7 });
-  const da = digest(a);
+  const b = tmp(), c = tmp();
+  await initTinyModel(b, { seed: 0 });
+  const da = digest(shared);
   assert.deepEqual(Object.keys(da), ["config.json", "generation_config.json", "merges.txt", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.json"]);
   assert.deepEqual(digest(b), da);
-  await initTinyModel(c, { seed: 8 });
+  await initTinyModel(c, { seed: 8, tied: true, layers: 1 });
   const dc = digest(c);
-  assert.notEqual(dc["model.safetensors"], da["model.safetensors"]);
   assert.equal(dc["tokenizer.json"], da["tokenizer.json"]);
+  const ea = openSafetensors(shared).tensor("model.embed_tokens.weight").data;
+  const ec = openSafetensors(c).tensor("model.embed_tokens.weight").data;
+  assert.equal(ea.length, ec.length);
+  assert.ok(!Buffer.from(ea.buffer, ea.byteOffset, 4096).equals(Buffer.from(ec.buffer, ec.byteOffset, 4096)));
 });
 
 test("default model: Qwen2 shapes, bf16, N(0, 0.02) weights, unit norms, untied lm_head", async () => {
-  const dir = tmp();
-  const info = await initTinyModel(dir);
+  const dir = shared;
+  const info = sharedInfo;
   const cfg = readQwen2Config(dir);
   assert.equal(cfg.hiddenSize, 256);
   assert.equal(cfg.numHiddenLayers, 4);
@@ -89,9 +98,9 @@ test("tied f32 variant, sharded; a non-empty folder needs overwrite", async () =
   assert.equal(st.info("model.embed_tokens.weight").dtype, "F32");
   assert.equal(st.files.length, 2);
   await assert.rejects(initTinyModel(dir, { layers: 1 }), /is not empty; pass overwrite/);
-  await initTinyModel(dir, { layers: 1, overwrite: true });
+  await initTinyModel(dir, { layers: 1, tied: true, overwrite: true });
   assert.ok(!readdirSync(dir).includes("model.safetensors.index.json"));
-  assert.equal(readQwen2Config(dir).tieWordEmbeddings, false);
+  assert.equal(readQwen2Config(dir).torchDtype, "bfloat16");
   const other = tmp();
   writeFileSync(join(other, "x"), "");
   await assert.rejects(initTinyModel(other, { heads: 3 }), /heads \(3\) must divide hidden \(256\)/);
@@ -112,5 +121,19 @@ test("random stream: deterministic, uniform in (0,1), seeds and names give disti
     lo = Math.min(lo, u); hi = Math.max(hi, u); sum += u;
   }
   assert.ok(lo > 0 && hi < 1);
+  // the inlined normal filler draws the same stream as uniform(): Box-Muller on consecutive pairs
+  const n = new Float32Array(1001);
+  new TinyRng(9, "n").fillNormal(n, 0.5);
+  const ref = new TinyRng(9, "n");
+  for (let i = 0; i < n.length; i += 2) {
+    const rr = Math.sqrt(-2 * Math.log(ref.uniform())) * 0.5, a = 2 * Math.PI * ref.uniform();
+    assert.equal(n[i], Math.fround(rr * Math.cos(a)));
+    if (i + 1 < n.length) assert.equal(n[i + 1], Math.fround(rr * Math.sin(a)));
+  }
+  const after = new TinyRng(9, "n");
+  after.fillNormal(new Float32Array(4), 1);
+  const after2 = new TinyRng(9, "n");
+  for (let i = 0; i < 4; i++) after2.uniform();
+  assert.equal(after.nextU32(), after2.nextU32()); // state carried over
   assert.ok(Math.abs(sum / 100000 - 0.5) < 0.01);
 });

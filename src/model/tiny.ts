@@ -105,14 +105,28 @@ export class TinyRng {
     return ((this.nextU32() >>> 8) + 0.5) / 16777216;
   }
 
-  /** Fills `out` with N(0, std²) samples. */
+  /** Fills `out` with N(0, std²) samples (Box-Muller on pairs of uniforms; same stream as uniform()). */
   fillNormal(out: Float32Array, std: number): void {
+    // The generator inlined on local state: the same sequence as nextU32(), several times faster.
+    let s0 = this.s[0], s1 = this.s[1], s2 = this.s[2], s3 = this.s[3];
+    const TWO_PI = 2 * Math.PI;
     for (let i = 0; i < out.length; i += 2) {
-      const r = Math.sqrt(-2 * Math.log(this.uniform())) * std;
-      const a = 2 * Math.PI * this.uniform();
+      let r1 = Math.imul(s1, 5);
+      r1 = Math.imul(((r1 << 7) | (r1 >>> 25)) >>> 0, 9) >>> 0;
+      let t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
+      let r2 = Math.imul(s1, 5);
+      r2 = Math.imul(((r2 << 7) | (r2 >>> 25)) >>> 0, 9) >>> 0;
+      t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
+      const u1 = ((r1 >>> 8) + 0.5) / 16777216;
+      const u2 = ((r2 >>> 8) + 0.5) / 16777216;
+      const r = Math.sqrt(-2 * Math.log(u1)) * std;
+      const a = TWO_PI * u2;
       out[i] = r * Math.cos(a);
       if (i + 1 < out.length) out[i + 1] = r * Math.sin(a);
     }
+    this.s[0] = s0; this.s[1] = s1; this.s[2] = s2; this.s[3] = s3;
   }
 }
 
