@@ -47,3 +47,4 @@ export { Tokenizer, loadTokenizer, type ChatMessage, type ChatTemplateOptions } 
 export { openModel, expectedQwen2Tensors, type OpenedModel } from "./open.js";
 export { resolveModel, findInHubCache, defaultHubCacheDir, wantedRepoFile, type ResolveModelOptions, type ResolvedModel } from "./hub.js";
 export { MAX_MAPPABLE_BYTES } from "./safetensors.js";
+export { merge, addLoraDelta, type MergeOptions, type MergeResult } from "./merge.js";

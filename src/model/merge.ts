@@ -1,0 +1,156 @@
+// merge(): a base HF Qwen2 folder + a PEFT LoRA adapter → a complete HF folder (config, safetensors in the base dtype,
+// sharded as transformers does, tokenizer and generation files) with W' = W + scale·B·A for every adapted module
+// (scale = alpha/r, alpha/√r with rslora, rank/alpha patterns honoured). Streamed tensor by tensor: only one tensor is
+// held as F32 at a time. Every adapted module is checked against the base before anything is written; the output
+// folder appears complete or not at all (written beside it, then renamed).
+// Tied embeddings: when the adapter adapts lm_head of a model whose lm_head is tied to embed_tokens, the merged
+// model gets its own lm_head.weight (= embeddings + ΔW) and tie_word_embeddings false — the input embeddings must
+// stay the base ones, as they were during training.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { readAdapter, type LoraModuleWeights } from "../train/adapter.js";
+import { readQwen2Config, sortedJson } from "./config.js";
+import { writeFileAtomic } from "./atomic.js";
+import { fromFloat32, openSafetensors, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorSource } from "./safetensors.js";
+
+export interface MergeOptions {
+  /** Base HF Qwen2 folder. */
+  base: string;
+  /** PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors). */
+  adapter: string;
+  /** Output folder (default "new-model"). Replaced if it exists. */
+  out?: string;
+  /** Largest safetensors shard in bytes (default 5 GB, as transformers). */
+  maxShardSize?: number;
+  onProgress?: (done: number, total: number, tensor: string) => void;
+}
+
+export interface MergeResult {
+  out: string;
+  /** Modules whose weight changed. */
+  merged: number;
+  tensors: number;
+  /** True when lm_head was adapted on a tied model and had to be untied. */
+  untied: boolean;
+  files: string[];
+}
+
+const WEIGHT_FILE_RE = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.bin\.index\.json|\.pt|\.pth|\.h5|\.msgpack|\.gguf)$/;
+
+/** W[out, in] += scale · B[out, r] · A[r, in], in place. */
+export function addLoraDelta(w: Float32Array, outDim: number, inDim: number, a: Float32Array, b: Float32Array, rank: number, scale: number): void {
+  for (let o = 0; o < outDim; o++) {
+    const wo = o * inDim;
+    for (let r = 0; r < rank; r++) {
+      const coef = scale * b[o * rank + r];
+      if (coef === 0) continue;
+      const ar = r * inDim;
+      for (let i = 0; i < inDim; i++) w[wo + i] += coef * a[ar + i];
+    }
+  }
+}
+
+/** Merges a LoRA adapter into its base model, writing a new HF folder. */
+export async function merge(opts: MergeOptions): Promise<MergeResult> {
+  const out = resolve(opts.out ?? "new-model");
+  const baseDir = resolve(opts.base);
+  if (out === baseDir) throw new Error(`merge: the output folder ${out} is the base model's folder`);
+  const config = readQwen2Config(baseDir);
+  const st = openSafetensors(baseDir);
+  const adapter = readAdapter(opts.adapter);
+  const where = `${opts.adapter} (adapter) vs ${baseDir} (base)`;
+
+  // ---- check every adapted module against the base before writing anything ----
+  const byWeight = new Map<string, LoraModuleWeights>();
+  let untie = false;
+  for (const m of adapter.modules) {
+    let weight = `${m.module}.weight`;
+    if (m.module === "lm_head" && config.tieWordEmbeddings) {
+      // HF would re-tie a merged lm_head to the embeddings on load: the merged model must be untied.
+      untie = true;
+      if (!st.has(weight)) weight = "model.embed_tokens.weight";
+    }
+    if (!st.has(weight)) {
+      throw new Error(`${where}: the adapter adapts ${m.module}, but the base model has no ${m.module}.weight (wrong base model?)`);
+    }
+    const info = st.info(weight);
+    if (info.shape.length !== 2) throw new Error(`${where}: ${weight} is not a matrix ([${info.shape}])`);
+    const [outDim, inDim] = info.shape;
+    if (m.a.shape[1] !== inDim || m.b.shape[0] !== outDim) {
+      throw new Error(
+        `${where}: ${m.module}: lora_A is [${m.a.shape}] and lora_B [${m.b.shape}], which do not fit the base weight [${info.shape}] (wrong base model?)`,
+      );
+    }
+    if (!["F32", "F16", "BF16"].includes(info.dtype)) throw new Error(`${where}: ${weight} has dtype ${info.dtype}; only F32/F16/BF16 weights are merged`);
+    byWeight.set(m.module === "lm_head" ? "lm_head.weight" : weight, m);
+  }
+  if (!adapter.modules.length) throw new Error(`${opts.adapter}: the adapter has no LoRA modules`);
+  const targets = adapter.targetModules;
+  if (targets.length) {
+    const suffixes = new Set(adapter.modules.map((m) => m.module.split(".").pop()!));
+    const missing = targets.filter((t) => !suffixes.has(t) && !adapter.modules.some((m) => new RegExp(`^(?:.*\\.)?(?:${t})$`).test(m.module)));
+    if (missing.length) throw new Error(`${opts.adapter}: adapter_config.json targets ${missing.join(", ")}, but adapter_model.safetensors has no weights for them`);
+  }
+
+  // ---- plan the output tensors (lazy data: produced one at a time by the writer) ----
+  const names = st.names();
+  const sources: TensorSource[] = [];
+  let done = 0;
+  const synthLmHead = untie && !st.has("lm_head.weight");
+  const total = names.length + (synthLmHead ? 1 : 0);
+  const progress = (name: string) => opts.onProgress?.(++done, total, name);
+  const mergedTensor = (srcName: string, m: LoraModuleWeights, dtype: SafetensorsDtype, shape: number[], label: string) => () => {
+    const w = toFloat32(st.tensor(srcName));
+    addLoraDelta(w, shape[0], shape[1], m.a.data, m.b.data, m.rank, m.scale);
+    progress(label);
+    return fromFloat32(w, dtype as "F32" | "F16" | "BF16");
+  };
+  for (const name of names) {
+    const info = st.info(name);
+    const m = byWeight.get(name);
+    if (m) {
+      sources.push({ name, dtype: info.dtype, shape: info.shape, data: mergedTensor(name, m, info.dtype, info.shape, name) });
+    } else {
+      sources.push({ name, dtype: info.dtype, shape: info.shape, data: () => { progress(name); return st.tensor(name).data; } });
+    }
+  }
+  if (synthLmHead) {
+    const e = st.info("model.embed_tokens.weight");
+    sources.push({ name: "lm_head.weight", dtype: e.dtype, shape: e.shape, data: mergedTensor("model.embed_tokens.weight", byWeight.get("lm_head.weight")!, e.dtype, e.shape, "lm_head.weight") });
+  }
+
+  // ---- write beside the target, then swap it in ----
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    for (const f of readdirSync(baseDir)) {
+      const p = join(baseDir, f);
+      if (f === "config.json" || WEIGHT_FILE_RE.test(f) || f.startsWith(".") || !statSync(p).isFile()) continue;
+      copyFileSync(p, join(tmp, f));
+    }
+    const raw = { ...config.raw };
+    if (untie) raw.tie_word_embeddings = false;
+    writeFileAtomic(join(tmp, "config.json"), sortedJson(raw));
+    const written = await writeSafetensorsModel(tmp, sources, { maxShardSize: opts.maxShardSize });
+    if (existsSync(out)) {
+      const old = join(dirname(out), `.${basename(out)}.old-${process.pid}`);
+      renameSync(out, old);
+      renameSync(tmp, out);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(tmp, out);
+    }
+    return {
+      out,
+      merged: adapter.modules.length,
+      tensors: sources.length,
+      untied: untie,
+      files: written.files.map((f) => join(out, basename(f))),
+    };
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
