@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the CUDA engine, its tests and the benchmark with nvcc + g++ directly, for machines where CMake's
+# Builds the CUDA engine, its tests, the PEFT parity check and the benchmark with nvcc + g++ directly, for machines where CMake's
 # FindCUDAToolkit does not see cuBLAS (e.g. cuBLAS only from the nvidia-cublas Python wheel next to PyTorch).
 # Usage (repo root): bash bench/cuda/build.sh [outdir=build-cuda]; archs with SQLFOCUS_CUDA_ARCHS="80 90".
 set -euo pipefail
@@ -40,8 +40,10 @@ for f in native/cuda/*.cu; do
 done
 $nv -c native/tests/cuda_step_test.cu -o "$out/obj/cuda_step_test.o" &
 $nv -c bench/cuda/bench_step.cu -o "$out/obj/bench_step.o" &
+$nv -c test/parity/cuda_parity.cu -o "$out/obj/cuda_parity.o" &
 wait
 link="-L$out/lib -lcublas -lcublasLt -Xlinker -rpath,$libdir -Xcompiler -fopenmp"
 $nv -o "$out/sqlfocus_cuda_tests" "$out/obj/cuda_step_test.o" "${objs[@]}" $link
 $nv -o "$out/sqlfocus_cuda_bench" "$out/obj/bench_step.o" "${objs[@]}" $link
-echo "built $out/sqlfocus_cuda_tests $out/sqlfocus_cuda_bench"
+$nv -o "$out/sqlfocus_cuda_parity" "$out/obj/cuda_parity.o" "${objs[@]}" $link
+echo "built $out/sqlfocus_cuda_tests $out/sqlfocus_cuda_bench $out/sqlfocus_cuda_parity"
