@@ -127,7 +127,18 @@ test("download: file list from the API, files into the cache snapshot, resumed w
   requests.length = 0;
   cutNextWeights = true;
   const opts = { cacheDir: cache, modelDir: tmp(), endpoint, token: "hf_test", progress: false };
-  await assert.rejects(resolveModel("org/tiny", opts), /download interrupted|got \d+ of 200000 bytes|hub cannot be reached/);
+  // first try: the hub address and token come from HF_ENDPOINT / HF_TOKEN
+  const saved = { e: process.env.HF_ENDPOINT, t: process.env.HF_TOKEN };
+  process.env.HF_ENDPOINT = endpoint;
+  process.env.HF_TOKEN = "hf_test";
+  try {
+    await assert.rejects(resolveModel("org/tiny", { cacheDir: cache, modelDir: opts.modelDir, progress: false }), /download interrupted|got \d+ of 200000 bytes|hub cannot be reached/);
+  } finally {
+    for (const [k, v] of [["HF_ENDPOINT", saved.e], ["HF_TOKEN", saved.t]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
   const snap = join(cache, "models--org--tiny", "snapshots", SHA);
   const partial = join(snap, "model.safetensors.incomplete");
   assert.ok(existsSync(partial));
