@@ -50,6 +50,8 @@ test("encode/decode a SQL query against known ids", () => {
   assert.deepEqual(tok.encode("<|im_end|>\n"), [151645, vocab["Ċ"]]);
   assert.equal(tok.decode([151644, ...ids(["user"]), 151645]), "<|im_start|>user<|im_end|>");
   assert.equal(tok.decode([151644, ...ids(["user"]), 151645], { skipSpecialTokens: true }), "user");
+  // Qwen's split regex takes digits one at a time, so a space before a number stands alone: "age", " >", " ", "3", "0"
+  assert.deepEqual(tok.encode("age > 30"), ids(["age", "Ġ>", "Ġ", "3", "0"]));
   // non-ASCII text round-trips through byte-level BPE
   const s = "SELECT name FROM 歌手 WHERE age > 30 -- café";
   assert.equal(tok.decode(tok.encode(s)), s);
