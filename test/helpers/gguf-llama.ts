@@ -30,11 +30,12 @@ export async function llamaLogProbs(
       return m;
     });
     const greedy: number[] = [];
-    await seq.clearHistory();
-    const it = seq.evaluate(tokens as Token[], { temperature: 0 });
-    for await (const t of it) {
-      greedy.push(t as number);
-      if (greedy.length >= generate) break;
+    if (generate > 0) {
+      await seq.clearHistory();
+      for await (const t of seq.evaluate(tokens as Token[], { temperature: 0 })) {
+        greedy.push(t as number);
+        if (greedy.length >= generate) break;
+      }
     }
     return { logProbs, greedy };
   } finally {
