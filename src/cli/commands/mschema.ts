@@ -1,7 +1,7 @@
 // `sqlfocus mschema`: print a database's M-Schema (from config.ini, a URL, a SQLite file, or DDL).
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
-import { formatMSchemaWithReport, mschema, parseDdlSchema, qwenTokenCounter, redactUrl, type MSchemaSource } from "../../mschema/index.js";
+import { formatMSchemaWithReport, mschema, parseDdlSchema, qwenTokenCounter, type MSchemaSource } from "../../mschema/index.js";
 
 interface MSchemaArgs {
   config?: string;
@@ -72,5 +72,3 @@ export const mschemaCommand: CommandModule<object, MSchemaArgs> = {
     for (const n of notes) process.stderr.write(`mschema: ${n}\n`);
   },
 };
-// Keeps URLs printable in help and logs without their password.
-export { redactUrl };
