@@ -110,6 +110,12 @@ test("SQLite DDL gives the live reader's M-Schema without examples (Spider: conc
   }
 });
 
+test("CREATE TABLE … AS SELECT is left out with a warning; SQL Server-style [names] and COLLATE NOCASE read", () => {
+  const r = parseDdlSchema('CREATE TABLE "t" ("a b" TEXT COLLATE NOCASE DEFAULT \'x\', [c] INT, PRIMARY KEY ("a b")); CREATE TABLE u AS SELECT * FROM t;', "sqlite");
+  assert.equal(formatMSchema(ok(r)), "【DB_ID】 Anonymous\n【Schema】\n# Table: t\n[\n(a b:TEXT, Primary Key),\n(c:INTEGER)\n]");
+  assert.ok(r.warnings.some((w) => /CREATE TABLE u has no column list/.test(w)));
+});
+
 test("unparseable DDL comes back unchanged with a warning, never an exception", () => {
   for (const [text, dialect] of [
     ["CREATE TABLE t (a int, b weird stuff here(((", "mysql"],

@@ -242,7 +242,10 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
     for (const node of (Array.isArray(ast) ? ast : [ast]) as Node[]) {
       if (node.type === "create" && node.keyword === "table") {
         const ref = tableRef(node.table[0]);
-        if (!Array.isArray(node.create_definitions)) throw new Error(`CREATE TABLE ${ref.name} has no column list`);
+        if (!Array.isArray(node.create_definitions)) {
+          warnings.push(`CREATE TABLE ${ref.name} has no column list (CREATE TABLE … AS / LIKE); left out`);
+          continue;
+        }
         const table: TableSchema = { name: ref.name, comment: "", columns: [] };
         const pk: string[] = [];
         for (const def of node.create_definitions as Node[]) {
