@@ -146,7 +146,7 @@ Trainer::Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(inf
   if (seed < 0 || seed != std::floor(seed)) throw Napi::RangeError::New(env, "options.seed must be a non-negative integer");
   p.seed = uint64_t(seed);
   p.recompute = NumberField(o, "recompute", "options", false, 0) != 0;
-  p.ce_chunk = int(NumberField(o, "ceChunk", "options", false, 64));
+  p.ce_chunk = int(NumberField(o, "ceChunk", "options", false, 128));
   if (o.Get("optimizer").IsObject()) {
     Napi::Object op = o.Get("optimizer").As<Napi::Object>();
     p.beta1 = float(NumberField(op, "beta1", "optimizer", false, 0.9));

@@ -40,7 +40,7 @@ Engine<T>::Engine(const sf_model_config& c, const sf_model_weights& w, const sf_
   need(p.max_batch > 0 && p.max_seq > 0, "maxBatch and maxSeqLen must be > 0");
   need(p.threads >= 0, "threads must be >= 0");
   if (params.threads == 0) params.threads = 2;
-  if (params.ce_chunk <= 0) params.ce_chunk = 64;
+  if (params.ce_chunk <= 0) params.ce_chunk = 128;
   R = p.lora_rank;
   maxN = p.max_batch * p.max_seq;
   lora_scale = p.use_rslora ? T(p.lora_alpha / std::sqrt(double(R))) : T(p.lora_alpha / double(R));
@@ -348,7 +348,7 @@ sf_trainer_params sf_trainer_default_params(void) {
   p.target_mask = (1u << SF_NUM_MODULES) - 1;
   p.max_batch = 4, p.max_seq = 1024, p.threads = 2, p.seed = 42, p.recompute = 0;
   p.beta1 = 0.9f, p.beta2 = 0.999f, p.eps = 1e-8f, p.weight_decay = 0.0f, p.max_grad_norm = 1.0f;
-  p.ce_chunk = 64;
+  p.ce_chunk = 128;
   return p;
 }
 

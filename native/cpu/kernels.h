@@ -66,6 +66,8 @@ template <typename T> inline void load_weight_row(T* out, const void* w, int dt,
 // ---- SIMD float paths (native/cpu/matmul_simd.cpp); return false when not compiled for this CPU -----------
 bool matmul_forward_simd(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
 bool matmul_backward_input_simd(float* dx, const float* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
+bool matmul_backward_weight_simd(float* dw, const float* a, const float* b, int M, int N, int K, float alpha, int threads);
+bool softmax_xent_rows_simd(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss, int threads);
 
 // ---- encoder: out[N, C] = wte[ids[n], :] (embeddings are frozen: no backward) ----------------------------------
 template <typename T> void encoder_forward(T* out, const int32_t* ids, int N, const void* wte, int wt, int C) {
@@ -163,6 +165,8 @@ template <typename T> void matmul_backward_input(T* dx, const T* dout, const voi
 }
 /** dW[N, K] += alpha · a[M, N]ᵀ · b[M, K] (weight gradients of the LoRA matrices). Threads over rows of dW. */
 template <typename T> void matmul_backward_weight(T* dw, const T* a, const T* b, int M, int N, int K, T alpha, int threads) {
+  if constexpr (std::is_same_v<T, float>)
+    if (matmul_backward_weight_simd(dw, a, b, M, N, K, alpha, threads)) return;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int n = 0; n < N; n++) {
     std::vector<T> acc(K, T(0));
@@ -361,6 +365,12 @@ template <typename T> void residual_forward(T* out, const T* a, const T* b, size
 template <typename T> double classifier_forward_backward(T* dh, const T* h, const int32_t* labels, const void* w, int wt, int Nc, int V, int C, T scale, T* logits, bool grad, int threads) {
   matmul_forward(logits, h, w, wt, nullptr, 0, Nc, V, C, false, threads);
   double loss = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (softmax_xent_rows_simd(logits, labels, Nc, V, scale, grad, &loss, threads)) {
+      if (grad) matmul_backward_input(dh, logits, w, wt, Nc, V, C, false, threads);
+      return loss;
+    }
+  }
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : loss)
   for (int n = 0; n < Nc; n++) {
     T* l = logits + size_t(n) * V;

@@ -52,7 +52,7 @@ typedef struct {
   uint64_t seed;  // LoRA A init and dropout stream
   int recompute;  // keep only layer inputs, recompute each layer's activations in the backward pass
   float beta1, beta2, eps, weight_decay, max_grad_norm;  // AdamW (PyTorch semantics); max_grad_norm <= 0: no clipping
-  int ce_chunk;   // tokens per lm_head/cross-entropy chunk (0: 64)
+  int ce_chunk;   // tokens per lm_head/cross-entropy chunk (0: 128): the logits scratch is ce_chunk x vocab floats
 } sf_trainer_params;
 
 typedef struct sf_trainer sf_trainer;

@@ -258,7 +258,9 @@ int main() {
   compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
   compare_engines("tiny D128", 80, 256, 320, 1, 2, 1, 128, 100, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
   compare_engines("tiny D64", 96, 128, 192, 1, 2, 2, 64, 70, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
+  // BF16: the tensor-core attention (attention_tc.cu) at head_dim 16 and 128, partial 64-row tiles
   compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, CudaPrecision::BF16, 5e-2, 2e-2, 2e-2, 5e-2);
+  compare_engines("tiny D128", 80, 256, 320, 1, 2, 1, 128, 100, CudaPrecision::BF16, 5e-2, 2e-2, 2e-2, 5e-2);
   self_consistency();
   std::printf(failures ? "%d check(s) failed\n" : "all CUDA checks passed\n", failures);
   return failures ? 1 : 0;

@@ -137,7 +137,7 @@ static uint16_t to_bf16(float f) { uint32_t u; std::memcpy(&u, &f, 4); return ui
 static void test_float_kernels() {
   Rng rng{2};
   for (int dt : {SF_F32, SF_BF16}) {
-    for (auto [M, N, K] : {std::tuple{7, 37, 40}, std::tuple{64, 300, 256}, std::tuple{33, 16, 768}, std::tuple{5, 1000, 16}}) {
+    for (auto [M, N, K] : {std::tuple{7, 37, 40}, std::tuple{64, 300, 256}, std::tuple{33, 16, 768}, std::tuple{5, 1000, 16}, std::tuple{50, 48, 16}, std::tuple{40, 16, 128}}) {
       auto xd = rng.vec(size_t(M) * K), gd = rng.vec(size_t(M) * N);
       std::vector<float> x(xd.begin(), xd.end()), g(gd.begin(), gd.end()), wf(size_t(N) * K);
       std::vector<uint16_t> wb(size_t(N) * K);
@@ -149,13 +149,44 @@ static void test_float_kernels() {
       matmul_forward(out.data(), x.data(), wp, dt, nullptr, 0, M, N, K, true, 2);  // accumulate onto 1
       matmul_backward_input(refdx.data(), gd.data(), wd.data(), SF_F64, M, N, K, false, 1);
       matmul_backward_input(dx.data(), g.data(), wp, dt, M, N, K, true, 2);
+      // weight gradient (LoRA): dW[N, K] += 0.5 · gᵀ · x
+      std::vector<double> refdw(size_t(N) * K, 0.0);
+      std::vector<float> dw(size_t(N) * K, 1.0f);
+      matmul_backward_weight(refdw.data(), gd.data(), xd.data(), M, N, K, 0.5, 1);
+      matmul_backward_weight(dw.data(), g.data(), x.data(), M, N, K, 0.5f, 2);
       double e = 0;
       for (size_t i = 0; i < out.size(); i++) e = std::max(e, std::fabs(out[i] - 1.0 - ref[i]) / std::sqrt(double(K)));
       for (size_t i = 0; i < dx.size(); i++) e = std::max(e, std::fabs(dx[i] - 1.0 - refdx[i]) / std::sqrt(double(N)));
+      for (size_t i = 0; i < dw.size(); i++) e = std::max(e, std::fabs(dw[i] - 1.0 - refdw[i]) / std::sqrt(double(M)));
       char name[96];
       std::snprintf(name, sizeof name, "float matmuls %s M%d N%d K%d vs double", dt == SF_F32 ? "F32" : "BF16", M, N, K);
       check(e < 1e-5, name, e, 1e-5);
     }
+  }
+}
+
+// The float classifier (SIMD: vocabulary-major logits, vector softmax) vs the double reference.
+static void test_float_classifier() {
+  Rng rng{4};
+  for (int dt : {SF_F32, SF_BF16}) {
+    const int Nc = 37, V = 1003, C = 64;
+    auto hd = rng.vec(size_t(Nc) * C, 2);
+    std::vector<float> h(hd.begin(), hd.end()), wf(size_t(V) * C), logits(size_t(V) * 48), dh(size_t(Nc) * C);
+    std::vector<uint16_t> wb(wf.size());
+    for (size_t i = 0; i < wf.size(); i++) { wf[i] = float(rng.sym()); wb[i] = to_bf16(wf[i]); if (dt == SF_BF16) wf[i] = bf16_to_f32(wb[i]); }
+    std::vector<double> wd(wf.begin(), wf.end()), dlog(size_t(V) * Nc), dhd(size_t(Nc) * C);
+    std::vector<int32_t> lab(Nc);
+    for (int i = 0; i < Nc; i++) lab[i] = int32_t(rng.uniform() * V);
+    lab[3] = V - 1;
+    const void* wp = dt == SF_F32 ? (const void*)wf.data() : (const void*)wb.data();
+    double lf = classifier_forward_backward(dh.data(), h.data(), lab.data(), wp, dt, Nc, V, C, 0.5f, logits.data(), true, 2);
+    double ld = classifier_forward_backward(dhd.data(), hd.data(), lab.data(), wd.data(), SF_F64, Nc, V, C, 0.5, dlog.data(), true, 1);
+    double lf2 = classifier_forward_backward(dh.data(), h.data(), lab.data(), wp, dt, Nc, V, C, 0.5f, logits.data(), false, 2);
+    double e = std::max(std::fabs(lf - ld), std::fabs(lf2 - ld)) / std::fabs(ld);
+    for (size_t i = 0; i < dh.size(); i++) e = std::max(e, std::fabs(dh[i] - dhd[i]));
+    char name[96];
+    std::snprintf(name, sizeof name, "float classifier %s (loss rel, dh abs) vs double", dt == SF_F32 ? "F32" : "BF16");
+    check(e < 1e-5, name, e, 1e-5);
   }
 }
 
@@ -295,6 +326,7 @@ static void test_determinism_and_clipping() {
 int main() {
   test_kernels();
   test_float_kernels();
+  test_float_classifier();
   test_model_gradients();
   test_adamw();
   test_determinism_and_clipping();

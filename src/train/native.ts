@@ -43,7 +43,7 @@ export interface NativeTrainerOptions {
   recompute?: boolean;
   device?: "cpu" | "cuda";
   optimizer?: { beta1?: number; beta2?: number; eps?: number; weightDecay?: number; maxGradNorm?: number };
-  /** Tokens per lm_head + cross-entropy chunk (default 64): the logits scratch is ceChunk × vocab floats. */
+  /** Tokens per lm_head + cross-entropy chunk (default 128): the logits scratch is ceChunk × vocab floats. */
   ceChunk?: number;
 }
 

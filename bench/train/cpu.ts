@@ -1,0 +1,102 @@
+// Training throughput of the native engine on the CPU, side by side with the PyTorch baseline
+// (../shared/bench/torch_cpu_lora.py) on the same config: hidden 256, 4 layers, 4 heads / 2 KV heads,
+// intermediate 768, vocabulary 151,936, batch 4 × 256, loss on the second half of each sequence,
+// LoRA r16 / alpha 32 / dropout 0.05 on all seven projections, AdamW + clipping, 2 threads.
+// Usage: npx tsx bench/train/cpu.ts [--dtype bf16|f32|both] [--steps 6] [--no-torch] [--torch <path>]
+//        [--hidden 256 --layers 4 --heads 4 --kv 2 --inter 768 --vocab 151936 --batch 4 --seq 256 --threads 2]
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { createNativeTrainer } from "../../src/train/native.js";
+import { engineWeights, seededRandom } from "../../test/parity/tiny-model.js";
+import type { EngineModelConfig } from "../../src/train/native.js";
+
+const argv = process.argv.slice(2);
+const arg = (name: string, def: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const num = (name: string, def: number) => Number(arg(name, String(def)));
+const H = num("hidden", 256), L = num("layers", 4), NH = num("heads", 4), KV = num("kv", 2), I = num("inter", 768);
+const V = num("vocab", 151936), B = num("batch", 4), T = num("seq", 256), steps = num("steps", 6), threads = num("threads", 2);
+const dtypes = arg("dtype", "both") === "both" ? ["bf16", "f32"] : [arg("dtype", "bf16")];
+const torchPath = arg("torch", join("..", "shared", "bench", "torch_cpu_lora.py"));
+
+const cfg: EngineModelConfig = { vocabSize: V, hiddenSize: H, intermediateSize: I, numLayers: L, numHeads: NH, numKvHeads: KV, ropeTheta: 1e6, rmsNormEps: 1e-6, tieWordEmbeddings: false };
+
+function weights(): Map<string, Float32Array> {
+  const rand = seededRandom(1);
+  const D = H / NH;
+  const shapes: [string, number[]][] = [["model.embed_tokens.weight", [V, H]], ["lm_head.weight", [V, H]], ["model.norm.weight", [H]]];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    shapes.push([p + "self_attn.q_proj.weight", [NH * D, H]], [p + "self_attn.q_proj.bias", [NH * D]], [p + "self_attn.k_proj.weight", [KV * D, H]], [p + "self_attn.k_proj.bias", [KV * D]]);
+    shapes.push([p + "self_attn.v_proj.weight", [KV * D, H]], [p + "self_attn.v_proj.bias", [KV * D]], [p + "self_attn.o_proj.weight", [H, NH * D]]);
+    shapes.push([p + "mlp.gate_proj.weight", [I, H]], [p + "mlp.up_proj.weight", [I, H]], [p + "mlp.down_proj.weight", [H, I]], [p + "input_layernorm.weight", [H]], [p + "post_attention_layernorm.weight", [H]]);
+  }
+  const m = new Map<string, Float32Array>();
+  for (const [name, shape] of shapes) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const a = new Float32Array(n);
+    const bound = name.endsWith("norm.weight") ? 0 : name.includes("embed") ? 1 : 1 / Math.sqrt(shape[shape.length - 1]);
+    for (let i = 0; i < n; i++) a[i] = bound === 0 ? 1 : (rand() * 2 - 1) * bound;
+    m.set(name, a);
+  }
+  return m;
+}
+
+async function ours(dtype: string) {
+  const f32 = weights();
+  const t = createNativeTrainer({
+    config: cfg,
+    weights: engineWeights(cfg, f32, dtype === "bf16" ? "BF16" : "F32"),
+    lora: { rank: 16, alpha: 32, dropout: 0.05 },
+    maxBatch: B,
+    maxSeqLen: T,
+    threads,
+    seed: 0,
+    recompute: argv.includes("--recompute"),
+  });
+  const rand = seededRandom(2);
+  const ids = new Int32Array(B * T).map(() => Math.floor(rand() * V));
+  const labels = ids.slice();
+  for (let b = 0; b < B; b++) labels.fill(-100, b * T, b * T + T / 2);
+  const times: number[] = [];
+  const parts: { fb: number; opt: number }[] = [];
+  let loss = 0;
+  for (let s = 0; s <= steps; s++) {
+    const t0 = performance.now();
+    const fb = await t.forwardBackward(ids, labels, B, T, 1 / (B * (T / 2)));
+    const opt = await t.optimizerStep(2e-4);
+    times.push(performance.now() - t0);
+    parts.push({ fb: fb.ms, opt: opt.ms });
+    loss = fb.lossSum / fb.tokens;
+  }
+  const sorted = times.slice(1).sort((a, b) => a - b);
+  const med = sorted[Math.floor(sorted.length / 2)] / 1000;
+  const mem = t.memory();
+  t.dispose();
+  return { engine: "sqlfocus", dtype, threads, step_s: +med.toFixed(3), tokens_per_s: Math.round((B * T) / med), loss: +loss.toFixed(3), activations_mb: Math.round(mem.activationsBytes / 2 ** 20), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
+}
+
+function torch() {
+  if (!existsSync(torchPath)) return { engine: "torch", skipped: `${torchPath} not found` };
+  const wrapper = `import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__"); print('{"peak_rss_mb": %d}' % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))`;
+  const args = ["-c", wrapper, torchPath, "--hidden", String(H), "--layers", String(L), "--heads", String(NH), "--kv", String(KV), "--inter", String(I), "--vocab", String(V), "--batch", String(B), "--seq", String(T), "--threads", String(threads), "--steps", String(steps)];
+  const r = spawnSync("/usr/bin/python3", args, { encoding: "utf8" });
+  if (r.status !== 0) return { engine: "torch", failed: (r.stderr || "").trim().split("\n").slice(-3).join(" | ") };
+  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  return { engine: "torch", ...lines[0], ...lines[1] };
+}
+
+const rows: Record<string, unknown>[] = [];
+for (const d of dtypes) {
+  const r = await ours(d);
+  console.log(JSON.stringify(r));
+  rows.push(r);
+}
+if (!argv.includes("--no-torch")) {
+  const r = torch();
+  console.log(JSON.stringify(r));
+  if ("tokens_per_s" in r) for (const o of rows) console.log(`ratio sqlfocus(${o.dtype}) / torch: ${((o.tokens_per_s as number) / (r.tokens_per_s as number)).toFixed(2)}x`);
+}
