@@ -2,13 +2,16 @@
 // (src/train/data), the native engine (src/train/native), the run folder (src/track) and a checkpoint to resume,
 // then runs the loop (loop.ts) and saves the final adapter (PEFT format) to save-model/.
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { join } from "node:path";
+import { loadTokenizer, openModel, resolveModel, type OpenedModel, type Tokenizer } from "../model/index.js";
 import { loadAddon } from "../native/index.js";
+import { createRun } from "../track/index.js";
 import { writeAdapter, type LoraAdapterSpec } from "./adapter.js";
 import { removeStaleTempDirs } from "./atomic-dir.js";
 import { checkpointProblem, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { examplesFingerprint, runTrainingLoop, type CollatedBatch, type LogEvent, type LoopResult, type LoopTrainer, type StepEvent, type TrainExample, type TrainTracker } from "./loop.js";
-import { resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "./options.js";
+import { collate, formatLoadStats, loadTrainingData, type DataTokenizer } from "./data.js";
+import { PYTHON_OPTION_NAMES, resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "./options.js";
 
 /** finetune()'s options: the training options plus run-time hooks (TypeScript API only). */
 export interface FinetuneRunOptions extends FinetuneOptions {
@@ -24,6 +27,10 @@ export interface FinetuneRunOptions extends FinetuneOptions {
   onStep?: (e: StepEvent) => void;
   /** Evaluate before the first step when there is an eval file (default true): the "before" loss. */
   evalOnStart?: boolean;
+  /** Where setup messages go (data statistics, run folder). Default: stderr unless progress is false. */
+  onMessage?: (text: string) => void;
+  /** Builds the engine instead of the native Trainer (tests, other engines). */
+  createTrainer?: (spec: TrainerSpec) => FinetuneTrainer | Promise<FinetuneTrainer>;
 }
 
 export interface FinetuneResult extends LoopResult {
@@ -132,13 +139,146 @@ export async function trainWithSetup(o: ResolvedFinetuneOptions, hooks: Finetune
   return { ...loop, adapterDir, runDir: setup.run.dir, options: o };
 }
 
+/** What the engine is built from (the Engine contract in docs/architecture.md; src/train/native.ts takes it). */
+export interface TrainerSpec {
+  config: {
+    vocabSize: number;
+    hiddenSize: number;
+    intermediateSize: number;
+    numLayers: number;
+    numHeads: number;
+    numKvHeads: number;
+    headDim: number;
+    ropeTheta: number;
+    rmsNormEps: number;
+    tieWordEmbeddings: boolean;
+  };
+  weights: Record<string, { data: Uint8Array; dtype: "F32" | "F16" | "BF16"; shape: number[] }>;
+  lora: { rank: number; alpha: number; dropout: number; targetModules: string[]; useRslora: boolean };
+  maxBatch: number;
+  maxSeqLen: number;
+  threads: number;
+  seed: number;
+  recompute: boolean;
+  device: "cpu" | "cuda";
+  optimizer: { beta1: number; beta2: number; eps: number; weightDecay: number; maxGradNorm: number };
+}
+
+/** An engine as finetune() uses it: the loop's methods, and dispose() to free it. */
+export type FinetuneTrainer = LoopTrainer & { dispose?(): void };
+
+/** Options with the Python names (config.json of a run folder, --dry_run). */
+export function pythonNamedOptions(o: ResolvedFinetuneOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) out[PYTHON_OPTION_NAMES[k as keyof typeof PYTHON_OPTION_NAMES] ?? k] = v;
+  return out;
+}
+
+/** The trainer spec for a model and a run's options. */
+export function trainerSpecFor(model: OpenedModel, o: ResolvedFinetuneOptions, maxBatch: number, maxSeqLen: number): TrainerSpec {
+  const c = model.config;
+  const weights: TrainerSpec["weights"] = {};
+  for (const name of model.tensorNames) {
+    const t = model.tensor(name);
+    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") throw new Error(`${model.dir}: tensor ${name} has dtype ${t.dtype}; the trainer takes F32, F16 or BF16 weights`);
+    weights[name] = { data: t.data, dtype: t.dtype, shape: t.shape };
+  }
+  return {
+    config: {
+      vocabSize: c.vocabSize,
+      hiddenSize: c.hiddenSize,
+      intermediateSize: c.intermediateSize,
+      numLayers: c.numHiddenLayers,
+      numHeads: c.numAttentionHeads,
+      numKvHeads: c.numKeyValueHeads,
+      headDim: c.headDim,
+      ropeTheta: c.ropeTheta,
+      rmsNormEps: c.rmsNormEps,
+      tieWordEmbeddings: c.tieWordEmbeddings,
+    },
+    weights,
+    lora: { rank: o.loraRank, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: [...o.targetModules], useRslora: o.useRslora },
+    maxBatch,
+    maxSeqLen,
+    threads: o.threads,
+    seed: o.seed,
+    recompute: o.recompute,
+    device: o.device,
+    optimizer: { beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEpsilon, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm },
+  };
+}
+
+/** The loader's view of src/model's tokenizer (end of turn: the tokenizer's EOS, `<|im_end|>` for Qwen2.5 chat). */
+export function dataTokenizerOf(tok: Tokenizer): DataTokenizer {
+  const eosTokenId = tok.eosTokenId;
+  if (eosTokenId === undefined) throw new Error(`${tok.dir}: the tokenizer has no eos_token (tokenizer_config.json); training needs it to end answers`);
+  return {
+    renderChat: (messages, addGenerationPrompt) => tok.applyChatTemplate(messages, { addGenerationPrompt }).text,
+    encode: (text) => tok.encode(text),
+    eosToken: tok.decode([eosTokenId]),
+    eosTokenId,
+    padTokenId: tok.padTokenId ?? eosTokenId,
+  };
+}
+
+/** The run folder to continue: the checkpoint's run when its folder is still under logdir. */
+function resumableRunId(o: ResolvedFinetuneOptions, c: LoadedCheckpoint | null): string | undefined {
+  const id = c?.state.runId;
+  if (!id || !existsSync(join(o.logdir, id, "status.json"))) return undefined;
+  return id;
+}
+
+/** The native engine (loaded on first use, so finetune() with another engine never needs the addon). */
+async function nativeTrainer(spec: TrainerSpec): Promise<FinetuneTrainer> {
+  const { createNativeTrainer } = await import("./native.js");
+  return createNativeTrainer(spec);
+}
+
 /** Fine-tunes a Qwen2 model with LoRA. See docs/training.md. */
 export async function finetune(options: FinetuneRunOptions = {}): Promise<FinetuneResult> {
   const o = resolveFinetuneOptions(options, cudaBuilt());
+  const say = options.onMessage ?? ((text: string) => {
+    if (options.progress !== false) process.stderr.write(text + "\n");
+  });
   removeStaleTempDirs(o.outputDir);
   const resumeDir = resolveResumeCheckpoint(o);
-  const loaded: LoadedCheckpoint | null = resumeDir ? loadCheckpoint(resumeDir) : null;
-  void loaded;
-  void resolve;
-  throw new Error("finetune: waiting for src/model, src/train/data, src/train/native and src/track");
+  const resume: LoadedCheckpoint | null = resumeDir ? loadCheckpoint(resumeDir) : null;
+
+  const modelDir = (await resolveModel(o.modelName, options.progress === false ? { progress: false } : {})).dir;
+  const model = openModel(modelDir);
+  const tokenizer = dataTokenizerOf(await loadTokenizer(model.tokenizerDir));
+  const train = loadTrainingData(o.trainFile, tokenizer, o.maxSeqLength);
+  say(`train data: ${formatLoadStats(train.stats, o.maxSeqLength)}`);
+  const evalData = o.evalFile ? loadTrainingData(o.evalFile, tokenizer, o.maxSeqLength) : null;
+  if (evalData) say(`eval data: ${formatLoadStats(evalData.stats, o.maxSeqLength)}`);
+
+  const maxSeqLen = Math.max(train.stats.maxLength, evalData?.stats.maxLength ?? 0);
+  const maxBatch = Math.max(o.perDeviceTrainBatchSize, evalData ? o.perDeviceEvalBatchSize : 0);
+  const spec = trainerSpecFor(model, o, maxBatch, maxSeqLen);
+  const trainer: FinetuneTrainer = options.createTrainer ? await options.createTrainer(spec) : await nativeTrainer(spec);
+  try {
+    const c = model.config;
+    const run = await createRun({
+      logdir: o.logdir,
+      name: o.runName ?? undefined,
+      resume: resumableRunId(o, resume),
+      config: {
+        ...pythonNamedOptions(o),
+        model_dir: modelDir,
+        model: { vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize, num_hidden_layers: c.numHiddenLayers, num_attention_heads: c.numAttentionHeads, num_key_value_heads: c.numKeyValueHeads, tie_word_embeddings: c.tieWordEmbeddings, torch_dtype: c.torchDtype },
+        data: { train: train.stats, eval: evalData?.stats ?? null },
+      },
+    });
+    say(`run folder: ${run.dir}${resume ? ` (resuming ${resume.dir})` : ""}`);
+    return await trainWithSetup(o, options, {
+      trainer,
+      train: train.examples,
+      eval: evalData?.examples ?? null,
+      collate: (examples) => collate(examples, tokenizer.padTokenId),
+      run,
+      resume,
+    });
+  } finally {
+    trainer.dispose?.();
+  }
 }
