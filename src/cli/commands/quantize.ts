@@ -1,10 +1,50 @@
-// PLACEHOLDER: replaced by the owner of this command.
-import type { CommandModule } from "yargs";
+// `sqlfocus quantize <model-folder|f16.gguf> <out.gguf> --type Q4_K_M`: llama.cpp's quantizer (through the addon);
+// from an HF folder it converts and quantizes in one command, leaving no F16 file. Writes an Ollama Modelfile beside.
+import type { Argv, CommandModule } from "yargs";
+import { DEFAULT_QUANT_TYPE, FILE_TYPES, quantize } from "../../gguf/index.js";
+import { progressBar } from "./eval.js";
 
-export const quantizeCommand: CommandModule = {
-  command: "quantize",
-  describe: "(not implemented yet)",
-  handler: () => {
-    throw new Error("'quantize' is not implemented yet");
+interface QuantizeArgs {
+  input: string;
+  output: string;
+  type: string;
+  threads?: number;
+  "allow-requantize": boolean;
+  modelfile: boolean;
+}
+
+export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
+  command: "quantize <input> <output>",
+  describe: "Quantize an HF Qwen2 folder or a GGUF with llama.cpp's quantizer (default Q4_K_M) and write an Ollama Modelfile",
+  builder: (y: Argv) =>
+    y
+      .positional("input", { type: "string", describe: "HF model folder or GGUF file" })
+      .positional("output", { type: "string", describe: "output .gguf file" })
+      .option("type", { type: "string", default: DEFAULT_QUANT_TYPE, describe: `one of ${Object.keys(FILE_TYPES).join(", ")}` })
+      .option("threads", { type: "number", describe: "quantizer threads (default: all cores)" })
+      .option("allow-requantize", { type: "boolean", default: false, describe: "allow an already quantized input" })
+      .option("modelfile", { type: "boolean", default: true, describe: "write an Ollama Modelfile beside the output (--no-modelfile to skip)" })
+      .check((a) => {
+        if (a.threads !== undefined && (!Number.isInteger(a.threads) || a.threads < 1)) throw new Error("--threads must be a positive integer");
+        return true;
+      }) as unknown as Argv<QuantizeArgs>,
+  handler: async (args) => {
+    let bar: ReturnType<typeof progressBar> | undefined;
+    const r = await quantize({
+      input: args.input,
+      output: args.output,
+      type: args.type,
+      threads: args.threads,
+      allowRequantize: args["allow-requantize"],
+      modelfile: args.modelfile,
+      onProgress: (f) => {
+        bar ??= progressBar(`quantize ${args.type}`, 100);
+        bar.update(Math.round(f * 100));
+      },
+    });
+    bar?.stop();
+    const types = Object.entries(r.tensorTypes).map(([k, v]) => `${k}×${v}`).join(" ");
+    console.log(`wrote ${r.output}: ${r.type}, ${(r.bytes / 1e6).toFixed(1)} MB (${types}) in ${r.seconds.toFixed(1)} s`);
+    if (r.modelfile) console.log(`wrote ${r.modelfile} (ollama create <name> -f ${r.modelfile})`);
   },
 };
