@@ -45,8 +45,11 @@ if (hasCmake()) {
   console.log("sqlfocus: cmake not found, falling back to node-gyp (CPU engine only)");
 }
 if (!ok) {
-  const gyp = ["node-gyp", "rebuild", "--release"];
-  ok = run("npx", ["--no-install", ...gyp]);
+  // npm ships node-gyp and names it in npm_config_node_gyp while running install scripts; outside npm, look
+  // beside the npm that runs us, then on the PATH.
+  const npmGyp = join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js");
+  const gypJs = [process.env.npm_config_node_gyp, npmGyp].find((p) => p && existsSync(p));
+  ok = gypJs ? run(process.execPath, [gypJs, "rebuild", "--release"]) : run("node-gyp", ["rebuild", "--release"]);
 }
 if (!ok || !existsSync(addon)) {
   console.error(`sqlfocus: the native addon could not be built (${addon} is missing).\n` +

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -20,4 +20,33 @@ test("mapFile maps a file's bytes without copying them through JS", () => {
   assert.equal(ab.byteLength, 6);
   assert.deepEqual(Buffer.from(ab), bytes);
   assert.throws(() => loadAddon().mapFile(join(dir, "missing.bin")), /cannot open .*missing\.bin/);
+});
+
+test("mapFile maps a window of a file at any offset, and refuses windows past the end", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sqlfocus-map-"));
+  const path = join(dir, "big.bin");
+  const bytes = Buffer.alloc(3 * 4096 + 17);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + 3) & 0xff;
+  writeFileSync(path, bytes);
+  const addon = loadAddon();
+  // unaligned offset inside the second page
+  const ab = addon.mapFile(path, 4096 + 5, 8000);
+  assert.equal(ab.byteLength, 8000);
+  assert.deepEqual(Buffer.from(ab), bytes.subarray(4096 + 5, 4096 + 5 + 8000));
+  // offset alone: to the end of the file
+  assert.deepEqual(Buffer.from(addon.mapFile(path, 100)), bytes.subarray(100));
+  assert.throws(() => addon.mapFile(path, bytes.length + 1), /past the end/);
+  assert.throws(() => addon.mapFile(path, 10, bytes.length), /past the end/);
+  assert.throws(() => addon.mapFile(path, -1), /non-negative integer/);
+});
+
+test("mapFile refuses a window over 4 GiB with a clear error instead of crashing", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sqlfocus-map-"));
+  const path = join(dir, "sparse.bin");
+  writeFileSync(path, "");
+  // a sparse 5 GiB file costs no disk
+  truncateSync(path, 5 * 1024 ** 3);
+  assert.throws(() => loadAddon().mapFile(path), (e: Error) => e instanceof RangeError && /at most 4 GiB/.test(e.message));
+  const tail = loadAddon().mapFile(path, 5 * 1024 ** 3 - 4096, 4096);
+  assert.equal(tail.byteLength, 4096);
 });

@@ -14,7 +14,8 @@ export interface BuildInfo {
 export interface NativeAddon {
   buildInfo(): BuildInfo;
   /** Maps a whole file read-only (copy-on-write) into an ArrayBuffer; unmapped when collected. */
-  mapFile(path: string): ArrayBuffer;
+  /** A private memory map of the file, or of bytes [offset, offset+length) of it (at most 4 GiB per buffer). */
+  mapFile(path: string, offset?: number, length?: number): ArrayBuffer;
 }
 
 /** The package root (the folder with sqlfocus's package.json), from src/ or dist/src/. */
