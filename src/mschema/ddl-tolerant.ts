@@ -196,15 +196,35 @@ function tableConstraint(c: Cursor): Node | null {
 
 const CONSTRAINT_START = new Set(["CONSTRAINT", "PRIMARY", "FOREIGN", "UNIQUE", "CHECK", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "EXCLUDE", "LIKE", "PERIOD"]);
 
-function columnDef(tokens: Token[]): Node | null {
+/** Table constraints of one comma-separated item (SQLite accepts several without commas between them). */
+function tableConstraints(c: Cursor): Node[] {
+  const out: Node[] = [];
+  while (c.peek()) {
+    const start = c.i;
+    const con = tableConstraint(c);
+    if (con) out.push(con);
+    // skip to the next constraint keyword at depth 0 (the rest of this one: ON DELETE …, index options, CHECK body)
+    let depth = 0;
+    if (c.i === start) c.i++;
+    while (c.peek()) {
+      if (depth === 0 && (c.isWord("CONSTRAINT") || c.isWord("PRIMARY") || c.isWord("FOREIGN") || c.isWord("UNIQUE") || c.isWord("CHECK"))) break;
+      if (c.isPunct("(")) depth++;
+      if (c.isPunct(")")) depth--;
+      c.i++;
+    }
+  }
+  return out;
+}
+
+function columnDef(tokens: Token[]): Node[] {
   const c = new Cursor(tokens);
   const first = c.peek();
-  if (!first) return null;
+  if (!first) return [];
   if (first.kind === "word" && CONSTRAINT_START.has(first.text.toUpperCase())) {
     // "key" or "primary" can also be a column name when a type follows; constraints are followed by KEY/(/a name
     const next = c.peek(1);
     const looksLikeColumn = first.text.toUpperCase() === "KEY" && next?.kind === "word" && !c.isWord("KEY", 1) && c.peek(2)?.text !== "(";
-    if (!looksLikeColumn) return tableConstraint(c);
+    if (!looksLikeColumn) return tableConstraints(c);
   }
   const name = c.name();
   const typeParts: string[] = [];
@@ -234,7 +254,7 @@ function columnDef(tokens: Token[]): Node | null {
       c.i += 2;
     } else c.i++;
   }
-  return def;
+  return [def];
 }
 
 /** Parse one CREATE TABLE or ALTER TABLE statement the tolerant way; throws on anything else. */
@@ -251,7 +271,7 @@ export function parseTolerant(stmt: string): Node {
     }
     const table = c.qualified();
     if (!c.isPunct("(")) throw new Error(`CREATE TABLE ${table.table} has no column list`);
-    const defs = splitDefs(c).map(columnDef).filter((d): d is Node => d !== null);
+    const defs = splitDefs(c).flatMap(columnDef);
     const options: Node[] = [];
     while (c.peek()) {
       if (c.isWord("COMMENT")) {

@@ -274,7 +274,8 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
             }
           }
         }
-        for (const c of table.columns) if (pk.includes(c.name)) c.primaryKey = true;
+        const pkLower = pk.map((n) => n.toLowerCase());
+        for (const c of table.columns) if (pk.includes(c.name) || pkLower.includes(c.name.toLowerCase())) c.primaryKey = true;
         const tableComment = (node.table_options as Node[] | null | undefined)?.find((o) => String(o.keyword).toLowerCase() === "comment");
         if (tableComment) table.comment = stringValue(tableComment.value).trim();
         const existing = drafts.findIndex((x) => sameRef(x.ref, ref));
@@ -311,7 +312,7 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
   for (const p of pkLater) {
     const t = find(p.ref);
     if (!t) warnings.push(`ALTER TABLE ${p.ref.name}: no such table`);
-    else for (const c of t.table.columns) if (p.cols.includes(c.name)) c.primaryKey = true;
+    else for (const c of t.table.columns) if (p.cols.some((n) => n === c.name || n.toLowerCase() === c.name.toLowerCase())) c.primaryKey = true;
   }
   for (const c of comments) {
     const t = find(c.ref);
@@ -344,12 +345,27 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
       }
     }
     p.cols.forEach((col, i) => {
-      if (i < refCols.length) foreignKeys.push({ table: display(p.from), column: col, refTable: display(p.to), refColumn: refCols[i]! });
+      if (i < refCols.length) {
+        foreignKeys.push({
+          table: display(p.from),
+          column: declaredColumn(find(p.from), col),
+          refTable: display(p.to),
+          // SQLite reports the referenced column as the key clause spells it; MySQL/PostgreSQL as declared
+          refColumn: dialect === "sqlite" ? refCols[i]! : declaredColumn(find(p.to), refCols[i]!),
+        });
+      }
     });
   }
   const tables = drafts.map((x) => ({ ...x.table, name: display(x.ref) }));
   if (ignored) warnings.push(`${ignored} statement(s) other than CREATE TABLE / ALTER TABLE / COMMENT ON ignored`);
   return { ok: true, schema: { dbId, tables, foreignKeys }, warnings };
+}
+
+/** A column name as its table declares it (key clauses may spell it in another case). */
+function declaredColumn(draft: Draft | undefined, name: string): string {
+  if (!draft) return name;
+  const cols = draft.table.columns;
+  return (cols.find((c) => c.name === name) ?? cols.find((c) => c.name.toLowerCase() === name.toLowerCase()))?.name ?? name;
 }
 
 function sameRef(a: TableRef, b: TableRef, ignoreCase = false): boolean {
