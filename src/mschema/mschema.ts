@@ -27,7 +27,7 @@ export type MSchemaSource =
   | { sqlite: string }
   | { url: string }
   | { config: string }
-  | { mysql: mysql.Connection; database?: string }
+  | { mysql: mysql.Connection | mysql.Pool; database?: string }
   | { postgres: pg.ClientBase | pg.Pool };
 
 export interface MSchemaResult {
@@ -36,7 +36,7 @@ export interface MSchemaResult {
   report: FormatReport & { source: string; dialect: Dialect };
 }
 
-function resolveSource(source: MSchemaSource): DatabaseConfig | { mysql: mysql.Connection; database?: string } | { postgres: pg.ClientBase | pg.Pool } {
+function resolveSource(source: MSchemaSource): DatabaseConfig | { mysql: mysql.Connection | mysql.Pool; database?: string } | { postgres: pg.ClientBase | pg.Pool } {
   if (typeof source === "string") {
     if (/^[a-z][a-z0-9+]*:\/\//i.test(source)) return databaseConfigFromUrl(source);
     const ext = extname(source).toLowerCase();

@@ -1,7 +1,7 @@
 // MySQL/MariaDB → DatabaseSchema (mysql2), read as the reference tool reads it through SQLAlchemy + PyMySQL: tables
 // by name, columns in declared order, SQLAlchemy's type names, primary/foreign keys of the current database, table and
 // column comments, and up to five distinct sample values per column turned into text as Python would.
-import type { Connection, FieldPacket } from "mysql2/promise";
+import type { Connection, FieldPacket, Pool } from "mysql2/promise";
 import type { ColumnSchema, DatabaseSchema, ForeignKey, TableSchema } from "./model.js";
 import { examplesToStrings, pyDatetimeFromIso, pyFloatRepr, type PyValue } from "./pyvalues.js";
 
@@ -75,13 +75,13 @@ function q(name: string): string {
 
 type Row = Record<string, unknown>;
 
-async function rows(conn: Connection, sql: string, params: unknown[] = []): Promise<Row[]> {
+async function rows(conn: Connection | Pool, sql: string, params: unknown[] = []): Promise<Row[]> {
   const [r] = (await conn.query(sql, params)) as unknown as [Row[], FieldPacket[]];
   return r;
 }
 
 /** Read a MySQL/MariaDB database into the schema model through an open mysql2/promise connection. */
-export async function readMysqlSchema(conn: Connection, options: MysqlReadOptions = {}): Promise<DatabaseSchema> {
+export async function readMysqlSchema(conn: Connection | Pool, options: MysqlReadOptions = {}): Promise<DatabaseSchema> {
   const sample = options.sampleValues ?? 5;
   const database = options.database ?? ((await rows(conn, "SELECT DATABASE() AS db"))[0]?.db as string | null);
   if (!database) throw new Error("MySQL: no database selected (give one in the URL, config dbname or options.database)");
@@ -138,7 +138,7 @@ export async function readMysqlSchema(conn: Connection, options: MysqlReadOption
   return { dbId: options.dbId ?? database, tables, foreignKeys };
 }
 
-async function sampleColumn(conn: Connection, table: string, column: string, dataType: string, limit: number): Promise<string[]> {
+async function sampleColumn(conn: Connection | Pool, table: string, column: string, dataType: string, limit: number): Promise<string[]> {
   try {
     const [r] = (await conn.query({
       sql: `SELECT DISTINCT ${q(table)}.${q(column)} FROM ${q(table)} LIMIT ${limit}`,
