@@ -38,12 +38,15 @@ export const DEMO_RECIPE = {
   seed: 42,
 } as const;
 
-/** data/demo/<name>: in the current folder (a clone) or, failing that, beside this installed package. */
-function demoFile(name: string): string {
+/** data/demo/<name>: in the current folder (a clone), else in this package (run from src/ by tsx, or from dist/). */
+export function demoFile(name: string): string {
   const local = resolve("data", "demo", name);
   if (existsSync(local)) return local;
-  const packaged = fileURLToPath(new URL(`../../../../data/demo/${name}`, import.meta.url));
-  return existsSync(packaged) ? packaged : local;
+  for (const up of ["../../../", "../../../../"]) {
+    const packaged = fileURLToPath(new URL(`${up}data/demo/${name}`, import.meta.url));
+    if (existsSync(packaged)) return packaged;
+  }
+  return local;
 }
 
 function fmt(x: number | null | undefined): string {
