@@ -6,9 +6,12 @@
 // per (32-key tile, kv head) accumulates dK and dV over every query head of its group and every later
 // query tile; one kernel per (query tile, head) accumulates dQ; both recompute P = exp(S - lse).
 // Heads are read in place from the projection outputs (q [B, T, H, D], k/v [B, T, Hkv, D]).
-// This version is SIMT (F32 FMA from shared memory, 4 threads per row); the tensor-core (mma.sync)
-// version is the next step for speed, see docs/cuda.md.
+// The kernels here are SIMT (F32 FMA from shared memory, 4 threads per row) and serve the F32 parity
+// config; BF16 goes to the tensor-core twins in attention_tc.cu (SQLFOCUS_CUDA_ATTENTION=simt forces SIMT).
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 #include "common.cuh"
 #include "kernels.h"
@@ -284,9 +287,6 @@ template <typename T, int D>
 void backward_d(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T* out, const T* q, const T* k, const T* v,
                 const float* lse, int B, int Tn, int H, int Hkv, cudaStream_t s) {
   const float scale = 1.0f / sqrtf(D);
-  const long long rows = static_cast<long long>(B) * Tn * H;
-  attention_dsum_kernel<T><<<ceil_div(rows, 8), 256, 0, s>>>(dsum, dout, out, B, Tn, H, D);
-  SF_CUDA_LAUNCHED();
   const size_t kv_bytes = (4 * BR * (D + 1) + 2 * BC * (BR + 1) + 2 * BR) * sizeof(float);
   allow_smem(attention_backward_dkv_kernel<T, D>, kv_bytes);
   attention_backward_dkv_kernel<T, D><<<dim3(ceil_div(Tn, BC), Hkv, B), THREADS, kv_bytes, s>>>(
@@ -300,10 +300,21 @@ void backward_d(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T* out, c
 }
 }  // namespace
 
+static bool use_tensor_cores() {
+  static const bool on = [] {
+    const char* e = std::getenv("SQLFOCUS_CUDA_ATTENTION");
+    return !(e && std::strcmp(e, "simt") == 0);
+  }();
+  return on;
+}
+
 template <typename T>
 void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int Hkv, int D,
                        cudaStream_t s) {
   check_shape(H, Hkv, D);
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (use_tensor_cores()) return attention_forward_tc(out, lse, q, k, v, B, Tn, H, Hkv, D, s);
+  }
   switch (D) {
     case 16: forward_d<T, 16>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
     case 32: forward_d<T, 32>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
@@ -316,6 +327,12 @@ template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T* out, const T* q, const T* k,
                         const T* v, const float* lse, int B, int Tn, int H, int Hkv, int D, cudaStream_t s) {
   check_shape(H, Hkv, D);
+  const long long rows = static_cast<long long>(B) * Tn * H;
+  attention_dsum_kernel<T><<<ceil_div(rows, 8), 256, 0, s>>>(dsum, dout, out, B, Tn, H, D);
+  SF_CUDA_LAUNCHED();
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (use_tensor_cores()) return attention_backward_tc(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, D, s);
+  }
   switch (D) {
     case 16: backward_d<T, 16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s); break;
     case 32: backward_d<T, 32>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s); break;

@@ -4,6 +4,7 @@
 // on `stream`; accumulation is F32 inside every kernel. Layouts are row-major: activations [N = B*T, C],
 // q [N, H, D], k/v [N, Hkv, D] (no permutes: attention reads heads in place).
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -54,9 +55,18 @@ template <typename T>
 void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int Hkv, int D,
                        cudaStream_t s);
 // dq, dk, dv written (not accumulated). dsum: scratch [B, H, T] F32. Deterministic (no atomics).
+// T = BF16 runs the tensor-core kernels of attention_tc.cu unless SQLFOCUS_CUDA_ATTENTION=simt.
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T* out, const T* q, const T* k,
                         const T* v, const float* lse, int B, int Tn, int H, int Hkv, int D, cudaStream_t s);
+// attention_tc.cu: the WMMA (tensor-core) kernels behind the BF16 attention_forward / attention_backward
+// (dsum already computed).
+void attention_forward_tc(__nv_bfloat16* out, float* lse, const __nv_bfloat16* q, const __nv_bfloat16* k,
+                          const __nv_bfloat16* v, int B, int Tn, int H, int Hkv, int D, cudaStream_t s);
+void attention_backward_tc(__nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, const float* dsum,
+                           const __nv_bfloat16* dout, const __nv_bfloat16* q, const __nv_bfloat16* k,
+                           const __nv_bfloat16* v, const float* lse, int B, int Tn, int H, int Hkv, int D,
+                           cudaStream_t s);
 
 // swiglu.cu --------------------------------------------------------------------------------------
 // h = silu(g) * u
