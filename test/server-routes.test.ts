@@ -368,3 +368,27 @@ describe("--enable-mschema with a SQLite database", () => {
     assert.match(res.json().message, /dialect must be SQLite/);
   });
 });
+
+describe("graceful close", () => {
+  test("close() lets a request in flight finish, refuses new connections, then closes the model", async () => {
+    const model = new FakeChatModel(() => "SELECT 1\n```", 2);
+    const app = await createServer({ model, logger: false });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as import("node:net").AddressInfo).port}`;
+    model.hold = true;
+    const inFlight = fetch(url + "/text2sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "q", db_schema: "s" }) });
+    while (model.waitingHeld < 1) await new Promise((r) => setTimeout(r, 5));
+    let closed = false;
+    const closing = app.close().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(closed, false, "close waits for the request in flight");
+    assert.equal(model.closed, false);
+    await assert.rejects(fetch(url + "/health"), "no new connections while closing");
+    model.release();
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).sql, "SELECT 1");
+    await closing;
+    assert.ok(model.closed);
+  });
+});

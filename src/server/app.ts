@@ -225,6 +225,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     await app.register(swaggerUi, { routePrefix: "/docs" });
   }
 
+  // Graceful close: responses still in flight tell their clients to close the connection, so that the
+  // server's close() does not wait for keep-alive connections to time out.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onSend", async (_request, reply, payload) => {
+    if (closing) reply.header("connection", "close");
+    return payload;
+  });
+
   app.addHook("onClose", async () => {
     if (options.closeModel ?? true) {
       await model.close();
@@ -392,7 +403,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return gate.run(async () => {
       reply.hijack();
       const raw = reply.raw;
-      raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+      raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: closing ? "close" : "keep-alive" });
       const send = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
         raw.write(
           `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`,
