@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { loraToGGUF, toGGUF, type GgufFloatType } from "../../gguf/index.js";
+import { resolveModel } from "../../model/index.js";
 import { progressBar } from "./eval.js";
 
 interface ConvertArgs {
@@ -19,7 +20,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
   describe: "Convert an HF Qwen2 folder to GGUF (F32/F16/BF16), or a LoRA adapter folder to a GGUF LoRA adapter",
   builder: (y: Argv) =>
     y
-      .positional("input", { type: "string", describe: "HF model folder, or PEFT adapter folder (adapter_config.json)" })
+      .positional("input", { type: "string", describe: "HF model folder (or hub id), or PEFT adapter folder (adapter_config.json)" })
       .positional("output", { type: "string", describe: "output .gguf file" })
       .option("type", { type: "string", describe: "models: F32 | F16 | BF16 (default F16); adapters: F32 | F16 (default F32)" })
       .option("base", { type: "string", describe: "adapters: the base HF folder, to check the adapter fits it" })
@@ -37,7 +38,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
     if (!["F32", "F16", "BF16"].includes(type)) throw new Error(`--type must be F32, F16 or BF16 (use 'sqlfocus quantize' for Q4_K_M etc.), got ${args.type}`);
     let bar: ReturnType<typeof progressBar> | undefined;
     const r = await toGGUF({
-      model: args.input,
+      model: existsSync(args.input) ? args.input : (await resolveModel(args.input)).dir,
       out: args.output,
       type: type as GgufFloatType,
       name: args.name,

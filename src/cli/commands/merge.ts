@@ -1,6 +1,7 @@
 // `sqlfocus merge`: base HF folder + PEFT LoRA adapter → merged HF folder (W' = W + scale·B·A), streamed.
 import type { Argv, CommandModule } from "yargs";
-import { merge } from "../../model/index.js";
+import { existsSync } from "node:fs";
+import { merge, resolveModel } from "../../model/index.js";
 import { progressBar } from "./eval.js";
 
 interface MergeArgs {
@@ -23,7 +24,7 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
   describe: "Merge a LoRA adapter into its base model (a complete HF folder in the base dtype)",
   builder: (y: Argv) =>
     y
-      .option("base", { type: "string", default: "model", describe: "base HF Qwen2 folder" })
+      .option("base", { type: "string", default: "model", describe: "base HF Qwen2 folder or hub id (HF cache, ./model, download)" })
       .option("adapter", { type: "string", alias: ["lora", "lora-path"], default: "save-model", describe: "PEFT LoRA adapter folder" })
       .option("out", { type: "string", alias: ["output", "save-path"], default: "new-model", describe: "merged model folder (replaced if it exists)" })
       .option("max-shard-size", { type: "string", describe: "largest safetensors shard (default 5GB)" }) as unknown as Argv<MergeArgs>,
@@ -31,7 +32,7 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
     const maxShardSize = args["max-shard-size"] ? parseByteSize(args["max-shard-size"]) : undefined;
     let bar: ReturnType<typeof progressBar> | undefined;
     const r = await merge({
-      base: args.base,
+      base: existsSync(args.base) ? args.base : (await resolveModel(args.base)).dir,
       adapter: args.adapter,
       out: args.out,
       maxShardSize,

@@ -1,6 +1,8 @@
 // `sqlfocus quantize <model-folder|f16.gguf> <out.gguf> --type Q4_K_M`: llama.cpp's quantizer (through the addon);
 // from an HF folder it converts and quantizes in one command, leaving no F16 file. Writes an Ollama Modelfile beside.
+import { existsSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
+import { resolveModel } from "../../model/index.js";
 import { DEFAULT_QUANT_TYPE, FILE_TYPES, quantize } from "../../gguf/index.js";
 import { progressBar } from "./eval.js";
 
@@ -18,7 +20,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
   describe: "Quantize an HF Qwen2 folder or a GGUF with llama.cpp's quantizer (default Q4_K_M) and write an Ollama Modelfile",
   builder: (y: Argv) =>
     y
-      .positional("input", { type: "string", describe: "HF model folder or GGUF file" })
+      .positional("input", { type: "string", describe: "HF model folder (or hub id) or GGUF file" })
       .positional("output", { type: "string", describe: "output .gguf file" })
       .option("type", { type: "string", default: DEFAULT_QUANT_TYPE, describe: `one of ${Object.keys(FILE_TYPES).join(", ")}` })
       .option("threads", { type: "number", describe: "quantizer threads (default: all cores)" })
@@ -30,8 +32,10 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       }) as unknown as Argv<QuantizeArgs>,
   handler: async (args) => {
     let bar: ReturnType<typeof progressBar> | undefined;
+    // A Hugging Face repo id (e.g. Qwen/Qwen2.5-Coder-0.5B-Instruct) resolves through the HF cache / ./model / download.
+    const input = existsSync(args.input) ? args.input : (await resolveModel(args.input)).dir;
     const r = await quantize({
-      input: args.input,
+      input,
       output: args.output,
       type: args.type,
       threads: args.threads,
