@@ -1,5 +1,5 @@
-// adamw_update and grad_sumsq: twins of the CPU adamw and grad-norm-clip kernels, over the one flat
-// F32 buffer that holds every LoRA A and B (so a whole optimizer step is three launches). grad_sumsq
+// adamw_update and global_norm_squared: twins of the CPU adamw and grad-norm-clip kernels, over the one flat
+// F32 buffer that holds every LoRA A and B (so a whole optimizer step is three launches). global_norm_squared
 // is a two-stage, fixed-order reduction (same norm on every run). adamw_update fuses the clip factor
 // (max_norm / (norm + 1e-6), PyTorch's clip_grad_norm_), PyTorch AdamW (decoupled weight decay,
 // bias-corrected moments), the write of the T copy of the parameters the matmuls read, and zeroing
@@ -30,7 +30,7 @@ __global__ void grad_sumsq_final_kernel(float* out, const float* partials, int n
   if (threadIdx.x == 0) *out = a;
 }
 
-void grad_sumsq(float* out, float* partials, const float* g, size_t n, cudaStream_t s) {
+void global_norm_squared(float* out, float* partials, const float* g, size_t n, cudaStream_t s) {
   grad_sumsq_partial_kernel<<<SUMSQ_BLOCKS, 256, 0, s>>>(partials, g, n);
   SF_CUDA_LAUNCHED();
   grad_sumsq_final_kernel<<<1, 1024, 0, s>>>(out, partials, SUMSQ_BLOCKS);

@@ -76,10 +76,10 @@ template <typename T> void swiglu_backward(T* dg, T* du, const T* dh, const T* g
 
 // lora.cu (element-wise parts of LoRA; the LoRA matmuls are in matmul.cu) -----------------------------
 // xd = x * keep(key, i) / (1 - p)
-template <typename T> void lora_dropout_forward(T* xd, const T* x, size_t n, float p, uint64_t key, cudaStream_t s);
+template <typename T> void dropout_forward(T* xd, const T* x, size_t n, float p, uint64_t key, cudaStream_t s);
 // dx += dxd * keep(key, i) / (1 - p)
 template <typename T>
-void lora_dropout_backward(T* dx, const T* dxd, size_t n, float p, uint64_t key, cudaStream_t s);
+void dropout_backward(T* dx, const T* dxd, size_t n, float p, uint64_t key, cudaStream_t s);
 
 // cross_entropy.cu (the lm_head matmuls around it are in train_cuda.cu) ------------------------------
 // dst[i, :] = src[rows[i], :]
@@ -96,7 +96,7 @@ void sum_f32(float* out, const float* in, int n, cudaStream_t s);
 
 // adamw.cu ---------------------------------------------------------------------------------------
 // out[0] = sum(g^2) over the flat gradient buffer, deterministic (partials: at least 1024 floats).
-void grad_sumsq(float* out, float* partials, const float* g, size_t n, cudaStream_t s);
+void global_norm_squared(float* out, float* partials, const float* g, size_t n, cudaStream_t s);
 // PyTorch AdamW on the flat F32 LoRA buffer with the clip factor applied to g; writes the T copy of
 // the parameters the matmuls read and zeroes g.
 template <typename T>

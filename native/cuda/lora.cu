@@ -1,4 +1,4 @@
-// lora_dropout_forward / lora_dropout_backward: the element-wise half of the LoRA branch
+// dropout_forward / dropout_backward: the element-wise half of the LoRA branch
 // y += s * dropout(x) A^T B^T (the matmuls are in matmul.cu). PEFT gives each adapted projection its
 // own dropout; here each (step, layer, projection) gets its own key and the mask comes from a stateless
 // hash of (key, element), so it is never stored: the backward and a recomputed forward rebuild it.
@@ -21,21 +21,21 @@ __global__ void lora_dropout_backward_kernel(T* dx, const T* dxd, size_t n, floa
   if (dropout_keep(key, i, p)) dx[i] = from_f32<T>(to_f32(dx[i]) + to_f32(dxd[i]) / (1.0f - p));
 }
 
-template <typename T> void lora_dropout_forward(T* xd, const T* x, size_t n, float p, uint64_t key, cudaStream_t s) {
+template <typename T> void dropout_forward(T* xd, const T* x, size_t n, float p, uint64_t key, cudaStream_t s) {
   if (n == 0) return;
   lora_dropout_forward_kernel<T><<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(xd, x, n, p, key);
   SF_CUDA_LAUNCHED();
 }
 template <typename T>
-void lora_dropout_backward(T* dx, const T* dxd, size_t n, float p, uint64_t key, cudaStream_t s) {
+void dropout_backward(T* dx, const T* dxd, size_t n, float p, uint64_t key, cudaStream_t s) {
   if (n == 0) return;
   lora_dropout_backward_kernel<T><<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(dx, dxd, n, p, key);
   SF_CUDA_LAUNCHED();
 }
 
 #define SF_INSTANTIATE(T)                                                                   \
-  template void lora_dropout_forward<T>(T*, const T*, size_t, float, uint64_t, cudaStream_t); \
-  template void lora_dropout_backward<T>(T*, const T*, size_t, float, uint64_t, cudaStream_t);
+  template void dropout_forward<T>(T*, const T*, size_t, float, uint64_t, cudaStream_t); \
+  template void dropout_backward<T>(T*, const T*, size_t, float, uint64_t, cudaStream_t);
 SF_INSTANTIATE(float)
 SF_INSTANTIATE(bf16)
 #undef SF_INSTANTIATE

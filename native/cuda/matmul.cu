@@ -1,4 +1,4 @@
-// matmul_forward / matmul_backward / lora_forward / lora_backward on cuBLAS (cublasGemmEx, BF16 or
+// matmul_forward / matmul_backward_input / lora_forward / lora_backward on cuBLAS (cublasGemmEx, BF16 or
 // F32 inputs, F32 compute). Only compiled when CMake found cuBLAS (CMakeLists.txt: SQLFOCUS_WITH_CUDA).
 // The base projections are frozen, so the backward is one GEMM (dX = dY W); the LoRA branch is four
 // skinny GEMMs (rank r) whose weight gradients land in F32 master-gradient buffers.
@@ -59,7 +59,7 @@ void matmul_forward(Blas& blas, T* out, const T* in, const T* W, const T* bias, 
 }
 
 template <typename T>
-void matmul_backward(Blas& blas, T* dinp, const T* dout, const T* W, int N, int I, int O, bool accumulate) {
+void matmul_backward_input(Blas& blas, T* dinp, const T* dout, const T* W, int N, int I, int O, bool accumulate) {
   constexpr ElemType t = elem_type_of<T>();
   blas.gemm(false, false, N, I, O, 1.0f, dout, W, t, accumulate ? 1.0f : 0.0f, dinp, t);
 }
@@ -82,12 +82,23 @@ void lora_backward(Blas& blas, float* dA, float* dB, T* dxd, T* du, const T* dou
   blas.gemm(false, false, N, I, r, 1.0f, du, A, t, accumulate_dx ? 1.0f : 0.0f, dxd, t);
 }
 
+template <typename T>
+void classifier_forward_backward(Blas& blas, float* losses, T* dh, const T* h, const int32_t* targets, const T* W, int n,
+                                 int V, int H, float scale, float* logits, T* dlogits, cudaStream_t s) {
+  constexpr ElemType t = elem_type_of<T>();
+  blas.gemm(false, true, n, V, H, 1.0f, h, W, t, 0.0f, logits, ElemType::F32);
+  cross_entropy_forward_backward<T>(losses, dh ? dlogits : nullptr, logits, targets, n, V, scale, s);
+  if (dh) matmul_backward_input<T>(blas, dh, dlogits, W, n, H, V, false);
+}
+
 #define SF_INSTANTIATE(T)                                                                                         \
   template void matmul_forward<T>(Blas&, T*, const T*, const T*, const T*, int, int, int, cudaStream_t);         \
-  template void matmul_backward<T>(Blas&, T*, const T*, const T*, int, int, int, bool);                          \
+  template void matmul_backward_input<T>(Blas&, T*, const T*, const T*, int, int, int, bool);                          \
   template void lora_forward<T>(Blas&, T*, T*, const T*, const T*, const T*, int, int, int, int, float);         \
   template void lora_backward<T>(Blas&, float*, float*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
-                                 int, int, int, int, float, bool);
+                                 int, int, int, int, float, bool);                                            \
+  template void classifier_forward_backward<T>(Blas&, float*, T*, const T*, const int32_t*, const T*, int, int, int, \
+                                               float, float*, T*, cudaStream_t);
 SF_INSTANTIATE(float)
 SF_INSTANTIATE(bf16)
 #undef SF_INSTANTIATE

@@ -1,4 +1,4 @@
-// matmul_forward / matmul_backward and lora_forward / lora_backward: the CUDA twins of the CPU
+// matmul_forward / matmul_backward_input and lora_forward / lora_backward: the CUDA twins of the CPU
 // matmul+lora kernels, on cuBLAS (compiled only when CMake found cuBLAS). No cuBLAS type leaks into
 // this header, so train_cuda.cu and the tests include it without the cuBLAS headers' paths.
 #pragma once
@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace sqlfocus::cuda {
 
@@ -38,7 +39,7 @@ template <typename T>
 void matmul_forward(Blas& blas, T* out, const T* in, const T* W, const T* bias, int N, int I, int O, cudaStream_t s);
 // dinp[N, I] (+)= dout[N, O] W[O, I]; frozen W: no weight gradient.
 template <typename T>
-void matmul_backward(Blas& blas, T* dinp, const T* dout, const T* W, int N, int I, int O, bool accumulate);
+void matmul_backward_input(Blas& blas, T* dinp, const T* dout, const T* W, int N, int I, int O, bool accumulate);
 // u[N, r] = xd A^T (saved for the backward), out[N, O] += scale * u B^T. A [r, I], B [O, r] in T
 // (the copies of the F32 master weights).
 template <typename T>
@@ -48,5 +49,12 @@ void lora_forward(Blas& blas, T* out, T* u, const T* xd, const T* A, const T* B,
 template <typename T>
 void lora_backward(Blas& blas, float* dA, float* dB, T* dxd, T* du, const T* dout, const T* xd, const T* u, const T* A,
                    const T* B, int N, int I, int O, int r, float scale, bool accumulate_dx);
+
+// One chunk of the fused lm_head + cross-entropy (twin of the CPU classifier_forward_backward): logits
+// [n, V] (F32 scratch) = h[n, H] W[V, H]^T; losses[i] = logsumexp - logit[target]; with dh set,
+// dh[n, H] = scale * (softmax - onehot) W (dlogits: T scratch [n, V]).
+template <typename T>
+void classifier_forward_backward(Blas& blas, float* losses, T* dh, const T* h, const int32_t* targets, const T* W, int n,
+                                 int V, int H, float scale, float* logits, T* dlogits, cudaStream_t s);
 
 }  // namespace sqlfocus::cuda

@@ -172,7 +172,7 @@ template <typename T> class TrainerImpl final : public CudaTrainer {
   CudaOptimizerResult optimizer_step(float lr) override {
     sync_host_writes();
     const auto t0 = Clock::now();
-    grad_sumsq(scalars_ + 1, partials_, lora_grad_, lora_count_, stream_);
+    global_norm_squared(scalars_ + 1, partials_, lora_grad_, lora_count_, stream_);
     float sumsq = 0;
     SF_CUDA_CHECK(cudaMemcpyAsync(&sumsq, scalars_ + 1, sizeof(float), cudaMemcpyDeviceToHost, stream_));
     SF_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -538,7 +538,7 @@ template <typename T> class TrainerImpl final : public CudaTrainer {
     if (!s.on) return;
     const T* xd = x;
     if (dropout_on(train)) {
-      lora_dropout_forward<T>(xd_, x, static_cast<size_t>(N) * s.in, p_.lora.dropout, dropout_key(l, m), stream_);
+      dropout_forward<T>(xd_, x, static_cast<size_t>(N) * s.in, p_.lora.dropout, dropout_key(l, m), stream_);
       xd = xd_;
     }
     lora_forward<T>(*blas_, out, a.lora_u[m], xd, lora_copy_ + s.a_off, lora_copy_ + s.b_off, N, s.in, s.out,
@@ -587,13 +587,9 @@ template <typename T> class TrainerImpl final : public CudaTrainer {
     for (int c0 = 0; c0 < n; c0 += p_.ce_chunk_rows) {
       const int nc = std::min(p_.ce_chunk_rows, n - c0);
       gather_rows<T>(xc_, xf_, rows_ + c0, nc, H_, stream_);
-      blas_->gemm(false, true, nc, V_, H_, 1.0f, xc_, lm_head_, elem_type_of<T>(), 0.0f, logits_, ElemType::F32);
-      cross_entropy_forward_backward<T>(losses_ + c0, backward ? dlogits_ : nullptr, logits_, targets_ + c0, nc, V_,
-                                        loss_scale, stream_);
-      if (backward) {
-        matmul_backward<T>(*blas_, dxc_, dlogits_, lm_head_, nc, H_, V_, false);
-        scatter_add_rows<T>(dxf_, dxc_, rows_ + c0, nc, H_, stream_);
-      }
+      classifier_forward_backward<T>(*blas_, losses_ + c0, backward ? dxc_ : nullptr, xc_, targets_ + c0, lm_head_, nc,
+                                     V_, H_, loss_scale, logits_, dlogits_, stream_);
+      if (backward) scatter_add_rows<T>(dxf_, dxc_, rows_ + c0, nc, H_, stream_);
     }
     if (n > 0) sum_f32(loss_out, losses_, n, stream_);
   }
@@ -610,9 +606,9 @@ template <typename T> class TrainerImpl final : public CudaTrainer {
     const T* Bm = lora_copy_ + s.b_off;
     if (dropout_on(true)) {
       const size_t count = static_cast<size_t>(N) * s.in;
-      lora_dropout_forward<T>(xd_, x, count, p_.lora.dropout, dropout_key(l, m), stream_);
+      dropout_forward<T>(xd_, x, count, p_.lora.dropout, dropout_key(l, m), stream_);
       lora_backward<T>(*blas_, dA, dB, dxd_, du_, dout, xd_, a.lora_u[m], A, Bm, N, s.in, s.out, r, scale_, false);
-      lora_dropout_backward<T>(dx, dxd_, count, p_.lora.dropout, dropout_key(l, m), stream_);
+      dropout_backward<T>(dx, dxd_, count, p_.lora.dropout, dropout_key(l, m), stream_);
     } else {
       lora_backward<T>(*blas_, dA, dB, dx, du_, dout, x, a.lora_u[m], A, Bm, N, s.in, s.out, r, scale_, true);
     }
@@ -626,26 +622,26 @@ template <typename T> class TrainerImpl final : public CudaTrainer {
     const size_t NI = static_cast<size_t>(N) * I_;
     // MLP: dresid_ holds d loss / d resid[l + 1]
     swiglu_forward<T>(h_, a.g, a.u, NI, stream_);  // h is not kept: rebuild it for the down LoRA
-    matmul_backward<T>(*blas_, dh_, dresid_, w.wd, N, I_, H_, false);
+    matmul_backward_input<T>(*blas_, dh_, dresid_, w.wd, N, I_, H_, false);
     lora_bwd(l, DOWN, a, dresid_, h_, dh_, N);
     swiglu_backward<T>(a.g, a.u, dh_, a.g, a.u, NI, stream_);  // a.g/a.u now hold d gate / d up
-    matmul_backward<T>(*blas_, dxn_, a.g, w.wg, N, H_, I_, false);
+    matmul_backward_input<T>(*blas_, dxn_, a.g, w.wg, N, H_, I_, false);
     lora_bwd(l, GATE, a, a.g, a.xn2, dxn_, N);
-    matmul_backward<T>(*blas_, dxn_, a.u, w.wu, N, H_, I_, true);
+    matmul_backward_input<T>(*blas_, dxn_, a.u, w.wu, N, H_, I_, true);
     lora_bwd(l, UP, a, a.u, a.xn2, dxn_, N);
     rmsnorm_backward<T>(dresid_, dxn_, a.resid_mid, w.ln2, a.rstd2, N, H_, stream_);
     // attention: dresid_ holds d loss / d resid_mid
-    matmul_backward<T>(*blas_, datt_, dresid_, w.wo, N, QD_, H_, false);
+    matmul_backward_input<T>(*blas_, datt_, dresid_, w.wo, N, QD_, H_, false);
     lora_bwd(l, O, a, dresid_, a.att, datt_, N);
     attention_backward<T>(dq_, dk_, dv_, dsum_, datt_, a.att, a.q, a.k, a.v, a.lse, B, Tn, cfg_.num_heads,
                           cfg_.num_kv_heads, D_, stream_);
     rope_backward<T>(dq_, rope_, B, Tn, cfg_.num_heads, D_, stream_);
     rope_backward<T>(dk_, rope_, B, Tn, cfg_.num_kv_heads, D_, stream_);
-    matmul_backward<T>(*blas_, dxn_, dq_, w.wq, N, H_, QD_, false);
+    matmul_backward_input<T>(*blas_, dxn_, dq_, w.wq, N, H_, QD_, false);
     lora_bwd(l, Q, a, dq_, a.xn1, dxn_, N);
-    matmul_backward<T>(*blas_, dxn_, dk_, w.wk, N, H_, KV_, true);
+    matmul_backward_input<T>(*blas_, dxn_, dk_, w.wk, N, H_, KV_, true);
     lora_bwd(l, K, a, dk_, a.xn1, dxn_, N);
-    matmul_backward<T>(*blas_, dxn_, dv_, w.wv, N, H_, KV_, true);
+    matmul_backward_input<T>(*blas_, dxn_, dv_, w.wv, N, H_, KV_, true);
     lora_bwd(l, V, a, dv_, a.xn1, dxn_, N);
     rmsnorm_backward<T>(dresid_, dxn_, resid_[l], w.ln1, a.rstd1, N, H_, stream_);
   }
