@@ -13,6 +13,10 @@
 
 #include <sqlfocus.h>
 
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include "cuda/kernels.h"
 #include "cuda/train_cuda.h"
 
 using namespace sqlfocus::cuda;
@@ -248,12 +252,153 @@ static void self_consistency() {
   check(threw, "out-of-vocabulary id rejected naming inputIds[5]", 0, 0);
 }
 
+// ---- kernel-level checks (localise a failure of the step comparisons) ------------------------------
+template <typename T> struct DeviceArray {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit DeviceArray(size_t n_) : n(n_) {
+    if (cudaMalloc(&p, n * sizeof(T)) != cudaSuccess) std::exit(1);
+    cudaMemset(p, 0, n * sizeof(T));
+  }
+  ~DeviceArray() { cudaFree(p); }
+};
+template <typename T> static T to_t(float x);
+template <> float to_t<float>(float x) { return x; }
+template <> __nv_bfloat16 to_t<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+static float from_t(float x) { return x; }
+static float from_t(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> static void upload(DeviceArray<T>& d, std::vector<float>& host) {
+  std::vector<T> t(host.size());
+  for (size_t i = 0; i < host.size(); i++) t[i] = to_t<T>(host[i]), host[i] = from_t(t[i]);  // host keeps the rounded value
+  cudaMemcpy(d.p, t.data(), t.size() * sizeof(T), cudaMemcpyHostToDevice);
+}
+template <typename T> static std::vector<float> download(const DeviceArray<T>& d) {
+  std::vector<T> t(d.n);
+  cudaMemcpy(t.data(), d.p, d.n * sizeof(T), cudaMemcpyDeviceToHost);
+  std::vector<float> out(d.n);
+  for (size_t i = 0; i < d.n; i++) out[i] = from_t(t[i]);
+  return out;
+}
+
+// causal GQA attention forward + backward in double on the host
+static void attention_reference(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                                const std::vector<float>& dout, int B, int T, int H, int KV, int D, std::vector<float>& out,
+                                std::vector<float>& dq, std::vector<float>& dk, std::vector<float>& dv) {
+  const double scale = 1.0 / std::sqrt(double(D));
+  out.assign(q.size(), 0), dq.assign(q.size(), 0), dk.assign(k.size(), 0), dv.assign(v.size(), 0);
+  std::vector<double> p(T), dp(T);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const int kh = h / (H / KV);
+      for (int t = 0; t < T; t++) {
+        const float* qt = &q[((size_t(b) * T + t) * H + h) * D];
+        double mx = -1e300, z = 0;
+        for (int s2 = 0; s2 <= t; s2++) {
+          const float* ks = &k[((size_t(b) * T + s2) * KV + kh) * D];
+          double d = 0;
+          for (int i = 0; i < D; i++) d += double(qt[i]) * ks[i];
+          p[s2] = d * scale;
+          mx = std::max(mx, p[s2]);
+        }
+        for (int s2 = 0; s2 <= t; s2++) z += (p[s2] = std::exp(p[s2] - mx));
+        for (int s2 = 0; s2 <= t; s2++) p[s2] /= z;
+        float* ot = &out[((size_t(b) * T + t) * H + h) * D];
+        const float* dot = &dout[((size_t(b) * T + t) * H + h) * D];
+        double sum = 0;
+        for (int s2 = 0; s2 <= t; s2++) {
+          const float* vs = &v[((size_t(b) * T + s2) * KV + kh) * D];
+          double d = 0;
+          for (int i = 0; i < D; i++) ot[i] += float(p[s2] * vs[i]), d += double(dot[i]) * vs[i];
+          dp[s2] = d;
+          sum += d * p[s2];
+        }
+        for (int s2 = 0; s2 <= t; s2++) {
+          const double ds = p[s2] * (dp[s2] - sum) * scale;
+          const float* ks = &k[((size_t(b) * T + s2) * KV + kh) * D];
+          float* dks = &dk[((size_t(b) * T + s2) * KV + kh) * D];
+          float* dvs = &dv[((size_t(b) * T + s2) * KV + kh) * D];
+          float* dqt = &dq[((size_t(b) * T + t) * H + h) * D];
+          for (int i = 0; i < D; i++) {
+            dqt[i] += float(ds * ks[i]);
+            dks[i] += float(ds * qt[i]);
+            dvs[i] += float(p[s2] * dot[i]);
+          }
+        }
+      }
+    }
+}
+
+template <typename T> static void attention_kernels(int D, int T_, double tol) {
+  const int B = 2, H = 4, KV = 2;
+  const bool bf = sizeof(T) == 2;
+  const std::string tag = std::string("attention ") + (bf ? "bf16 tensor-core" : "f32 SIMT") + " D" + std::to_string(D) +
+                          " T" + std::to_string(T_);
+  Rng rng{uint64_t(D * 131 + T_)};
+  const size_t nq = size_t(B) * T_ * H * D, nk = size_t(B) * T_ * KV * D;
+  std::vector<float> q(nq), k(nk), v(nk), dout(nq);
+  for (auto* a : {&q, &k, &v, &dout})
+    for (auto& x : *a) x = rng.sym(1.0f);
+  DeviceArray<T> dq_(nq), dk_(nk), dv_(nk), dd(nq), o(nq), gq(nq), gk(nk), gv(nk);
+  DeviceArray<float> lse(size_t(B) * H * T_), dsum(size_t(B) * H * T_);
+  upload(dq_, q), upload(dk_, k), upload(dv_, v), upload(dd, dout);
+  attention_forward<T>(o.p, lse.p, dq_.p, dk_.p, dv_.p, B, T_, H, KV, D, nullptr);
+  attention_backward<T>(gq.p, gk.p, gv.p, dsum.p, dd.p, o.p, dq_.p, dk_.p, dv_.p, lse.p, B, T_, H, KV, D, nullptr);
+  const cudaError_t e = cudaDeviceSynchronize();
+  check(e == cudaSuccess, tag + ": kernels ran (" + cudaGetErrorString(e) + ")", 0, 0);
+  std::vector<float> ro, rq, rk, rv;
+  attention_reference(q, k, v, dout, B, T_, H, KV, D, ro, rq, rk, rv);
+  const auto go = download(o), gqh = download(gq), gkh = download(gk), gvh = download(gv);
+  check(rel_err(go.data(), ro.data(), nq) < tol, tag + ": out vs double", rel_err(go.data(), ro.data(), nq), tol);
+  check(rel_err(gqh.data(), rq.data(), nq) < tol, tag + ": dq vs double", rel_err(gqh.data(), rq.data(), nq), tol);
+  check(rel_err(gkh.data(), rk.data(), nk) < tol, tag + ": dk vs double", rel_err(gkh.data(), rk.data(), nk), tol);
+  check(rel_err(gvh.data(), rv.data(), nk) < tol, tag + ": dv vs double", rel_err(gvh.data(), rv.data(), nk), tol);
+}
+
+static void cross_entropy_kernel() {
+  const int n = 5, V = 3001;
+  Rng rng{99};
+  std::vector<float> logits(size_t(n) * V);
+  for (auto& x : logits) x = rng.sym(8.0f);
+  std::vector<int32_t> targets = {0, 3000, -100, 17, 1500};
+  DeviceArray<float> dl(logits.size()), losses(n);
+  DeviceArray<float> grad(logits.size());
+  DeviceArray<int32_t> dt(n);
+  cudaMemcpy(dl.p, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(dt.p, targets.data(), n * 4, cudaMemcpyHostToDevice);
+  cross_entropy_forward_backward<float>(losses.p, grad.p, dl.p, dt.p, n, V, 0.5f, nullptr);
+  cudaDeviceSynchronize();
+  const auto gl = download(losses), gg = download(grad);
+  double le = 0, ge = 0;
+  for (int i = 0; i < n; i++) {
+    const float* x = &logits[size_t(i) * V];
+    double mx = -1e300, z = 0;
+    for (int j = 0; j < V; j++) mx = std::max(mx, double(x[j]));
+    for (int j = 0; j < V; j++) z += std::exp(x[j] - mx);
+    const double lse = mx + std::log(z);
+    const double loss = targets[i] < 0 ? 0 : lse - x[targets[i]];
+    le = std::max(le, std::fabs(gl[i] - loss));
+    for (int j = 0; j < V; j++) {
+      const double g = targets[i] < 0 ? 0 : 0.5 * (std::exp(x[j] - lse) - (j == targets[i]));
+      ge = std::max(ge, std::fabs(gg[size_t(i) * V + j] - g));
+    }
+  }
+  check(le < 1e-4, "cross_entropy_forward_backward: losses vs double (abs)", le, 1e-4);
+  check(ge < 1e-6, "cross_entropy_forward_backward: dlogits vs double (abs)", ge, 1e-6);
+}
+
 int main() {
   std::string why;
   if (!cuda_device_available(&why)) {
     std::printf("skip: no CUDA device (%s)\n", why.c_str());
     return 77;
   }
+  attention_kernels<float>(16, 70, 1e-5);
+  attention_kernels<float>(128, 100, 1e-5);
+  attention_kernels<__nv_bfloat16>(16, 70, 3e-2);
+  attention_kernels<__nv_bfloat16>(64, 130, 3e-2);
+  attention_kernels<__nv_bfloat16>(128, 100, 3e-2);
+  cross_entropy_kernel();
   // head_dim 16 (2 layers, GQA 4:2, T = 40: a partial tile) and head_dim 128 (the 7B head size, T = 100)
   compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
   compare_engines("tiny D128", 80, 256, 320, 1, 2, 1, 128, 100, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
