@@ -4,6 +4,8 @@
 // forward_backward + optimizer_step per step. Prints one JSON line with the same fields and the same
 // model-FLOP formula as hf_peft_lora.py (tokens/s, step time, peak memory, MFU vs 790 TFLOP/s).
 // Usage: sqlfocus_cuda_bench [--shape 7b|0.5b] [--layers N] [--batch B] [--seq S] [--steps K] [--recompute]
+//        sqlfocus_cuda_bench --attention [--batch B] [--seq S]   (attention kernels alone, 7B heads: one JSON
+//        line each for the BF16 tensor-core and the SIMT kernels, forward and backward TFLOP/s)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -14,14 +16,64 @@
 #include <string>
 #include <vector>
 
+#include "cuda/kernels.h"
 #include "cuda/train_cuda.h"
 
 using namespace sqlfocus::cuda;
 
+// Attention kernels alone at the 7B head shape (28 query heads, 4 KV heads, head_dim 128).
+template <typename T> static void bench_attention(const char* name, int B, int T_, int reps) {
+  const int H = 28, KV = 4, D = 128;
+  const size_t nq = size_t(B) * T_ * H * D, nk = size_t(B) * T_ * KV * D, ns = size_t(B) * H * T_;
+  T *q, *k, *v, *o, *dout, *dq, *dk, *dv;
+  float *lse, *dsum;
+  for (T** p : {&q, &o, &dout, &dq}) cudaMalloc(p, nq * sizeof(T));
+  for (T** p : {&k, &v, &dk, &dv}) cudaMalloc(p, nk * sizeof(T));
+  cudaMalloc(&lse, ns * 4);
+  cudaMalloc(&dsum, ns * 4);
+  {  // random inputs (zeros would run the tensor cores at a higher clock than real data)
+    std::vector<float> host(nq);
+    uint64_t s = 7;
+    for (auto& x : host) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      x = float(int64_t(s >> 40) - (1 << 23)) / float(1 << 23);
+    }
+    float* staging;
+    cudaMalloc(&staging, nq * 4);
+    cudaMemcpy(staging, host.data(), nq * 4, cudaMemcpyHostToDevice);
+    convert_to<T>(q, staging, HostDType::F32, nq, nullptr);
+    convert_to<T>(dout, staging, HostDType::F32, nq, nullptr);
+    convert_to<T>(k, staging + 1, HostDType::F32, nk, nullptr);
+    convert_to<T>(v, staging + 2, HostDType::F32, nk, nullptr);
+    cudaDeviceSynchronize();
+    cudaFree(staging);
+  }
+  cudaEvent_t e0, e1, e2;
+  cudaEventCreate(&e0), cudaEventCreate(&e1), cudaEventCreate(&e2);
+  float fwd = 0, bwd = 0;
+  for (int r = 0; r < reps + 1; r++) {
+    cudaEventRecord(e0);
+    attention_forward<T>(o, lse, q, k, v, B, T_, H, KV, D, nullptr);
+    cudaEventRecord(e1);
+    attention_backward<T>(dq, dk, dv, dsum, dout, o, q, k, v, lse, B, T_, H, KV, D, nullptr);
+    cudaEventRecord(e2);
+    cudaEventSynchronize(e2);
+    float a = 0, b = 0;
+    cudaEventElapsedTime(&a, e0, e1);
+    cudaEventElapsedTime(&b, e1, e2);
+    if (r > 0) fwd += a / reps, bwd += b / reps;  // first run warms up
+  }
+  const double flops_fwd = 4.0 * B * H * (double(T_) * T_ / 2) * D;  // QK^T and PV, causal half
+  std::printf("{\"kernel\": \"attention %s\", \"batch\": %d, \"seq\": %d, \"fwd_ms\": %.3f, \"bwd_ms\": %.3f, "
+              "\"fwd_tflops\": %.1f, \"bwd_tflops\": %.1f, \"error\": \"%s\"}\n",
+              name, B, T_, fwd, bwd, flops_fwd / fwd / 1e9, 2.5 * flops_fwd / bwd / 1e9, cudaGetErrorString(cudaGetLastError()));
+  for (void* p : {(void*)q, (void*)k, (void*)v, (void*)o, (void*)dout, (void*)dq, (void*)dk, (void*)dv, (void*)lse, (void*)dsum}) cudaFree(p);
+}
+
 int main(int argc, char** argv) {
   std::string shape = "7b";
   int layers = -1, batch = 4, seq = 1024, steps = 8, warmup = 2;
-  bool recompute = false;
+  bool recompute = false, attention_only = false;
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -37,6 +89,7 @@ int main(int argc, char** argv) {
     else if (a == "--seq") seq = std::atoi(next());
     else if (a == "--steps") steps = std::atoi(next());
     else if (a == "--recompute" || a == "--ckpt") recompute = true;
+    else if (a == "--attention") attention_only = true;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -65,6 +118,11 @@ int main(int argc, char** argv) {
   if (!cuda_device_available(&why)) {
     std::fprintf(stderr, "no CUDA device: %s\n", why.c_str());
     return 1;
+  }
+  if (attention_only) {
+    bench_attention<__nv_bfloat16>("bf16 tensor-core", batch, seq, 5);
+    bench_attention<float>("f32 simt", batch, seq, 2);
+    return 0;
   }
   size_t free0 = 0, total = 0;
   cudaMemGetInfo(&free0, &total);

@@ -26,6 +26,7 @@ PYTHONUNBUFFERED=1 python3 test/parity/peft_reference.py /tmp/sqlfocus-parity 2>
 "$bin/sqlfocus_cuda_parity" /tmp/sqlfocus-parity 2>&1 | tee -a "$out/parity.log"
 wait $cmake_pid; echo "cmake route exit $? (see cmake.log)"
 : >"$out/bench.jsonl"
+"$bin/sqlfocus_cuda_bench" --attention --batch 4 --seq 1024 2>&1 | tee -a "$out/bench.jsonl"
 for flag in "" "--recompute"; do
   "$bin/sqlfocus_cuda_bench" --shape 7b --batch 4 --seq 1024 --steps 8 $flag 2>&1 | tee -a "$out/bench.jsonl"
 done
