@@ -77,7 +77,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option("save_model_dir", { type: "string", default: "save-model", describe: "the final adapter" })
       .option("num_train_epochs", { type: "number", default: 4, describe: "epochs over the demo set" })
       .option("max_steps", { type: "number", default: -1, describe: "stop after N optimizer steps (overrides epochs; for a quick try)" })
-      .option("learning_rate", { type: "number", default: 1e-3, describe: "peak learning rate" })
+      .option("learning_rate", { type: "number", default: 5e-3, describe: "peak learning rate" })
       .option("threads", { type: "number", describe: "CPU threads (default: all cores)" })
       .option("progress", { type: "boolean", describe: "progress bar (default: on a terminal)" }) as unknown as Argv<DemoArgs>,
   handler: async (args) => {
