@@ -102,7 +102,8 @@ template <typename T> class TrainerImpl final : public CudaTrainer {
   TrainerImpl(const CudaTrainerParams& params, const WeightSource& weights) : p_(params), cfg_(params.config) {
     validate();
     SF_CUDA_CHECK(cudaSetDevice(p_.device));
-    SF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    // a blocking stream: it orders with the legacy default stream that cudaMemcpy/cudaMemset use
+    SF_CUDA_CHECK(cudaStreamCreate(&stream_));
     blas_ = std::make_unique<Blas>(stream_);
     H_ = cfg_.hidden_size;
     I_ = cfg_.intermediate_size;
