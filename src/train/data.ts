@@ -164,7 +164,8 @@ export function readConversations(file: string): ParsedLine[] {
 
 /**
  * A conversation → token ids and labels. The whole conversation is rendered by the chat template once; each
- * assistant answer is located in that text (after the template's generation prompt for it), and its tokens plus
+ * assistant answer is located in that text (when its text occurs more than once, after the template's generation
+ * prompt for that turn), and its tokens plus
  * the end-of-turn token that follows carry the loss. Text after the last answer (the template's trailing newline)
  * is dropped: it carries no loss. If the template does not close an answer with the EOS token, it is appended.
  */
@@ -183,10 +184,14 @@ export function encodeConversation(tok: DataTokenizer, messages: ChatMessage[]):
   let cursor = 0;
   for (let i = 0; i < messages.length; i++) {
     if (messages[i].role !== "assistant") continue;
-    const prefix = tok.renderChat(messages.slice(0, i), true);
-    const from = full.startsWith(prefix) ? Math.max(cursor, prefix.length) : cursor;
     const content = messages[i].content;
-    const start = full.indexOf(content, from);
+    let start = full.indexOf(content, cursor);
+    if (start >= 0 && full.indexOf(content, start + 1) >= 0) {
+      // The answer's text occurs more than once (e.g. also in the question): look after the template's
+      // generation prompt for this turn.
+      const prefix = tok.renderChat(messages.slice(0, i), true);
+      start = full.indexOf(content, full.startsWith(prefix) ? Math.max(cursor, prefix.length) : cursor);
+    }
     if (start < 0) throw new Error(`the chat template does not render assistant message ${i} verbatim; cannot find the answer tokens`);
     push(full.slice(cursor, start), false);
     push(content, true);
