@@ -37,8 +37,47 @@ inline void convert_row(float* dst, const void* w, int dt, size_t row, int K) {
 constexpr int NR = 32;  // forward: W rows per packed panel pair (2 × 16 lanes)
 constexpr int MR = 12;  // forward: x rows per micro-tile
 
+/** In-register 16×16 transpose: r[i] = row i in, r[c] = column c out. */
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int c = 0; c < 4; c++) {
+    t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 4; c++) {
+    r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+    r[4 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0xdd);
+  }
+}
+
 /** W rows n0..n0+nb (nb ≤ NR) packed K-major: pk[k·NR + j] = W[n0 + j, k], zero for j ≥ nb. */
 void pack_nt(float* pk, float* rowbuf, const void* w, int dt, int n0, int nb, int K) {
+  if (K % 16 == 0) {
+    for (int jb = 0; jb < NR; jb += 16)
+      for (int k0 = 0; k0 < K; k0 += 16) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = jb + i < nb ? load16(w, dt, size_t(n0 + jb + i) * K + k0) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int c = 0; c < 16; c++) _mm512_store_ps(pk + size_t(k0 + c) * NR + jb, r[c]);
+      }
+    return;
+  }
   for (int j = 0; j < NR; j++) {
     if (j < nb) convert_row(rowbuf, w, dt, size_t(n0 + j), K);
     for (int k = 0; k < K; k++) pk[size_t(k) * NR + j] = j < nb ? rowbuf[k] : 0.0f;
