@@ -1,10 +1,11 @@
 // HF Qwen2 folder → GGUF (v3) in F32 / F16 / BF16, with the qwen2 metadata and tokenizer llama.cpp expects
 // (what convert_hf_to_gguf.py writes for Qwen2/Qwen2.5). Tensors are streamed one at a time from the mapped
-// safetensors, converted in bounded chunks, so memory stays at about one chunk whatever the model size.
-import { mkdirSync } from "node:fs";
+// safetensors files (pread, not mapped), converted in bounded chunks, so memory stays at about one chunk whatever
+// the model size.
+import { closeSync, mkdirSync, openSync, readSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { readQwen2Config, type Qwen2Config } from "../model/config.js";
-import { openSafetensors, fromFloat32, toFloat32, type SafetensorsDtype, type Tensor } from "../model/safetensors.js";
+import { openSafetensors, fromFloat32, toFloat32, type SafetensorsDtype, type TensorInfo } from "../model/safetensors.js";
 import { FILE_TYPES } from "./constants.js";
 import { kv, writeGguf, type GgufKv, type GgufTensorSpec } from "./file.js";
 import { readGgufTokenizer, tokenizerMetadata, type GgufTokenizer } from "./tokenizer.js";
@@ -62,20 +63,31 @@ export function expectedQwen2Shapes(c: Qwen2Config): Map<string, number[]> {
   return m;
 }
 
-const CHUNK_ELEMENTS = 1 << 22; // 4M values per conversion chunk
+const CHUNK_ELEMENTS = 1 << 22; // 4M values per read/conversion chunk
 
-/** A tensor's bytes as `to`, in chunks (zero-copy when the dtype already matches). */
-export function* convertedChunks(t: Tensor, to: GgufFloatType): Iterable<Uint8Array> {
-  if (t.dtype === to) {
-    yield t.data;
-    return;
-  }
-  const inSize = t.dtype === "F32" ? 4 : 2;
-  const n = t.data.byteLength / inSize;
-  for (let i = 0; i < n; i += CHUNK_ELEMENTS) {
-    const end = Math.min(n, i + CHUNK_ELEMENTS);
-    const part = toFloat32({ dtype: t.dtype, data: t.data.subarray(i * inSize, end * inSize), name: t.name });
-    yield fromFloat32(part, to);
+/**
+ * A tensor's bytes as `to`, read from its file in chunks with pread (not through a memory map, so the process's
+ * resident memory stays at one chunk however large the model is), converted when the dtype differs.
+ */
+export function* convertedChunks(info: TensorInfo, to: GgufFloatType): Iterable<Uint8Array> {
+  const inSize = info.dtype === "F32" ? 4 : 2;
+  const chunkBytes = CHUNK_ELEMENTS * inSize;
+  const buf = new Uint8Array(Math.min(chunkBytes, info.byteLength));
+  const fd = openSync(info.file, "r");
+  try {
+    for (let off = 0; off < info.byteLength; off += chunkBytes) {
+      const n = Math.min(chunkBytes, info.byteLength - off);
+      let got = 0;
+      while (got < n) {
+        const r = readSync(fd, buf, got, n - got, info.offset + off + got);
+        if (r <= 0) throw new Error(`${info.file}: tensor '${info.name}' is truncated`);
+        got += r;
+      }
+      const part = buf.subarray(0, n);
+      yield info.dtype === to ? part : fromFloat32(toFloat32({ dtype: info.dtype, data: part, name: info.name }), to);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -150,7 +162,7 @@ export function planQwen2Gguf(modelDir: string, type: GgufFloatType, opts: PlanO
       name: g,
       dims: [...info.shape].reverse(),
       type: out,
-      data: () => convertedChunks(st.tensor(hf), out),
+      data: () => convertedChunks(info, out),
     };
   });
   return { config, tokenizer, metadata, tensors, names };

@@ -1,17 +1,17 @@
 // merge(): a base HF Qwen2 folder + a PEFT LoRA adapter → a complete HF folder (config, safetensors in the base dtype,
 // sharded as transformers does, tokenizer and generation files) with W' = W + scale·B·A for every adapted module
-// (scale = alpha/r, alpha/√r with rslora, rank/alpha patterns honoured). Streamed tensor by tensor: only one tensor is
-// held as F32 at a time. Every adapted module is checked against the base before anything is written; the output
+// (scale = alpha/r, alpha/√r with rslora, rank/alpha patterns honoured). Streamed tensor by tensor (read with pread,
+// not mapped): one tensor's bytes, plus its F32 copy when adapted, are in memory at a time. Every adapted module is checked against the base before anything is written; the output
 // folder appears complete or not at all (written beside it, then renamed).
 // Tied embeddings: when the adapter adapts lm_head of a model whose lm_head is tied to embed_tokens, the merged
 // model gets its own lm_head.weight (= embeddings + ΔW) and tie_word_embeddings false — the input embeddings must
 // stay the base ones, as they were during training.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { readAdapter, type LoraModuleWeights } from "../train/adapter.js";
 import { readQwen2Config, sortedJson } from "./config.js";
 import { writeFileAtomic } from "./atomic.js";
-import { fromFloat32, openSafetensors, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorSource } from "./safetensors.js";
+import { fromFloat32, openSafetensors, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorInfo, type TensorSource } from "./safetensors.js";
 
 export interface MergeOptions {
   /** Base HF Qwen2 folder. */
@@ -48,6 +48,26 @@ export function addLoraDelta(w: Float32Array, outDim: number, inDim: number, a: 
       for (let i = 0; i < inDim; i++) w[wo + i] += coef * a[ar + i];
     }
   }
+}
+
+/**
+ * A tensor's bytes read with pread into a fresh buffer. Not through the memory map: mapped pages would stay resident
+ * (and count in RSS) until the whole map is collected; read buffers are freed tensor by tensor.
+ */
+function readTensorBytes(info: TensorInfo): Uint8Array {
+  const buf = new Uint8Array(info.byteLength);
+  const fd = openSync(info.file, "r");
+  try {
+    let got = 0;
+    while (got < buf.byteLength) {
+      const r = readSync(fd, buf, got, buf.byteLength - got, info.offset + got);
+      if (r <= 0) throw new Error(`${info.file}: tensor '${info.name}' is truncated`);
+      got += r;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
 }
 
 /** Merges a LoRA adapter into its base model, writing a new HF folder. */
@@ -100,7 +120,7 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
   const total = names.length + (synthLmHead ? 1 : 0);
   const progress = (name: string) => opts.onProgress?.(++done, total, name);
   const mergedTensor = (srcName: string, m: LoraModuleWeights, dtype: SafetensorsDtype, shape: number[], label: string) => () => {
-    const w = toFloat32(st.tensor(srcName));
+    const w = toFloat32({ dtype, data: readTensorBytes(st.info(srcName)), name: srcName });
     addLoraDelta(w, shape[0], shape[1], m.a.data, m.b.data, m.rank, m.scale);
     progress(label);
     return fromFloat32(w, dtype as "F32" | "F16" | "BF16");
@@ -111,7 +131,7 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
     if (m) {
       sources.push({ name, dtype: info.dtype, shape: info.shape, data: mergedTensor(name, m, info.dtype, info.shape, name) });
     } else {
-      sources.push({ name, dtype: info.dtype, shape: info.shape, data: () => { progress(name); return st.tensor(name).data; } });
+      sources.push({ name, dtype: info.dtype, shape: info.shape, data: () => { progress(name); return readTensorBytes(info); } });
     }
   }
   if (synthLmHead) {
