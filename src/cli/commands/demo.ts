@@ -5,7 +5,8 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Argv, CommandModule } from "yargs";
-import { initTinyModel } from "../../model/index.js";
+import { quantize } from "../../gguf/index.js";
+import { initTinyModel, merge } from "../../model/index.js";
 import { finetune, type FinetuneResult } from "../../train/index.js";
 import { abortOnSignals } from "./finetune.js";
 
@@ -20,6 +21,8 @@ interface DemoArgs {
   learning_rate: number;
   threads?: number;
   progress?: boolean;
+  export: boolean;
+  merged_dir: string;
 }
 
 /** The demo's training recipe (tuned for the tiny model on 2 CPU cores; see docs/training.md for figures). */
@@ -79,7 +82,9 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option("max_steps", { type: "number", default: -1, describe: "stop after N optimizer steps (overrides epochs; for a quick try)" })
       .option("learning_rate", { type: "number", default: 5e-3, describe: "peak learning rate" })
       .option("threads", { type: "number", describe: "CPU threads (default: all cores)" })
-      .option("progress", { type: "boolean", describe: "progress bar (default: on a terminal)" }) as unknown as Argv<DemoArgs>,
+      .option("progress", { type: "boolean", describe: "progress bar (default: on a terminal)" })
+      .option("export", { type: "boolean", default: true, describe: "then merge the adapter into the model and quantize it to a Q4_K_M GGUF (--no-export to skip)" })
+      .option("merged_dir", { type: "string", default: "new-model", describe: "merged model folder (--export); the GGUF goes inside it" }) as unknown as Argv<DemoArgs>,
   handler: async (args) => {
     const t0 = performance.now();
     const out = (s: string) => process.stdout.write(s + "\n");
@@ -122,10 +127,20 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         process.exitCode = 130;
         return;
       }
+      let serveModel = `${args.model_dir} --lora ${args.save_model_dir}`;
+      if (args.export && result.adapterDir) {
+        const t1 = performance.now();
+        const merged = await merge({ base: modelDir, adapter: result.adapterDir, out: args.merged_dir });
+        const gguf = join(args.merged_dir, "model-Q4_K_M.gguf");
+        const q = await quantize({ input: merged.out, output: gguf, type: "Q4_K_M", threads: args.threads });
+        out(`  merged       ${merged.out} (${merged.merged} modules)`);
+        out(`  quantized    ${q.output} (Q4_K_M, ${(q.bytes / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+        serveModel = gguf;
+      }
       out("");
       out("next:");
-      out(`  sqlfocus serve --model ${args.model_dir} --lora ${args.save_model_dir}     # text2sql API on 127.0.0.1:4060`);
-      out(`  sqlfocus board --logdir ${result.options.logdir}                          # loss curves in the browser`);
+      out(`  sqlfocus serve --model ${serveModel}     # text2sql API on 127.0.0.1:4060`);
+      out(`  sqlfocus board --logdir ${result.options.logdir}     # loss curves in the browser`);
     } finally {
       release();
     }
