@@ -152,3 +152,16 @@ test("finetune with the native engine: 2 steps + resume + 2 steps logs the same 
   const y = readAdapter(join(rest.options.saveModelDir));
   for (let i = 0; i < x.tensors.length; i++) assert.deepEqual(y.tensors[i].data, x.tensors[i].data, x.tensors[i].name);
 });
+
+test("finetune: a bad training line fails before any engine or run folder is made, naming file, line and field", async () => {
+  const bad = join(root, "bad.jsonl");
+  writeFileSync(bad, JSON.stringify({ question: "q", db_schema: schema, query: "SELECT 1" }) + "\n" + JSON.stringify({ question: "q", db_schema: schema }) + "\n");
+  const out = join(root, "bad-run");
+  let engines = 0;
+  await assert.rejects(
+    finetune({ ...base(out), trainFile: bad, createTrainer: () => (engines++, new FakeTrainer({})) }),
+    (err: Error) => err.message === `${bad}:2: field "query": missing (a string is required)`,
+  );
+  assert.equal(engines, 0);
+  assert.ok(!existsSync(join(out, "output", "runs")));
+});

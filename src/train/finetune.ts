@@ -1,8 +1,8 @@
 // finetune(): the whole job a user runs. Resolves options, the base model (src/model), the data
 // (src/train/data), the native engine (src/train/native), the run folder (src/track) and a checkpoint to resume,
 // then runs the loop (loop.ts) and saves the final adapter (PEFT format) to save-model/.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { loadTokenizer, openModel, resolveModel, type OpenedModel, type Tokenizer } from "../model/index.js";
 import { loadAddon } from "../native/index.js";
 import { createRun } from "../track/index.js";
@@ -221,6 +221,27 @@ export function dataTokenizerOf(tok: Tokenizer): DataTokenizer {
   };
 }
 
+const tokenizers = new Map<string, Promise<Tokenizer>>();
+/** Tokenizers are slow to build (seconds for Qwen's 151k vocabulary): reuse one per folder while its files are unchanged. */
+function cachedTokenizer(dir: string): Promise<Tokenizer> {
+  const stamp = (f: string) => {
+    try {
+      const st = statSync(join(dir, f));
+      return `${st.size}:${st.mtimeMs}`;
+    } catch {
+      return "-";
+    }
+  };
+  const key = `${resolve(dir)}|${stamp("tokenizer.json")}|${stamp("tokenizer_config.json")}`;
+  let t = tokenizers.get(key);
+  if (!t) {
+    t = loadTokenizer(dir);
+    t.catch(() => tokenizers.delete(key));
+    tokenizers.set(key, t);
+  }
+  return t;
+}
+
 /** The run folder to continue: the checkpoint's run when its folder is still under logdir. */
 function resumableRunId(o: ResolvedFinetuneOptions, c: LoadedCheckpoint | null): string | undefined {
   const id = c?.state.runId;
@@ -246,7 +267,7 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
 
   const modelDir = (await resolveModel(o.modelName, options.progress === false ? { progress: false } : {})).dir;
   const model = openModel(modelDir);
-  const tokenizer = dataTokenizerOf(await loadTokenizer(model.tokenizerDir));
+  const tokenizer = dataTokenizerOf(await cachedTokenizer(model.tokenizerDir));
   const train = loadTrainingData(o.trainFile, tokenizer, o.maxSeqLength);
   say(`train data: ${formatLoadStats(train.stats, o.maxSeqLength)}`);
   const evalData = o.evalFile ? loadTrainingData(o.evalFile, tokenizer, o.maxSeqLength) : null;
