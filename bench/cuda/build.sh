@@ -25,6 +25,8 @@ echo "cuBLAS: $(dirname "$inc") $lib $lt"
 
 gencode=""
 for a in $archs; do gencode="$gencode -gencode arch=compute_$a,code=sm_$a"; done
+last=${archs##* }
+gencode="$gencode -gencode arch=compute_$last,code=compute_$last"  # PTX for newer GPUs
 nv="nvcc -O3 -std=c++17 $gencode -Inative/include -Inative -I$(dirname "$inc") -Xcompiler -fopenmp"
 
 objs=()

@@ -300,12 +300,16 @@ void backward_d(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T* out, c
 }
 }  // namespace
 
-static bool use_tensor_cores() {
-  static const bool on = [] {
+static bool use_tensor_cores(int D) {
+  static const bool forced_simt = [] {
     const char* e = std::getenv("SQLFOCUS_CUDA_ATTENTION");
-    return !(e && std::strcmp(e, "simt") == 0);
+    return e && std::strcmp(e, "simt") == 0;
   }();
-  return on;
+  if (forced_simt) return false;
+  int device = 0, optin = 0;
+  SF_CUDA_CHECK(cudaGetDevice(&device));
+  SF_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return attention_tc_smem_bytes(D) <= static_cast<size_t>(optin);
 }
 
 template <typename T>
@@ -313,7 +317,7 @@ void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, i
                        cudaStream_t s) {
   check_shape(H, Hkv, D);
   if constexpr (std::is_same_v<T, bf16>) {
-    if (use_tensor_cores()) return attention_forward_tc(out, lse, q, k, v, B, Tn, H, Hkv, D, s);
+    if (use_tensor_cores(D)) return attention_forward_tc(out, lse, q, k, v, B, Tn, H, Hkv, D, s);
   }
   switch (D) {
     case 16: forward_d<T, 16>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
@@ -331,7 +335,7 @@ void attention_backward(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T
   attention_dsum_kernel<T><<<ceil_div(rows, 8), 256, 0, s>>>(dsum, dout, out, B, Tn, H, D);
   SF_CUDA_LAUNCHED();
   if constexpr (std::is_same_v<T, bf16>) {
-    if (use_tensor_cores()) return attention_backward_tc(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, D, s);
+    if (use_tensor_cores(D)) return attention_backward_tc(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, D, s);
   }
   switch (D) {
     case 16: backward_d<T, 16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s); break;

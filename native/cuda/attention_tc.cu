@@ -10,6 +10,7 @@
 // per row; the backward's dK/dV/dQ accumulators stay in registers.
 #include <mma.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -335,6 +336,18 @@ void backward_tc(bf16* dq, bf16* dk, bf16* dv, const float* dsum, const bf16* do
   SF_CUDA_LAUNCHED();
 }
 }  // namespace
+
+size_t attention_tc_smem_bytes(int D) {
+  auto fwd = [](int ld_h, int ld_o) {
+    return 3 * TR * ld_h * sizeof(bf16) + WARPS * 16 * LDS * sizeof(float) + WARPS * 16 * LDP * sizeof(bf16) +
+           WARPS * 16 * ld_o * sizeof(float);
+  };
+  auto dkv = [](int ld_h) {
+    return 4 * TR * ld_h * sizeof(bf16) + WARPS * 32 * LDS * sizeof(float) + WARPS * 32 * LDP * sizeof(bf16) +
+           2 * TR * sizeof(float);
+  };
+  return std::max(fwd(D + 8, D + 4), dkv(D + 8));  // the dQ kernel needs less than the dK/dV one
+}
 
 void attention_forward_tc(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int Tn, int H,
                           int Hkv, int D, cudaStream_t s) {

@@ -59,6 +59,9 @@ void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, i
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T* out, const T* q, const T* k,
                         const T* v, const float* lse, int B, int Tn, int H, int Hkv, int D, cudaStream_t s);
+// Shared memory the tensor-core kernels need at head_dim D (the dispatcher falls back to SIMT when the
+// device's opt-in limit is lower, e.g. 99 KB on sm_86/sm_89 at D = 128).
+size_t attention_tc_smem_bytes(int D);
 // attention_tc.cu: the WMMA (tensor-core) kernels behind the BF16 attention_forward / attention_backward
 // (dsum already computed).
 void attention_forward_tc(__nv_bfloat16* out, float* lse, const __nv_bfloat16* q, const __nv_bfloat16* k,
