@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { AddressInfo } from "node:net";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { initTinyModel, loadTokenizer } from "../src/model/index.js";
 import { toGGUF } from "../src/gguf/index.js";
 import { buildNl2SqlPrompt, extractSql, LlamaChatModel, SqlGenerator } from "../src/text2sql/index.js";
@@ -98,5 +100,47 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     const health = await (await fetch(url + "/health")).json();
     assert.deepEqual(health.sequences, { inUse: 0, total: 4 });
     assert.deepEqual(health.queue, { running: 0, waiting: 0, max: 64 });
+  });
+
+  test("a streamed chat completion carries the same text as the plain one", async () => {
+    const body = { messages: [{ role: "user", content: "List the singers." }], max_tokens: 4 };
+    const plain = await (await post("/v1/chat/completions", body)).json();
+    const res = await post("/v1/chat/completions", { ...body, stream: true });
+    assert.equal(res.status, 200);
+    const events = (await res.text()).split("\n\n").filter(Boolean);
+    assert.equal(events.at(-1), "data: [DONE]");
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, "")));
+    assert.equal(chunks.map((c) => c.choices[0].delta.content ?? "").join(""), plain.choices[0].message.content);
+    assert.equal(chunks.at(-1).usage.completion_tokens, plain.usage.completion_tokens);
+  });
+
+  test("sqlfocus serve starts on the GGUF, answers, and exits 0 on SIGTERM", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--model", gguf, "--port", "0", "--threads", "1", "--sequences", "1", "--log-level", "warn"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8");
+    const started = new Promise<string>((resolve, reject) => {
+      child.stderr.on("data", (d: string) => {
+        stderr += d;
+        const m = /server on (http:\/\/\S+) /.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.once("exit", (code) => reject(new Error(`serve exited ${code} before listening: ${stderr}`)));
+    });
+    try {
+      const base = await started;
+      const health = await (await fetch(base + "/health")).json();
+      assert.equal(health.model, "tiny");
+      const r = await fetch(base + "/text2sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "q?", db_schema: SCHEMA, max_tokens: 2 }) });
+      assert.equal(r.status, 200);
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      const [code] = await exited;
+      assert.equal(code, 0, stderr);
+      assert.match(stderr, /SIGTERM: closing/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
   });
 });
