@@ -62,26 +62,42 @@ async function ours(dtype: string) {
   const labels = ids.slice();
   for (let b = 0; b < B; b++) labels.fill(-100, b * T, b * T + T / 2);
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   const parts: { fb: number; opt: number }[] = [];
   let loss = 0;
   for (let s = 0; s <= steps; s++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const fb = await t.forwardBackward(ids, labels, B, T, 1 / (B * (T / 2)));
     const opt = await t.optimizerStep(2e-4);
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuTimes.push((c.user + c.system) / 1000);
     parts.push({ fb: fb.ms, opt: opt.ms });
     loss = fb.lossSum / fb.tokens;
   }
   const sorted = times.slice(1).sort((a, b) => a - b);
   const med = sorted[Math.floor(sorted.length / 2)] / 1000;
+  const cpuSorted = cpuTimes.slice(1).sort((a, b) => a - b);
+  const cpuMed = cpuSorted[Math.floor(cpuSorted.length / 2)] / 1000;
   const mem = t.memory();
   t.dispose();
-  return { engine: "sqlfocus", dtype, threads, step_s: +med.toFixed(3), tokens_per_s: Math.round((B * T) / med), loss: +loss.toFixed(3), activations_mb: Math.round(mem.activationsBytes / 2 ** 20), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
+  return { engine: "sqlfocus", dtype, threads, step_s: +med.toFixed(3), tokens_per_s: Math.round((B * T) / med), cpu_step_s: +cpuMed.toFixed(3), tokens_per_cpu_s: Math.round((B * T) / cpuMed), loss: +loss.toFixed(3), activations_mb: Math.round(mem.activationsBytes / 2 ** 20), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
 }
 
 function torch() {
   if (!existsSync(torchPath)) return { engine: "torch", skipped: `${torchPath} not found` };
-  const wrapper = `import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__"); print('{"peak_rss_mb": %d}' % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))`;
+  // The script times each step with two time.perf_counter() calls; the wrapper also records process CPU time at
+  // each call to report CPU seconds per step (less sensitive than wall time to other load on a shared machine).
+  const wrapper = [
+    "import json, resource, runpy, statistics, sys, time",
+    "sys.argv = sys.argv[1:]; marks = []; wall = time.perf_counter",
+    "def pc():\n    marks.append(time.process_time()); return wall()",
+    "time.perf_counter = pc",
+    "runpy.run_path(sys.argv[0], run_name='__main__')",
+    "cpu = statistics.median([marks[i + 1] - marks[i] for i in range(2, len(marks) - 1, 2)])",
+    "print(json.dumps({'cpu_step_s': round(cpu, 3), 'tokens_per_cpu_s': round(int(sys.argv[sys.argv.index('--batch') + 1]) * int(sys.argv[sys.argv.index('--seq') + 1]) / cpu), 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))",
+  ].join("\n");
   const args = ["-c", wrapper, torchPath, "--hidden", String(H), "--layers", String(L), "--heads", String(NH), "--kv", String(KV), "--inter", String(I), "--vocab", String(V), "--batch", String(B), "--seq", String(T), "--threads", String(threads), "--steps", String(steps)];
   const r = spawnSync("/usr/bin/python3", args, { encoding: "utf8" });
   if (r.status !== 0) return { engine: "torch", failed: (r.stderr || "").trim().split("\n").slice(-3).join(" | ") };
@@ -95,8 +111,14 @@ for (const d of dtypes) {
   console.log(JSON.stringify(r));
   rows.push(r);
 }
+console.log(JSON.stringify({ load_average: (await import("node:os")).loadavg().map((x) => +x.toFixed(2)) }));
 if (!argv.includes("--no-torch")) {
   const r = torch();
   console.log(JSON.stringify(r));
-  if ("tokens_per_s" in r) for (const o of rows) console.log(`ratio sqlfocus(${o.dtype}) / torch: ${((o.tokens_per_s as number) / (r.tokens_per_s as number)).toFixed(2)}x`);
+  if ("tokens_per_s" in r)
+    for (const o of rows)
+      console.log(
+        `ratio sqlfocus(${o.dtype}) / torch: ${((o.tokens_per_s as number) / (r.tokens_per_s as number)).toFixed(2)}x by wall time, ` +
+          `${((o.tokens_per_cpu_s as number) / (r.tokens_per_cpu_s as number)).toFixed(2)}x by CPU time`,
+      );
 }

@@ -44,7 +44,7 @@ template <typename T> class Engine {
 
  private:
   struct LayerActs {
-    T *xin, *rstd1, *h1, *q, *k, *v, *att, *ao, *xmid, *rstd2, *h2, *g, *u, *a;
+    T *xin, *rstd1, *h1, *q, *k, *v, *lse, *ao, *xmid, *rstd2, *h2, *g, *u, *a;
     T* xa[SF_NUM_MODULES];
   };
   int H, I, NH, KV, D, qD, kvD, V, L, R, maxN;

@@ -107,7 +107,7 @@ Engine<T>::Engine(const sf_model_config& c, const sf_model_weights& w, const sf_
   // Activations: one buffer from a size table.
   size_t N = size_t(maxN), B = size_t(p.max_batch), Tm = size_t(p.max_seq);
   int nslots = p.recompute ? 1 : L;
-  size_t per_slot = N + N * H + N * qD + 2 * N * kvD + B * NH * Tm * Tm + N * qD + N * H + N + N * H + 3 * N * I +
+  size_t per_slot = N + N * H + N * qD + 2 * N * kvD + B * NH * Tm + N * qD + N * H + N + N * H + 3 * N * I +
                     SF_NUM_MODULES * N * R;
   size_t total = size_t(L + 1) * N * H + size_t(nslots) * per_slot + N + N * H;
   acts.assign(total, T(0));
@@ -120,7 +120,7 @@ Engine<T>::Engine(const sf_model_config& c, const sf_model_weights& w, const sf_
     LayerActs a;
     a.xin = nullptr;
     a.rstd1 = take(N), a.h1 = take(N * H), a.q = take(N * qD), a.k = take(N * kvD), a.v = take(N * kvD);
-    a.att = take(B * NH * Tm * Tm), a.ao = take(N * qD), a.xmid = take(N * H), a.rstd2 = take(N), a.h2 = take(N * H);
+    a.lse = take(B * NH * Tm), a.ao = take(N * qD), a.xmid = take(N * H), a.rstd2 = take(N), a.h2 = take(N * H);
     a.g = take(N * I), a.u = take(N * I), a.a = take(N * I);
     for (int m = 0; m < SF_NUM_MODULES; m++) a.xa[m] = take(N * R);
     for (int l = s; l < L; l += nslots) la[l] = a;
@@ -213,7 +213,7 @@ template <typename T> void Engine<T>::layer_forward(int l, int B, int Tn, bool t
   linear_forward(l, SF_V, a.h1, a.v, N, H, kvD, train);
   rope_forward(a.q, rope_cs.data(), B, Tn, NH, D, th);
   rope_forward(a.k, rope_cs.data(), B, Tn, KV, D, th);
-  attention_forward(a.ao, a.att, a.q, a.k, a.v, B, Tn, NH, KV, D, th);
+  attention_forward(a.ao, a.lse, a.q, a.k, a.v, B, Tn, NH, KV, D, th);
   linear_forward(l, SF_O, a.ao, a.xmid, N, qD, H, train);
   residual_forward(a.xmid, a.xmid, a.xin, size_t(N) * H, th);
   rmsnorm_forward(a.h2, a.rstd2, a.xmid, W(l, SF_W_LN2).data, W(l, SF_W_LN2).dtype, N, H, cfg.rms_norm_eps, th);
@@ -234,7 +234,7 @@ template <typename T> void Engine<T>::layer_backward(int l, int B, int Tn, bool 
   linear_backward(l, SF_UP, a.h2, du, dh, N, H, I, true, train);
   rmsnorm_backward(dres, dh, a.xmid, a.rstd2, W(l, SF_W_LN2).data, W(l, SF_W_LN2).dtype, N, H, true, th);
   linear_backward(l, SF_O, a.ao, dres, dao, N, qD, H, false, train);
-  attention_backward(dq, dk, dv, dao, a.att, a.q, a.k, a.v, B, Tn, NH, KV, D, th);
+  attention_backward(dq, dk, dv, dao, a.lse, a.q, a.k, a.v, B, Tn, NH, KV, D, th);
   rope_backward(dq, rope_cs.data(), B, Tn, NH, D, th);
   rope_backward(dk, rope_cs.data(), B, Tn, KV, D, th);
   linear_backward(l, SF_Q, a.h1, dq, dh, N, H, qD, false, train);

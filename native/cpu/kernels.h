@@ -251,51 +251,54 @@ template <typename T> void rope_backward(T* dx, const T* cs, int B, int Tn, int 
   }
 }
 
-// ---- attention: causal GQA. q[B,T,NH·D], k/v[B,T,KV·D] → out[B,T,NH·D]; att[B,NH,T,T] keeps the probabilities --
-template <typename T> void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D, int threads) {
-  int group = NH / KV, qs = NH * D, ks = KV * D;
-  T scale = T(1) / std::sqrt(T(D));
-#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
-  for (int b = 0; b < B; b++)
-    for (int h = 0; h < NH; h++) {
-      int kh = h / group;
-      for (int t = 0; t < Tn; t++) {
-        const T* qt = q + (size_t(b) * Tn + t) * qs + h * D;
-        T* pt = att + ((size_t(b) * NH + h) * Tn + t) * Tn;
-        T mx = -INFINITY;
-        for (int s = 0; s <= t; s++) {
-          const T* ksv = k + (size_t(b) * Tn + s) * ks + kh * D;
-          T d = 0;
-#pragma omp simd reduction(+ : d)
-          for (int i = 0; i < D; i++) d += qt[i] * ksv[i];
-          d *= scale;
-          pt[s] = d;
-          mx = std::max(mx, d);
-        }
-        T z = 0;
-        for (int s = 0; s <= t; s++) z += pt[s] = std::exp(pt[s] - mx);
-        T iz = T(1) / z;
-        for (int s = 0; s <= t; s++) pt[s] *= iz;
-        for (int s = t + 1; s < Tn; s++) pt[s] = 0;
-        T* ot = out + (size_t(b) * Tn + t) * qs + h * D;
-        for (int i = 0; i < D; i++) ot[i] = 0;
-        for (int s = 0; s <= t; s++) {
-          const T* vs = v + (size_t(b) * Tn + s) * ks + kh * D;
-          T p = pt[s];
-#pragma omp simd
-          for (int i = 0; i < D; i++) ot[i] += p * vs[i];
-        }
-      }
-    }
-}
-/** dq, dk, dv (written) from dout: dP = dout·vᵀ, dS = P∘(dP − rowsum(P∘dP)), dq = dS·k/√D, dk = dSᵀ·q/√D, dv = Pᵀ·dout.
- *  Threads over (batch, kv head) so each thread owns its dk/dv rows. */
-template <typename T> void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* att, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D, int threads) {
+// ---- attention: causal GQA. q[B,T,NH·D], k/v[B,T,KV·D] → out[B,T,NH·D]; lse[B,NH,T] keeps each row's log-sum-exp
+// (the probabilities are recomputed in the backward pass, so memory is O(T), not O(T²)) ---------------------------
+template <typename T> void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D, int threads) {
   int group = NH / KV, qs = NH * D, ks = KV * D;
   T scale = T(1) / std::sqrt(T(D));
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<T> ds(Tn);
+    std::vector<T> pt(Tn);
+#pragma omp for schedule(static) collapse(2)
+    for (int b = 0; b < B; b++)
+      for (int h = 0; h < NH; h++) {
+        int kh = h / group;
+        for (int t = 0; t < Tn; t++) {
+          const T* qt = q + (size_t(b) * Tn + t) * qs + h * D;
+          T mx = -INFINITY;
+          for (int s = 0; s <= t; s++) {
+            const T* ksv = k + (size_t(b) * Tn + s) * ks + kh * D;
+            T d = 0;
+#pragma omp simd reduction(+ : d)
+            for (int i = 0; i < D; i++) d += qt[i] * ksv[i];
+            d *= scale;
+            pt[s] = d;
+            mx = std::max(mx, d);
+          }
+          T z = 0;
+          for (int s = 0; s <= t; s++) z += pt[s] = std::exp(pt[s] - mx);
+          T iz = T(1) / z;
+          lse[(size_t(b) * NH + h) * Tn + t] = mx + std::log(z);
+          T* ot = out + (size_t(b) * Tn + t) * qs + h * D;
+          for (int i = 0; i < D; i++) ot[i] = 0;
+          for (int s = 0; s <= t; s++) {
+            const T* vs = v + (size_t(b) * Tn + s) * ks + kh * D;
+            T p = pt[s] * iz;
+#pragma omp simd
+            for (int i = 0; i < D; i++) ot[i] += p * vs[i];
+          }
+        }
+      }
+  }
+}
+/** dq, dk, dv (written) from dout, with P recomputed from q, k and lse: dP = dout·vᵀ, dS = P∘(dP − rowsum(P∘dP)),
+ *  dq = dS·k/√D, dk = dSᵀ·q/√D, dv = Pᵀ·dout. Threads over (batch, kv head) so each thread owns its dk/dv rows. */
+template <typename T> void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D, int threads) {
+  int group = NH / KV, qs = NH * D, ks = KV * D;
+  T scale = T(1) / std::sqrt(T(D));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> ds(Tn), pt(Tn);
 #pragma omp for schedule(static) collapse(2)
     for (int b = 0; b < B; b++)
       for (int kh = 0; kh < KV; kh++) {
@@ -305,20 +308,25 @@ template <typename T> void attention_backward(T* dq, T* dk, T* dv, const T* dout
         }
         for (int h = kh * group; h < (kh + 1) * group; h++)
           for (int t = 0; t < Tn; t++) {
-            const T* pt = att + ((size_t(b) * NH + h) * Tn + t) * Tn;
             const T* dot = dout + (size_t(b) * Tn + t) * qs + h * D;
             const T* qt = q + (size_t(b) * Tn + t) * qs + h * D;
             T* dqt = dq + (size_t(b) * Tn + t) * qs + h * D;
+            T l = lse[(size_t(b) * NH + h) * Tn + t];
             T sum = 0;
             for (int s = 0; s <= t; s++) {
+              const T* ksv = k + (size_t(b) * Tn + s) * ks + kh * D;
               const T* vs = v + (size_t(b) * Tn + s) * ks + kh * D;
-              T d = 0;
-#pragma omp simd reduction(+ : d)
-              for (int i = 0; i < D; i++) d += dot[i] * vs[i];
+              T sc = 0, d = 0;
+#pragma omp simd reduction(+ : sc, d)
+              for (int i = 0; i < D; i++) {
+                sc += qt[i] * ksv[i];
+                d += dot[i] * vs[i];
+              }
+              T p = std::exp(sc * scale - l);
+              pt[s] = p;
               ds[s] = d;
-              sum += d * pt[s];
+              sum += d * p;
               T* dvs = dv + (size_t(b) * Tn + s) * ks + kh * D;
-              T p = pt[s];
 #pragma omp simd
               for (int i = 0; i < D; i++) dvs[i] += p * dot[i];
             }

@@ -93,10 +93,10 @@ static void test_kernels() {
   {
     const int B = 2, Tn = 5, NH = 4, KV = 2, D = 4;
     auto q = rng.vec(B * Tn * NH * D), k = rng.vec(B * Tn * KV * D), v = rng.vec(B * Tn * KV * D), r = rng.vec(q.size());
-    std::vector<double> out(q.size()), att(B * NH * Tn * Tn), dq(q.size()), dk(k.size()), dv(v.size());
-    auto f = [&] { attention_forward(out.data(), att.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th); return dot(r, out.data()); };
+    std::vector<double> out(q.size()), lse(B * NH * Tn), dq(q.size()), dk(k.size()), dv(v.size());
+    auto f = [&] { attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th); return dot(r, out.data()); };
     f();
-    attention_backward(dq.data(), dk.data(), dv.data(), r.data(), att.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th);
+    attention_backward(dq.data(), dk.data(), dv.data(), r.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th);
     double e = std::max({fd_error(q, dq, f), fd_error(k, dk, f), fd_error(v, dv, f)});
     check(e < 1e-6, "attention_backward q/k/v (fd, double)", e, 1e-6);
   }
