@@ -85,3 +85,12 @@ test("Modelfile: ChatML as a Go template, Qwen2.5's default system prompt, stop 
   const plain = modelfileText({ gguf: "m.gguf", chatTemplate: "{{ messages }}", stop: ["</s>"] });
   assert.ok(!plain.includes("TEMPLATE") && plain.includes('PARAMETER stop "</s>"'));
 });
+
+test("addon Quantizer: built with llama.cpp's headers; a bad library path is a clear error", async () => {
+  const { loadAddon } = await import("../src/native/index.js");
+  const { findLibllama } = await import("../src/gguf/index.js");
+  const addon = loadAddon<{ quantizerBuilt: boolean; Quantizer: new (p: string) => unknown }>();
+  assert.equal(addon.quantizerBuilt, true);
+  assert.match(findLibllama(), /libllama[^/]*\.so$/);
+  assert.throws(() => new addon.Quantizer(join(root, "no-such-libllama.so")), /cannot load llama\.cpp's library .*no-such-libllama\.so/);
+});
