@@ -392,3 +392,37 @@ describe("graceful close", () => {
     assert.ok(model.closed);
   });
 });
+
+describe("configured database unavailable", () => {
+  test("the schema cannot be read: 503 naming the cause; a later refresh recovers", async () => {
+    let up = false;
+    const app = await createServer({
+      model: new FakeChatModel(),
+      logger: false,
+      database: {
+        dialect: "MySQL",
+        loadSchema: async () => {
+          if (!up) throw new Error("MySQL root@127.0.0.1:1/shop: connect ECONNREFUSED");
+          return "【DB_ID】 shop";
+        },
+      },
+    });
+    try {
+      let res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "q" }) });
+      assert.equal(res.statusCode, 503);
+      assert.match(res.json().message, /cannot read the configured database's schema: .*ECONNREFUSED/);
+      up = true;
+      res = await app.inject({ method: "POST", url: "/schema/refresh" });
+      assert.equal(res.statusCode, 200);
+      res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "q", execute: true }) });
+      assert.equal(res.statusCode, 400);
+      assert.match(res.json().message, /no read-only executor/);
+      res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "q", include_prompt: true }) });
+      assert.equal(res.statusCode, 200);
+      assert.match(res.json().prompt, /^你是一名MySQL专家[\s\S]*【DB_ID】 shop/);
+    } finally {
+      await app.close();
+    }
+  });
+});
+

@@ -249,7 +249,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (!schemaLoading) {
       schemaLoading = database
         .loadSchema()
-        .then((text) => (schemaCache = { text, loadedAt: new Date() }))
+        .then(
+          (text) => (schemaCache = { text, loadedAt: new Date() }),
+          (err: Error) => {
+            throw new HttpError(503, `cannot read the configured database's schema: ${err.message}`);
+          },
+        )
         .finally(() => (schemaLoading = undefined));
     }
     return schemaLoading;
