@@ -15,6 +15,7 @@ import { initTinyModel, loadTokenizer } from "../src/model/index.js";
 import { toGGUF } from "../src/gguf/index.js";
 import { buildNl2SqlPrompt, extractSql, LlamaChatModel, SqlGenerator } from "../src/text2sql/index.js";
 import { createServer } from "../src/server/index.js";
+import type { SqlGeneratorLike } from "../src/eval/index.js";
 
 const SCHEMA = "【DB_ID】 concert_singer\n【Schema】\n# Table: singer\n[\n(singer_id:INTEGER, Primary Key),\n(name:TEXT)\n]";
 
@@ -70,6 +71,15 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     // greedy decoding: the same request gives the same reply
     const again = await (await post("/text2sql", { question: "How many singers?", db_schema: SCHEMA, max_tokens: 5 })).json();
     assert.equal(again.reply, body.reply);
+  });
+
+  test("SqlGenerator is what eval --model needs (SqlGeneratorLike)", async () => {
+    const generator: SqlGeneratorLike = new SqlGenerator(model, { maxTokens: 3 });
+    const out = await generator.generate({ question: "How many singers?", dbSchema: SCHEMA, dialect: "SQLite" });
+    assert.equal(typeof out.sql, "string");
+    const direct = await new SqlGenerator(model).generate({ question: "How many singers?", dbSchema: SCHEMA }, { maxTokens: 3 });
+    assert.equal(out.sql, direct.sql);
+    assert.equal(direct.completionTokens <= 3 && direct.completionTokens >= 1, true);
   });
 
   test("OpenAI-compatible chat completion and model list", async () => {
