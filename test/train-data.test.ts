@@ -169,3 +169,16 @@ test("collate right-pads with the pad id and -100 labels, counting real and loss
   assert.throws(() => collate([], 0), /no examples/);
   assert.throws(() => collate([{ inputIds: Int32Array.from([1]), labels: Int32Array.from([1, 2]) }], 0), /differ in length/);
 });
+
+test("prepare's two line forms (messages / question fields) train the same tokens", () => {
+  const q = { question: "How many customers are there?", db_schema: schema, query: "SELECT count(*) FROM customers", dialect: "SQLite" };
+  const asMessages = {
+    messages: [
+      { role: "user", content: buildNl2SqlPrompt({ question: q.question, dbSchema: q.db_schema, dialect: "SQLite" }) },
+      { role: "assistant", content: formatSqlAnswer(q.query) },
+    ],
+  };
+  const [x, y] = loadTrainingData(jsonl([q, asMessages]), tok, 1024).examples;
+  assert.deepEqual(Array.from(y.inputIds), Array.from(x.inputIds));
+  assert.deepEqual(Array.from(y.labels), Array.from(x.labels));
+});
