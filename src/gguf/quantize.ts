@@ -2,7 +2,7 @@
 // from an HF folder in one command (converted to a temporary GGUF in the source precision beside the output,
 // quantized, and deleted: no F16 file is left behind). Output written atomically (temp + rename), with an Ollama
 // Modelfile beside it.
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync, renameSync, openSync, closeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { readQwen2Config } from "../model/config.js";
@@ -61,6 +61,25 @@ function checkWritableDir(output: string): void {
   if (existsSync(output) && statSync(output).isDirectory()) throw new Error(`cannot write ${output}: it is a folder`);
 }
 
+/** From a folder the temporary GGUF needs about the weights' size beside the output, plus the output itself. */
+function checkFreeSpace(modelDir: string, output: string): void {
+  let weights = 0;
+  for (const f of readdirSync(modelDir)) if (f.endsWith(".safetensors")) weights += statSync(join(modelDir, f)).size;
+  let free: number;
+  try {
+    const s = statfsSync(dirname(resolve(output)));
+    free = s.bavail * s.bsize;
+  } catch {
+    return; // unknown: let the write fail with its own error
+  }
+  const need = weights * 1.5;
+  if (free < need) {
+    throw new Error(
+      `not enough free space beside ${output}: about ${(need / 1e9).toFixed(1)} GB needed (a temporary GGUF of the weights' size, then the output), ${(free / 1e9).toFixed(1)} GB free`,
+    );
+  }
+}
+
 function tensorTypeCounts(info: GgufInfo): Record<string, number> {
   const out: Record<string, number> = {};
   for (const t of info.tensors) out[t.type] = (out[t.type] ?? 0) + 1;
@@ -103,6 +122,7 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
     if (inputInfo.metadata.get("general.type") === "adapter") throw new Error(`${opts.input}: is a LoRA adapter GGUF, not a model`);
   }
   checkWritableDir(opts.output);
+  if (fromFolder) checkFreeSpace(opts.input, opts.output);
   const quantizer = fromFolder && (type === "F32" || type === "F16" || type === "BF16") ? null : nativeQuantizer();
 
   const tmpOut = tempBeside(opts.output, "tmp");
