@@ -193,6 +193,12 @@ template <typename T> class TrainerImpl final : public CudaTrainer {
     return {norm, true, ms_since(t0)};
   }
 
+  void zero_grad() override {
+    sync_host_writes();
+    SF_CUDA_CHECK(cudaMemsetAsync(lora_grad_, 0, sizeof(float) * lora_count_, stream_));
+    SF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
   std::vector<CudaLoraTensor> lora_tensors() const override { return read_flat(0, lora_param_); }
   std::vector<CudaLoraTensor> lora_grads() const override { return read_flat(1, lora_grad_); }
   void set_lora_tensors(const std::vector<CudaLoraTensor>& tensors) override {
@@ -234,6 +240,18 @@ template <typename T> class TrainerImpl final : public CudaTrainer {
     return mirror_[which].data();
   }
   size_t lora_size() const override { return lora_count_; }
+  std::vector<CudaLoraSlot> lora_slots() const override {
+    std::vector<CudaLoraSlot> out;
+    const int r = p_.lora.rank;
+    for (int l = 0; l < L_; l++)
+      for (int m = 0; m < NUM_MODULES; m++) {
+        const LoraSlot& s = slots_[l * NUM_MODULES + m];
+        if (!s.on) continue;
+        out.push_back({l, m, 0, r, s.in, s.a_off});
+        out.push_back({l, m, 1, s.out, r, s.b_off});
+      }
+    return out;
+  }
 
   CudaMemoryReport memory() const override {
     return {arena_.bytes(DeviceArena::WEIGHTS), arena_.bytes(DeviceArena::LORA), arena_.bytes(DeviceArena::OPTIMIZER),

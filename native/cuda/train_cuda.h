@@ -64,6 +64,11 @@ struct CudaOptimizerState {
   int64_t step = 0;
   std::vector<CudaLoraTensor> m, v;  // same names and shapes as the LoRA tensors
 };
+// One LoRA tensor in the flat buffers (the CPU engine's sf_lora_info + offset).
+struct CudaLoraSlot {
+  int layer, module, is_b, rows, cols;
+  size_t offset;
+};
 struct CudaMemoryReport {
   size_t weights_bytes = 0, lora_bytes = 0, optimizer_bytes = 0, activations_bytes = 0;
 };
@@ -78,6 +83,7 @@ class CudaTrainer {
   virtual CudaLossResult forward_backward(const int32_t* input_ids, const int32_t* labels, int batch, int seq_len,
                                           float loss_scale) = 0;
   virtual CudaOptimizerResult optimizer_step(float lr) = 0;
+  virtual void zero_grad() = 0;
   virtual CudaLossResult evaluate(const int32_t* input_ids, const int32_t* labels, int batch, int seq_len) = 0;
   // [batch * seq_len * vocab] F32 (tests and parity only)
   virtual std::vector<float> logits(const int32_t* input_ids, int batch, int seq_len) = 0;
@@ -98,6 +104,7 @@ class CudaTrainer {
   // before the next computation. Call it again after each computation to read fresh values.
   virtual float* host_buffer(int which) = 0;
   virtual size_t lora_size() const = 0;  // elements in each flat buffer
+  virtual std::vector<CudaLoraSlot> lora_slots() const = 0;  // layer-major, module order, A then B
   virtual CudaMemoryReport memory() const = 0;
 };
 
