@@ -8,7 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { initTinyModel } from "../src/model/index.js";
+import { initTinyModel, loadTokenizer } from "../src/model/index.js";
+import { dataTokenizerOf } from "../src/train/finetune.js";
+import { encodeConversation } from "../src/train/data.js";
 import { loadAddon } from "../src/native/index.js";
 import { finetune, readAdapter, type FinetuneRunOptions, type StepEvent } from "../src/train/index.js";
 import { FakeTrainer } from "./helpers/fake-trainer.js";
@@ -164,4 +166,19 @@ test("finetune: a bad training line fails before any engine or run folder is mad
   );
   assert.equal(engines, 0);
   assert.ok(!existsSync(join(out, "output", "runs")));
+});
+
+test("the model folder's tokenizer (src/model) masks as the loader expects: answer + <|im_end|> only", async () => {
+  const t = await loadTokenizer(modelDir);
+  const tok = dataTokenizerOf(t);
+  assert.equal(tok.eosToken, "<|im_end|>");
+  assert.equal(tok.eosTokenId, 151645);
+  assert.equal(tok.padTokenId, 151643);
+  const ex = encodeConversation(tok, [
+    { role: "user", content: "Count the customers." },
+    { role: "assistant", content: "SELECT count(*) FROM customers" },
+  ]);
+  const start = ex.labels.findIndex((l) => l !== -100);
+  assert.equal(t.decode(ex.inputIds.slice(0, start)), "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nCount the customers.<|im_end|>\n<|im_start|>assistant\n");
+  assert.equal(t.decode(ex.labels.slice(start)), "SELECT count(*) FROM customers<|im_end|>");
 });
