@@ -268,7 +268,7 @@ export function formatLoadStats(s: LoadStats, maxSeqLength: number): string {
   const forms = Object.entries(s.forms).filter(([, n]) => n > 0).map(([f, n]) => `${n} ${f}`).join(", ");
   let text = `${s.file}: ${s.examples} examples (${forms}), ${s.tokens} tokens (${s.labelTokens} answer tokens), longest ${s.maxLength}`;
   if (s.truncated) text += `; ${s.truncated} truncated to max_seq_length ${maxSeqLength}`;
-  if (s.droppedNoAnswer) text += `; ${s.droppedNoAnswer} dropped (no answer token left after truncation)`;
+  if (s.droppedNoAnswer) text += `; ${s.droppedNoAnswer} dropped (no answer token left after truncation: raise --max_seq_length to keep them)`;
   return text;
 }
 
