@@ -50,10 +50,15 @@ describe("Q4_K_M from an HF folder", () => {
   const out = join(outDir, "model-q4_k_m.gguf");
 
   test("one command: tensor types, size, Modelfile, nothing else left behind", async () => {
-    const stages = new Set<string>();
-    const r = await quantize({ input: m.dir, output: out, type: "Q4_K_M", threads: 2, onProgress: (_f, s) => stages.add(s) });
+    const calls: [number, string][] = [];
+    const r = await quantize({ input: m.dir, output: out, type: "Q4_K_M", threads: 2, onProgress: (f, s) => calls.push([f, s]) });
     assert.equal(r.type, "Q4_K_M");
-    assert.deepEqual([...stages].sort(), ["convert", "quantize"]);
+    // progress: every tensor converted, then every tensor started by llama.cpp (from its log), monotonic, ends at 1
+    const nTensors = 1 + LAYERS * 12 + 1;
+    assert.equal(calls.filter(([, s]) => s === "convert").length, nTensors);
+    assert.equal(calls.filter(([, s]) => s === "quantize").length, nTensors + 1);
+    for (let i = 1; i < calls.length; i++) assert.ok(calls[i][0] >= calls[i - 1][0], `progress went back at ${i}`);
+    assert.equal(calls[calls.length - 1][0], 1);
     assert.deepEqual(readdirSync(outDir).sort(), ["Modelfile", "model-q4_k_m.gguf"]);
     const info = readGgufInfo(out);
     assert.equal(info.metadata.get("general.file_type"), 15);

@@ -3,13 +3,15 @@
 // the headers of the same llama.cpp commit come from node-llama-cpp's git bundle at build time (native/llama.cmake).
 //   quantizerBuilt: boolean                      false when built without those headers
 //   new Quantizer(libllamaPath)                  loads the library (throws with dlerror() when it cannot)
-//   quantizer.quantize({ input, output, ftype, threads?, allowRequantize?, pure?, dryRun? }) -> Promise<void>
-//       rejects with the errors llama.cpp logged; one quantization at a time per process (llama's logger is global)
+//   quantizer.quantize({ input, output, ftype, threads?, allowRequantize?, pure?, dryRun?, onTensor? }) -> Promise<void>
+//       rejects with the errors llama.cpp logged; one quantization at a time per process (llama's logger is global);
+//       onTensor(index, count, name) is called (on the JS thread) as llama.cpp starts each tensor ("[ i/ n] name" log)
 #include "addon.h"
 
 #ifdef SQLFOCUS_HAVE_LLAMA
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <mutex>
 #include <string>
 
@@ -31,15 +33,34 @@ struct LlamaApi {
 
 static std::mutex g_quantize_mutex;  // llama's log callback is process-wide: one quantization at a time
 
+struct TensorProgress {
+  int index;
+  int count;
+  std::string name;
+};
+
 struct LogCapture {
   std::mutex mutex;
   std::string errors;   // GGML_LOG_LEVEL_ERROR lines
   std::string last;     // the last lines of any level, for context
+  Napi::ThreadSafeFunction* progress = nullptr;
 };
 
 static void CaptureLog(enum ggml_log_level level, const char* text, void* user) {
   auto* cap = static_cast<LogCapture*>(user);
   if (!text) return;
+  if (cap->progress && text[0] == '[') {
+    int i = 0, n = 0;
+    char name[256] = {0};
+    if (std::sscanf(text, "[%d/%d] %255s", &i, &n, name) == 3) {
+      auto* p = new TensorProgress{i, n, name};
+      napi_status st = cap->progress->NonBlockingCall(p, [](Napi::Env env, Napi::Function fn, TensorProgress* d) {
+        fn.Call({Napi::Number::New(env, d->index), Napi::Number::New(env, d->count), Napi::String::New(env, d->name)});
+        delete d;
+      });
+      if (st != napi_ok) delete p;
+    }
+  }
   std::lock_guard<std::mutex> lock(cap->mutex);
   if (level == GGML_LOG_LEVEL_ERROR) cap->errors += text;
   cap->last += text;
@@ -49,10 +70,19 @@ static void CaptureLog(enum ggml_log_level level, const char* text, void* user) 
 class QuantizeWorker : public Napi::AsyncWorker {
  public:
   QuantizeWorker(Napi::Env env, const LlamaApi& api, std::string input, std::string output,
-                 llama_model_quantize_params params)
+                 llama_model_quantize_params params, Napi::Value onTensor)
       : Napi::AsyncWorker(env, "sqlfocus:quantize"),
         api_(api), input_(std::move(input)), output_(std::move(output)), params_(params),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
+        deferred_(Napi::Promise::Deferred::New(env)) {
+    if (onTensor.IsFunction()) {
+      progress_ = Napi::ThreadSafeFunction::New(env, onTensor.As<Napi::Function>(), "sqlfocus:quantize-progress", 0, 1);
+      has_progress_ = true;
+    }
+  }
+
+  ~QuantizeWorker() override {
+    if (has_progress_) progress_.Release();
+  }
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -62,6 +92,7 @@ class QuantizeWorker : public Napi::AsyncWorker {
     void* prev_user = nullptr;
     api_.log_get(&prev_cb, &prev_user);
     LogCapture cap;
+    if (has_progress_) cap.progress = &progress_;
     api_.log_set(CaptureLog, &cap);
     uint32_t rc = 1;
     std::string thrown;
@@ -90,6 +121,8 @@ class QuantizeWorker : public Napi::AsyncWorker {
   std::string input_, output_;
   llama_model_quantize_params params_;
   Napi::Promise::Deferred deferred_;
+  Napi::ThreadSafeFunction progress_;
+  bool has_progress_ = false;
 };
 
 class Quantizer : public Napi::ObjectWrap<Quantizer> {
@@ -153,7 +186,7 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
     p.allow_requantize = boolean("allowRequantize", p.allow_requantize);
     p.pure = boolean("pure", p.pure);
     p.dry_run = boolean("dryRun", p.dry_run);
-    auto* w = new QuantizeWorker(env, api_, std::move(input), std::move(output), p);
+    auto* w = new QuantizeWorker(env, api_, std::move(input), std::move(output), p, o.Get("onTensor"));
     Napi::Promise promise = w->Promise();
     w->Queue();
     return promise;

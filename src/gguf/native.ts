@@ -14,6 +14,8 @@ export interface NativeQuantizeOptions {
   allowRequantize?: boolean;
   pure?: boolean;
   dryRun?: boolean;
+  /** Called on the JS thread as llama.cpp starts each tensor (1-based index). */
+  onTensor?: (index: number, count: number, name: string) => void;
 }
 
 export interface NativeQuantizer {

@@ -24,7 +24,7 @@ export interface QuantizeOptions {
   allowRequantize?: boolean;
   /** Write an Ollama Modelfile beside the output (default true; a path to choose its name). */
   modelfile?: boolean | string;
-  /** Rough progress in [0, 1] (from the output's growth) and the current stage. */
+  /** Progress in [0, 1] (tensors converted / quantized so far) and the current stage. */
   onProgress?: (fraction: number, stage: "convert" | "quantize") => void;
 }
 
@@ -37,12 +37,6 @@ export interface QuantizeResult {
   tensorTypes: Record<string, number>;
   seconds: number;
 }
-
-/** Rough bits per weight of each file type, for progress estimates only. */
-const APPROX_BPW: Partial<Record<FileTypeName, number>> = {
-  Q2_K: 3.0, Q2_K_S: 2.9, Q3_K_S: 3.5, Q3_K_M: 3.9, Q3_K_L: 4.3, Q4_0: 4.5, Q4_1: 5.0, Q4_K_S: 4.6, Q4_K_M: 4.9,
-  Q5_0: 5.5, Q5_1: 6.0, Q5_K_S: 5.5, Q5_K_M: 5.7, Q6_K: 6.6, Q8_0: 8.5, IQ4_NL: 4.5, IQ4_XS: 4.3, F16: 16, BF16: 16, F32: 32,
-};
 
 function tempBeside(path: string, tag: string): string {
   return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}`);
@@ -127,7 +121,6 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
 
   const tmpOut = tempBeside(opts.output, "tmp");
   const tmpIn = fromFolder ? tempBeside(opts.output, `${srcType.toLowerCase()}.gguf`) : null;
-  let timer: NodeJS.Timeout | undefined;
   try {
     let input = opts.input;
     if (fromFolder) {
@@ -137,31 +130,17 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
       } else {
         await toGGUF({ model: opts.input, out: tmpIn!, type: srcType, onProgress: (d, n) => opts.onProgress?.((0.3 * d) / n, "convert") });
         input = tmpIn!;
-        inputInfo = readGgufInfo(input);
       }
     }
     if (quantizer) {
-      const info = inputInfo!;
-      let elements = 0;
-      for (const t of info.tensors) elements += t.dims.reduce((a, b) => a * b, 1);
-      const expected = (elements * (APPROX_BPW[type] ?? 5)) / 8 + info.dataOffset;
       const base = fromFolder ? 0.3 : 0;
-      if (opts.onProgress) {
-        timer = setInterval(() => {
-          try {
-            const size = statSync(tmpOut).size;
-            opts.onProgress!(base + (1 - base) * Math.min(0.99, size / expected), "quantize");
-          } catch {
-            /* not created yet */
-          }
-        }, 250);
-      }
       await quantizer.quantize({
         input,
         output: tmpOut,
         ftype,
         threads: opts.threads ?? availableParallelism(),
         allowRequantize: opts.allowRequantize ?? false,
+        onTensor: opts.onProgress ? (i, n) => opts.onProgress!(base + ((1 - base) * (i - 1)) / n, "quantize") : undefined,
       });
     }
     renameSync(tmpOut, opts.output);
@@ -169,7 +148,6 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
     rmSync(tmpOut, { force: true });
     throw err;
   } finally {
-    if (timer) clearInterval(timer);
     if (tmpIn) rmSync(tmpIn, { force: true });
   }
   opts.onProgress?.(1, "quantize");
