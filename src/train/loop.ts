@@ -335,7 +335,13 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       state.totals.inputTokens += stepInputTokens;
       sessionInputTokens += stepInputTokens;
       const epoch = epochOf(state);
-      ctx.onStep?.({ step: state.globalStep, maxSteps, epoch, loss: stepTokens > 0 ? stepLossSum / stepTokens : null, lossSum: stepLossSum, tokens: stepTokens, lr, gradNorm });
+      const stepLoss = stepTokens > 0 ? stepLossSum / stepTokens : null;
+      ctx.onStep?.({ step: state.globalStep, maxSteps, epoch, loss: stepLoss, lossSum: stepLossSum, tokens: stepTokens, lr, gradNorm });
+      // The run folder and trackers get every optimizer step (the dashboard's curves); log_history, the progress
+      // line and onLog keep Hugging Face's logging_steps windows.
+      const stepMetrics: Record<string, number> = { lr, grad_norm: gradNorm, tokens_per_s: ms > 0 ? (stepInputTokens * 1000) / ms : 0, epoch, step_time_s: ms / 1000, ...memoryMetrics() };
+      if (stepLoss !== null) stepMetrics.loss = stepLoss;
+      await emit(state.globalStep, stepMetrics);
       const tokensPerS = w.ms > 0 ? (w.inputTokens * 1000) / w.ms : 0;
       progress.update({ step: state.globalStep, total: maxSteps, epoch, loss: w.tokens > 0 ? w.lossSum / w.tokens : lastLoggedLoss(history), lr, tokensPerS });
 
@@ -344,9 +350,6 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
         const entry: LogEvent = { epoch, grad_norm: gradNorm, learning_rate: lr, loss, step: state.globalStep };
         history.push(entry);
         ctx.onLog?.(entry);
-        const metrics: Record<string, number> = { lr, grad_norm: gradNorm, tokens_per_s: tokensPerS, epoch, step_time_s: w.ms / 1000 / w.steps, ...memoryMetrics() };
-        if (loss !== null) metrics.loss = loss;
-        await emit(state.globalStep, metrics);
         const elapsed = (performance.now() - t0) / 1000;
         const doneThisSession = state.globalStep - (rs ? rs.globalStep : 0);
         const eta = doneThisSession > 0 ? (elapsed / doneThisSession) * (maxSteps - state.globalStep) : undefined;
