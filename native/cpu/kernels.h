@@ -66,6 +66,8 @@ template <typename T> inline void load_weight_row(T* out, const void* w, int dt,
 // ---- SIMD float paths (native/cpu/matmul_simd.cpp); return false when not compiled for this CPU -----------
 bool matmul_forward_simd(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
 bool matmul_backward_input_simd(float* dx, const float* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
+bool attention_forward_simd(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
+bool attention_backward_simd(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
 bool matmul_backward_weight_simd(float* dw, const float* a, const float* b, int M, int N, int K, float alpha, int threads);
 bool softmax_xent_rows_simd(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss, int threads);
 
@@ -254,6 +256,8 @@ template <typename T> void rope_backward(T* dx, const T* cs, int B, int Tn, int 
 // ---- attention: causal GQA. q[B,T,NH·D], k/v[B,T,KV·D] → out[B,T,NH·D]; lse[B,NH,T] keeps each row's log-sum-exp
 // (the probabilities are recomputed in the backward pass, so memory is O(T), not O(T²)) ---------------------------
 template <typename T> void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D, int threads) {
+  if constexpr (std::is_same_v<T, float>)
+    if (attention_forward_simd(out, lse, q, k, v, B, Tn, NH, KV, D, threads)) return;
   int group = NH / KV, qs = NH * D, ks = KV * D;
   T scale = T(1) / std::sqrt(T(D));
 #pragma omp parallel num_threads(threads)
@@ -294,6 +298,8 @@ template <typename T> void attention_forward(T* out, T* lse, const T* q, const T
 /** dq, dk, dv (written) from dout, with P recomputed from q, k and lse: dP = dout·vᵀ, dS = P∘(dP − rowsum(P∘dP)),
  *  dq = dS·k/√D, dk = dSᵀ·q/√D, dv = Pᵀ·dout. Threads over (batch, kv head) so each thread owns its dk/dv rows. */
 template <typename T> void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D, int threads) {
+  if constexpr (std::is_same_v<T, float>)
+    if (attention_backward_simd(dq, dk, dv, dout, lse, q, k, v, B, Tn, NH, KV, D, threads)) return;
   int group = NH / KV, qs = NH * D, ks = KV * D;
   T scale = T(1) / std::sqrt(T(D));
 #pragma omp parallel num_threads(threads)

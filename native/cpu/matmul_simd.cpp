@@ -329,6 +329,8 @@ bool matmul_forward_simd(float*, const float*, const void*, int, int, int, int, 
 bool matmul_backward_input_simd(float*, const float*, const void*, int, int, int, int, bool, int) { return false; }
 bool softmax_xent_rows_simd(float*, const int32_t*, int, int, float, bool, double*, int) { return false; }
 bool matmul_backward_weight_simd(float*, const float*, const float*, int, int, int, float, int) { return false; }
+bool attention_forward_simd(float*, float*, const float*, const float*, const float*, int, int, int, int, int, int) { return false; }
+bool attention_backward_simd(float*, float*, float*, const float*, const float*, const float*, const float*, const float*, int, int, int, int, int, int) { return false; }
 
 #endif
 

@@ -165,6 +165,29 @@ static void test_float_kernels() {
   }
 }
 
+// The float attention (SIMD, query blocks) vs the double reference, forward and backward.
+static void test_float_attention() {
+  Rng rng{6};
+  for (int D : {16, 64}) {
+    const int B = 2, Tn = 70, NH = 4, KV = 2;
+    auto qd = rng.vec(size_t(B) * Tn * NH * D), kd = rng.vec(size_t(B) * Tn * KV * D), vd = rng.vec(kd.size()), gd = rng.vec(qd.size());
+    std::vector<float> q(qd.begin(), qd.end()), k(kd.begin(), kd.end()), v(vd.begin(), vd.end()), g(gd.begin(), gd.end());
+    std::vector<float> out(q.size()), lse(size_t(B) * NH * Tn), dq(q.size()), dk(k.size()), dv(v.size());
+    std::vector<double> outd(q.size()), lsed(lse.size()), dqd(q.size()), dkd(k.size()), dvd(v.size());
+    attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, 2);
+    attention_backward(dq.data(), dk.data(), dv.data(), g.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, 2);
+    attention_forward(outd.data(), lsed.data(), qd.data(), kd.data(), vd.data(), B, Tn, NH, KV, D, 1);
+    attention_backward(dqd.data(), dkd.data(), dvd.data(), gd.data(), lsed.data(), qd.data(), kd.data(), vd.data(), B, Tn, NH, KV, D, 1);
+    double e = 0;
+    for (size_t i = 0; i < out.size(); i++) e = std::max({e, std::fabs(out[i] - outd[i]), std::fabs(dq[i] - dqd[i])});
+    for (size_t i = 0; i < lse.size(); i++) e = std::max(e, std::fabs(lse[i] - lsed[i]));
+    for (size_t i = 0; i < dk.size(); i++) e = std::max({e, std::fabs(dk[i] - dkd[i]), std::fabs(dv[i] - dvd[i])});
+    char name[96];
+    std::snprintf(name, sizeof name, "float attention D%d T%d (fwd+bwd) vs double", D, Tn);
+    check(e < 2e-5, name, e, 2e-5);
+  }
+}
+
 // The float classifier (SIMD: vocabulary-major logits, vector softmax) vs the double reference.
 static void test_float_classifier() {
   Rng rng{4};
@@ -327,6 +350,7 @@ int main() {
   test_kernels();
   test_float_kernels();
   test_float_classifier();
+  test_float_attention();
   test_model_gradients();
   test_adamw();
   test_determinism_and_clipping();
