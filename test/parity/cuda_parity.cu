@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
       const CudaLossResult r = tr->forward_backward(ids.data(), labels.data(), B, T, float(1.0 / tokens));
       const double loss = r.loss_sum / double(r.tokens);
       const double le = std::fabs(loss - losses[s]) / std::fabs(losses[s]);
-      const double ltol = bf16 ? 2e-2 : 1e-5;
+      const double ltol = bf16 ? 2e-2 : 5e-5;  // F32: HF's RoPE angles are F32 (ours double-computed)
       check(double(r.tokens) == tokens && le < ltol, tag + ": step " + std::to_string(s) + " mean loss vs PEFT", le, ltol);
       if (s == 0)
         for (const auto& g : tr->lora_grads()) {
