@@ -3,7 +3,9 @@
 // second half, LoRA r16 on all seven, BF16 base weights). CPU seconds are what to compare on a loaded machine.
 // Build (after `npm test` or a cmake build of build-tests/):
 //   g++ -O3 -march=native -fopenmp -std=c++17 -Inative -Inative/include bench/train/engine_step.cpp \
-//       build-tests/libsqlfocus_core.a -o build-tests/engine_step && build-tests/engine_step [threads] [steps]
+//       build-tests/libsqlfocus_core.a -o build-tests/engine_step && build-tests/engine_step [threads] [steps] [seq] [answer]
+// seq (default 256) and answer (label tokens at the end of each sequence, default seq/2) model other workloads,
+// e.g. `4 1024 64` for text-to-SQL: long prompts, short answers.
 #include <sqlfocus.h>
 
 #include <chrono>
@@ -25,8 +27,9 @@ static uint64_t mix(uint64_t z) {
 }
 
 int main(int argc, char** argv) {
-  const int H = 256, L = 4, NH = 4, KV = 2, I = 768, V = 151936, B = 4, T = 256, D = H / NH;
+  const int H = 256, L = 4, NH = 4, KV = 2, I = 768, V = 151936, B = 4, D = H / NH;
   int threads = argc > 1 ? std::atoi(argv[1]) : 2, steps = argc > 2 ? std::atoi(argv[2]) : 4;
+  const int T = argc > 3 ? std::atoi(argv[3]) : 256, answer = argc > 4 ? std::atoi(argv[4]) : T / 2;
   sf_model_config c{V, H, I, L, NH, KV, 0, 1e6f, 1e-6f, 0};
   std::vector<std::vector<uint16_t>> store;
   store.reserve(128);
@@ -58,19 +61,19 @@ int main(int argc, char** argv) {
   std::vector<int32_t> ids(B * T), labels(B * T);
   for (int i = 0; i < B * T; i++) {
     ids[i] = int32_t(mix(uint64_t(i)) % V);
-    labels[i] = (i % T) < T / 2 ? -100 : ids[i];
+    labels[i] = (i % T) < T - answer ? -100 : ids[i];
   }
   for (int s = 0; s <= steps; s++) {
     auto t0 = std::chrono::steady_clock::now();
     double c0 = cpu_s();
     sf_loss_result r;
     double gn, ms;
-    if (sf_trainer_forward_backward(tr, ids.data(), labels.data(), B, T, 1.0f / 512, &r) || sf_trainer_optimizer_step(tr, 2e-4f, &gn, &ms)) {
+    if (sf_trainer_forward_backward(tr, ids.data(), labels.data(), B, T, 1.0f / float(B * answer), &r) || sf_trainer_optimizer_step(tr, 2e-4f, &gn, &ms)) {
       std::printf("%s\n", sf_trainer_last_error(tr));
       return 1;
     }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), cpu = cpu_s() - c0;
-    std::printf("{\"step\":%d,\"threads\":%d,\"wall_s\":%.3f,\"cpu_s\":%.3f,\"tokens_per_s\":%.0f,\"tokens_per_cpu_s\":%.0f,\"loss\":%.4f}\n", s, threads, wall, cpu,
+    std::printf("{\"seq\":%d,\"step\":%d,\"threads\":%d,\"wall_s\":%.3f,\"cpu_s\":%.3f,\"tokens_per_s\":%.0f,\"tokens_per_cpu_s\":%.0f,\"loss\":%.4f}\n", T, s, threads, wall, cpu,
                 B * T / wall, B * T / cpu, r.loss_sum / double(r.tokens));
   }
   sf_trainer_free(tr);
