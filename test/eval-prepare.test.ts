@@ -10,6 +10,7 @@ import Database from "better-sqlite3";
 import { prepareSpider, resolveSpiderDir, spiderSchemaText } from "../src/eval/index.js";
 import { buildNl2SqlPrompt } from "../src/text2sql/index.js";
 import { formatMSchema, readSqliteSchema } from "../src/mschema/index.js";
+import { CONCERT_SINGER_MSCHEMA } from "./helpers/spider-mschema.js";
 
 let mini: string;
 let out: string;
@@ -137,49 +138,8 @@ test("Spider dev-0 (concert_singer) prepared with M-Schema matches the expected 
   const path = join(out, "spider-dev-mschema.jsonl");
   await prepareSpider({ spiderDir: spider!, outputs: [{ split: "dev", path }], schemaStyle: "mschema", schemaText: spiderSchemaText(), limit: 1 });
   const [line] = lines(path);
-  // Tables by name, SQLAlchemy's reflected types, three distinct example values (Is_male: 'F'/'T' read through
-  // SQLAlchemy's Boolean, both true), foreign keys last — as the M-Schema tool prints it.
-  const mschema = [
-    "【DB_ID】 concert_singer",
-    "【Schema】",
-    "# Table: concert",
-    "[",
-    "(concert_ID:INTEGER, Primary Key, Examples: [1, 2, 3]),",
-    "(concert_Name:TEXT, Examples: [Auditions, Super bootcamp, Home Visits]),",
-    "(Theme:TEXT, Examples: [Free choice, Free choice 2, Bleeding Love]),",
-    "(Stadium_ID:TEXT, Examples: [1, 2, 10]),",
-    "(Year:TEXT, Examples: [2014, 2015])",
-    "]",
-    "# Table: singer",
-    "[",
-    "(Singer_ID:INTEGER, Primary Key, Examples: [1, 2, 3]),",
-    "(Name:TEXT, Examples: [Joe Sharp, Timbaland, Justin Brown]),",
-    "(Country:TEXT, Examples: [Netherlands, United States, France]),",
-    "(Song_Name:TEXT, Examples: [You, Dangerous, Hey Oh]),",
-    "(Song_release_year:TEXT, Examples: [1992, 2008, 2013]),",
-    "(Age:INTEGER, Examples: [52, 32, 29]),",
-    "(Is_male:BOOLEAN, Examples: [True, True])",
-    "]",
-    "# Table: singer_in_concert",
-    "[",
-    "(concert_ID:INTEGER, Primary Key, Examples: [1, 2, 3]),",
-    "(Singer_ID:TEXT, Primary Key, Examples: [2, 3, 5])",
-    "]",
-    "# Table: stadium",
-    "[",
-    "(Stadium_ID:INTEGER, Primary Key, Examples: [1, 2, 3]),",
-    "(Location:TEXT, Examples: [Raith Rovers, Ayr United, East Fife]),",
-    "(Name:TEXT, Examples: [Stark's Park, Somerset Park, Bayview Stadium]),",
-    "(Capacity:INTEGER, Examples: [10104, 11998, 2000]),",
-    "(Highest:INTEGER, Examples: [4812, 2363, 1980]),",
-    "(Lowest:INTEGER, Examples: [1294, 1057, 533]),",
-    "(Average:INTEGER, Examples: [2106, 1477, 864])",
-    "]",
-    "【Foreign keys】",
-    "concert.Stadium_ID=stadium.Stadium_ID",
-    "singer_in_concert.concert_ID=concert.concert_ID",
-    "singer_in_concert.Singer_ID=singer.Singer_ID",
-  ].join("\n");
+  // The reference M-Schema tool's text of concert_singer, written out by hand in the helper.
+  const mschema = CONCERT_SINGER_MSCHEMA;
   assert.equal(
     line.messages[0].content,
     "你是一名SQLite专家，现在需要阅读并理解下面的【数据库schema】描述，以及可能用到的【参考信息】，并运用SQLite知识生成sql语句回答【用户问题】。\n" +

@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { formatMSchema, mschema, readSqliteSchema } from "../src/mschema/index.js";
+import { CONCERT_SINGER_MSCHEMA } from "./helpers/spider-mschema.js";
 
 const spiderDir = resolve(process.env.SQLFOCUS_SPIDER_DIR ?? process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "shared", "spider"));
 const spiderDb = (id: string) => join(spiderDir, "database", id, `${id}.sqlite`);
@@ -18,48 +19,7 @@ const skipSpider = (id: string) => (existsSync(spiderDb(id)) ? false : `Spider d
 
 describe("Spider databases", () => {
   test("concert_singer", { skip: skipSpider("concert_singer") }, () => {
-    const expected = [
-      "【DB_ID】 concert_singer",
-      "【Schema】",
-      "# Table: concert",
-      "[",
-      "(concert_ID:INTEGER, Primary Key, Examples: [1, 2, 3]),",
-      "(concert_Name:TEXT, Examples: [Auditions, Super bootcamp, Home Visits]),",
-      "(Theme:TEXT, Examples: [Free choice, Free choice 2, Bleeding Love]),",
-      "(Stadium_ID:TEXT, Examples: [1, 2, 10]),",
-      "(Year:TEXT, Examples: [2014, 2015])",
-      "]",
-      "# Table: singer",
-      "[",
-      "(Singer_ID:INTEGER, Primary Key, Examples: [1, 2, 3]),",
-      "(Name:TEXT, Examples: [Joe Sharp, Timbaland, Justin Brown]),",
-      "(Country:TEXT, Examples: [Netherlands, United States, France]),",
-      "(Song_Name:TEXT, Examples: [You, Dangerous, Hey Oh]),",
-      "(Song_release_year:TEXT, Examples: [1992, 2008, 2013]),",
-      "(Age:INTEGER, Examples: [52, 32, 29]),",
-      "(Is_male:BOOLEAN, Examples: [True, True])",
-      "]",
-      "# Table: singer_in_concert",
-      "[",
-      "(concert_ID:INTEGER, Primary Key, Examples: [1, 2, 3]),",
-      "(Singer_ID:TEXT, Primary Key, Examples: [2, 3, 5])",
-      "]",
-      "# Table: stadium",
-      "[",
-      "(Stadium_ID:INTEGER, Primary Key, Examples: [1, 2, 3]),",
-      "(Location:TEXT, Examples: [Raith Rovers, Ayr United, East Fife]),",
-      "(Name:TEXT, Examples: [Stark's Park, Somerset Park, Bayview Stadium]),",
-      "(Capacity:INTEGER, Examples: [10104, 11998, 2000]),",
-      "(Highest:INTEGER, Examples: [4812, 2363, 1980]),",
-      "(Lowest:INTEGER, Examples: [1294, 1057, 533]),",
-      "(Average:INTEGER, Examples: [2106, 1477, 864])",
-      "]",
-      "【Foreign keys】",
-      "concert.Stadium_ID=stadium.Stadium_ID",
-      "singer_in_concert.concert_ID=concert.concert_ID",
-      "singer_in_concert.Singer_ID=singer.Singer_ID",
-    ].join("\n");
-    assert.equal(formatMSchema(readSqliteSchema(spiderDb("concert_singer"))), expected);
+    assert.equal(formatMSchema(readSqliteSchema(spiderDb("concert_singer"))), CONCERT_SINGER_MSCHEMA);
   });
 
   test("dog_kennels: DECIMAL as float text, one DATETIME example, e-mail columns without examples, FK declared twice shown once", { skip: skipSpider("dog_kennels") }, () => {
