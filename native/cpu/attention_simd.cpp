@@ -27,7 +27,8 @@ void probabilities(float* S, const float* lse, int t0, int rows, int n, float sc
     float* row = S + size_t(r) * n;
     int t = t0 + r;
     float l = lse[t];
-    for (int s = 0; s <= t; s++) row[s] = std::exp(row[s] * scale - l);
+    #pragma omp simd
+    for (int s = 0; s <= t; s++) row[s] = expf_fast(row[s] * scale - l);
     for (int s = t + 1; s < n; s++) row[s] = 0.0f;
   }
 }
@@ -55,9 +56,11 @@ bool attention_forward_simd(float* out, float* lse, const float* q, const float*
               float* row = S.data() + size_t(r) * n;
               int t = t0 + r;
               float mx = -INFINITY;
+              #pragma omp simd reduction(max : mx)
               for (int s = 0; s <= t; s++) mx = std::max(mx, row[s] * scale);
               float z = 0;
-              for (int s = 0; s <= t; s++) z += row[s] = std::exp(row[s] * scale - mx);
+              #pragma omp simd reduction(+ : z)
+              for (int s = 0; s <= t; s++) z += row[s] = expf_fast(row[s] * scale - mx);
               float iz = 1.0f / z;
               for (int s = 0; s <= t; s++) row[s] *= iz;
               for (int s = t + 1; s < n; s++) row[s] = 0.0f;

@@ -42,6 +42,29 @@ inline float f16_to_f32(uint16_t h) {
   return f;
 }
 
+/** e^x in float: range reduction + Cephes polynomial (~2 ulp), plain arithmetic so that loops vectorise;
+ *  x is clamped to [−87, 88]. exp_t<double> is std::exp (the finite-difference tests run in double). */
+inline float expf_fast(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  float n = std::rint(x * 1.44269504088896341f);
+  float f = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * f + 1.3981999507e-3f;
+  p = p * f + 8.3334519073e-3f;
+  p = p * f + 4.1665795894e-2f;
+  p = p * f + 1.6666665459e-1f;
+  p = p * f + 5.0000001201e-1f;
+  p = p * f * f + f + 1.0f;
+  int32_t bits = (int32_t(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+template <typename T> inline T exp_t(T x) {
+  if constexpr (std::is_same_v<T, float>) return expf_fast(x);
+  else return std::exp(x);
+}
+
 /** Element i of a weight tensor of the given dtype, as T. */
 template <typename T> inline T load_weight(const void* w, int dt, size_t i) {
   switch (dt) {
@@ -196,17 +219,20 @@ inline float dropout_uniform(uint64_t seed, uint64_t counter, uint64_t stream, u
   uint64_t h = mix64(seed ^ mix64(counter * 0x100000001b3ull + stream) ^ mix64(i + 0x632be59bd9b4e019ull));
   return float(h >> 40) * (1.0f / 16777216.0f);
 }
+/** The same uniform as dropout_uniform, with the per-call key hoisted: key = seed ^ mix64(counter·C + stream). */
+inline float dropout_uniform_keyed(uint64_t key, uint64_t i) { return float(mix64(key ^ mix64(i + 0x632be59bd9b4e019ull)) >> 40) * (1.0f / 16777216.0f); }
 template <typename T> void dropout_forward(T* out, const T* x, size_t n, float p, uint64_t seed, uint64_t counter, uint64_t stream, int threads) {
   T keep = T(1) / (T(1) - T(p));
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < int64_t(n); i++) out[i] = dropout_uniform(seed, counter, stream, uint64_t(i)) < p ? T(0) : x[i] * keep;
+  uint64_t key = seed ^ mix64(counter * 0x100000001b3ull + stream);
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < int64_t(n); i++) out[i] = dropout_uniform_keyed(key, uint64_t(i)) < p ? T(0) : x[i] * keep;
 }
 /** dx[N, C] += dout · keep / (1 − p) with the same mask as dropout_forward. */
 template <typename T> void dropout_backward(T* dx, const T* dout, size_t n, float p, uint64_t seed, uint64_t counter, uint64_t stream, int threads) {
   T keep = T(1) / (T(1) - T(p));
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < int64_t(n); i++)
-    if (!(dropout_uniform(seed, counter, stream, uint64_t(i)) < p)) dx[i] += dout[i] * keep;
+  uint64_t key = seed ^ mix64(counter * 0x100000001b3ull + stream);
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < int64_t(n); i++) dx[i] += dropout_uniform_keyed(key, uint64_t(i)) < p ? T(0) : dout[i] * keep;
 }
 
 // ---- rope: rotate-half RoPE in place on x[B, T, heads, D] at positions 0..T−1; cs = [T, D/2] (cos, sin) pairs ---
@@ -354,14 +380,14 @@ template <typename T> void attention_backward(T* dq, T* dk, T* dv, const T* dout
 
 // ---- swiglu: out[N, I] = silu(g) · u ------------------------------------------------------------------------------
 template <typename T> void swiglu_forward(T* out, const T* g, const T* u, size_t n, int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < int64_t(n); i++) out[i] = g[i] / (T(1) + std::exp(-g[i])) * u[i];
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < int64_t(n); i++) out[i] = g[i] / (T(1) + exp_t(-g[i])) * u[i];
 }
 /** dg = dout·u·σ(g)(1 + g(1 − σ(g))), du = dout·silu(g) (both written). */
 template <typename T> void swiglu_backward(T* dg, T* du, const T* dout, const T* g, const T* u, size_t n, int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) {
-    T s = T(1) / (T(1) + std::exp(-g[i]));
+    T s = T(1) / (T(1) + exp_t(-g[i]));
     du[i] = dout[i] * g[i] * s;
     dg[i] = dout[i] * u[i] * s * (T(1) + g[i] * (T(1) - s));
   }
