@@ -131,6 +131,8 @@ test("Python's str() of values: float repr, Decimal as float, examples_to_str", 
   const cases: Array<[number, string]> = [
     [3, "3.0"], [0.1, "0.1"], [1e16, "1e+16"], [1e15, "1000000000000000.0"], [0.0001, "0.0001"], [0.00001, "1e-05"],
     [-2.5, "-2.5"], [1.5e-7, "1.5e-07"], [123456789.125, "123456789.125"], [1e22, "1e+22"], [-0, "-0.0"], [NaN, "nan"],
+    [1.5e-5, "1.5e-05"], [123456789012345678, "1.2345678901234568e+17"], [2.5e-300, "2.5e-300"],
+    [0.1 + 0.2, "0.30000000000000004"], [-12.5, "-12.5"], [Infinity, "inf"], [-Infinity, "-inf"],
   ];
   for (const [x, s] of cases) assert.equal(pyFloatRepr(x), s, String(x));
   assert.equal(pyDecimalAsFloat("1000.50"), "1000.5");

@@ -14,6 +14,8 @@
 // values; identical columns are tried once; partial assignments are pruned by their projected row bags), which
 // removes only permutations that cannot succeed, so the answer is the reference's without its blow-up.
 
+import { pyBytesRepr, pyFloatRepr } from "../mschema/index.js";
+
 /** One SQLite value as Python's sqlite3 would return it (see the file header for the type mapping). */
 export type SqlValue = null | bigint | number | string | Uint8Array;
 export type SqlRow = readonly SqlValue[];
@@ -30,51 +32,13 @@ export function valueKey(v: SqlValue): string {
   return "B" + Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex");
 }
 
-/** Python's `repr(float)` (== `str(float)`): shortest round-trip digits, exponent form outside [1e-4, 1e16). */
-export function pythonFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return "nan";
-  if (x === Infinity) return "inf";
-  if (x === -Infinity) return "-inf";
-  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
-  const sign = x < 0 ? "-" : "";
-  const [mantissa, expText] = Math.abs(x).toExponential().split("e");
-  const exp = Number(expText);
-  const digits = mantissa.replace(".", "");
-  if (exp < -4 || exp >= 16) {
-    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
-    const e = Math.abs(exp).toString().padStart(2, "0");
-    return `${sign}${m}e${exp < 0 ? "-" : "+"}${e}`;
-  }
-  const point = exp + 1; // digits before the decimal point
-  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
-  if (point >= digits.length) return `${sign}${digits}${"0".repeat(point - digits.length)}.0`;
-  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
-}
-
-/** Python's `repr(bytes)`: b'…' with \t \n \r \\ escapes, printable ASCII as is, other bytes as \xNN. */
-function pythonBytesRepr(b: Uint8Array): string {
-  const hasSingle = b.includes(0x27);
-  const quote = hasSingle && !b.includes(0x22) ? '"' : "'";
-  let out = "b" + quote;
-  for (const c of b) {
-    if (c === 0x5c) out += "\\\\";
-    else if (c === 0x09) out += "\\t";
-    else if (c === 0x0a) out += "\\n";
-    else if (c === 0x0d) out += "\\r";
-    else if (c === quote.charCodeAt(0)) out += "\\" + quote;
-    else if (c >= 0x20 && c < 0x7f) out += String.fromCharCode(c);
-    else out += "\\x" + c.toString(16).padStart(2, "0");
-  }
-  return out + quote;
-}
-
 /** The evaluator's per-value sort key: `str(x) + str(type(x))`. */
 function pythonSortKey(v: SqlValue): string {
   if (v === null) return "None<class 'NoneType'>";
   if (typeof v === "bigint") return v.toString() + "<class 'int'>";
-  if (typeof v === "number") return pythonFloatRepr(v) + "<class 'float'>";
+  if (typeof v === "number") return pyFloatRepr(v) + "<class 'float'>";
   if (typeof v === "string") return v + "<class 'str'>";
-  return pythonBytesRepr(v) + "<class 'bytes'>";
+  return pyBytesRepr(v) + "<class 'bytes'>";
 }
 
 /** Compares strings by code point, as Python does (JS `<` compares UTF-16 code units). */
