@@ -2,29 +2,17 @@
 // transformers' trainer_state.json): sorted keys, ", "-free separators with indent, ASCII-only output with \uXXXX
 // escapes, and Python's float repr ("0.0", "2e-05", "1e+16") for values the caller marks as floats.
 
-/** Python's repr() of a float, e.g. 0 → "0.0", 0.00002 → "2e-05", 1e16 → "1e+16", NaN → "NaN". */
+import { pyFloatRepr } from "../mschema/index.js";
+
+/**
+ * A float as json.dumps writes it: Python's repr() (src/mschema's pyFloatRepr: 0 → "0.0", 0.00002 → "2e-05",
+ * 1e16 → "1e+16"), except that non-finite values are JSON's NaN / Infinity / -Infinity.
+ */
 export function pythonFloatRepr(x: number): string {
   if (Number.isNaN(x)) return "NaN";
   if (x === Infinity) return "Infinity";
   if (x === -Infinity) return "-Infinity";
-  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
-  // Shortest round-trip digits and the decimal exponent, then Python's choice of notation (repr: 'r' format).
-  const [mant, expText] = x.toExponential().split("e");
-  const exp = Number(expText);
-  const neg = mant.startsWith("-");
-  const digits = mant.replace("-", "").replace(".", "");
-  let body: string;
-  if (exp < -4 || exp >= 16) {
-    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
-    body = `${m}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
-  } else if (exp < 0) {
-    body = `0.${"0".repeat(-exp - 1)}${digits}`;
-  } else if (digits.length <= exp + 1) {
-    body = `${digits}${"0".repeat(exp + 1 - digits.length)}.0`;
-  } else {
-    body = `${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
-  }
-  return neg ? `-${body}` : body;
+  return pyFloatRepr(x);
 }
 
 /** A number to be written as a Python float (even when integral). */
