@@ -1,6 +1,7 @@
 // The typed JS face of the native training engine (native/addon/trainer.cpp → native/core): a LoopTrainer
 // (src/train/loop.ts) plus logits(), memory() and dispose(). Base weights are handed over as views (e.g. into
 // mapped safetensors) and read in place; the trainer keeps them referenced while it lives.
+import type { OpenedModel, Qwen2Config } from "../model/index.js";
 import { loadAddon } from "../native/index.js";
 import type { LoraTensor } from "./adapter.js";
 import type { OptimizerState } from "./checkpoint.js";
@@ -86,4 +87,32 @@ export function createNativeTrainer(options: NativeTrainerOptions): NativeTraine
   const addon = loadAddon<TrainerAddon>();
   if (typeof addon.Trainer !== "function") throw new Error("sqlfocus: the native addon has no Trainer (rebuild it with 'npm run build:native')");
   return new addon.Trainer(options);
+}
+
+/** The engine's model config from src/model's Qwen2Config. */
+export function engineModelConfig(c: Qwen2Config): EngineModelConfig {
+  return {
+    vocabSize: c.vocabSize,
+    hiddenSize: c.hiddenSize,
+    intermediateSize: c.intermediateSize,
+    numLayers: c.numHiddenLayers,
+    numHeads: c.numAttentionHeads,
+    numKvHeads: c.numKeyValueHeads,
+    headDim: c.headDim,
+    ropeTheta: c.ropeTheta,
+    rmsNormEps: c.rmsNormEps,
+    tieWordEmbeddings: c.tieWordEmbeddings,
+  };
+}
+
+/** Zero-copy views of an opened model's base weights (mapped safetensors), in the engine's form. */
+export function engineWeightsFromModel(model: OpenedModel): Record<string, EngineWeight> {
+  const out: Record<string, EngineWeight> = {};
+  for (const name of model.tensorNames) {
+    if (!name.startsWith("model.") && name !== "lm_head.weight") continue;
+    const t = model.tensor(name);
+    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") throw new Error(`${name}: dtype ${t.dtype} is not supported by the engine (F32, F16, BF16)`);
+    out[name] = { data: t.data, dtype: t.dtype, shape: t.shape };
+  }
+  return out;
 }
