@@ -11,6 +11,7 @@ import { removeStaleTempDirs } from "./atomic-dir.js";
 import { checkpointProblem, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { examplesFingerprint, runTrainingLoop, type CollatedBatch, type LogEvent, type LoopResult, type LoopTrainer, type StepEvent, type TrainExample, type TrainTracker } from "./loop.js";
 import { collate, formatLoadStats, loadTrainingData, type DataTokenizer } from "./data.js";
+import type { EngineModelConfig } from "./native.js";
 import { PYTHON_OPTION_NAMES, resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "./options.js";
 
 /** finetune()'s options: the training options plus run-time hooks (TypeScript API only). */
@@ -141,18 +142,8 @@ export async function trainWithSetup(o: ResolvedFinetuneOptions, hooks: Finetune
 
 /** What the engine is built from (the Engine contract in docs/architecture.md; src/train/native.ts takes it). */
 export interface TrainerSpec {
-  config: {
-    vocabSize: number;
-    hiddenSize: number;
-    intermediateSize: number;
-    numLayers: number;
-    numHeads: number;
-    numKvHeads: number;
-    headDim: number;
-    ropeTheta: number;
-    rmsNormEps: number;
-    tieWordEmbeddings: boolean;
-  };
+  /** The engine's model config with headDim resolved. */
+  config: Required<EngineModelConfig>;
   weights: Record<string, { data: Uint8Array; dtype: "F32" | "F16" | "BF16"; shape: number[] }>;
   lora: { rank: number; alpha: number; dropout: number; targetModules: string[]; useRslora: boolean };
   maxBatch: number;

@@ -4,18 +4,10 @@
 // RMSNorm → SwiGLU MLP → residual] → final RMSNorm → lm_head (tied to embeddings or not) → shifted
 // cross-entropy ignoring label -100. LoRA adds scale·(x·Aᵀ)·Bᵀ to each adapted projection.
 
-export interface ReferenceConfig {
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim?: number;
-  ropeTheta: number;
-  rmsNormEps: number;
-  tieWordEmbeddings: boolean;
-}
+import type { EngineModelConfig } from "../../src/train/native.js";
+
+/** The engine's model config (headDim defaults to hiddenSize / numHeads). */
+export type ReferenceConfig = EngineModelConfig;
 
 /** HF tensor name → values (row-major, HF layout: Linear weights are [out, in]). */
 export type ReferenceWeights = (name: string) => ArrayLike<number>;
