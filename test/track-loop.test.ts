@@ -5,33 +5,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { resolveFinetuneOptions } from "../src/train/index.js";
 import { resolveResumeCheckpoint, trainWithSetup } from "../src/train/finetune.js";
 import { loadCheckpoint } from "../src/train/checkpoint.js";
 import { createRun, readRun } from "../src/track/index.js";
-import { FakeTrainer, simpleCollate, syntheticExamples } from "./helpers/fake-trainer.js";
+import { fakeLoopOptions, fakeTrainerFor, simpleCollate, syntheticExamples } from "./helpers/fake-trainer.js";
 
 const root = mkdtempSync(join(tmpdir(), "sqlfocus-track-loop-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 async function train(outputDir: string, opts: { abortAt?: number; resumeFrom?: string } = {}) {
-  const o = resolveFinetuneOptions({
-    outputDir,
-    saveModelDir: join(outputDir, "save-model"),
-    trainFile: "synthetic.jsonl",
-    modelName: "fake/model",
-    loggingSteps: 3,
-    saveSteps: 4,
-    perDeviceTrainBatchSize: 2,
-    gradientAccumulationSteps: 2,
-    numTrainEpochs: 3,
-    learningRate: 0.05,
-    warmupSteps: 2,
-    seed: 5,
-    loraRank: 2,
-    loraAlpha: 4,
-    ...(opts.resumeFrom ? { resumeFromCheckpoint: opts.resumeFrom } : {}),
-  });
+  const o = fakeLoopOptions(outputDir, opts.resumeFrom ? { resumeFromCheckpoint: opts.resumeFrom } : {});
   const resumeDir = resolveResumeCheckpoint(o);
   const resume = resumeDir ? loadCheckpoint(resumeDir) : null;
   const runId = resume?.state.runId ?? undefined;
@@ -41,7 +24,7 @@ async function train(outputDir: string, opts: { abortAt?: number; resumeFrom?: s
     o,
     { progress: false, signal: ac.signal, onStep: (e) => void (e.step === opts.abortAt && ac.abort()) },
     {
-      trainer: new FakeTrainer({ rank: o.loraRank, seed: o.seed, dropout: o.loraDropout, maxGradNorm: o.maxGradNorm, weightDecay: o.weightDecay }),
+      trainer: fakeTrainerFor(o),
       train: syntheticExamples(20),
       eval: null,
       collate: simpleCollate,

@@ -12,7 +12,7 @@ import { readAdapter, resolveFinetuneOptions, TrainingDivergedError, type Finetu
 import { resolveResumeCheckpoint, trainWithSetup, type FinetuneRunOptions } from "../src/train/finetune.js";
 import { latestCheckpoint, listCheckpoints, loadCheckpoint } from "../src/train/checkpoint.js";
 import { writeDirAtomic } from "../src/train/atomic-dir.js";
-import { FakeTrainer, simpleCollate, syntheticExamples } from "./helpers/fake-trainer.js";
+import { fakeLoopOptions, fakeTrainerFor, simpleCollate, syntheticExamples } from "./helpers/fake-trainer.js";
 
 const root = mkdtempSync(join(tmpdir(), "sqlfocus-train-loop-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -28,24 +28,8 @@ interface FakeRunOpts {
 }
 
 async function fakeRun(outputDir: string, over: FinetuneOptions = {}, f: FakeRunOpts = {}) {
-  const o = resolveFinetuneOptions({
-    outputDir,
-    saveModelDir: join(outputDir, "save-model"),
-    trainFile: "synthetic.jsonl",
-    modelName: "fake/model",
-    loggingSteps: 3,
-    saveSteps: 4,
-    perDeviceTrainBatchSize: 2,
-    gradientAccumulationSteps: 2,
-    numTrainEpochs: 3,
-    learningRate: 0.05,
-    warmupSteps: 2,
-    seed: 5,
-    loraRank: 2,
-    loraAlpha: 4,
-    ...over,
-  });
-  const trainer = new FakeTrainer({ rank: o.loraRank, seed: o.seed, dropout: o.loraDropout, maxGradNorm: o.maxGradNorm, weightDecay: o.weightDecay });
+  const o = fakeLoopOptions(outputDir, over);
+  const trainer = fakeTrainerFor(o);
   const resumeDir = resolveResumeCheckpoint(o);
   const resume = resumeDir ? loadCheckpoint(resumeDir) : null;
   const metrics: Record<string, number>[] = [];

@@ -2,6 +2,8 @@
 // (accumulation, schedule, checkpoints, resume, NaN stop) in milliseconds. Its "model" is one LoRA pair whose
 // entries are pulled toward targets by the label tokens; "dropout" draws from a seeded RNG whose state is saved
 // and restored like the engine's. Its gradients are exact, so accumulation can be compared with one big batch.
+import { join } from "node:path";
+import { resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "../../src/train/index.js";
 import type { CollatedBatch, LoopTrainer, TrainExample } from "../../src/train/loop.js";
 import type { LoraTensor } from "../../src/train/adapter.js";
 import type { OptimizerState } from "../../src/train/checkpoint.js";
@@ -176,4 +178,33 @@ export function syntheticExamples(count: number, seed = 3): TrainExample[] {
     out.push({ inputIds: ids, labels });
   }
   return out;
+}
+
+/**
+ * The options the loop tests run the stand-in engine with (20 synthetic examples → 15 optimizer steps: batch 2 ×
+ * accumulation 2, 3 epochs; a logging window of 3, a checkpoint every 4), plus any overrides.
+ */
+export function fakeLoopOptions(outputDir: string, over: FinetuneOptions = {}): ResolvedFinetuneOptions {
+  return resolveFinetuneOptions({
+    outputDir,
+    saveModelDir: join(outputDir, "save-model"),
+    trainFile: "synthetic.jsonl",
+    modelName: "fake/model",
+    loggingSteps: 3,
+    saveSteps: 4,
+    perDeviceTrainBatchSize: 2,
+    gradientAccumulationSteps: 2,
+    numTrainEpochs: 3,
+    learningRate: 0.05,
+    warmupSteps: 2,
+    seed: 5,
+    loraRank: 2,
+    loraAlpha: 4,
+    ...over,
+  });
+}
+
+/** A stand-in engine configured from resolved options, as finetune() would build the real one. */
+export function fakeTrainerFor(o: ResolvedFinetuneOptions): FakeTrainer {
+  return new FakeTrainer({ rank: o.loraRank, seed: o.seed, dropout: o.loraDropout, maxGradNorm: o.maxGradNorm, weightDecay: o.weightDecay });
 }
