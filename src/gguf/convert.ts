@@ -5,7 +5,7 @@
 import { closeSync, mkdirSync, openSync, readSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { readQwen2Config, type Qwen2Config } from "../model/config.js";
-import { openSafetensors, fromFloat32, toFloat32, type SafetensorsDtype, type TensorInfo } from "../model/safetensors.js";
+import { openSafetensors, fromFloat32, toFloat32, type TensorInfo } from "../model/safetensors.js";
 import { FILE_TYPES } from "./constants.js";
 import { kv, writeGguf, type GgufKv, type GgufTensorSpec } from "./file.js";
 import { readGgufTokenizer, tokenizerMetadata, type GgufTokenizer } from "./tokenizer.js";
@@ -195,4 +195,3 @@ export async function toGGUF(opts: ToGgufOptions): Promise<ToGgufResult> {
   return { path: opts.out, type, tensors: plan.tensors.length, metadata: plan.metadata.length };
 }
 
-export type { SafetensorsDtype };

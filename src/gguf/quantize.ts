@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rm
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { readQwen2Config } from "../model/config.js";
-import { DEFAULT_QUANT_TYPE, FILE_TYPES, GGML_TYPES, parseFileType, type FileTypeName } from "./constants.js";
+import { DEFAULT_QUANT_TYPE, FILE_TYPES, parseFileType, type FileTypeName } from "./constants.js";
 import { toGGUF, type GgufFloatType } from "./convert.js";
 import { readGgufInfo, type GgufInfo } from "./file.js";
 import { modelfileText } from "./modelfile.js";
@@ -166,4 +166,3 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
   };
 }
 
-export { GGML_TYPES };
