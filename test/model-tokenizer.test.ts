@@ -85,6 +85,10 @@ test("ChatML conversation: Qwen2.5's template text and ids", () => {
   );
   assert.deepEqual(g.ids.slice(-3), [S, vocab["assistant"], NL]);
   assert.deepEqual(g.ids.slice(0, 4), [S, vocab["system"], NL, vocab["You"]]);
+  // render only: the same text, no ids
+  assert.equal(tok.applyChatTemplate(messages, { tokenize: false }), text);
+  assert.equal(tok.applyChatTemplate([{ role: "user", content: "How many singers?" }], { addGenerationPrompt: true, tokenize: false }), g.text);
+  assert.throws(() => tok.applyChatTemplate([], { tokenize: false }), /non-empty/);
   assert.throws(() => tok.applyChatTemplate([]), /non-empty/);
   assert.throws(() => tok.applyChatTemplate([{ role: "user" } as never]), /messages\[0\]/);
 });

@@ -86,8 +86,13 @@ export class Tokenizer {
     return id === undefined || id === null ? undefined : id;
   }
 
-  /** Renders a conversation with the model's chat template; returns the text and its ids. */
-  applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions = {}): { text: string; ids: number[] } {
+  /**
+   * Renders a conversation with the model's chat template; returns the text and its ids, or with
+   * `{ tokenize: false }` only the text (as transformers' apply_chat_template(tokenize=False)).
+   */
+  applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions & { tokenize: false }): string;
+  applyChatTemplate(messages: ChatMessage[], options?: ChatTemplateOptions & { tokenize?: true }): { text: string; ids: number[] };
+  applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions & { tokenize?: boolean } = {}): string | { text: string; ids: number[] } {
     if (!this.chatTemplate) throw new Error(`${join(this.dir, "tokenizer_config.json")}: no chat_template (this model has no chat format)`);
     if (!Array.isArray(messages) || messages.length === 0) throw new Error("applyChatTemplate: messages must be a non-empty array");
     messages.forEach((m, i) => {
@@ -99,7 +104,7 @@ export class Tokenizer {
       tools: options.tools as never,
       tokenize: false,
     }) as unknown as string;
-    return { text, ids: this.encode(text) };
+    return options.tokenize === false ? text : { text, ids: this.encode(text) };
   }
 }
 

@@ -204,7 +204,7 @@ export function dataTokenizerOf(tok: Tokenizer): DataTokenizer {
   const eosTokenId = tok.eosTokenId;
   if (eosTokenId === undefined) throw new Error(`${tok.dir}: the tokenizer has no eos_token (tokenizer_config.json); training needs it to end answers`);
   return {
-    renderChat: (messages, addGenerationPrompt) => tok.applyChatTemplate(messages, { addGenerationPrompt }).text,
+    renderChat: (messages, addGenerationPrompt) => tok.applyChatTemplate(messages, { addGenerationPrompt, tokenize: false }),
     encode: (text) => tok.encode(text),
     eosToken: tok.decode([eosTokenId]),
     eosTokenId,
