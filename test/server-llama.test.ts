@@ -97,6 +97,12 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     const res = await post("/text2sql", { question: "q", db_schema: "t ".repeat(3000), max_tokens: 5 });
     assert.equal(res.status, 400);
     assert.match((await res.json()).message, /does not fit the context of 1024 tokens/);
+    // a prompt that fits, but not with the reply budget asked for
+    const res2 = await post("/text2sql", { question: "q", db_schema: SCHEMA, max_tokens: 1000 });
+    assert.equal(res2.status, 400);
+    assert.match((await res2.json()).message, /prompt is \d+ tokens; with max_tokens 1000 it does not fit the context of 1024 tokens/);
+    const health = await (await fetch(url + "/health")).json();
+    assert.equal(health.sequences.inUse, 0);
   });
 
   test("parallel requests run on parallel sequences and all sequences come back", async () => {

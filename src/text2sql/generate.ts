@@ -2,7 +2,7 @@
 // (buildNl2SqlPrompt) and extracts the SQL from the reply; it works over any `ChatModel`, and
 // `LlamaChatModel` is the real one: node-llama-cpp on a GGUF, one loaded model, one context per LoRA
 // adapter (plus the base), each with N sequences so that N requests run in parallel as one batch.
-import type { ChatHistoryItem, ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
+import type { ChatHistoryItem, ChatWrapper, Llama, LlamaChat, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { buildNl2SqlPrompt, extractSql, type SqlDialect } from "./prompt.js";
 
 export type ChatRole = "system" | "user" | "assistant";
@@ -239,6 +239,7 @@ export class LlamaChatModel implements ChatModel {
     parallelism: number,
     id: string,
     private readonly defaultMaxTokens: number,
+    private readonly llamaChat: typeof LlamaChat,
   ) {
     this.adapters = adapters;
     this.parallelism = parallelism;
@@ -255,7 +256,7 @@ export class LlamaChatModel implements ChatModel {
       if (names.includes(name)) throw new Error(`two adapters named '${name}'; name them with name=path`);
       names.push(name);
     }
-    const { resolveChatWrapper, JinjaTemplateChatWrapper } = await import("node-llama-cpp");
+    const { resolveChatWrapper, JinjaTemplateChatWrapper, LlamaChat } = await import("node-llama-cpp");
     const llama = await getRuntime(options.gpu);
     const model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpu ? "auto" : 0 });
     try {
@@ -282,7 +283,7 @@ export class LlamaChatModel implements ChatModel {
       }
       chatWrapper ??= resolveChatWrapper(model);
       if (!chatWrapper) throw new Error(`${options.modelPath}: no chat template in the GGUF and none could be resolved`);
-      const m = new LlamaChatModel(model, chatWrapper, pools, names, sequences, options.id ?? baseName(options.modelPath), options.maxTokens ?? 512);
+      const m = new LlamaChatModel(model, chatWrapper, pools, names, sequences, options.id ?? baseName(options.modelPath), options.maxTokens ?? 512, LlamaChat);
       m.lazyBase = names.length > 0 ? () => makePool() : undefined;
       return m;
     } catch (err) {
@@ -361,30 +362,41 @@ export class LlamaChatModel implements ChatModel {
     const adapter = resolveAdapter(request.adapter, this.adapters);
     const maxTokens = request.maxTokens ?? this.defaultMaxTokens;
     const history = this.history(request.messages);
-    // Refuse a prompt that would not fit rather than let the context shift cut the schema off silently.
-    const promptTokens = this.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(this.model.tokenizer).length;
-    if (promptTokens + maxTokens > this.contextSize) throw new PromptTooLongError(promptTokens, maxTokens, this.contextSize);
     const pool = await this.pool(adapter);
     const sequence = await this.acquire(pool);
-    const { LlamaChat } = await import("node-llama-cpp");
-    const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
+    const chat = new this.llamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
     try {
       const temperature = request.temperature ?? 0;
       let completionTokens = 0;
-      const res = await chat.generateResponse(history, {
+      // A prompt that does not fit (with max_tokens) is refused rather than cut by a context shift. The check
+      // runs after the generation has queued its first evaluation: work done on the main thread before that
+      // would delay this sequence's entry into the shared batch and split the batch for everyone.
+      const guard = new AbortController();
+      let tooLong: PromptTooLongError | undefined;
+      const generation = chat.generateResponse(history, {
         maxTokens,
         temperature,
         topP: temperature > 0 ? request.topP : undefined,
         topK: temperature > 0 ? request.topK : undefined,
         seed: temperature > 0 ? request.seed : undefined,
         customStopTriggers: request.stop && request.stop.length > 0 ? request.stop : undefined,
-        signal: request.signal,
+        signal: request.signal ? AbortSignal.any([request.signal, guard.signal]) : guard.signal,
         stopOnAbortSignal: true,
         onTextChunk: request.onText,
         onToken: (tokens) => {
           completionTokens += tokens.length;
         },
       });
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const promptTokens = this.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(this.model.tokenizer).length;
+      if (promptTokens + maxTokens > this.contextSize) {
+        tooLong = new PromptTooLongError(promptTokens, maxTokens, this.contextSize);
+        guard.abort(tooLong);
+      }
+      const res = await generation.catch((err: unknown) => {
+        throw tooLong ?? err;
+      });
+      if (tooLong) throw tooLong;
       const reason = res.metadata.stopReason;
       return {
         text: res.response,
