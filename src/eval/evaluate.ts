@@ -122,6 +122,13 @@ export function readResults(resultsPath: string): Map<string, EvalResultLine> {
   return done;
 }
 
+/** Writes the summary next to the results file (`<results>.summary.json`, atomically); returns its path. */
+export function writeEvalSummary(resultsPath: string, summary: EvalSummary): string {
+  const summaryPath = resultsPath.replace(/\.jsonl$/i, "") + ".summary.json";
+  writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2) + "\n");
+  return summaryPath;
+}
+
 /** Summary of results lines (EX over questions with a database; per database; error counts). */
 export function summarize(split: SpiderSplit, questions: number, lines: Iterable<EvalResultLine>): EvalSummary {
   const s: EvalSummary = {

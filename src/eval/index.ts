@@ -9,6 +9,7 @@ export {
   evaluateSpider,
   readResults,
   summarize,
+  writeEvalSummary,
   type EvalOptions,
   type EvalResultLine,
   type EvalSummary,

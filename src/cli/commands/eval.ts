@@ -13,10 +13,10 @@ import {
   readPredictions,
   resolveSpiderDir,
   spiderSchemaText,
+  writeEvalSummary,
   type EvalSummary,
   type Predictor,
 } from "../../eval/index.js";
-import { writeFileAtomic } from "../../eval/atomic.js";
 
 /** A progress display: a bar on a TTY, a line every few seconds otherwise (on stderr). */
 export function progressBar(label: string, total: number, extra = "", payload: Record<string, string> = {}, start = 0): cliProgress.SingleBar {
@@ -173,8 +173,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       (bar as cliProgress.SingleBar | null)?.stop();
       await closeModel();
     }
-    const summaryPath = resultsPath.replace(/\.jsonl$/i, "") + ".summary.json";
-    writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2) + "\n");
+    const summaryPath = writeEvalSummary(resultsPath, summary);
     process.stdout.write(formatSummary(summary) + "\n\n");
     process.stdout.write(`results: ${resultsPath}\nsummary: ${summaryPath}\n`);
   },

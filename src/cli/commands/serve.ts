@@ -1,6 +1,6 @@
 // `sqlfocus serve`: the text2sql server (Fastify, port 4060) on a GGUF model or an HF folder.
 import type { Argv, CommandModule } from "yargs";
-import { closeOnSignals, startServer } from "../../server/start.js";
+import { closeOnSignals, startServer } from "../../server/index.js";
 
 interface ServeArgs {
   model: string;
