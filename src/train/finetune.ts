@@ -11,7 +11,7 @@ import { removeStaleTempDirs } from "./atomic-dir.js";
 import { checkpointProblem, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { examplesFingerprint, runTrainingLoop, type CollatedBatch, type LogEvent, type LoopResult, type LoopTrainer, type StepEvent, type TrainExample, type TrainTracker } from "./loop.js";
 import { collate, formatLoadStats, loadTrainingData, type DataTokenizer } from "./data.js";
-import type { EngineModelConfig } from "./native.js";
+import { engineModelConfig, type EngineModelConfig } from "./native.js";
 import { PYTHON_OPTION_NAMES, resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "./options.js";
 
 /** finetune()'s options: the training options plus run-time hooks (TypeScript API only). */
@@ -175,18 +175,7 @@ export function trainerSpecFor(model: OpenedModel, o: ResolvedFinetuneOptions, m
     weights[name] = { data: t.data, dtype: t.dtype, shape: t.shape };
   }
   return {
-    config: {
-      vocabSize: c.vocabSize,
-      hiddenSize: c.hiddenSize,
-      intermediateSize: c.intermediateSize,
-      numLayers: c.numHiddenLayers,
-      numHeads: c.numAttentionHeads,
-      numKvHeads: c.numKeyValueHeads,
-      headDim: c.headDim,
-      ropeTheta: c.ropeTheta,
-      rmsNormEps: c.rmsNormEps,
-      tieWordEmbeddings: c.tieWordEmbeddings,
-    },
+    config: { ...engineModelConfig(c), headDim: c.headDim },
     weights,
     lora: { rank: o.loraRank, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: [...o.targetModules], useRslora: o.useRslora },
     maxBatch,
