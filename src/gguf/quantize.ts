@@ -42,6 +42,24 @@ function tempBeside(path: string, tag: string): string {
   return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}`);
 }
 
+/**
+ * Removes `paths` if SIGINT/SIGTERM arrives before the returned disposer is called, then lets the signal take its
+ * usual course (re-raised once our handler is gone): Ctrl-C during a long quantization leaves no temporary GGUF.
+ */
+export function removeOnInterrupt(paths: string[]): () => void {
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+  const handler = (sig: NodeJS.Signals) => {
+    for (const p of paths) rmSync(p, { force: true });
+    dispose();
+    process.kill(process.pid, sig);
+  };
+  const dispose = () => {
+    for (const s of signals) process.removeListener(s, handler);
+  };
+  for (const s of signals) process.on(s, handler);
+  return dispose;
+}
+
 function checkWritableDir(output: string): void {
   const dir = dirname(resolve(output));
   try {
@@ -121,6 +139,7 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
 
   const tmpOut = tempBeside(opts.output, "tmp");
   const tmpIn = fromFolder ? tempBeside(opts.output, `${srcType.toLowerCase()}.gguf`) : null;
+  const stopWatchingSignals = removeOnInterrupt(tmpIn ? [tmpOut, tmpIn] : [tmpOut]);
   try {
     let input = opts.input;
     if (fromFolder) {
@@ -148,6 +167,7 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
     rmSync(tmpOut, { force: true });
     throw err;
   } finally {
+    stopWatchingSignals();
     if (tmpIn) rmSync(tmpIn, { force: true });
   }
   opts.onProgress?.(1, "quantize");
