@@ -13,6 +13,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace sf {
 
 // Internal dtype tag for double LoRA tensors (tests only).
@@ -172,19 +176,33 @@ template <typename T> void matmul_forward(T* out, const T* x, const void* w, int
 template <typename T> void matmul_backward_input(T* dx, const T* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads) {
   if constexpr (std::is_same_v<T, float>)
     if (matmul_backward_input_simd(dx, dout, w, wt, M, N, K, accumulate, threads)) return;
-  std::vector<T> wall(size_t(N) * K);
-  for (int n = 0; n < N; n++) load_weight_row(wall.data() + size_t(n) * K, w, wt, size_t(n), K);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int m = 0; m < M; m++) {
-    T* dxm = dx + size_t(m) * K;
-    if (!accumulate) std::fill(dxm, dxm + K, T(0));
-    const T* dm = dout + size_t(m) * N;
-    for (int n = 0; n < N; n++) {
-      T g = dm[n];
-      if (g == T(0)) continue;
-      const T* wn = wall.data() + size_t(n) * K;
+  // W converted 64 rows at a time (never the whole matrix), threads over rows of dx
+  const int NB = 64;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> wb(size_t(NB) * K);
+#if defined(_OPENMP)
+    int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+#else
+    int nt = 1, tid = 0;
+#endif
+    int m0 = int(int64_t(M) * tid / nt), m1 = int(int64_t(M) * (tid + 1) / nt);
+    if (!accumulate)
+      for (int m = m0; m < m1; m++) std::fill(dx + size_t(m) * K, dx + size_t(m + 1) * K, T(0));
+    for (int n0 = 0; n0 < N && m1 > m0; n0 += NB) {
+      int nb = std::min(NB, N - n0);
+      for (int j = 0; j < nb; j++) load_weight_row(wb.data() + size_t(j) * K, w, wt, size_t(n0 + j), K);
+      for (int m = m0; m < m1; m++) {
+        T* dxm = dx + size_t(m) * K;
+        const T* dm = dout + size_t(m) * N + n0;
+        for (int j = 0; j < nb; j++) {
+          T g = dm[j];
+          if (g == T(0)) continue;
+          const T* wn = wb.data() + size_t(j) * K;
 #pragma omp simd
-      for (int k = 0; k < K; k++) dxm[k] += g * wn[k];
+          for (int k = 0; k < K; k++) dxm[k] += g * wn[k];
+        }
+      }
     }
   }
 }
@@ -418,13 +436,13 @@ template <typename T> double classifier_forward_backward(T* dh, const T* h, cons
     for (int j = 0; j < V; j++) mx = std::max(mx, l[j]);
     T z = 0;
 #pragma omp simd reduction(+ : z)
-    for (int j = 0; j < V; j++) z += std::exp(l[j] - mx);
+    for (int j = 0; j < V; j++) z += exp_t(l[j] - mx);
     T lse = mx + std::log(z);
     loss += double(lse - l[labels[n]]);
     if (grad) {
       T iz = scale / z;
 #pragma omp simd
-      for (int j = 0; j < V; j++) l[j] = std::exp(l[j] - mx) * iz;
+      for (int j = 0; j < V; j++) l[j] = exp_t(l[j] - mx) * iz;
       l[labels[n]] -= scale;
     }
   }
