@@ -276,6 +276,14 @@ static void test_model_gradients() {
   }
 }
 
+// The dropout stream is part of the checkpoint format (seed + counter) and mirrored by the CUDA engine: pin it.
+static void test_dropout_stream() {
+  float a = dropout_uniform(42, 3, 5, 7), b = dropout_uniform(0, 0, 0, 0);
+  float c = dropout_uniform_keyed(42 ^ mix64(3 * 0x100000001b3ull + 5), 7);
+  double e = std::max({std::fabs(a - 0.124066889), std::fabs(b - 0.945880771), std::fabs(double(c) - double(a))});
+  check(e < 1e-8, "dropout stream golden values", e, 1e-8);
+}
+
 static void test_adamw() {
   // Two steps by hand (PyTorch AdamW), lr 0.1, wd 0.01, betas (0.9, 0.999), eps 1e-8.
   double p[2] = {1.0, -2.0}, g1[2] = {0.5, -1.5}, g2[2] = {-0.25, 2.0}, m[2] = {0, 0}, v[2] = {0, 0};
@@ -352,6 +360,7 @@ int main() {
   test_float_classifier();
   test_float_attention();
   test_model_gradients();
+  test_dropout_stream();
   test_adamw();
   test_determinism_and_clipping();
   std::printf("%s (%d failure%s)\n", failures ? "FAILED" : "all passed", failures, failures == 1 ? "" : "s");
