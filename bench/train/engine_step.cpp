@@ -5,13 +5,15 @@
 //   g++ -O3 -march=native -fopenmp -std=c++17 -Inative -Inative/include bench/train/engine_step.cpp \
 //       build-tests/libsqlfocus_core.a -o build-tests/engine_step && build-tests/engine_step [threads] [steps] [seq] [answer]
 // seq (default 256) and answer (label tokens at the end of each sequence, default seq/2) model other workloads,
-// e.g. `4 1024 64` for text-to-SQL: long prompts, short answers.
+// e.g. `4 1024 64` for text-to-SQL: long prompts, short answers. A fifth argument `0.5b` switches to the
+// Qwen2.5-0.5B shape (hidden 896, 24 layers, 14/2 heads, inter 4864, tied) with batch 1 and recompute on.
 #include <sqlfocus.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <string>
 #include <vector>
 
 static double cpu_s() {
@@ -27,10 +29,11 @@ static uint64_t mix(uint64_t z) {
 }
 
 int main(int argc, char** argv) {
-  const int H = 256, L = 4, NH = 4, KV = 2, I = 768, V = 151936, B = 4, D = H / NH;
+  const bool big = argc > 5 && std::string(argv[5]) == "0.5b";
+  const int H = big ? 896 : 256, L = big ? 24 : 4, NH = big ? 14 : 4, KV = 2, I = big ? 4864 : 768, V = 151936, B = big ? 1 : 4, D = H / NH;
   int threads = argc > 1 ? std::atoi(argv[1]) : 2, steps = argc > 2 ? std::atoi(argv[2]) : 4;
   const int T = argc > 3 ? std::atoi(argv[3]) : 256, answer = argc > 4 ? std::atoi(argv[4]) : T / 2;
-  sf_model_config c{V, H, I, L, NH, KV, 0, 1e6f, 1e-6f, 0};
+  sf_model_config c{V, H, I, L, NH, KV, 0, 1e6f, 1e-6f, big ? 1 : 0};
   std::vector<std::vector<uint16_t>> store;
   store.reserve(128);
   auto tensor = [&](size_t n, bool norm) {
@@ -51,7 +54,7 @@ int main(int argc, char** argv) {
   }
   w.layers = layers.data();
   sf_trainer_params p = sf_trainer_default_params();
-  p.max_batch = B, p.max_seq = T, p.threads = threads;
+  p.max_batch = B, p.max_seq = T, p.threads = threads, p.recompute = big;
   char err[256];
   sf_trainer* tr = sf_trainer_create(&c, &w, &p, err, sizeof err);
   if (!tr) {
@@ -76,5 +79,7 @@ int main(int argc, char** argv) {
     std::printf("{\"seq\":%d,\"step\":%d,\"threads\":%d,\"wall_s\":%.3f,\"cpu_s\":%.3f,\"tokens_per_s\":%.0f,\"tokens_per_cpu_s\":%.0f,\"loss\":%.4f}\n", T, s, threads, wall, cpu,
                 B * T / wall, B * T / cpu, r.loss_sum / double(r.tokens));
   }
+  sf_memory mem = sf_trainer_memory(tr);
+  std::printf("{\"weights_mb\":%zu,\"activations_mb\":%zu,\"lora_mb\":%zu,\"optimizer_mb\":%zu}\n", mem.weights_bytes >> 20, mem.activations_bytes >> 20, mem.lora_bytes >> 20, mem.optimizer_bytes >> 20);
   sf_trainer_free(tr);
 }
