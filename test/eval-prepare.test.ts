@@ -1,5 +1,6 @@
 // `prepare`: Spider → training JSONL. A small Spider-shaped folder exercises line forms, dropping options,
-// missing databases and atomic output; the real Spider (when present) checks a known question's prompt.
+// missing databases and atomic output; the real Spider (when present) checks dev-0's prompt by the sha256 of its
+// hand-written expected text (Spider-derived text is not committed: CC BY-SA) and against dev.json and the database.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +11,7 @@ import Database from "better-sqlite3";
 import { prepareSpider, resolveSpiderDir, spiderSchemaText } from "../src/eval/index.js";
 import { buildNl2SqlPrompt } from "../src/text2sql/index.js";
 import { formatMSchema, readSqliteSchema } from "../src/mschema/index.js";
-import { CONCERT_SINGER_MSCHEMA } from "./helpers/spider-mschema.js";
+import { assertDigest, checkMSchemaAgainstSqlite } from "./helpers/spider-checks.js";
 
 let mini: string;
 let out: string;
@@ -104,25 +105,45 @@ const spider = (() => {
   }
 })();
 
-test("Spider dev-0 (concert_singer) prepared with DDL matches the expected prompt exactly", { skip: spider ? false : "Spider 1.0 not found" }, async () => {
+// Spider's dev-0 as read at test time: the question, gold SQL and database the prompt must carry.
+function spiderDev0(dir: string): { question: string; query: string; dbId: string; dbPath: string } {
+  const [first] = JSON.parse(readFileSync(join(dir, "dev.json"), "utf8")) as Array<{ question: string; query: string; db_id: string }>;
+  return { question: first!.question, query: first!.query, dbId: first!.db_id, dbPath: join(dir, "database", first!.db_id, `${first!.db_id}.sqlite`) };
+}
+
+// The XiYan prompt around a schema, written out (the project's template text, not Spider's).
+const xiyanPrompt = (question: string, schema: string) =>
+  "你是一名SQLite专家，现在需要阅读并理解下面的【数据库schema】描述，以及可能用到的【参考信息】，并运用SQLite知识生成sql语句回答【用户问题】。\n" +
+  `【用户问题】\n${question}\n\n` +
+  `【数据库schema】\n${schema}\n\n` +
+  "【参考信息】\n\n\n" +
+  `【用户问题】\n${question}\n\n\`\`\`sql`;
+
+// sha256 of dev-0's expected lines, written out by hand (the database's CREATE TABLE texts; the M-Schema of
+// concert_singer derived with the sqlite3 shell) while they were still in this file.
+const DEV0_SHA256 = {
+  ddlPrompt: "b680c73badc5bbf00db3afb199ff3cef7a9120366a46e6a7087781c8775ba6ea",
+  mschemaPrompt: "29b84c6f62b15d214bdf9142cac70016ea401bd0dde67bdd86c98bf063bcae64",
+  answer: "a0b1187e3043af32ed112d62237f9255433f8aad7b28c29c1f592fabc581f11c",
+};
+
+test("Spider dev-0 prepared with DDL: the expected prompt (by digest), its question, DDL and gold SQL", { skip: spider ? false : "Spider 1.0 not found" }, async () => {
   const path = join(out, "spider-dev.jsonl");
   await prepareSpider({ spiderDir: spider!, outputs: [{ split: "dev", path }], schemaStyle: "ddl", schemaText: spiderSchemaText(), limit: 1 });
   const [line] = lines(path);
-  const ddl = [
-    'CREATE TABLE "stadium" (\n"Stadium_ID" int,\n"Location" text,\n"Name" text,\n"Capacity" int,\n"Highest" int,\n"Lowest" int,\n"Average" int,\nPRIMARY KEY ("Stadium_ID")\n);',
-    'CREATE TABLE "singer" (\n"Singer_ID" int,\n"Name" text,\n"Country" text,\n"Song_Name" text,\n"Song_release_year" text,\n"Age" int,\n"Is_male" bool,\nPRIMARY KEY ("Singer_ID")\n);',
-    'CREATE TABLE "concert" (\n"concert_ID" int,\n"concert_Name" text,\n"Theme" text,\n"Stadium_ID" text,\n"Year" text,\nPRIMARY KEY ("concert_ID"),\nFOREIGN KEY ("Stadium_ID") REFERENCES "stadium"("Stadium_ID")\n);',
-    'CREATE TABLE "singer_in_concert" (\n"concert_ID" int,\n"Singer_ID" text,\nPRIMARY KEY ("concert_ID","Singer_ID"),\nFOREIGN KEY ("concert_ID") REFERENCES "concert"("concert_ID"),\nFOREIGN KEY ("Singer_ID") REFERENCES "singer"("Singer_ID")\n);',
-  ].join("\n\n");
-  assert.equal(
-    line.messages[0].content,
-    "你是一名SQLite专家，现在需要阅读并理解下面的【数据库schema】描述，以及可能用到的【参考信息】，并运用SQLite知识生成sql语句回答【用户问题】。\n" +
-      "【用户问题】\nHow many singers do we have?\n\n" +
-      `【数据库schema】\n${ddl}\n\n` +
-      "【参考信息】\n\n\n" +
-      "【用户问题】\nHow many singers do we have?\n\n```sql",
-  );
-  assert.equal(line.messages[1].content, "```sql\nSELECT count(*) FROM singer\n```");
+  const dev0 = spiderDev0(spider!);
+  const db = new Database(dev0.dbPath, { readonly: true });
+  const creates = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL ORDER BY rowid").all() as Array<{ sql: string }>).map((r) => r.sql.trim());
+  db.close();
+  assert.ok(creates.length > 0);
+  const ddl = creates.map((c) => c.replace(/;?$/, ";")).join("\n\n");
+  const content: string = line.messages[0].content;
+  assert.equal(content, xiyanPrompt(dev0.question, ddl));
+  assert.equal(content.split(`【用户问题】\n${dev0.question}\n\n`).length, 3); // the question, before and after the schema
+  for (const c of creates) assert.ok(content.includes(c), `the prompt holds ${c.slice(0, 40)}…`);
+  assert.equal(line.messages[1].content, "```sql\n" + dev0.query + "\n```");
+  assertDigest(content, DEV0_SHA256.ddlPrompt, "Spider dev-0 DDL prompt");
+  assertDigest(line.messages[1].content, DEV0_SHA256.answer, "Spider dev-0 answer");
 });
 
 test("prepare defaults to M-Schema: the schema text is src/mschema's for the database", async () => {
@@ -130,23 +151,35 @@ test("prepare defaults to M-Schema: the schema text is src/mschema's for the dat
   const [r] = await prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path }], schemaText: spiderSchemaText(), limit: 1 });
   assert.equal(r.written, 1);
   const expected = formatMSchema(readSqliteSchema(join(mini, "database", "shop", "shop.sqlite"), { dbId: "shop" }));
-  assert.match(expected, /^【DB_ID】 shop\n【Schema】\n# Table: item\n/);
+  // Written out by hand: the mini shop's one table, both rows as examples, REAL values as Python floats.
+  const byHand = [
+    "【DB_ID】 shop",
+    "【Schema】",
+    "# Table: item",
+    "[",
+    "(id:INTEGER, Primary Key, Examples: [1, 2]),",
+    "(name:TEXT, Examples: [pen, ink]),",
+    "(price:REAL, Examples: [1.5, 0.5])",
+    "]",
+  ].join("\n");
+  assert.equal(expected, byHand);
   assert.equal(lines(path)[0].messages[0].content, buildNl2SqlPrompt({ question: "How many items?", dbSchema: expected, dialect: "SQLite" }));
+  assert.equal(lines(path)[0].messages[0].content, xiyanPrompt("How many items?", byHand));
 });
 
-test("Spider dev-0 (concert_singer) prepared with M-Schema matches the expected prompt exactly", { skip: spider ? false : "Spider 1.0 not found" }, async () => {
+test("Spider dev-0 prepared with M-Schema: the expected prompt (by digest), its question, schema and gold SQL", { skip: spider ? false : "Spider 1.0 not found" }, async () => {
   const path = join(out, "spider-dev-mschema.jsonl");
   await prepareSpider({ spiderDir: spider!, outputs: [{ split: "dev", path }], schemaStyle: "mschema", schemaText: spiderSchemaText(), limit: 1 });
   const [line] = lines(path);
-  // The reference M-Schema tool's text of concert_singer, written out by hand in the helper.
-  const mschema = CONCERT_SINGER_MSCHEMA;
-  assert.equal(
-    line.messages[0].content,
-    "你是一名SQLite专家，现在需要阅读并理解下面的【数据库schema】描述，以及可能用到的【参考信息】，并运用SQLite知识生成sql语句回答【用户问题】。\n" +
-      "【用户问题】\nHow many singers do we have?\n\n" +
-      `【数据库schema】\n${mschema}\n\n` +
-      "【参考信息】\n\n\n" +
-      "【用户问题】\nHow many singers do we have?\n\n```sql",
-  );
-  assert.equal(line.messages[1].content, "```sql\nSELECT count(*) FROM singer\n```");
+  const dev0 = spiderDev0(spider!);
+  const content: string = line.messages[0].content;
+  const m = /^[^\n]*\n【用户问题】\n([\s\S]*?)\n\n【数据库schema】\n([\s\S]*)\n\n【参考信息】\n\n\n【用户问题】\n([\s\S]*?)\n\n```sql$/.exec(content);
+  assert.ok(m, `not a XiYan prompt:\n${content}`);
+  assert.deepEqual([m[1], m[3]], [dev0.question, dev0.question]);
+  const c = checkMSchemaAgainstSqlite(m[2]!, dev0.dbPath, dev0.dbId);
+  assert.ok(c.tables > 0 && c.examples > 0);
+  assert.equal(content, xiyanPrompt(dev0.question, m[2]!));
+  assert.equal(line.messages[1].content, "```sql\n" + dev0.query + "\n```");
+  assertDigest(content, DEV0_SHA256.mschemaPrompt, "Spider dev-0 M-Schema prompt");
+  assertDigest(line.messages[1].content, DEV0_SHA256.answer, "Spider dev-0 answer");
 });
