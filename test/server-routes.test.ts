@@ -26,15 +26,15 @@ describe("POST /text2sql", () => {
   after(() => app.close());
 
   test("builds XiYan's prompt for a known schema exactly and extracts the SQL", async () => {
-    const res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "How many singers do we have?", db_schema: SCHEMA, include_prompt: true }) });
+    const res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "How many singers are on file?", db_schema: SCHEMA, include_prompt: true }) });
     assert.equal(res.statusCode, 200, res.body);
     const body = res.json();
     const expected =
       "你是一名SQLite专家，现在需要阅读并理解下面的【数据库schema】描述，以及可能用到的【参考信息】，并运用SQLite知识生成sql语句回答【用户问题】。\n" +
-      "【用户问题】\nHow many singers do we have?\n\n" +
+      "【用户问题】\nHow many singers are on file?\n\n" +
       "【数据库schema】\n【DB_ID】 concert_singer\n【Schema】\n# Table: singer\n[\n(singer_id:INTEGER, Primary Key),\n(name:TEXT)\n]\n\n" +
       "【参考信息】\n\n\n" +
-      "【用户问题】\nHow many singers do we have?\n\n```sql";
+      "【用户问题】\nHow many singers are on file?\n\n```sql";
     assert.equal(body.prompt, expected);
     const req = model.requests.at(-1)!;
     assert.deepEqual(req.messages, [{ role: "user", content: expected }]);
