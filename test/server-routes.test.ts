@@ -426,3 +426,32 @@ describe("configured database unavailable", () => {
   });
 });
 
+describe("logs", () => {
+  test("info logs are JSON lines with status and token counts, without question, schema, prompt, reply or SQL", async () => {
+    const lines: string[] = [];
+    const model = new FakeChatModel(() => "SELECT secret_column FROM secret_table\n```");
+    const app = await createServer({
+      model,
+      logger: { level: "info", stream: { write: (l: string) => void lines.push(l) } },
+      database: { dialect: "MySQL", description: "MySQL app@db:3306/shop", loadSchema: async () => "【DB_ID】 shop\n# Table: hidden_schema_table" },
+    });
+    try {
+      let res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "What is the private question?" }) });
+      assert.equal(res.statusCode, 200);
+      res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "Another private question?", db_schema: "CREATE TABLE private_ddl (x int)" }) });
+      assert.equal(res.statusCode, 200);
+      res = await app.inject({ method: "POST", url: "/v1/chat/completions", ...json({ messages: [{ role: "user", content: "private chat text" }] }) });
+      assert.equal(res.statusCode, 200);
+    } finally {
+      await app.close();
+    }
+    const text = lines.join("");
+    assert.match(text, /"completionTokens":\d+/);
+    assert.match(text, /"statusCode":200/);
+    for (const secret of ["private question", "Another private", "hidden_schema_table", "private_ddl", "secret_column", "private chat text", "专家"]) {
+      assert.ok(!text.includes(secret), `log contains '${secret}'`);
+    }
+    for (const line of lines) JSON.parse(line); // structured: one JSON object per line
+  });
+});
+

@@ -60,8 +60,8 @@ export interface ServerOptions {
   maxTokensLimit?: number;
   /** Limits of `"execute": true`. Defaults 1000 rows, 10 s. */
   executeLimits?: ExecuteLimits;
-  /** Fastify logger: true (info), false, or pino options. Default true. */
-  logger?: boolean | { level?: string };
+  /** Fastify logger: true (info), false, or pino options ({ level, stream, … }). Default true. */
+  logger?: boolean | { level?: string; stream?: { write(line: string): void } };
   /** OpenAPI document and docs page at /docs. Default true. */
   docs?: boolean;
   /** Close the model (and the database) when the server closes. Default true. */
