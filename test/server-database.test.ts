@@ -2,7 +2,10 @@
 // the SQL guard that refuses anything but one query before a database is touched.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { checkReadOnlySql, openReadOnlyDatabase, SqlRefusedError, type ReadOnlyDatabase } from "../src/server/index.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { checkReadOnlySql, configuredDatabase, openReadOnlyDatabase, SqlRefusedError, type ReadOnlyDatabase } from "../src/server/index.js";
 
 describe("checkReadOnlySql", () => {
   test("accepts single queries, trimming a trailing semicolon", () => {
@@ -158,3 +161,25 @@ describe("MySQL/MariaDB read-only execution", { skip: mysqlUp ? false : "MySQL/M
     assert.deepEqual((await db.execute("SELECT 1 AS one")).rows, [[1]]);
   });
 });
+
+describe("configured database from config.ini", () => {
+  test("the password shows in no description or error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sqlfocus-server-ini-"));
+    try {
+      const ini = join(dir, "config.ini");
+      writeFileSync(ini, "[database]\ntype = postgresql\nhost = 127.0.0.1\nport = 1\nuser = app\npassword = s3cret;pw\ndbname = shop\n");
+      const db = configuredDatabase(ini);
+      try {
+        assert.equal(db.dialect, "PostgreSQL");
+        assert.equal(db.description, "PostgreSQL app@127.0.0.1:1/shop");
+        await assert.rejects(db.loadSchema(), (e: Error) => !e.message.includes("s3cret") && /ECONNREFUSED|connect/.test(e.message));
+        await assert.rejects(db.executor!.execute("SELECT 1"), (e: Error) => !e.message.includes("s3cret") && /^cannot connect to PostgreSQL app@127\.0\.0\.1:1\/shop: /.test(e.message));
+      } finally {
+        await db.executor!.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+

@@ -165,7 +165,9 @@ class PostgresReadOnly implements ReadOnlyDatabase {
     const { rowLimit, timeoutMs } = limitsOf(limits);
     const query = checkReadOnlySql(sql);
     const pool = await this.getPool();
-    const client = await pool.connect();
+    const client = await pool.connect().catch((err: Error) => {
+      throw new QueryFailedError(`cannot connect to ${this.description}: ${err.message}`, "error");
+    });
     const start = performance.now();
     let broken = false;
     try {
@@ -235,7 +237,9 @@ class MysqlReadOnly implements ReadOnlyDatabase {
     const { rowLimit, timeoutMs } = limitsOf(limits);
     const query = checkReadOnlySql(sql);
     const pool = await this.getPool();
-    const conn = await pool.getConnection();
+    const conn = await pool.getConnection().catch((err: Error) => {
+      throw new QueryFailedError(`cannot connect to ${this.description}: ${err.message}`, "error");
+    });
     const start = performance.now();
     let broken = false;
     try {
