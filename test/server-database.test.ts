@@ -5,7 +5,8 @@ import { after, before, describe, test } from "node:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkReadOnlySql, configuredDatabase, openReadOnlyDatabase, SqlRefusedError, type ReadOnlyDatabase } from "../src/server/index.js";
+import { FakeChatModel } from "./server-fake-model.js";
+import { checkReadOnlySql, configuredDatabase, createServer, openReadOnlyDatabase, SqlRefusedError, type ReadOnlyDatabase } from "../src/server/index.js";
 
 describe("checkReadOnlySql", () => {
   test("accepts single queries, trimming a trailing semicolon", () => {
@@ -106,6 +107,28 @@ describe("PostgreSQL read-only execution", { skip: pgUp ? false : "PostgreSQL no
     await assert.rejects(db.execute("SELECT bump()"), (e: Error) => e instanceof SqlRefusedError && /read-only transaction/.test(e.message));
     const r = await db.execute("SELECT count(*)::int FROM item");
     assert.deepEqual(r.rows, [[30]]);
+  });
+
+  test("--enable-mschema end to end: config.ini → M-Schema in the prompt → execute", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sqlfocus-server-pg-"));
+    const ini = join(dir, "config.ini");
+    writeFileSync(ini, `[database]\ntype = postgresql\nhost = 127.0.0.1\nport = 5432\nuser = postgres\npassword =\ndbname = ${DB}\n`);
+    const model = new FakeChatModel(() => "SELECT name FROM item WHERE id <= 2 ORDER BY id\n```");
+    const app = await createServer({ model, logger: false, database: configuredDatabase(ini) });
+    try {
+      const schema = (await app.inject({ method: "GET", url: "/schema" })).json();
+      assert.equal(schema.dialect, "PostgreSQL");
+      assert.match(schema.schema, /# Table: item/);
+      const res = await app.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/json" }, payload: JSON.stringify({ question: "First two names?", execute: true }) });
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json();
+      assert.equal(body.dialect, "PostgreSQL");
+      assert.match(model.requests[0]!.messages[0]!.content, /^你是一名PostgreSQL专家[\s\S]*# Table: item/);
+      assert.deepEqual(body.execution, { status: "ok", columns: ["name"], rows: [["n1"], ["n2"]], truncated: false, ms: body.execution.ms });
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("statement timeout and SQL errors", async () => {
