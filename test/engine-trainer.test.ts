@@ -3,6 +3,7 @@
 // batch, state round-trips (LoRA, AdamW, RNG), evaluate has no side effects, bad inputs name the field.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { loadAddon } from "../src/native/index.js";
 import { createNativeTrainer, type NativeTrainerOptions } from "../src/train/native.js";
 import { referenceForward } from "./helpers/qwen2-reference.js";
 import { engineWeights, fromBf16, randomBatch, seededRandom, TINY_CONFIG, tinyWeightsF32, toBf16 } from "./parity/tiny-model.js";
@@ -186,6 +187,10 @@ describe("engine: native trainer", () => {
     assert.throws(() => createNativeTrainer(options({ weights: wrong })), /k_proj\.weight'\]\.shape is \[32, 32\] \(expected \[16, 32\]\)/);
     assert.throws(() => createNativeTrainer(options({ lora: { rank: 4, alpha: 8, dropout: 0, targetModules: ["qkv"] } })), /lora\.targetModules\[0\] = 'qkv'/);
     assert.throws(() => createNativeTrainer(options({ maxBatch: 0 })), /maxBatch/);
+  });
+
+  it("device 'cuda' in a build without the CUDA engine is a clear error", { skip: loadAddon<{ buildInfo(): { cuda: boolean } }>().buildInfo().cuda ? "this addon has CUDA" : false }, () => {
+    assert.throws(() => createNativeTrainer(options({ device: "cuda" })), /device 'cuda' is not available in this build .*SQLFOCUS_CUDA=on/);
   });
 
   it("optimizerStep rejects non-finite gradients without updating", async () => {

@@ -116,9 +116,10 @@ Trainer::Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(inf
   if (cfg_.vocab_size <= 0 || cfg_.hidden_size <= 0 || cfg_.num_heads <= 0 || cfg_.num_kv_heads <= 0 || cfg_.num_layers <= 0 || cfg_.intermediate_size <= 0)
     throw Napi::RangeError::New(env, "options.config: sizes must be positive integers");
   std::string device = o.Get("device").IsString() ? o.Get("device").As<Napi::String>().Utf8Value() : "cpu";
-  if (device != "cpu") throw Napi::Error::New(env, "options.device: '" + device + "' is not available in this engine (only 'cpu')");
+  if (device != "cpu" && device != "cuda") throw Napi::Error::New(env, "options.device: '" + device + "' must be 'cpu' or 'cuda'");
 
   sf_trainer_params p = sf_trainer_default_params();
+  p.device = device == "cuda" ? SF_DEVICE_CUDA : SF_DEVICE_CPU;
   Napi::Object l = o.Get("lora").As<Napi::Object>();
   p.lora_rank = int(NumberField(l, "rank", "lora", true, 0));
   p.lora_alpha = float(NumberField(l, "alpha", "lora", true, 0));

@@ -330,8 +330,23 @@ template class Engine<double>;
 }  // namespace sf
 
 // ---- C API -----------------------------------------------------------------------------------------------------
+// device = SF_DEVICE_CUDA: the calls go to the CUDA engine (native/cuda/train_cuda.h) instead of Engine<float>.
+#ifdef SQLFOCUS_WITH_CUDA
+#include "cuda/train_cuda.h"
+#define SF_IF_CUDA(t, ...) \
+  if ((t)->c) {            \
+    __VA_ARGS__;           \
+  }
+#else
+#define SF_IF_CUDA(t, ...)
+#endif
+
 struct sf_trainer {
   std::unique_ptr<sf::Engine<float>> e;
+#ifdef SQLFOCUS_WITH_CUDA
+  std::unique_ptr<sqlfocus::cuda::CudaTrainer> c;
+  std::vector<sqlfocus::cuda::CudaLoraSlot> cslots;
+#endif
   std::string err;
 };
 
@@ -354,9 +369,18 @@ sf_trainer_params sf_trainer_default_params(void) {
 
 sf_trainer* sf_trainer_create(const sf_model_config* cfg, const sf_model_weights* w, const sf_trainer_params* p, char* err, size_t err_len) {
   try {
-    auto* t = new sf_trainer();
-    t->e = std::make_unique<sf::Engine<float>>(*cfg, *w, *p);
-    return t;
+    auto t = std::make_unique<sf_trainer>();
+    if (p->device == SF_DEVICE_CUDA) {
+#ifdef SQLFOCUS_WITH_CUDA
+      t->c = sqlfocus::cuda::create_cuda_trainer(*cfg, *w, *p, sqlfocus::cuda::CudaPrecision::BF16);
+      t->cslots = t->c->lora_slots();
+#else
+      throw sf::EngineError("device 'cuda': this build has no CUDA engine (no CUDA toolkit with cuBLAS, or SQLFOCUS_CUDA=off)");
+#endif
+    } else {
+      t->e = std::make_unique<sf::Engine<float>>(*cfg, *w, *p);
+    }
+    return t.release();
   } catch (const std::exception& ex) {
     if (err && err_len) {
       std::strncpy(err, ex.what(), err_len - 1);
@@ -381,6 +405,8 @@ const char* sf_trainer_last_error(const sf_trainer* t) { return t->err.c_str(); 
 int sf_trainer_forward_backward(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq, float loss_scale, sf_loss_result* out) {
   SF_GUARD({
     double t0 = now_ms();
+    SF_IF_CUDA(t, auto r = t->c->forward_backward(ids, labels, batch, seq, loss_scale); out->loss_sum = r.loss_sum;
+               out->tokens = r.tokens; out->ms = now_ms() - t0; return 0)
     out->loss_sum = t->e->forward_backward(ids, labels, batch, seq, loss_scale, &out->tokens);
     out->ms = now_ms() - t0;
   })
@@ -388,39 +414,81 @@ int sf_trainer_forward_backward(sf_trainer* t, const int32_t* ids, const int32_t
 int sf_trainer_evaluate(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq, sf_loss_result* out) {
   SF_GUARD({
     double t0 = now_ms();
+    SF_IF_CUDA(t, auto r = t->c->evaluate(ids, labels, batch, seq); out->loss_sum = r.loss_sum; out->tokens = r.tokens;
+               out->ms = now_ms() - t0; return 0)
     out->loss_sum = t->e->evaluate(ids, labels, batch, seq, &out->tokens);
     out->ms = now_ms() - t0;
   })
 }
-int sf_trainer_logits(sf_trainer* t, const int32_t* ids, int batch, int seq, float* out) { SF_GUARD(t->e->logits(ids, batch, seq, out)) }
+int sf_trainer_logits(sf_trainer* t, const int32_t* ids, int batch, int seq, float* out) {
+  SF_GUARD({
+    SF_IF_CUDA(t, auto v = t->c->logits(ids, batch, seq); std::memcpy(out, v.data(), v.size() * sizeof(float)); return 0)
+    t->e->logits(ids, batch, seq, out);
+  })
+}
 int sf_trainer_optimizer_step(sf_trainer* t, float lr, double* grad_norm, double* ms) {
   SF_GUARD({
     double t0 = now_ms();
+    SF_IF_CUDA(t, auto r = t->c->optimizer_step(lr); *grad_norm = r.grad_norm; if (ms) *ms = now_ms() - t0;
+               if (!r.applied) throw sf::EngineError("optimizerStep: gradients are not finite (NaN/inf); no update applied");
+               return 0)
     *grad_norm = t->e->optimizer_step(lr);
     if (ms) *ms = now_ms() - t0;
   })
 }
-void sf_trainer_zero_grad(sf_trainer* t) { t->e->zero_grad(); }
-int sf_trainer_lora_count(const sf_trainer* t) { return int(t->e->slots.size()); }
+void sf_trainer_zero_grad(sf_trainer* t) {
+  SF_IF_CUDA(t, t->c->zero_grad(); return)
+  t->e->zero_grad();
+}
+int sf_trainer_lora_count(const sf_trainer* t) {
+  SF_IF_CUDA(t, return int(t->cslots.size()))
+  return int(t->e->slots.size());
+}
 sf_lora_info sf_trainer_lora_info(const sf_trainer* t, int i) {
+  SF_IF_CUDA(t, const auto& s = t->cslots[size_t(i)]; return sf_lora_info{s.layer, sf_module(s.module), s.is_b, s.rows, s.cols})
   const auto& s = t->e->slots[size_t(i)];
   return sf_lora_info{s.layer, sf_module(s.module), s.is_b, s.rows, s.cols};
 }
-float* sf_trainer_lora_data(sf_trainer* t, int i) { return t->e->param.data() + t->e->slots[size_t(i)].offset; }
-float* sf_trainer_lora_grad(sf_trainer* t, int i) { return t->e->grad.data() + t->e->slots[size_t(i)].offset; }
-float* sf_trainer_adam_m(sf_trainer* t, int i) { return t->e->adam_m.data() + t->e->slots[size_t(i)].offset; }
-float* sf_trainer_adam_v(sf_trainer* t, int i) { return t->e->adam_v.data() + t->e->slots[size_t(i)].offset; }
-int64_t sf_trainer_get_step(const sf_trainer* t) { return t->e->step; }
-void sf_trainer_set_step(sf_trainer* t, int64_t step) { t->e->step = step; }
+// CUDA: host mirrors of the device buffers (downloaded after each computation, uploaded before the next)
+#ifdef SQLFOCUS_WITH_CUDA
+static float* cuda_buffer(sf_trainer* t, int which, int i) { return t->c->host_buffer(which) + t->cslots[size_t(i)].offset; }
+#endif
+float* sf_trainer_lora_data(sf_trainer* t, int i) {
+  SF_IF_CUDA(t, return cuda_buffer(t, 0, i))
+  return t->e->param.data() + t->e->slots[size_t(i)].offset;
+}
+float* sf_trainer_lora_grad(sf_trainer* t, int i) {
+  SF_IF_CUDA(t, return cuda_buffer(t, 1, i))
+  return t->e->grad.data() + t->e->slots[size_t(i)].offset;
+}
+float* sf_trainer_adam_m(sf_trainer* t, int i) {
+  SF_IF_CUDA(t, return cuda_buffer(t, 2, i))
+  return t->e->adam_m.data() + t->e->slots[size_t(i)].offset;
+}
+float* sf_trainer_adam_v(sf_trainer* t, int i) {
+  SF_IF_CUDA(t, return cuda_buffer(t, 3, i))
+  return t->e->adam_v.data() + t->e->slots[size_t(i)].offset;
+}
+int64_t sf_trainer_get_step(const sf_trainer* t) {
+  SF_IF_CUDA(t, return t->c->step())
+  return t->e->step;
+}
+void sf_trainer_set_step(sf_trainer* t, int64_t step) {
+  SF_IF_CUDA(t, t->c->set_step(step); return)
+  t->e->step = step;
+}
 void sf_trainer_get_rng(const sf_trainer* t, uint64_t* seed, uint64_t* counter) {
+  SF_IF_CUDA(t, t->c->rng_state(seed, counter); return)
   *seed = t->e->rng_seed;
   *counter = t->e->rng_counter;
 }
 void sf_trainer_set_rng(sf_trainer* t, uint64_t seed, uint64_t counter) {
+  SF_IF_CUDA(t, t->c->set_rng_state(seed, counter); return)
   t->e->rng_seed = seed;
   t->e->rng_counter = counter;
 }
 sf_memory sf_trainer_memory(const sf_trainer* t) {
+  SF_IF_CUDA(t, const auto m = t->c->memory(); return sf_memory{m.weights_bytes, m.lora_bytes, m.optimizer_bytes, m.activations_bytes})
   size_t n = t->e->param.size() * sizeof(float);
   return sf_memory{t->e->weight_bytes, 2 * n, 2 * n, t->e->activation_bytes()};
 }

@@ -42,6 +42,8 @@ typedef enum {
   SF_LAYER_TENSORS
 } sf_layer_tensor;
 
+typedef enum { SF_DEVICE_CPU = 0, SF_DEVICE_CUDA = 1 } sf_device;
+
 typedef struct {
   int lora_rank;
   float lora_alpha, lora_dropout;
@@ -52,6 +54,7 @@ typedef struct {
   uint64_t seed;  // LoRA A init and dropout stream
   int recompute;  // keep only layer inputs, recompute each layer's activations in the backward pass
   float beta1, beta2, eps, weight_decay, max_grad_norm;  // AdamW (PyTorch semantics); max_grad_norm <= 0: no clipping
+  int device;     // sf_device: SF_DEVICE_CUDA runs the CUDA engine (native/cuda; builds with CUDA + cuBLAS only)
   int ce_chunk;   // tokens per lm_head/cross-entropy chunk (0: 128): the logits scratch is ce_chunk x vocab floats
 } sf_trainer_params;
 

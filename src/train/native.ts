@@ -78,13 +78,16 @@ export interface NativeTrainer extends LoopTrainer {
 }
 
 interface TrainerAddon {
+  buildInfo(): { cuda: boolean };
   Trainer: new (options: NativeTrainerOptions) => NativeTrainer;
 }
 
 /** Creates the engine; throws with the offending field or tensor named when the options or weights are wrong. */
 export function createNativeTrainer(options: NativeTrainerOptions): NativeTrainer {
-  if (options.device === "cuda") throw new Error("createNativeTrainer: device 'cuda' is not available in this build (use 'cpu')");
   const addon = loadAddon<TrainerAddon>();
+  if (options.device === "cuda" && addon.buildInfo().cuda !== true) {
+    throw new Error("createNativeTrainer: device 'cuda' is not available in this build (no CUDA toolkit with cuBLAS was found when the addon was built; rebuild with SQLFOCUS_CUDA=on npm run build:native, or use 'cpu')");
+  }
   if (typeof addon.Trainer !== "function") throw new Error("sqlfocus: the native addon has no Trainer (rebuild it with 'npm run build:native')");
   return new addon.Trainer(options);
 }
