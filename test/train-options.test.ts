@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { FINETUNE_DEFAULTS, FinetuneOptionError, PYTHON_OPTION_NAMES, resolveFinetuneOptions } from "../src/train/index.js";
-import { pythonFloatRepr, pythonJsonDumps, pyFloat } from "../src/train/pyjson.js";
+import { pythonFloatRepr, pythonJsonDumps, pyFloat } from "../src/model/index.js";
 import { learningRateAt, totalTrainingSteps, updateStepsPerEpoch, warmupStepsFor } from "../src/train/schedule.js";
 import { epochBatches, epochPermutation } from "../src/train/sampler.js";
 

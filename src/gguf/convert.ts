@@ -4,8 +4,7 @@
 // the model size.
 import { closeSync, mkdirSync, openSync, readSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { readQwen2Config, type Qwen2Config } from "../model/config.js";
-import { openSafetensors, fromFloat32, toFloat32, type TensorInfo } from "../model/safetensors.js";
+import { openSafetensors, fromFloat32, readQwen2Config, toFloat32, type Qwen2Config, type TensorInfo } from "../model/index.js";
 import { FILE_TYPES } from "./constants.js";
 import { kv, writeGguf, type GgufKv, type GgufTensorSpec } from "./file.js";
 import { readGgufTokenizer, tokenizerMetadata, type GgufTokenizer } from "./tokenizer.js";

@@ -4,9 +4,7 @@
 // whose PEFT scale differs from that (rslora, alpha_pattern) get the difference folded into B.
 import { mkdirSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { readQwen2Config } from "../model/config.js";
-import { readAdapter } from "../train/index.js";
-import { fromFloat32 } from "../model/safetensors.js";
+import { fromFloat32, readAdapter, readQwen2Config } from "../model/index.js";
 import { expectedQwen2Shapes, ggufTensorName } from "./convert.js";
 import { kv, writeGguf, type GgufTensorSpec } from "./file.js";
 

@@ -5,7 +5,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { readQwen2Config } from "../model/config.js";
+import { readQwen2Config } from "../model/index.js";
 import { DEFAULT_QUANT_TYPE, FILE_TYPES, parseFileType, type FileTypeName } from "./constants.js";
 import { toGGUF, type GgufFloatType } from "./convert.js";
 import { readGgufInfo, type GgufInfo } from "./file.js";

@@ -1,4 +1,5 @@
-// Public face of src/model: Hugging Face model folders (config, safetensors, tokenizer, hub, tiny model).
+// Public face of src/model: Hugging Face model folders (config, safetensors, tokenizer, hub, tiny model) and PEFT
+// adapter folders, with the format helpers they share with src/train (Python json.dumps text, atomic folders).
 export { parseQwen2Config, readQwen2Config, writeQwen2Config, qwen2ConfigToJson, sortedJson, type Qwen2Config } from "./config.js";
 export {
   SafetensorsFile,
@@ -10,6 +11,9 @@ export {
   writeSafetensorsFile,
   writeSafetensorsFileSync,
   writeSafetensorsModel,
+  readSafetensorsF32,
+  serializeSafetensorsF32,
+  f32Tensor,
   toFloat32,
   fromFloat32,
   f16BitsToF32,
@@ -24,6 +28,7 @@ export {
   type SafetensorsDtype,
   type SafetensorsIndex,
   type SafetensorsPlan,
+  type F32Tensor,
   type Tensor,
   type TensorInfo,
   type TensorSource,
@@ -48,3 +53,20 @@ export { openModel, expectedQwen2Tensors, type OpenedModel } from "./open.js";
 export { resolveModel, findInHubCache, defaultHubCacheDir, wantedRepoFile, type ResolveModelOptions, type ResolvedModel } from "./hub.js";
 export { MAX_MAPPABLE_BYTES } from "./safetensors.js";
 export { merge, addLoraDelta, type MergeOptions, type MergeResult } from "./merge.js";
+export {
+  ADAPTER_CONFIG_NAME,
+  ADAPTER_WEIGHTS_NAME,
+  PEFT_FORMAT_VERSION,
+  peftAdapterConfig,
+  peftAdapterConfigJson,
+  adapterModelCard,
+  writeAdapterFiles,
+  writeAdapter,
+  readAdapter,
+  type LoraAdapter,
+  type LoraAdapterSpec,
+  type LoraModuleWeights,
+  type LoraTensor,
+} from "./peft-adapter.js";
+export { pythonJsonDumps, pythonFloatRepr, pyFloat, PyFloat } from "./python-json.js";
+export { writeDirAtomic, writeFileSynced, fsyncDir, tempDirFor, removeStaleTempDirs } from "./atomic-dir.js";

@@ -8,7 +8,7 @@
 // stay the base ones, as they were during training.
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { readAdapter, type LoraModuleWeights } from "../train/adapter.js";
+import { readAdapter, type LoraModuleWeights } from "./peft-adapter.js";
 import { readQwen2Config, sortedJson } from "./config.js";
 import { writeFileAtomic } from "./atomic.js";
 import { fromFloat32, openSafetensors, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorInfo, type TensorSource } from "./safetensors.js";

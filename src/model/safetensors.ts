@@ -575,6 +575,38 @@ export async function writeSafetensorsFile(path: string, tensors: readonly Tenso
   });
 }
 
+/** A named F32 tensor as small-file callers hold it (LoRA matrices, optimizer moments): row-major values. */
+export interface F32Tensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/** An F32 tensor as the writer's `Tensor` (a little-endian byte view of the same memory, no copy). */
+export function f32Tensor(t: F32Tensor): Tensor {
+  return { name: t.name, dtype: "F32", shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+}
+
+/** Serialises F32 tensors into one buffer (bytes as Python's safetensors writes the same float32 tensors). */
+export function serializeSafetensorsF32(tensors: readonly F32Tensor[], metadata?: Record<string, string>): Buffer {
+  return serializeSafetensors(tensors.map(f32Tensor), metadata);
+}
+
+/** Reads every tensor of a (small) file as F32 copies (F16/BF16 widened), in data order. Errors name the file. */
+export function readSafetensorsF32(path: string): F32Tensor[] {
+  const file = SafetensorsFile.open(path);
+  return file.names().map((name) => {
+    const t = file.tensor(name);
+    let data: Float32Array;
+    try {
+      data = toFloat32(t);
+    } catch (e) {
+      throw new Error(`${path}: ${(e as Error).message}`);
+    }
+    return { name, shape: t.shape, data };
+  });
+}
+
 /** Synchronous single-file write for small tensor sets (adapters, optimizer moments). */
 export function writeSafetensorsFileSync(path: string, tensors: readonly Tensor[], options: { metadata?: Record<string, string> } = {}): void {
   writeFileAtomic(path, serializeSafetensors(tensors, options.metadata));

@@ -1,13 +1,22 @@
 // Training checkpoints: `checkpoint-N/` folders holding the PEFT adapter, the AdamW state (optimizer.safetensors),
 // Hugging Face's trainer_state.json and sqlfocus_state.json (data position, dropout RNG, logging accumulators),
-// everything a resumed run needs to continue exactly as an uninterrupted one. Saved atomically (see atomic-dir.ts);
+// everything a resumed run needs to continue exactly as an uninterrupted one. Saved atomically (src/model's writeDirAtomic);
 // only folders named exactly checkpoint-N whose state file says step N count as complete.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, writeAdapterFiles, type LoraAdapterSpec, type LoraTensor } from "./adapter.js";
-import { writeDirAtomic, writeFileSynced } from "./atomic-dir.js";
-import { pyFloat, pythonJsonDumps } from "./pyjson.js";
-import { readSafetensorsF32, writeSafetensorsFile } from "./st.js";
+import {
+  ADAPTER_CONFIG_NAME,
+  ADAPTER_WEIGHTS_NAME,
+  pyFloat,
+  pythonJsonDumps,
+  readSafetensorsF32,
+  serializeSafetensorsF32,
+  writeAdapterFiles,
+  writeDirAtomic,
+  writeFileSynced,
+  type LoraAdapterSpec,
+  type LoraTensor,
+} from "../model/index.js";
 
 export const TRAINER_STATE_NAME = "trainer_state.json";
 export const OPTIMIZER_NAME = "optimizer.safetensors";
@@ -126,7 +135,7 @@ export async function saveCheckpoint(outputDir: string, c: CheckpointContents): 
       opt.push({ name: `${t.name}.exp_avg`, shape: [t.m.length], data: t.m });
       opt.push({ name: `${t.name}.exp_avg_sq`, shape: [t.v.length], data: t.v });
     }
-    writeSafetensorsFile(join(tmp, OPTIMIZER_NAME), opt, { format: "sqlfocus-adamw", step: String(c.optimizer.step) });
+    writeFileSynced(join(tmp, OPTIMIZER_NAME), serializeSafetensorsF32(opt, { format: "sqlfocus-adamw", step: String(c.optimizer.step) }));
     writeFileSynced(join(tmp, TRAINER_STATE_NAME), c.trainerState);
     writeFileSynced(join(tmp, SQLFOCUS_STATE_NAME), JSON.stringify(c.state, null, 1) + "\n");
   });

@@ -3,11 +3,18 @@
 // then runs the loop (loop.ts) and saves the final adapter (PEFT format) to save-model/.
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { loadTokenizer, openModel, resolveModel, type OpenedModel, type Tokenizer } from "../model/index.js";
+import {
+  loadTokenizer,
+  openModel,
+  removeStaleTempDirs,
+  resolveModel,
+  writeAdapter,
+  type LoraAdapterSpec,
+  type OpenedModel,
+  type Tokenizer,
+} from "../model/index.js";
 import { loadAddon } from "../native/index.js";
 import { createRun } from "../track/index.js";
-import { writeAdapter, type LoraAdapterSpec } from "./adapter.js";
-import { removeStaleTempDirs } from "./atomic-dir.js";
 import { checkpointProblem, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { examplesFingerprint, runTrainingLoop, type CollatedBatch, type LogEvent, type LoopResult, type LoopTrainer, type StepEvent, type TrainExample, type TrainTracker } from "./loop.js";
 import { collate, formatLoadStats, loadTrainingData, type DataTokenizer } from "./data.js";

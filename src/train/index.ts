@@ -1,4 +1,5 @@
-// Public face of src/train: finetune() and its options, PEFT adapter read/write, checkpoint helpers.
+// Public face of src/train: finetune() and its options, checkpoint helpers; the PEFT adapter read/write (owned by
+// src/model) is re-exported here too.
 export { finetune, adapterSpecOf, cudaBuilt } from "./finetune.js";
 export type { FinetuneRunOptions, FinetuneResult } from "./finetune.js";
 export {
@@ -19,7 +20,7 @@ export {
   peftAdapterConfigJson,
   readAdapter,
   writeAdapter,
-} from "./adapter.js";
-export type { LoraAdapter, LoraAdapterSpec, LoraModuleWeights, LoraTensor } from "./adapter.js";
+} from "../model/index.js";
+export type { LoraAdapter, LoraAdapterSpec, LoraModuleWeights, LoraTensor } from "../model/index.js";
 export { latestCheckpoint, listCheckpoints } from "./checkpoint.js";
 export { learningRateAt } from "./schedule.js";

@@ -2,7 +2,7 @@
 // accumulation window, the learning-rate schedule, logging/eval/checkpoint cadence, resume from a checkpoint's
 // exact position, NaN/inf stop, and graceful interruption. Engine-agnostic: it drives any object with the
 // Trainer's methods (src/train/native.ts), so finetune() wires the real engine and tests can wire others.
-import type { LoraAdapterSpec, LoraTensor } from "./adapter.js";
+import type { LoraAdapterSpec, LoraTensor } from "../model/index.js";
 import { latestCheckpoint, rotateCheckpoints, saveCheckpoint, SQLFOCUS_STATE_FORMAT, trainerStateJson, type LogHistoryEntry, type LoopState, type OptimizerState } from "./checkpoint.js";
 import type { ResolvedFinetuneOptions } from "./options.js";
 import { createTrainProgress, formatStepLine } from "./progress.js";

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "../../src/train/index.js";
 import type { CollatedBatch, LoopTrainer, TrainExample } from "../../src/train/loop.js";
-import type { LoraTensor } from "../../src/train/adapter.js";
+import type { LoraTensor } from "../../src/model/index.js";
 import type { OptimizerState } from "../../src/train/checkpoint.js";
 
 const A = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";

@@ -1,5 +1,5 @@
-// A random PEFT LoRA adapter for a tiny model (B non-zero, so merging changes the weights), saved with src/train.
-import { writeAdapter, type LoraTensor } from "../../src/train/index.js";
+// A random PEFT LoRA adapter for a tiny model (B non-zero, so merging changes the weights), saved with src/model.
+import { writeAdapter, type LoraTensor } from "../../src/model/index.js";
 import { gaussian } from "./gguf-tiny.js";
 
 export interface RandomAdapterOptions {

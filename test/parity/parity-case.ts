@@ -1,7 +1,7 @@
 // The parity case shared by write-inputs.ts (for the PyTorch reference) and test/engine-parity.test.ts: the
 // tiny Qwen2 (GQA, q/k/v bias, untied head), LoRA r4/alpha 8 on all seven projections with non-zero B, and a
 // right-padded batch with masked prompts.
-import type { LoraTensor } from "../../src/train/adapter.js";
+import type { LoraTensor } from "../../src/model/index.js";
 import { qwen2TensorShapes, randomBatch, seededRandom, TINY_CONFIG, tinyWeightsF32 } from "./tiny-model.js";
 
 

@@ -1,6 +1,7 @@
 // JSON text exactly as Python's json.dumps(obj, indent=2, sort_keys=True) writes it (PEFT's adapter_config.json,
 // transformers' trainer_state.json): sorted keys, ", "-free separators with indent, ASCII-only output with \uXXXX
-// escapes, and Python's float repr ("0.0", "2e-05", "1e+16") for values the caller marks as floats.
+// escapes, and Python's float repr ("0.0", "2e-05", "1e+16") for values the caller marks as floats. Lives in
+// src/model beside the PEFT adapter format that needs it; src/train uses it for trainer_state.json.
 
 import { pyFloatRepr } from "../mschema/index.js";
 

@@ -1,13 +1,14 @@
-// PEFT adapter files: adapter_config.json byte for byte as PEFT 0.18.1 writes it, safetensors layout, and
-// readAdapter on a Python-PEFT-style adapter (BF16 tensors, adapter name in tensor names, rank/alpha patterns).
+// PEFT adapter folders (src/model/peft-adapter.ts): adapter_config.json byte for byte as PEFT 0.18.1 writes it,
+// safetensors layout, and readAdapter on a Python-PEFT-style adapter (BF16/F16 tensors, adapter name in tensor names,
+// rank/alpha patterns).
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { peftAdapterConfigJson, readAdapter, writeAdapter, type LoraTensor } from "../src/train/index.js";
+import { fromFloat32, peftAdapterConfigJson, readAdapter, serializeSafetensors, writeAdapter, type LoraTensor } from "../src/model/index.js";
 
-const root = mkdtempSync(join(tmpdir(), "sqlfocus-train-adapter-"));
+const root = mkdtempSync(join(tmpdir(), "sqlfocus-peft-adapter-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 // What PEFT 0.18.1's LoraConfig.save_pretrained writes for LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05,
@@ -153,4 +154,23 @@ test("readAdapter reads a Python PEFT adapter: BF16, adapter name in names, rank
   writeFileSync(join(bad, "adapter_model.bin"), "pickle");
   assert.throws(() => readAdapter(bad), /only adapter_model\.bin \(PyTorch pickle\)/);
   assert.throws(() => readAdapter(join(root, "nowhere")), /adapter_config\.json: not found/);
+});
+
+test("readAdapter reads F16 tensors (an adapter saved from a half-precision model)", () => {
+  const dir = join(root, "f16");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "adapter_config.json"), JSON.stringify({ ...JSON.parse(PEFT_0_18_1_CONFIG), r: 2, lora_alpha: 4 }));
+  const a = rand(2 * 8, 11);
+  const b = rand(8 * 2, 12);
+  const f16 = (name: string, shape: number[], data: Float32Array) => ({ name, dtype: "F16" as const, shape, data: fromFloat32(data, "F16") });
+  writeFileSync(
+    join(dir, "adapter_model.safetensors"),
+    serializeSafetensors([f16("base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight", [2, 8], a), f16("base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight", [8, 2], b)], { format: "pt" }),
+  );
+  const got = readAdapter(dir);
+  assert.deepEqual(got.modules.map((m) => [m.module, m.rank, m.scale]), [["model.layers.0.self_attn.v_proj", 2, 2]]);
+  const m = got.modules[0];
+  assert.ok(m.a.data.every((x, i) => Math.abs(x - a[i]) <= Math.abs(a[i]) / 1024), "F16 → F32 within f16 precision");
+  assert.ok(m.b.data.every((x, i) => Math.abs(x - b[i]) <= Math.abs(b[i]) / 1024));
+  assert.notDeepEqual(m.a.data, new Float32Array(16));
 });
