@@ -14,7 +14,7 @@
 // values; identical columns are tried once; partial assignments are pruned by their projected row bags), which
 // removes only permutations that cannot succeed, so the answer is the reference's without its blow-up.
 
-import { pyBytesRepr, pyFloatRepr } from "../mschema/index.js";
+import { pyBytesRepr, pyFloatRepr } from "../model/index.js";
 
 /** One SQLite value as Python's sqlite3 would return it (see the file header for the type mapping). */
 export type SqlValue = null | bigint | number | string | Uint8Array;

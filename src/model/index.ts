@@ -68,5 +68,5 @@ export {
   type LoraModuleWeights,
   type LoraTensor,
 } from "./peft-adapter.js";
-export { pythonJsonDumps, pythonFloatRepr, pyFloat, PyFloat } from "./python-json.js";
+export { pythonJsonDumps, pythonFloatRepr, pyFloat, PyFloat, pyFloatRepr, pyBytesRepr } from "./python-json.js";
 export { writeDirAtomic, writeFileSynced, fsyncDir, tempDirFor, removeStaleTempDirs } from "./atomic-dir.js";

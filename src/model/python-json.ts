@@ -1,12 +1,58 @@
 // JSON text exactly as Python's json.dumps(obj, indent=2, sort_keys=True) writes it (PEFT's adapter_config.json,
 // transformers' trainer_state.json): sorted keys, ", "-free separators with indent, ASCII-only output with \uXXXX
 // escapes, and Python's float repr ("0.0", "2e-05", "1e+16") for values the caller marks as floats. Lives in
-// src/model beside the PEFT adapter format that needs it; src/train uses it for trainer_state.json.
+// src/model beside the PEFT adapter format that needs it; src/train uses it for trainer_state.json. Also Python's repr()
+// of floats and bytes, which src/mschema (sample values) and src/eval (result comparison) print as Python does.
 
-import { pyFloatRepr } from "../mschema/index.js";
+/** Python's repr() of a float. */
+export function pyFloatRepr(x: number): string {
+  if (Number.isNaN(x)) return "nan";
+  if (x === Infinity) return "inf";
+  if (x === -Infinity) return "-inf";
+  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+  const sign = x < 0 ? "-" : "";
+  // toExponential() with no argument gives the shortest digits that round-trip, as Python's repr does.
+  const m = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(Math.abs(x).toExponential());
+  if (!m) throw new Error(`cannot format float ${x}`);
+  const digits = m[1] + (m[2] ?? "");
+  const exp = Number(m[3]);
+  const decpt = exp + 1;
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) return `${sign}0.${"0".repeat(-decpt)}${digits}`;
+    if (decpt >= digits.length) return `${sign}${digits}${"0".repeat(decpt - digits.length)}.0`;
+    return `${sign}${digits.slice(0, decpt)}.${digits.slice(decpt)}`;
+  }
+  const mant = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+  const e = Math.abs(exp);
+  return `${sign}${mant}e${exp < 0 ? "-" : "+"}${e < 10 ? "0" : ""}${e}`;
+}
+
+
+/** Python's repr() of a bytes value. */
+export function pyBytesRepr(buf: Uint8Array): string {
+  let body = "";
+  let hasSingle = false;
+  let hasDouble = false;
+  for (const b of buf) {
+    if (b === 0x27) hasSingle = true;
+    if (b === 0x22) hasDouble = true;
+  }
+  const quote = hasSingle && !hasDouble ? '"' : "'";
+  for (const b of buf) {
+    if (b === 0x5c) body += "\\\\";
+    else if (b === 0x09) body += "\\t";
+    else if (b === 0x0a) body += "\\n";
+    else if (b === 0x0d) body += "\\r";
+    else if (b === quote.charCodeAt(0)) body += `\\${quote}`;
+    else if (b < 0x20 || b >= 0x7f) body += `\\x${b.toString(16).padStart(2, "0")}`;
+    else body += String.fromCharCode(b);
+  }
+  return `b${quote}${body}${quote}`;
+}
+
 
 /**
- * A float as json.dumps writes it: Python's repr() (src/mschema's pyFloatRepr: 0 → "0.0", 0.00002 → "2e-05",
+ * A float as json.dumps writes it: Python's repr() (pyFloatRepr: 0 → "0.0", 0.00002 → "2e-05",
  * 1e16 → "1e+16"), except that non-finite values are JSON's NaN / Infinity / -Infinity.
  */
 export function pythonFloatRepr(x: number): string {

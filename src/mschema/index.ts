@@ -8,4 +8,3 @@ export { parseDdlSchema, normalizeDialect, type DdlParseResult } from "./ddl.js"
 export { mschema, schemaForPrompt, type MSchemaOptions, type MSchemaResult, type MSchemaSource, type PromptSchema } from "./mschema.js";
 export { readDatabaseConfig, databaseConfigFromUrl, redactUrl, type DatabaseConfig } from "./config.js";
 // Python's repr() of floats and bytes, as the reference tools print values (also src/eval's sort keys).
-export { pyBytesRepr, pyFloatRepr } from "./pyvalues.js";

@@ -1,28 +1,9 @@
 // Values as Python prints them: the reference M-Schema tool (Python, SQLAlchemy) turns sample values into text with
 // str(), so floats print as repr() ("3.0", "1e-05"), decimals as str(float(d)), booleans as True/False, bytes as b'…'.
 
-/** Python's repr() of a float. */
-export function pyFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return "nan";
-  if (x === Infinity) return "inf";
-  if (x === -Infinity) return "-inf";
-  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
-  const sign = x < 0 ? "-" : "";
-  // toExponential() with no argument gives the shortest digits that round-trip, as Python's repr does.
-  const m = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(Math.abs(x).toExponential());
-  if (!m) throw new Error(`cannot format float ${x}`);
-  const digits = m[1] + (m[2] ?? "");
-  const exp = Number(m[3]);
-  const decpt = exp + 1;
-  if (decpt > -4 && decpt <= 16) {
-    if (decpt <= 0) return `${sign}0.${"0".repeat(-decpt)}${digits}`;
-    if (decpt >= digits.length) return `${sign}${digits}${"0".repeat(decpt - digits.length)}.0`;
-    return `${sign}${digits.slice(0, decpt)}.${digits.slice(decpt)}`;
-  }
-  const mant = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
-  const e = Math.abs(exp);
-  return `${sign}${mant}e${exp < 0 ? "-" : "+"}${e < 10 ? "0" : ""}${e}`;
-}
+import { pyBytesRepr, pyFloatRepr } from "../model/index.js";
+
+export { pyBytesRepr, pyFloatRepr };
 
 /** str(float(Decimal(text))): a decimal read as text (MySQL DECIMAL, PostgreSQL numeric) printed as the reference does. */
 export function pyDecimalAsFloat(text: string): string {
@@ -34,27 +15,6 @@ export function pyDecimalAsFloat(text: string): string {
   return pyFloatRepr(x);
 }
 
-/** Python's repr() of a bytes value. */
-export function pyBytesRepr(buf: Uint8Array): string {
-  let body = "";
-  let hasSingle = false;
-  let hasDouble = false;
-  for (const b of buf) {
-    if (b === 0x27) hasSingle = true;
-    if (b === 0x22) hasDouble = true;
-  }
-  const quote = hasSingle && !hasDouble ? '"' : "'";
-  for (const b of buf) {
-    if (b === 0x5c) body += "\\\\";
-    else if (b === 0x09) body += "\\t";
-    else if (b === 0x0a) body += "\\n";
-    else if (b === 0x0d) body += "\\r";
-    else if (b === quote.charCodeAt(0)) body += `\\${quote}`;
-    else if (b < 0x20 || b >= 0x7f) body += `\\x${b.toString(16).padStart(2, "0")}`;
-    else body += String.fromCharCode(b);
-  }
-  return `b${quote}${body}${quote}`;
-}
 
 /** A sample value read from a database, tagged with the Python type the reference tool would have seen. */
 export type PyValue =

@@ -3,7 +3,7 @@
 // mapped safetensors) and read in place; the trainer keeps them referenced while it lives.
 import type { OpenedModel, Qwen2Config } from "../model/index.js";
 import { loadAddon } from "../native/index.js";
-import type { LoraTensor } from "./adapter.js";
+import type { LoraTensor } from "../model/index.js";
 import type { OptimizerState } from "./checkpoint.js";
 import type { LoopTrainer } from "./loop.js";
 
