@@ -93,7 +93,7 @@ test("PostgreSQL DDL: quoted identifiers, schemas, COMMENT ON TABLE/COLUMN, REFE
 });
 
 const spiderDb = (id: string) =>
-  join(resolve(process.env.SQLFOCUS_SPIDER_DIR ?? process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "shared", "spider")), "database", id, `${id}.sqlite`);
+  join(resolve(process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "shared", "spider")), "database", id, `${id}.sqlite`);
 
 test("SQLite DDL gives the live reader's M-Schema without examples, for every Spider database", { skip: existsSync(spiderDb("concert_singer")) ? false : "Spider not found" }, () => {
   const dir = dirname(dirname(spiderDb("concert_singer")));

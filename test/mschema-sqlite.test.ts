@@ -13,7 +13,7 @@ import Database from "better-sqlite3";
 import { formatMSchema, mschema, readSqliteSchema } from "../src/mschema/index.js";
 import { assertDigest, checkMSchemaAgainstSqlite } from "./helpers/spider-checks.js";
 
-const spiderDir = resolve(process.env.SQLFOCUS_SPIDER_DIR ?? process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "shared", "spider"));
+const spiderDir = resolve(process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "shared", "spider"));
 const spiderDb = (id: string) => join(spiderDir, "database", id, `${id}.sqlite`);
 const skipSpider = (id: string) => (existsSync(spiderDb(id)) ? false : `Spider database ${id} not found under ${spiderDir}`);
 

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { formatMSchema, parseDdlSchema, qwenTokenCounter, readSqliteSchema } from "../../src/mschema/index.js";
 import { sqliteDdl } from "../../src/eval/index.js";
 
-const spider = resolve(process.argv[2] ?? process.env.SQLFOCUS_SPIDER_DIR ?? join(import.meta.dirname, "..", "..", "..", "shared", "spider"));
+const spider = resolve(process.argv[2] ?? process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "..", "shared", "spider"));
 const ids = readdirSync(join(spider, "database")).filter((d) => existsSync(join(spider, "database", d, `${d}.sqlite`))).sort();
 const count = await qwenTokenCounter();
 const tokens: number[] = [];
