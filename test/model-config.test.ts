@@ -94,3 +94,38 @@ test("validation names the file and the field", () => {
   assert.equal(c.numKeyValueHeads, 14);
   assert.equal(c.torchDtype, "float32");
 });
+
+test("config.json text is what transformers writes (json.dumps indent=2, sort_keys; Python floats)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sqlfocus-cfg-"));
+  writeQwen2Config(dir, parseQwen2Config(QWEN25_05B));
+  // Written out by hand from Python's json.dumps(config, indent=2, sort_keys=True) + "\n" rules.
+  const expected = `{
+  "architectures": [
+    "Qwen2ForCausalLM"
+  ],
+  "attention_dropout": 0.0,
+  "bos_token_id": 151643,
+  "eos_token_id": 151645,
+  "hidden_act": "silu",
+  "hidden_size": 896,
+  "initializer_range": 0.02,
+  "intermediate_size": 4864,
+  "max_position_embeddings": 32768,
+  "max_window_layers": 21,
+  "model_type": "qwen2",
+  "num_attention_heads": 14,
+  "num_hidden_layers": 24,
+  "num_key_value_heads": 2,
+  "rms_norm_eps": 1e-06,
+  "rope_theta": 1000000.0,
+  "sliding_window": 32768,
+  "tie_word_embeddings": true,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.43.1",
+  "use_cache": true,
+  "use_sliding_window": false,
+  "vocab_size": 151936
+}
+`;
+  assert.equal(readFileSync(join(dir, "config.json"), "utf8"), expected);
+});

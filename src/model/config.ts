@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic.js";
+import { pyFloat, PyFloat, pythonJsonDumps } from "./python-json.js";
 
 export interface Qwen2Config {
   vocabSize: number;
@@ -147,17 +148,24 @@ export function qwen2ConfigToJson(config: Omit<Qwen2Config, "raw" | "headDim"> &
 }
 
 /** JSON text with object keys sorted at every level, 2-space indent and a final newline (transformers' layout). */
+/** Config keys transformers holds as Python floats: written "1e-06", "1000000.0", "0.0" as json.dumps does. */
+const PYTHON_FLOAT_KEYS = new Set(["rms_norm_eps", "rope_theta", "attention_dropout", "initializer_range", "temperature", "top_p", "repetition_penalty"]);
+
+/**
+ * JSON as transformers writes config.json / generation_config.json (`json.dumps(d, indent=2, sort_keys=True)` +
+ * newline): sorted keys, ASCII with \u escapes, and Python's float text for the keys it holds as floats.
+ */
 export function sortedJson(value: unknown): string {
-  const sort = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sort);
-    if (v && typeof v === "object") {
+  const mark = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(mark);
+    if (v && typeof v === "object" && !(v instanceof PyFloat)) {
       const o: Record<string, unknown> = {};
-      for (const k of Object.keys(v as object).sort()) o[k] = sort((v as Record<string, unknown>)[k]);
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) o[k] = typeof x === "number" && PYTHON_FLOAT_KEYS.has(k) ? pyFloat(x) : mark(x);
       return o;
     }
     return v;
   };
-  return JSON.stringify(sort(value), null, 2) + "\n";
+  return pythonJsonDumps(mark(value)) + "\n";
 }
 
 /** Writes `<dir>/config.json` atomically (validated first). */
