@@ -3,7 +3,8 @@
 //   1. cmake-js (CMakeLists.txt): Release, host SIMD, CUDA engine when a CUDA toolkit with cuBLAS is found.
 //   2. node-gyp (binding.gyp): the same CPU sources, where cmake is missing.
 // Environment: SQLFOCUS_CUDA=auto|on|off (default auto), SQLFOCUS_SKIP_NATIVE=1 to skip,
-//              SQLFOCUS_NATIVE_ARCH=0 to build without -march=native (portable binaries).
+//              SQLFOCUS_NATIVE_ARCH=0 to build without -march=native (portable binaries),
+//              SQLFOCUS_BUILD=gyp to use node-gyp even where cmake is present.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -27,6 +28,7 @@ function run(cmd, args) {
 }
 
 function hasCmake() {
+  if (process.env.SQLFOCUS_BUILD === "gyp") return false;
   const r = spawnSync("cmake", ["--version"], { stdio: "ignore" });
   return r.status === 0;
 }
@@ -42,14 +44,19 @@ if (hasCmake()) {
     `--CDSQLFOCUS_CUDA=${cuda}`, `--CDSQLFOCUS_NATIVE_ARCH=${nativeArch}`]);
   if (!ok) console.error("sqlfocus: cmake-js build failed");
 } else {
-  console.log("sqlfocus: cmake not found, falling back to node-gyp (CPU engine only)");
+  console.log(process.env.SQLFOCUS_BUILD === "gyp" ? "sqlfocus: SQLFOCUS_BUILD=gyp, building with node-gyp (CPU engine only)" : "sqlfocus: cmake not found, falling back to node-gyp (CPU engine only)");
 }
 if (!ok) {
   // npm ships node-gyp and names it in npm_config_node_gyp while running install scripts; outside npm, look
   // beside the npm that runs us, then on the PATH.
   const npmGyp = join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js");
   const gypJs = [process.env.npm_config_node_gyp, npmGyp].find((p) => p && existsSync(p));
-  ok = gypJs ? run(process.execPath, [gypJs, "rebuild", "--release"]) : run("node-gyp", ["rebuild", "--release"]);
+  // Offline, node-gyp must not download Node's headers: use the ones installed beside this node when present
+  // (npm passes its own nodedir setting as npm_config_nodedir).
+  const prefix = join(dirname(process.execPath), "..");
+  const nodedir = process.env.npm_config_nodedir ?? (existsSync(join(prefix, "include", "node", "node_api.h")) ? prefix : null);
+  const gypArgs = ["rebuild", "--release", ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+  ok = gypJs ? run(process.execPath, [gypJs, ...gypArgs]) : run("node-gyp", gypArgs);
 }
 if (!ok || !existsSync(addon)) {
   console.error(`sqlfocus: the native addon could not be built (${addon} is missing).\n` +
