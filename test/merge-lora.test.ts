@@ -2,7 +2,7 @@
 // byte-identical, folder complete (config, tokenizer, generation config); tied lm_head adapters untie; rslora scale;
 // an adapter that does not fit the base is an error before anything is written.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -106,4 +106,14 @@ test("an adapter that does not fit the base fails before anything is written", a
   await assert.rejects(merge({ base: base.dir, adapter: join(root, "adapter-deep"), out }), /adapts model\.layers\.1\.[a-z_.]+, but the base model has no model\.layers\.1\.[a-z_.]+\.weight \(wrong base model\?\)/);
   assert.ok(!existsSync(out));
   assert.deepEqual(readdirSync(root).filter((f) => f.includes("never")), []);
+});
+
+test("an --out that is an existing file is refused before anything is written; the file is kept", async () => {
+  const base = makeTinyQwen2(join(root, "base-file-out"), { ...SHAPE, layers: 1, seed: 11 });
+  await writeRandomAdapter(join(root, "adapter-file-out"), { ...SHAPE, layers: 1 });
+  const out = join(root, "notes.txt");
+  writeFileSync(out, "keep me\n");
+  await assert.rejects(merge({ base: base.dir, adapter: join(root, "adapter-file-out"), out }), (err: Error) => err.message === `${out}: exists and is not a folder (refusing to replace it with the output folder)`);
+  assert.equal(readFileSync(out, "utf8"), "keep me\n");
+  assert.deepEqual(readdirSync(root).filter((f) => f.includes("notes.txt.")), []);
 });

@@ -174,3 +174,17 @@ test("readAdapter reads F16 tensors (an adapter saved from a half-precision mode
   assert.ok(m.b.data.every((x, i) => Math.abs(x - b[i]) <= Math.abs(b[i]) / 1024));
   assert.notDeepEqual(m.a.data, new Float32Array(16));
 });
+
+test("writeAdapter never replaces a file with the adapter folder", async () => {
+  const file = join(root, "not-a-folder.txt");
+  writeFileSync(file, "keep me\n");
+  const tensors: LoraTensor[] = [
+    { name: "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", shape: [2, 4], data: rand(8, 1) },
+    { name: "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", shape: [4, 2], data: rand(8, 2) },
+  ];
+  await assert.rejects(
+    writeAdapter(file, { baseModelNameOrPath: "m", r: 2, loraAlpha: 4, loraDropout: 0, targetModules: ["q_proj"] }, tensors),
+    (err: Error) => err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`,
+  );
+  assert.equal(readFileSync(file, "utf8"), "keep me\n");
+});

@@ -1,7 +1,7 @@
 // Folders that appear complete or not at all: files are written (and fsynced) into `<name>.tmp-<pid>/` beside the
 // target, which is then renamed to `<name>` and the parent folder fsynced. A kill at any moment leaves either the old
 // folder, the new one, or a `.tmp-<pid>` folder that readers ignore and `removeStaleTempDirs` clears.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 /** Writes a file inside a folder being built, fsyncing it. */
@@ -38,11 +38,26 @@ export function tempDirFor(target: string): string {
 }
 
 /**
+ * Throws when `target` exists but is not a folder: an output folder never replaces a file (a mistyped
+ * --out/--save_model_dir must not delete the user's data). Call before doing the work that fills the folder.
+ */
+export function checkOutputDir(target: string): void {
+  let st;
+  try {
+    st = lstatSync(target);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) throw new Error(`${target}: exists and is not a folder (refusing to replace it with the output folder)`);
+}
+
+/**
  * Builds `target` atomically: `fill(tmpDir)` writes the files (use writeFileSynced), then the folder replaces
  * `target` (an existing `target` is moved aside and removed only after the rename). On error the temp folder
  * is removed and the old `target`, if any, is left untouched.
  */
 export async function writeDirAtomic(target: string, fill: (tmpDir: string) => Promise<void> | void): Promise<void> {
+  checkOutputDir(target);
   const parent = dirname(target);
   mkdirSync(parent, { recursive: true });
   const tmp = tempDirFor(target);

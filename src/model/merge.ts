@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { readAdapter, type LoraModuleWeights } from "./peft-adapter.js";
 import { readQwen2Config, sortedJson } from "./config.js";
 import { writeFileAtomic } from "./atomic.js";
+import { checkOutputDir } from "./atomic-dir.js";
 import { fromFloat32, openSafetensors, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorInfo, type TensorSource } from "./safetensors.js";
 
 export interface MergeOptions {
@@ -75,6 +76,7 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
   const out = resolve(opts.out ?? "new-model");
   const baseDir = resolve(opts.base);
   if (out === baseDir) throw new Error(`merge: the output folder ${out} is the base model's folder`);
+  checkOutputDir(out);
   const config = readQwen2Config(baseDir);
   const st = openSafetensors(baseDir);
   const adapter = readAdapter(opts.adapter);
