@@ -4,7 +4,7 @@
 // The wiring (data, run folder, adapter, resume) is also checked on the stand-in engine, so it is tested
 // where the addon has no Trainer.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -166,6 +166,37 @@ test("finetune: a bad training line fails before any engine or run folder is mad
   );
   assert.equal(engines, 0);
   assert.ok(!existsSync(join(out, "output", "runs")));
+});
+
+test("finetune: a save_model_dir or output_dir that is a file fails before any engine is made; the file is kept", async () => {
+  const out = join(root, "file-outputs");
+  mkdirSync(out, { recursive: true });
+  const file = join(out, "notes.txt");
+  writeFileSync(file, "keep me\n");
+  let engines = 0;
+  const createTrainer = () => (engines++, new FakeTrainer({}));
+  await assert.rejects(finetune({ ...base(out), saveModelDir: file, createTrainer }), (err: Error) => err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`);
+  await assert.rejects(finetune({ ...base(out), outputDir: file, createTrainer }), (err: Error) => err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`);
+  assert.equal(engines, 0);
+  assert.equal(readFileSync(file, "utf8"), "keep me\n");
+});
+
+test("finetune: resuming a checkpoint with another --lora_rank names the checkpoint's adapter_config.json field", async () => {
+  const out = join(root, "resume-rank");
+  const createTrainer = (spec: { lora: { rank: number }; seed: number }) => new FakeTrainer({ rank: spec.lora.rank, seed: spec.seed });
+  const first = await finetune({ ...base(out), loraRank: 2, maxSteps: 2, createTrainer });
+  assert.equal(first.status, "finished");
+  const cfg = join(out, "output", "checkpoint-2", "adapter_config.json");
+  let engines = 0;
+  await assert.rejects(
+    finetune({ ...base(out), loraRank: 4, maxSteps: 3, resumeFromCheckpoint: true, createTrainer: (spec) => (engines++, createTrainer(spec)) }),
+    (err: Error) => err.message === `${cfg}: field "r" is 2 but --lora_rank is 4; resume with the checkpoint's LoRA settings`,
+  );
+  await assert.rejects(
+    finetune({ ...base(out), loraRank: 2, targetModules: ["q_proj", "v_proj"], maxSteps: 3, resumeFromCheckpoint: true, createTrainer: (spec) => (engines++, createTrainer(spec)) }),
+    /adapter_config\.json: field "target_modules" is .*down_proj.* but --target_modules is q_proj,v_proj/,
+  );
+  assert.equal(engines, 0);
 });
 
 test("the model folder's tokenizer (src/model) masks as the loader expects: answer + <|im_end|> only", async () => {

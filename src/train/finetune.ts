@@ -1,9 +1,11 @@
 // finetune(): the whole job a user runs. Resolves options, the base model (src/model), the data
 // (src/train/data), the native engine (src/train/native), the run folder (src/track) and a checkpoint to resume,
 // then runs the loop (loop.ts) and saves the final adapter (PEFT format) to save-model/.
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
+  ADAPTER_CONFIG_NAME,
+  checkOutputDir,
   loadTokenizer,
   openModel,
   removeStaleTempDirs,
@@ -70,6 +72,28 @@ export function resolveResumeCheckpoint(o: ResolvedFinetuneOptions): string | nu
   const problem = checkpointProblem(dir);
   if (problem) throw new Error(`resume_from_checkpoint: ${dir} is not a complete checkpoint (${problem})`);
   return dir;
+}
+
+/**
+ * Throws when a checkpoint's adapter_config.json was made with another LoRA rank or other target modules than the
+ * run resuming it (its tensors would not fit the engine's LoRA matrices).
+ */
+export function checkResumeLoraSettings(dir: string, o: ResolvedFinetuneOptions): void {
+  const path = join(dir, ADAPTER_CONFIG_NAME);
+  let raw: { r?: unknown; target_modules?: unknown };
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
+  }
+  if (raw.r !== o.loraRank) {
+    throw new Error(`${path}: field "r" is ${JSON.stringify(raw.r)} but --lora_rank is ${o.loraRank}; resume with the checkpoint's LoRA settings`);
+  }
+  const saved = Array.isArray(raw.target_modules) ? [...raw.target_modules].map(String).sort().join(",") : JSON.stringify(raw.target_modules);
+  const wanted = [...o.targetModules].sort().join(",");
+  if (saved !== wanted) {
+    throw new Error(`${path}: field "target_modules" is ${saved} but --target_modules is ${wanted}; resume with the checkpoint's LoRA settings`);
+  }
 }
 
 /** LoRA spec of a run, as written to adapter_config.json. */
@@ -248,8 +272,11 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   const say = options.onMessage ?? ((text: string) => {
     if (options.progress !== false) process.stderr.write(text + "\n");
   });
+  checkOutputDir(o.outputDir);
+  checkOutputDir(o.saveModelDir);
   removeStaleTempDirs(o.outputDir);
   const resumeDir = resolveResumeCheckpoint(o);
+  if (resumeDir) checkResumeLoraSettings(resumeDir, o);
   const resume: LoadedCheckpoint | null = resumeDir ? loadCheckpoint(resumeDir) : null;
 
   const modelDir = (await resolveModel(o.modelName, options.progress === false ? { progress: false } : {})).dir;
