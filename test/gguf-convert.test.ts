@@ -196,4 +196,18 @@ describe("bad input", () => {
     assert.ok(!existsSync(out));
     assert.ok(!existsSync(join(root, "bad-out")) || readdirSync(join(root, "bad-out")).length === 0);
   });
+
+  test("an output that is a folder, or under a file, is an error naming it, before any writing", async () => {
+    const m = makeTinyQwen2(join(root, "ok-for-bad-out"), { layers: 1, vocab: 151936, seed: 4 });
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    const folder = join(root, "a-folder");
+    mkdirSync(join(folder, "inside"), { recursive: true });
+    await assert.rejects(toGGUF({ model: m.dir, out: folder }), (err: Error) => err.message === `cannot write ${folder}: it is a folder (name the output .gguf file)`);
+    assert.deepEqual(readdirSync(folder), ["inside"]);
+    assert.deepEqual(readdirSync(root).filter((f) => f.includes("a-folder.")), []);
+    const file = join(root, "a-file.txt");
+    writeFileSync(file, "keep me\n");
+    await assert.rejects(toGGUF({ model: m.dir, out: join(file, "x.gguf") }), (err: Error) => err.message === `cannot write ${join(file, "x.gguf")}: a part of its folder path is a file`);
+    assert.equal(readFileSync(file, "utf8"), "keep me\n");
+  });
 });

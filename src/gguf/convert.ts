@@ -2,11 +2,11 @@
 // (what convert_hf_to_gguf.py writes for Qwen2/Qwen2.5). Tensors are streamed one at a time from the mapped
 // safetensors files (pread, not mapped), converted in bounded chunks, so memory stays at about one chunk whatever
 // the model size.
-import { closeSync, mkdirSync, openSync, readSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { closeSync, openSync, readSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import { openSafetensors, fromFloat32, readQwen2Config, toFloat32, type Qwen2Config, type TensorInfo } from "../model/index.js";
 import { FILE_TYPES } from "./constants.js";
-import { kv, writeGguf, type GgufKv, type GgufTensorSpec } from "./file.js";
+import { checkOutputFile, kv, writeGguf, type GgufKv, type GgufTensorSpec } from "./file.js";
 import { readGgufTokenizer, tokenizerMetadata, type GgufTokenizer } from "./tokenizer.js";
 
 export type GgufFloatType = "F32" | "F16" | "BF16";
@@ -189,7 +189,7 @@ export interface ToGgufResult {
 export async function toGGUF(opts: ToGgufOptions): Promise<ToGgufResult> {
   const type = opts.type ?? "F16";
   const plan = planQwen2Gguf(opts.model, type, { name: opts.name });
-  mkdirSync(dirname(resolve(opts.out)), { recursive: true });
+  checkOutputFile(opts.out);
   writeGguf(opts.out, plan.metadata, plan.tensors, { onTensor: opts.onProgress });
   return { path: opts.out, type, tensors: plan.tensors.length, metadata: plan.metadata.length };
 }

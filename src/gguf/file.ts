@@ -2,8 +2,8 @@
 // tensor, atomically: temp file + rename) and a reader of the metadata and tensor table.
 // Layout: magic, version u32, n_tensors u64, n_kv u64, kv pairs, tensor infos (name, n_dims u32, ne[] u64,
 // type u32, offset u64), padding to general.alignment, tensor data (each tensor aligned).
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import {
   GGML_TYPES,
   GGUF_DEFAULT_ALIGNMENT,
@@ -120,6 +120,26 @@ export interface WriteGgufOptions {
   onTensor?: (done: number, total: number, name: string) => void;
 }
 
+
+/**
+ * Makes an output file's parent folder and checks the output is not a folder, with errors that name the path
+ * (call before the work that produces the file).
+ */
+export function checkOutputFile(path: string): void {
+  try {
+    mkdirSync(dirname(resolve(path)), { recursive: true });
+  } catch (err) {
+    throw new Error(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "ENOTDIR" ? "a part of its folder path is a file" : (err as Error).message}`);
+  }
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    /* absent: fine */
+  }
+  if (isDir) throw new Error(`cannot write ${path}: it is a folder (name the output .gguf file)`);
+}
+
 /**
  * Writes a GGUF v3 file atomically: the header is planned from the tensor list, then each tensor's data is
  * produced and written in turn (so at most one tensor's chunks are in memory). On any error no file is left.
@@ -166,6 +186,7 @@ export function writeGguf(path: string, meta: readonly GgufKv[], tensors: readon
   }
   w.pad(alignment);
 
+  checkOutputFile(path);
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   let fd: number;
   try {

@@ -2,11 +2,10 @@
 // general.type "adapter", adapter.type "lora", adapter.lora.alpha, tensors "<gguf weight name>.lora_a" (PyTorch
 // [r, in] → ne [in, r]) and ".lora_b" ([out, r] → ne [r, out]). llama.cpp scales by alpha / rank per module; modules
 // whose PEFT scale differs from that (rslora, alpha_pattern) get the difference folded into B.
-import { mkdirSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { fromFloat32, readAdapter, readQwen2Config } from "../model/index.js";
 import { expectedQwen2Shapes, ggufTensorName } from "./convert.js";
-import { kv, writeGguf, type GgufTensorSpec } from "./file.js";
+import { checkOutputFile, kv, writeGguf, type GgufTensorSpec } from "./file.js";
 
 export interface LoraToGgufOptions {
   /** PEFT adapter folder. */
@@ -61,7 +60,7 @@ export async function loraToGGUF(opts: LoraToGgufOptions): Promise<LoraToGgufRes
     kv.f32("adapter.lora.alpha", alpha),
     kv.u32("general.quantization_version", 2),
   ];
-  mkdirSync(dirname(resolve(opts.out)), { recursive: true });
+  checkOutputFile(opts.out);
   writeGguf(opts.out, metadata, tensors);
   return { path: opts.out, modules: adapter.modules.length, alpha };
 }
