@@ -105,6 +105,9 @@ test("tied f32 variant, sharded; a non-empty folder needs overwrite", async () =
   writeFileSync(join(other, "x"), "");
   await assert.rejects(initTinyModel(other, { heads: 3 }), /heads \(3\) must divide hidden \(256\)/);
   await assert.rejects(initTinyModel(tmp(), { dtype: "q4" as never }), /dtype must be bf16, f16 or f32/);
+  const file = join(other, "x");
+  await assert.rejects(initTinyModel(file, { overwrite: true }), (err: Error) => err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`);
+  assert.equal(readFileSync(file, "utf8"), "");
 });
 
 test("random stream: deterministic, uniform in (0,1), seeds and names give distinct streams", () => {

@@ -2,6 +2,7 @@
 // embedded default for demos and tests. Same options → same bytes. Every tensor has its own random stream derived
 // from (seed, tensor name), so tensors are generated one at a time while they are written (streamed).
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { checkOutputDir } from "./atomic-dir.js";
 import { join, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic.js";
 import { sortedJson, writeQwen2Config } from "./config.js";
@@ -207,6 +208,7 @@ export function tinyTensorValues(seed: number, spec: { name: string; shape: numb
 export async function initTinyModel(dir: string, options: TinyModelOptions = {}): Promise<TinyModelInfo> {
   const o = resolveOptions(options);
   const out = resolve(dir);
+  checkOutputDir(out);
   if (existsSync(out) && readdirSync(out).length > 0 && !o.overwrite) {
     throw new Error(`${out} is not empty; pass overwrite (--overwrite) to replace the model there`);
   }
