@@ -1,5 +1,5 @@
 // `sqlfocus mschema`: print a database's M-Schema (from config.ini, a URL, a SQLite file, or DDL).
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
 import { formatMSchemaWithReport, mschema, parseDdlSchema, qwenTokenCounter, type MSchemaSource } from "../../mschema/index.js";
 
@@ -47,10 +47,16 @@ export const mschemaCommand: CommandModule<object, MSchemaArgs> = {
       }) as unknown as Argv<MSchemaArgs>,
   handler: async (args) => {
     const format = { include: list(args.include), exclude: list(args.exclude), maxExamples: args["max-examples"], maxTokens: args["max-tokens"] };
+    if (args.out !== undefined && isFolder(args.out)) throw new Error(`--out ${args.out}: is a folder (name the output file)`);
     let text: string;
     let notes: string[];
     if (args.ddl !== undefined) {
-      const ddl = readFileSync(args.ddl === "-" ? 0 : args.ddl, "utf8");
+      let ddl: string;
+      try {
+        ddl = readFileSync(args.ddl === "-" ? 0 : args.ddl, "utf8");
+      } catch (err) {
+        throw new Error(`--ddl ${args.ddl}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
       const parsed = parseDdlSchema(ddl, args.dialect, { dbId: args["db-id"] });
       if (!parsed.ok) throw new Error(`${args.ddl}: ${parsed.warnings.join("; ")}`);
       const countTokens = format.maxTokens !== undefined ? await qwenTokenCounter() : undefined;
@@ -65,10 +71,27 @@ export const mschemaCommand: CommandModule<object, MSchemaArgs> = {
     }
     if (args.out) {
       const tmp = `${args.out}.tmp-${process.pid}`;
-      writeFileSync(tmp, `${text}\n`);
-      renameSync(tmp, args.out);
+      try {
+        writeFileSync(tmp, `${text}\n`);
+        renameSync(tmp, args.out);
+      } catch (err) {
+        try {
+          rmSync(tmp, { force: true });
+        } catch {
+          /* the temp file was never made (e.g. the folder path has a file in it) */
+        }
+        throw new Error(`--out ${args.out}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
       notes.push(`wrote ${args.out}`);
     } else process.stdout.write(`${text}\n`);
     for (const n of notes) process.stderr.write(`mschema: ${n}\n`);
   },
 };
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // absent, or under a file: the write reports it
+  }
+}
