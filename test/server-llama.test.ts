@@ -5,7 +5,7 @@
 // served and every sequence returned.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { AddressInfo } from "node:net";
@@ -128,6 +128,16 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, "")));
     assert.equal(chunks.map((c) => c.choices[0].delta.content ?? "").join(""), plain.choices[0].message.content);
     assert.equal(chunks.at(-1).usage.completion_tokens, plain.usage.completion_tokens);
+  });
+
+  test("without --threads, generation uses no more threads than the machine has CPUs", async () => {
+    assert.equal(model.threads, 1, "an explicit threads option is kept");
+    const fresh = await LlamaChatModel.load({ modelPath: gguf, sequences: 1, contextSize: 256 });
+    try {
+      assert.ok(fresh.threads >= 1 && fresh.threads <= availableParallelism(), `threads ${fresh.threads} > ${availableParallelism()} CPUs`);
+    } finally {
+      await fresh.close();
+    }
   });
 
   test("sqlfocus serve starts on the GGUF, answers, and exits 0 on SIGTERM", async () => {

@@ -3,6 +3,7 @@
 // `LlamaChatModel` is the real one: node-llama-cpp on a GGUF, one loaded model, one context per LoRA
 // adapter (plus the base), each with N sequences so that N requests run in parallel as one batch.
 import type { ChatHistoryItem, ChatWrapper, Llama, LlamaChat, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
+import { availableParallelism } from "node:os";
 import { buildNl2SqlPrompt, extractSql, type SqlDialect } from "./prompt.js";
 
 export type ChatRole = "system" | "user" | "assistant";
@@ -221,6 +222,11 @@ async function getRuntime(gpu: LlamaChatModelOptions["gpu"]): Promise<Llama> {
     skipDownload: true,
     progressLogs: false,
     logLevel: LlamaLogLevel.error,
+  }).then((llama) => {
+    // node-llama-cpp's CPU default is max(4, math cores): on a 1-3 core machine that runs more spinning
+    // threads than cores, and generation gets 10-100x slower. Never default to more threads than CPUs.
+    if (llama.gpu === false && llama.maxThreads > availableParallelism()) llama.maxThreads = availableParallelism();
+    return llama;
   });
   return llamaInstance;
 }
@@ -290,6 +296,12 @@ export class LlamaChatModel implements ChatModel {
       await model.dispose();
       throw err;
     }
+  }
+
+  /** CPU threads a generation uses when it runs alone (the --threads option, or at most the machine's CPUs). */
+  get threads(): number {
+    const pool = this.pools.values().next().value as SequencePool | undefined;
+    return pool?.context.idealThreads ?? 0;
   }
 
   private lazyBase?: () => Promise<SequencePool>;
