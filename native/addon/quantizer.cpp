@@ -6,14 +6,21 @@
 //   quantizer.quantize({ input, output, ftype, threads?, allowRequantize?, pure?, dryRun?, onTensor? }) -> Promise<void>
 //       rejects with the errors llama.cpp logged; one quantization at a time per process (llama's logger is global);
 //       onTensor(index, count, name) is called (on the JS thread) as llama.cpp starts each tensor ("[ i/ n] name" log)
+//   new Quantizer(libllamaPath, libggmlBasePath?)  also loads ggml_quantize_chunk / ggml_row_size from libggml-base
+//   quantizer.quantizeRows(ggmlType, f32: Float32Array, nPerRow, threads?) -> Promise<Buffer>
+//       ggml_quantize_chunk over all rows of `f32` (length a multiple of nPerRow, no importance matrix), rows split
+//       among `threads` threads; the bytes are those llama_model_quantize writes for the same rows and type
 #include "addon.h"
 
 #ifdef SQLFOCUS_HAVE_LLAMA
 #include <dlfcn.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "llama.h"
 #endif
@@ -29,6 +36,59 @@ struct LlamaApi {
   decltype(&llama_model_quantize) quantize = nullptr;
   decltype(&llama_log_get) log_get = nullptr;
   decltype(&llama_log_set) log_set = nullptr;
+  decltype(&ggml_quantize_chunk) quantize_chunk = nullptr;  // from libggml-base (optional)
+  decltype(&ggml_row_size) row_size = nullptr;
+  decltype(&ggml_blck_size) blck_size = nullptr;
+  decltype(&ggml_quantize_requires_imatrix) requires_imatrix = nullptr;
+};
+
+// ggml_quantize_chunk on a worker thread: rows of `src_` quantized into `dst_` (both kept alive by references).
+class QuantizeRowsWorker : public Napi::AsyncWorker {
+ public:
+  QuantizeRowsWorker(Napi::Env env, const LlamaApi& api, int type, Napi::Float32Array src, int64_t n_per_row,
+                     int64_t nrows, Napi::Buffer<uint8_t> dst, size_t row_bytes, int threads)
+      : Napi::AsyncWorker(env, "sqlfocus:quantize-rows"), api_(api), type_(type),
+        src_(src.Data()), dst_(dst.Data()), n_per_row_(n_per_row), nrows_(nrows), row_bytes_(row_bytes),
+        threads_(threads), deferred_(Napi::Promise::Deferred::New(env)) {
+    src_ref_ = Napi::Persistent(src.As<Napi::Object>());
+    dst_ref_ = Napi::Persistent(dst.As<Napi::Object>());
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(threads_, nrows_));
+    const int64_t per = (nrows_ + nt - 1) / nt;
+    std::vector<std::thread> pool;
+    std::vector<size_t> got(static_cast<size_t>(nt), 0);
+    for (int64_t t = 0; t < nt; t++) {
+      const int64_t first = t * per;
+      const int64_t n = std::min<int64_t>(per, nrows_ - first);
+      if (n <= 0) break;
+      pool.emplace_back([this, first, n, t, &got] {
+        got[static_cast<size_t>(t)] = api_.quantize_chunk(static_cast<ggml_type>(type_), src_ + first * n_per_row_,
+                                                          dst_ + first * row_bytes_, 0, n, n_per_row_, nullptr);
+      });
+    }
+    for (auto& th : pool) th.join();
+    size_t total = 0;
+    for (size_t g : got) total += g;
+    if (total != row_bytes_ * static_cast<size_t>(nrows_)) {
+      SetError("ggml_quantize_chunk wrote " + std::to_string(total) + " bytes, expected " +
+               std::to_string(row_bytes_ * static_cast<size_t>(nrows_)));
+    }
+  }
+  void OnOK() override { deferred_.Resolve(dst_ref_.Value()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  LlamaApi api_;
+  int type_;
+  const float* src_;
+  uint8_t* dst_;
+  int64_t n_per_row_, nrows_;
+  size_t row_bytes_;
+  int threads_;
+  Napi::ObjectReference src_ref_, dst_ref_;
+  Napi::Promise::Deferred deferred_;
 };
 
 static std::mutex g_quantize_mutex;  // llama's log callback is process-wide: one quantization at a time
@@ -128,7 +188,8 @@ class QuantizeWorker : public Napi::AsyncWorker {
 class Quantizer : public Napi::ObjectWrap<Quantizer> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Quantizer", {InstanceMethod("quantize", &Quantizer::Quantize)});
+    return DefineClass(env, "Quantizer", {InstanceMethod("quantize", &Quantizer::Quantize),
+                                       InstanceMethod("quantizeRows", &Quantizer::QuantizeRows)});
   }
 
   explicit Quantizer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Quantizer>(info) {
@@ -154,6 +215,24 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
     api_.quantize = reinterpret_cast<decltype(api_.quantize)>(need("llama_model_quantize"));
     api_.log_get = reinterpret_cast<decltype(api_.log_get)>(need("llama_log_get"));
     api_.log_set = reinterpret_cast<decltype(api_.log_set)>(need("llama_log_set"));
+    if (info.Length() >= 2 && info[1].IsString()) {
+      std::string base = info[1].As<Napi::String>();
+      dlerror();
+      void* hb = dlopen(base.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (!hb) {
+        const char* e = dlerror();
+        throw Napi::Error::New(env, "cannot load ggml's library " + base + ": " + (e ? e : "unknown error"));
+      }
+      auto needb = [&](const char* name) -> void* {
+        void* s = dlsym(hb, name);
+        if (!s) throw Napi::Error::New(env, std::string("ggml's library ") + base + " lacks " + name);
+        return s;
+      };
+      api_.quantize_chunk = reinterpret_cast<decltype(api_.quantize_chunk)>(needb("ggml_quantize_chunk"));
+      api_.row_size = reinterpret_cast<decltype(api_.row_size)>(needb("ggml_row_size"));
+      api_.blck_size = reinterpret_cast<decltype(api_.blck_size)>(needb("ggml_blck_size"));
+      api_.requires_imatrix = reinterpret_cast<decltype(api_.requires_imatrix)>(needb("ggml_quantize_requires_imatrix"));
+    }
     static std::once_flag once;
     std::call_once(once, [&] { api_.backend_init(); });
     // The handle is kept for the life of the process (never dlclose()d: node-llama-cpp may share it).
@@ -187,6 +266,42 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
     p.pure = boolean("pure", p.pure);
     p.dry_run = boolean("dryRun", p.dry_run);
     auto* w = new QuantizeWorker(env, api_, std::move(input), std::move(output), p, o.Get("onTensor"));
+    Napi::Promise promise = w->Promise();
+    w->Queue();
+    return promise;
+  }
+
+  Napi::Value QuantizeRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!api_.quantize_chunk) {
+      throw Napi::Error::New(env, "quantizeRows: this Quantizer was created without libggml-base (new Quantizer(libllama, libggmlBase))");
+    }
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
+      throw Napi::TypeError::New(env, "quantizeRows(ggmlType, f32: Float32Array, nPerRow, threads?)");
+    }
+    Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+    if (ta.TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "quantizeRows: data must be a Float32Array");
+    Napi::Float32Array src = info[1].As<Napi::Float32Array>();
+    const int type = info[0].As<Napi::Number>().Int32Value();
+    const int64_t n_per_row = info[2].As<Napi::Number>().Int64Value();
+    const int threads = info.Length() >= 4 && info[3].IsNumber() ? std::max(1, info[3].As<Napi::Number>().Int32Value()) : 1;
+    if (type < 0 || type >= GGML_TYPE_COUNT) throw Napi::RangeError::New(env, "quantizeRows: unknown ggml type " + std::to_string(type));
+    if (n_per_row <= 0 || static_cast<int64_t>(src.ElementLength()) % n_per_row != 0) {
+      throw Napi::RangeError::New(env, "quantizeRows: data length " + std::to_string(src.ElementLength()) +
+                                           " is not a multiple of the row length " + std::to_string(n_per_row));
+    }
+    if (api_.requires_imatrix(static_cast<ggml_type>(type))) {
+      throw Napi::Error::New(env, "quantizeRows: ggml type " + std::to_string(type) + " needs an importance matrix");
+    }
+    const int64_t blck = api_.blck_size(static_cast<ggml_type>(type));
+    if (blck <= 0 || n_per_row % blck != 0) {
+      throw Napi::RangeError::New(env, "quantizeRows: rows of " + std::to_string(n_per_row) + " values are not a multiple of ggml type " +
+                                           std::to_string(type) + "'s block of " + std::to_string(blck));
+    }
+    const size_t row_bytes = api_.row_size(static_cast<ggml_type>(type), n_per_row);
+    const int64_t nrows = static_cast<int64_t>(src.ElementLength()) / n_per_row;
+    Napi::Buffer<uint8_t> dst = Napi::Buffer<uint8_t>::New(env, row_bytes * static_cast<size_t>(nrows));
+    auto* w = new QuantizeRowsWorker(env, api_, type, src, n_per_row, nrows, dst, row_bytes, threads);
     Napi::Promise promise = w->Promise();
     w->Queue();
     return promise;

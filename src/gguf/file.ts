@@ -145,6 +145,101 @@ export function checkOutputFile(path: string): void {
  * produced and written in turn (so at most one tensor's chunks are in memory). On any error no file is left.
  */
 export function writeGguf(path: string, meta: readonly GgufKv[], tensors: readonly GgufTensorSpec[], opts: WriteGgufOptions = {}): void {
+  const { header, sizes, alignment } = ggufHeader(meta, tensors);
+  checkOutputFile(path);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, "w");
+  } catch (err) {
+    throw new Error(`cannot write ${path}: ${(err as Error).message}`);
+  }
+  const zeros = Buffer.alloc(alignment);
+  try {
+    const write = (b: Uint8Array) => writeAll(fd, b);
+    write(header);
+    tensors.forEach((t, i) => {
+      let n = 0;
+      for (const chunk of t.data()) {
+        n += chunk.byteLength;
+        if (n > sizes[i]) break;
+        write(chunk);
+      }
+      if (n !== sizes[i]) throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
+      const pad = alignUp(n, alignment) - n;
+      if (pad) write(zeros.subarray(0, pad));
+      opts.onTensor?.(i + 1, tensors.length, t.name);
+    });
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  renameSync(tmp, path);
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  let off = 0;
+  while (off < b.byteLength) off += writeSync(fd, b, off, b.byteLength - off);
+}
+
+/** Like GgufTensorSpec, with data that may be produced asynchronously (e.g. by the addon on a worker thread). */
+export interface GgufAsyncTensorSpec {
+  name: string;
+  dims: number[];
+  type: GgmlTypeName;
+  data: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+}
+
+/**
+ * writeGguf with tensor data from async producers: same layout, same atomic write (temp file + rename; no file on
+ * error). `tmpPath` chooses the temporary name (so a caller can remove it on interrupt).
+ */
+export async function writeGgufAsync(
+  path: string,
+  meta: readonly GgufKv[],
+  tensors: readonly GgufAsyncTensorSpec[],
+  opts: WriteGgufOptions & { tmpPath?: string } = {},
+): Promise<void> {
+  const { header, sizes, alignment } = ggufHeader(meta, tensors);
+  checkOutputFile(path);
+  const tmp = opts.tmpPath ?? join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, "w");
+  } catch (err) {
+    throw new Error(`cannot write ${path}: ${(err as Error).message}`);
+  }
+  const zeros = Buffer.alloc(alignment);
+  try {
+    writeAll(fd, header);
+    for (let i = 0; i < tensors.length; i++) {
+      const t = tensors[i];
+      let n = 0;
+      for await (const chunk of t.data()) {
+        n += chunk.byteLength;
+        if (n > sizes[i]) break;
+        writeAll(fd, chunk);
+      }
+      if (n !== sizes[i]) throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
+      const pad = alignUp(n, alignment) - n;
+      if (pad) writeAll(fd, zeros.subarray(0, pad));
+      opts.onTensor?.(i + 1, tensors.length, t.name);
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  renameSync(tmp, path);
+}
+
+/** The header (magic … tensor infos, padded to the alignment) and each tensor's data size. */
+function ggufHeader(meta: readonly GgufKv[], tensors: readonly { name: string; dims: number[]; type: GgmlTypeName }[]): { header: Buffer; sizes: number[]; alignment: number } {
   const alignKv = meta.find((m) => m.key === "general.alignment");
   const alignment = alignKv ? Number(alignKv.value) : GGUF_DEFAULT_ALIGNMENT;
   const seen = new Set<string>();
@@ -185,42 +280,7 @@ export function writeGguf(path: string, meta: readonly GgufKv[], tensors: readon
     offset = alignUp(offset + nbytes, alignment);
   }
   w.pad(alignment);
-
-  checkOutputFile(path);
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  let fd: number;
-  try {
-    fd = openSync(tmp, "w");
-  } catch (err) {
-    throw new Error(`cannot write ${path}: ${(err as Error).message}`);
-  }
-  const zeros = Buffer.alloc(alignment);
-  try {
-    const write = (b: Uint8Array) => {
-      let off = 0;
-      while (off < b.byteLength) off += writeSync(fd, b, off, b.byteLength - off);
-    };
-    write(w.bytes());
-    tensors.forEach((t, i) => {
-      let n = 0;
-      for (const chunk of t.data()) {
-        n += chunk.byteLength;
-        if (n > sizes[i]) break;
-        write(chunk);
-      }
-      if (n !== sizes[i]) throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
-      const pad = alignUp(n, alignment) - n;
-      if (pad) write(zeros.subarray(0, pad));
-      opts.onTensor?.(i + 1, tensors.length, t.name);
-    });
-    fsyncSync(fd);
-    closeSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  renameSync(tmp, path);
+  return { header: w.bytes(), sizes, alignment };
 }
 
 // ---- reader ------------------------------------------------------------------------------------------------

@@ -20,11 +20,16 @@ export interface NativeQuantizeOptions {
 
 export interface NativeQuantizer {
   quantize(options: NativeQuantizeOptions): Promise<void>;
+  /**
+   * ggml_quantize_chunk (libggml-base) over all rows of `f32` on worker threads: the bytes of those rows in ggml type
+   * `ggmlType` (id), no importance matrix. Needs libggml-base (found beside libllama).
+   */
+  quantizeRows(ggmlType: number, f32: Float32Array, nPerRow: number, threads?: number): Promise<Buffer>;
 }
 
 interface QuantizerAddon {
   quantizerBuilt?: boolean;
-  Quantizer?: new (libllamaPath: string) => NativeQuantizer;
+  Quantizer?: new (libllamaPath: string, libggmlBasePath?: string) => NativeQuantizer;
 }
 
 /** node-llama-cpp's platform package name for this machine (only the CPU builds are used here). */
@@ -68,6 +73,14 @@ export function findLibllama(): string {
   );
 }
 
+/** node-llama-cpp's libggml-base beside its libllama (exports ggml_quantize_chunk), or undefined when absent. */
+export function findLibggmlBase(libllama: string): string | undefined {
+  const dir = dirname(libllama);
+  const re = process.platform === "win32" ? /^ggml-base\.dll$/ : /^libggml-base(\.[\d.]+)?\.(so|dylib)$|^libggml-base\.so(\.[\d.]+)?$/;
+  const lib = readdirSync(dir).find((f) => re.test(f));
+  return lib ? join(dir, lib) : undefined;
+}
+
 let cached: NativeQuantizer | undefined;
 
 /** The addon's quantizer over node-llama-cpp's libllama, loaded once; clear errors when unavailable. */
@@ -80,6 +93,8 @@ export function nativeQuantizer(): NativeQuantizer {
         "install node-llama-cpp@3.21.1 and run 'npm run build:native'",
     );
   }
-  cached = new addon.Quantizer(findLibllama());
+  const libllama = findLibllama();
+  const base = findLibggmlBase(libllama);
+  cached = base ? new addon.Quantizer(libllama, base) : new addon.Quantizer(libllama);
   return cached;
 }

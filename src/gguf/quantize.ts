@@ -11,6 +11,7 @@ import { toGGUF, type GgufFloatType } from "./convert.js";
 import { readGgufInfo, type GgufInfo } from "./file.js";
 import { modelfileText } from "./modelfile.js";
 import { nativeQuantizer } from "./native.js";
+import { streamingQuantize } from "./streaming.js";
 
 export interface QuantizeOptions {
   /** A GGUF file (F32/F16/BF16, or already quantized with allowRequantize) or an HF Qwen2 folder. */
@@ -24,6 +25,11 @@ export interface QuantizeOptions {
   allowRequantize?: boolean;
   /** Write an Ollama Modelfile beside the output (default true; a path to choose its name). */
   modelfile?: boolean | string;
+  /**
+   * From an HF folder: convert and quantize in one pass (ggml_quantize_chunk per tensor, no temporary GGUF; see
+   * streaming.ts). Off by default: the default route is convert to a temporary GGUF + llama_model_quantize.
+   */
+  streaming?: boolean;
   /** Progress in [0, 1] (tensors converted / quantized so far) and the current stage. */
   onProgress?: (fraction: number, stage: "convert" | "quantize") => void;
 }
@@ -134,15 +140,26 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
     if (inputInfo.metadata.get("general.type") === "adapter") throw new Error(`${opts.input}: is a LoRA adapter GGUF, not a model`);
   }
   checkWritableDir(opts.output);
-  if (fromFolder) checkFreeSpace(opts.input, opts.output);
   const quantizer = fromFolder && (type === "F32" || type === "F16" || type === "BF16") ? null : nativeQuantizer();
+  const streaming = fromFolder && quantizer !== null && opts.streaming === true;
+  if (fromFolder && !streaming) checkFreeSpace(opts.input, opts.output);
 
   const tmpOut = tempBeside(opts.output, "tmp");
-  const tmpIn = fromFolder ? tempBeside(opts.output, `${srcType.toLowerCase()}.gguf`) : null;
+  const tmpIn = fromFolder && !streaming ? tempBeside(opts.output, `${srcType.toLowerCase()}.gguf`) : null;
   const stopWatchingSignals = removeOnInterrupt(tmpIn ? [tmpOut, tmpIn] : [tmpOut]);
   try {
     let input = opts.input;
-    if (fromFolder) {
+    if (streaming) {
+      await streamingQuantize({
+        model: opts.input,
+        out: opts.output,
+        tmpPath: tmpOut,
+        type,
+        threads: opts.threads,
+        quantizer: quantizer!,
+        onTensor: opts.onProgress ? (d, n) => opts.onProgress!(d / n, "quantize") : undefined,
+      });
+    } else if (fromFolder) {
       if (!quantizer) {
         // A float type from a folder is a plain conversion.
         await toGGUF({ model: opts.input, out: tmpOut, type: type as GgufFloatType, onProgress: (d, n) => opts.onProgress?.(d / n, "convert") });
@@ -151,7 +168,7 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
         input = tmpIn!;
       }
     }
-    if (quantizer) {
+    if (quantizer && !streaming) {
       const base = fromFolder ? 0.3 : 0;
       await quantizer.quantize({
         input,
@@ -162,7 +179,7 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
         onTensor: opts.onProgress ? (i, n) => opts.onProgress!(base + ((1 - base) * (i - 1)) / n, "quantize") : undefined,
       });
     }
-    renameSync(tmpOut, opts.output);
+    if (!streaming) renameSync(tmpOut, opts.output); // the streaming writer renames its own temp file
   } catch (err) {
     rmSync(tmpOut, { force: true });
     throw err;

@@ -13,6 +13,7 @@ interface QuantizeArgs {
   threads?: number;
   "allow-requantize": boolean;
   modelfile: boolean;
+  streaming: boolean;
 }
 
 export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
@@ -25,6 +26,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option("type", { type: "string", default: DEFAULT_QUANT_TYPE, describe: `one of ${Object.keys(FILE_TYPES).join(", ")}` })
       .option("threads", { type: "number", describe: "quantizer threads (default: all cores)" })
       .option("allow-requantize", { type: "boolean", default: false, describe: "allow an already quantized input" })
+      .option("streaming", { type: "boolean", default: false, describe: "from an HF folder: quantize tensor by tensor with ggml_quantize_chunk, no temporary GGUF (same bytes as the default route)" })
       .option("modelfile", { type: "boolean", default: true, describe: "write an Ollama Modelfile beside the output (--no-modelfile to skip)" })
       .check((a) => {
         if (a.threads !== undefined && (!Number.isInteger(a.threads) || a.threads < 1)) throw new Error("--threads must be a positive integer");
@@ -41,6 +43,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       threads: args.threads,
       allowRequantize: args["allow-requantize"],
       modelfile: args.modelfile,
+      streaming: args.streaming,
       onProgress: (f) => {
         bar ??= progressBar(`quantize ${args.type}`, 100);
         bar.update(Math.round(f * 100));
