@@ -106,10 +106,10 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
   builder: (y: Argv) => {
     let b = y;
     for (const f of FINETUNE_FLAGS) {
-      // Numbers are taken as text and parsed by finetune(), so a bad value is reported as typed ("abc", not NaN).
+      // Numbers get no yargs type (so --help shows only the describe's [number], and yargs never makes NaN):
+      // "2e-4" or "-1" arrive as numbers, "abc" as text that finetune() reports as typed.
       b = b.option(PYTHON_OPTION_NAMES[f.key], {
-        type: f.type === "number" ? "string" : f.type,
-        ...(f.type === "number" ? { requiresArg: true } : {}),
+        ...(f.type === "number" ? { requiresArg: true } : { type: f.type }),
         describe: f.type === "number" ? `${f.describe} [number]` : f.describe,
         ...(f.choices ? { choices: f.choices as string[] } : {}),
         ...(f.alias ? { alias: f.alias } : {}),
