@@ -86,7 +86,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     y
       .option("model", { type: "string", describe: "GGUF model that generates the SQL (greedy; convert an HF folder first with 'sqlfocus convert')" })
       .option("lora", { type: "string", describe: "GGUF LoRA adapter applied to --model" })
-      .option("threads", { type: "number", describe: "CPU threads for generation (default node-llama-cpp's choice)" })
+      .option("threads", { type: "number", describe: "CPU threads for generation (default node-llama-cpp's choice, at most the CPUs)" })
       .option("gpu", { type: "boolean", default: false, describe: "generate on a GPU when node-llama-cpp finds one" })
       .option("max-tokens", { type: "number", default: 512, describe: "longest reply generated per question" })
       .option("predictions", { type: "string", describe: "score SQL from a file: one per line in question order, or JSONL" })

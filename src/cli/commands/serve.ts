@@ -38,7 +38,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option("context-size", { type: "number", describe: "tokens per sequence (default min(4096, the model's))" })
       .option("max-queue", { type: "number", default: 32, describe: "requests that may wait for a sequence; more get 503" })
       .option("max-tokens", { type: "number", default: 512, describe: "default max tokens of a reply" })
-      .option("threads", { type: "number", describe: "CPU threads for generation (default: node-llama-cpp's choice)" })
+      .option("threads", { type: "number", describe: "CPU threads for generation (default: node-llama-cpp's choice, at most the CPUs)" })
       .option("gpu", { type: "string", choices: ["false", "auto", "cuda", "vulkan", "metal"], default: "false", describe: "GPU backend (default CPU)" })
       .option("body-limit", { type: "number", default: 1024 * 1024, describe: "largest request body in bytes (413 above)" })
       .option("log-level", { type: "string", choices: ["fatal", "error", "warn", "info", "debug", "trace"], default: "info", describe: "debug logs prompts and replies" })
