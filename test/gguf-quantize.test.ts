@@ -51,9 +51,10 @@ describe("Q4_K_M from an HF folder", () => {
 
   test("one command: tensor types, size, Modelfile, nothing else left behind", async () => {
     const calls: [number, string][] = [];
-    const r = await quantize({ input: m.dir, output: out, type: "Q4_K_M", threads: 2, onProgress: (f, s) => calls.push([f, s]) });
+    const r = await quantize({ input: m.dir, output: out, type: "Q4_K_M", threads: 2, streaming: false, onProgress: (f, s) => calls.push([f, s]) });
     assert.equal(r.type, "Q4_K_M");
-    // progress: every tensor converted, then every tensor started by llama.cpp (from its log), monotonic, ends at 1
+    // progress (temporary-GGUF route): every tensor converted, then every tensor started by llama.cpp (from its
+    // log), monotonic, ends at 1
     const nTensors = 1 + LAYERS * 12 + 1;
     assert.equal(calls.filter(([, s]) => s === "convert").length, nTensors);
     assert.equal(calls.filter(([, s]) => s === "quantize").length, nTensors + 1);
@@ -96,6 +97,10 @@ describe("Q4_K_M from an HF folder", () => {
     const twoStep = join(root, "two-step.gguf");
     await quantize({ input: join(root, "ref-f32.gguf"), output: twoStep, type: "Q4_K_M", modelfile: false });
     assert.ok(readFileSync(twoStep).equals(readFileSync(out)));
+    // the default (streaming) route gives the same bytes
+    const streamed = join(root, "streamed.gguf");
+    await quantize({ input: m.dir, output: streamed, type: "Q4_K_M", modelfile: false });
+    assert.ok(readFileSync(streamed).equals(readFileSync(out)));
   });
 });
 

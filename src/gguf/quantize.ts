@@ -26,8 +26,9 @@ export interface QuantizeOptions {
   /** Write an Ollama Modelfile beside the output (default true; a path to choose its name). */
   modelfile?: boolean | string;
   /**
-   * From an HF folder: convert and quantize in one pass (ggml_quantize_chunk per tensor, no temporary GGUF; see
-   * streaming.ts). Off by default: the default route is convert to a temporary GGUF + llama_model_quantize.
+   * From an HF folder: convert and quantize in one pass (ggml_quantize_chunk per tensor, no temporary GGUF, about a
+   * quarter of the memory; see streaming.ts). Default true; false converts to a temporary GGUF in the source dtype
+   * and runs llama_model_quantize on it (the same bytes, tested).
    */
   streaming?: boolean;
   /** Progress in [0, 1] (tensors converted / quantized so far) and the current stage. */
@@ -141,7 +142,7 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
   }
   checkWritableDir(opts.output);
   const quantizer = fromFolder && (type === "F32" || type === "F16" || type === "BF16") ? null : nativeQuantizer();
-  const streaming = fromFolder && quantizer !== null && opts.streaming === true;
+  const streaming = fromFolder && quantizer !== null && opts.streaming !== false;
   if (fromFolder && !streaming) checkFreeSpace(opts.input, opts.output);
 
   const tmpOut = tempBeside(opts.output, "tmp");

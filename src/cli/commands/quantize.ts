@@ -26,7 +26,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option("type", { type: "string", default: DEFAULT_QUANT_TYPE, describe: `one of ${Object.keys(FILE_TYPES).join(", ")}` })
       .option("threads", { type: "number", describe: "quantizer threads (default: all cores)" })
       .option("allow-requantize", { type: "boolean", default: false, describe: "allow an already quantized input" })
-      .option("streaming", { type: "boolean", default: false, describe: "from an HF folder: quantize tensor by tensor with ggml_quantize_chunk, no temporary GGUF (same bytes as the default route)" })
+      .option("streaming", { type: "boolean", default: true, describe: "from an HF folder: quantize tensor by tensor with ggml_quantize_chunk, no temporary GGUF (--no-streaming: temporary GGUF + llama_model_quantize; same bytes)" })
       .option("modelfile", { type: "boolean", default: true, describe: "write an Ollama Modelfile beside the output (--no-modelfile to skip)" })
       .check((a) => {
         if (a.threads !== undefined && (!Number.isInteger(a.threads) || a.threads < 1)) throw new Error("--threads must be a positive integer");
