@@ -1,6 +1,6 @@
 // `sqlfocus demo`: the README's main job, with no arguments on a fresh clone. Makes the tiny Qwen2 model
 // (model/tiny-qwen2) if it is not there, LoRA-fine-tunes it on the demo text-to-SQL set (data/demo/train.jsonl,
-// eval on data/demo/dev.jsonl) for a few minutes on the CPU, and prints the loss before and after.
+// eval on data/demo/dev.jsonl) for about a minute on 2 CPU cores, and prints the loss before and after.
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -70,7 +70,7 @@ export function formatDemoSummary(r: FinetuneResult, minutes: number): string {
 
 export const demoCommand: CommandModule<object, DemoArgs> = {
   command: "demo",
-  describe: "The main job: make the tiny Qwen2 model and LoRA-fine-tune it on the demo text-to-SQL set (a few minutes on CPU)",
+  describe: "The main job: make the tiny Qwen2 model and LoRA-fine-tune it on the demo text-to-SQL set (about a minute on 2 CPU cores)",
   builder: (y: Argv) =>
     y
       .option("model_dir", { type: "string", default: "model/tiny-qwen2", describe: "the tiny model's folder (made if absent)" })
