@@ -169,4 +169,27 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
   });
+
+  test("a truncated GGUF is an error naming the file", async () => {
+    const { readFileSync, writeFileSync } = await import("node:fs");
+    const cut = join(dir, "cut.gguf");
+    const bytes = readFileSync(gguf);
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await assert.rejects(LlamaChatModel.load({ modelPath: cut, sequences: 1, contextSize: 256, threads: 1 }), (err: Error) => err.message.startsWith(`${cut}: `) && err.message.endsWith("(is it a complete GGUF model file?)"));
+  });
+
+  test("sqlfocus serve: out-of-range --port, --context-size, --threads are refused before the model loads", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const cases: [string[], string][] = [
+      [["--port", "99999"], "--port must be at most 65535, got 99999"],
+      [["--context-size", "-5"], "--context-size must be a positive integer, got -5"],
+      [["--threads", "0"], "--threads must be a positive integer, got 0"],
+    ];
+    for (const [flags, message] of cases) {
+      const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--model", gguf, ...flags], { encoding: "utf8" });
+      assert.equal(r.status, 1, flags.join(" "));
+      assert.ok(r.stderr.startsWith(`sqlfocus: ${message}\n`), r.stderr);
+      assert.doesNotMatch(r.stderr, /loading/);
+    }
+  });
 });

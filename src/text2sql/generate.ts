@@ -264,7 +264,13 @@ export class LlamaChatModel implements ChatModel {
     }
     const { resolveChatWrapper, JinjaTemplateChatWrapper, LlamaChat } = await import("node-llama-cpp");
     const llama = await getRuntime(options.gpu);
-    const model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpu ? "auto" : 0 });
+    let model: Awaited<ReturnType<typeof llama.loadModel>>;
+    try {
+      model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpu ? "auto" : 0 });
+    } catch (err) {
+      // node-llama-cpp says only "Failed to load model": name the file (truncated or not a llama.cpp GGUF model).
+      throw new Error(`${options.modelPath}: ${(err as Error).message} (is it a complete GGUF model file?)`);
+    }
     try {
       const contextSize = options.contextSize ?? Math.min(4096, model.trainContextSize || 4096);
       const pools = new Map<string, SequencePool>();

@@ -50,6 +50,11 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
           if (!Number.isInteger(v) || v < (k === "port" || k === "max-queue" ? 0 : 1)) throw new Error(`--${k} must be a ${k === "port" || k === "max-queue" ? "non-negative" : "positive"} integer`);
         }
         if (!(a["statement-timeout"] > 0)) throw new Error("--statement-timeout must be a positive number of seconds");
+        if (a.port > 65535) throw new Error(`--port must be at most 65535, got ${a.port}`);
+        for (const k of ["context-size", "threads"] as const) {
+          const v = a[k];
+          if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`--${k} must be a positive integer, got ${v}`);
+        }
         return true;
       }) as unknown as Argv<ServeArgs>,
   handler: async (args) => {
