@@ -7,6 +7,7 @@ export { loadSpiderSplit, parseSpiderSplit, resolveSpiderDir, spiderDatabasePath
 export { readPredictions } from "./predictions.js";
 export {
   evaluateSpider,
+  prepareResultsPath,
   readResults,
   summarize,
   writeEvalSummary,

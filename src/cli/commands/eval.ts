@@ -10,6 +10,7 @@ import {
   generatorPredictor,
   loadSpiderSplit,
   parseSpiderSplit,
+  prepareResultsPath,
   readPredictions,
   resolveSpiderDir,
   spiderSchemaText,
@@ -116,6 +117,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const spiderDir = resolveSpiderDir(args.spider);
     const source = (args.predictions ?? args.model)!;
     const resultsPath = args.out ?? defaultResultsPath(source, split);
+    prepareResultsPath(resultsPath); // before a model is loaded
     let predict: Predictor;
     let predictorId: string;
     const jobs = args.jobs;
@@ -129,7 +131,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     } else {
       const model = args.model!;
       if (!existsSync(model) || !statSync(model).isFile() || extname(model).toLowerCase() !== ".gguf")
-        throw new Error(`--model ${model}: not a GGUF file (convert an HF folder first: sqlfocus convert --model <dir> --out model.gguf)`);
+        throw new Error(`--model ${model}: ${existsSync(model) ? "not a GGUF file" : "no such file"} (convert an HF folder first: sqlfocus convert <dir> model.gguf)`);
       if (args.lora !== undefined && !existsSync(args.lora)) throw new Error(`--lora ${args.lora}: no such file`);
       const style = args["schema-style"] as "mschema" | "ddl";
       const { loadSqlGenerator } = await import("../../text2sql/index.js");
