@@ -1,10 +1,27 @@
 // Atomic file output for src/eval: content goes to a temporary file in the target's folder, which is renamed
 // over the target only when complete, so a crash never leaves a partial file under the final name.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+}
+
+/** Makes an output file's folder; errors name the path when it is a folder or its folder path holds a file. */
+export function prepareOutputFile(path: string, what = "output"): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`${path}: cannot write the ${what} file (${code === "EEXIST" || code === "ENOTDIR" ? "a part of its folder path is a file" : (err as Error).message})`);
+  }
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    /* absent */
+  }
+  if (isDir) throw new Error(`${path}: is a folder (name the ${what} .jsonl file)`);
 }
 
 /** Writes a whole file atomically. */

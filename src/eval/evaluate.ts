@@ -5,9 +5,8 @@
 // skips the ids already there (a line cut short by a crash is dropped first). A sidecar <results>.meta.json
 // records what produced the file (split, predictor, scoring options) so that a rerun cannot silently mix
 // two models' answers in one file.
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
-import { writeFileAtomic } from "./atomic.js";
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+import { prepareOutputFile, writeFileAtomic } from "./atomic.js";
 import { databaseFiles, executionMatch, type ExecErrorKind } from "./exec-match.js";
 import { SqlExecutor } from "./executor.js";
 import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
@@ -164,19 +163,7 @@ export function summarize(split: SpiderSplit, questions: number, lines: Iterable
 
 /** Makes the results file's folder; errors name the path when it is a folder or its folder path holds a file. */
 export function prepareResultsPath(resultsPath: string): void {
-  try {
-    mkdirSync(dirname(resultsPath), { recursive: true });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${resultsPath}: cannot write the results file (${code === "EEXIST" || code === "ENOTDIR" ? "a part of its folder path is a file" : (err as Error).message})`);
-  }
-  let isDir = false;
-  try {
-    isDir = statSync(resultsPath).isDirectory();
-  } catch {
-    /* absent */
-  }
-  if (isDir) throw new Error(`${resultsPath}: is a folder (name the results .jsonl file)`);
+  prepareOutputFile(resultsPath, "results");
 }
 
 /** Runs (or resumes) an evaluation; returns the summary over all questions asked for. */

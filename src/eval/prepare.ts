@@ -8,7 +8,7 @@
 // Examples whose database is missing are reported and skipped. Outputs are written atomically.
 import { existsSync } from "node:fs";
 import { buildNl2SqlPrompt, formatSqlAnswer } from "../text2sql/index.js";
-import { AtomicWriter } from "./atomic.js";
+import { AtomicWriter, prepareOutputFile } from "./atomic.js";
 import { SqlExecutor } from "./executor.js";
 import { replaceCurrentYear } from "./normalize.js";
 import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
@@ -84,6 +84,7 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
     }
     return s;
   };
+  for (const { path } of options.outputs) prepareOutputFile(path); // before any work
   const executor = drop.unexecutable ? new SqlExecutor({ timeoutMs: 30_000 }) : null;
   const reports: PrepareSplitReport[] = [];
   try {

@@ -48,6 +48,7 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
       .check((a) => {
         if (a.limit !== undefined && (!Number.isInteger(a.limit) || a.limit < 1)) throw new Error("--limit must be a positive integer");
         if (a["max-chars"] !== undefined && !(a["max-chars"] > 0)) throw new Error("--max-chars must be a positive number");
+        if (a["example-values"] !== undefined && (!Number.isInteger(a["example-values"]) || a["example-values"] < 0)) throw new Error("--example-values must be a whole number >= 0");
         return true;
       }) as unknown as Argv<PrepareArgs>,
   handler: async (args) => {
