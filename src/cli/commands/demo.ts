@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Argv, CommandModule } from "yargs";
 import { quantize } from "../../gguf/index.js";
-import { initTinyModel, merge } from "../../model/index.js";
+import { checkOutputDir, initTinyModel, merge } from "../../model/index.js";
 import { finetune, type FinetuneResult } from "../../train/index.js";
 import { abortOnSignals } from "./finetune.js";
 
@@ -89,6 +89,10 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     const t0 = performance.now();
     const out = (s: string) => process.stdout.write(s + "\n");
     const modelDir = resolve(args.model_dir);
+    // Outputs that are files are refused before minutes of training (an output folder never replaces a file).
+    checkOutputDir(args.output_dir);
+    checkOutputDir(args.save_model_dir);
+    if (args.export) checkOutputDir(args.merged_dir);
     if (!existsSync(join(modelDir, "config.json"))) {
       out(`demo: making the tiny Qwen2 model in ${args.model_dir} …`);
       await initTinyModel(modelDir, {});
