@@ -1,9 +1,9 @@
 // Writes sqlfocus's demo set: data/demo/shop.sqlite (a small shop: customers, products, orders, order_items) and
 // question/SQL pairs on it, written for this project, in data/demo/train.jsonl and data/demo/dev.jsonl as
 // {"question","db_schema","query","dialect"} lines (db_schema = the database's M-Schema text).
-// Deterministic: the same script gives the same bytes. Run: npx tsx data/make-demo-data.ts [outDir]
+// Deterministic: the same script gives the same bytes. Run: npx tsx data/make-demo-data.ts [outDir] (see the end).
 import Database from "better-sqlite3";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatMSchema, readSqliteSchema } from "../src/mschema/index.js";
@@ -290,8 +290,21 @@ export function makeDemoData(outDir: string): { db: string; train: string; dev: 
   return { db, train: write("train.jsonl", lines(DEMO_TRAIN)), dev: write("dev.jsonl", lines(DEMO_DEV)), schema };
 }
 
+// Run as a script: `[outDir] [--db-only [--if-missing]]`. `npm install` (prepare) runs
+// `node dist/data/make-demo-data.js data/demo --db-only --if-missing`: the JSONL files are committed, the SQLite
+// file is made on the machine (a binary that any script can rebuild byte for byte is not kept in git).
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const outDir = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), "demo"));
-  const r = makeDemoData(outDir);
-  process.stdout.write(`wrote ${r.db}, ${r.train} (${DEMO_TRAIN.length} examples), ${r.dev} (${DEMO_DEV.length} examples)\n`);
+  const args = process.argv.slice(2);
+  const positional = args.filter((a) => !a.startsWith("--"));
+  const outDir = resolve(positional[0] ?? join(dirname(fileURLToPath(import.meta.url)), "demo"));
+  if (args.includes("--db-only")) {
+    const db = join(outDir, `${DEMO_DB_ID}.sqlite`);
+    if (!(args.includes("--if-missing") && existsSync(db))) {
+      writeDemoDatabase(db);
+      process.stdout.write(`sqlfocus: wrote the demo database ${db}\n`);
+    }
+  } else {
+    const r = makeDemoData(outDir);
+    process.stdout.write(`wrote ${r.db}, ${r.train} (${DEMO_TRAIN.length} examples), ${r.dev} (${DEMO_DEV.length} examples)\n`);
+  }
 }

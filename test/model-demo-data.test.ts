@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { DEMO_DEV, DEMO_TRAIN, makeDemoData } from "../data/make-demo-data.js";
+import { DEMO_DEV, DEMO_TRAIN, makeDemoData, writeDemoDatabase } from "../data/make-demo-data.js";
 import { formatMSchema, readSqliteSchema } from "../src/mschema/index.js";
 
 const committed = join(dirname(fileURLToPath(import.meta.url)), "..", "data", "demo");
@@ -18,23 +18,31 @@ interface Line {
 }
 const readLines = (p: string): Line[] => readFileSync(p, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
 
-test("the committed demo set is what the script writes (same bytes)", () => {
-  const out = mkdtempSync(join(tmpdir(), "sqlfocus-demo-"));
-  makeDemoData(out);
-  for (const f of ["shop.sqlite", "train.jsonl", "dev.jsonl"]) {
-    assert.ok(readFileSync(join(out, f)).equals(readFileSync(join(committed, f))), `${f} differs: run 'npx tsx data/make-demo-data.ts'`);
+// The JSONL files are committed; shop.sqlite is made by `npm install` (prepare) and here in a temp folder.
+const made = mkdtempSync(join(tmpdir(), "sqlfocus-demo-"));
+makeDemoData(made);
+
+test("the committed demo set is what the script writes (same bytes); the database is deterministic", () => {
+  for (const f of ["train.jsonl", "dev.jsonl"]) {
+    assert.ok(readFileSync(join(made, f)).equals(readFileSync(join(committed, f))), `${f} differs: run 'npx tsx data/make-demo-data.ts'`);
+  }
+  const again = mkdtempSync(join(tmpdir(), "sqlfocus-demo-"));
+  writeDemoDatabase(join(again, "shop.sqlite"));
+  assert.ok(readFileSync(join(again, "shop.sqlite")).equals(readFileSync(join(made, "shop.sqlite"))), "shop.sqlite is not the same bytes twice");
+  if (existsSync(join(committed, "shop.sqlite"))) {
+    assert.ok(readFileSync(join(committed, "shop.sqlite")).equals(readFileSync(join(made, "shop.sqlite"))), "data/demo/shop.sqlite is stale: delete it and run npm run prepare");
   }
 });
 
-test("every gold query runs on shop.sqlite and returns rows; splits are disjoint", () => {
+test("every gold query runs on the demo database and returns rows; splits are disjoint", () => {
   const train = readLines(join(committed, "train.jsonl"));
   const dev = readLines(join(committed, "dev.jsonl"));
   assert.equal(train.length, DEMO_TRAIN.length);
   assert.equal(dev.length, DEMO_DEV.length);
   assert.ok(train.length >= 45 && dev.length >= 10);
-  const db = new Database(join(committed, "shop.sqlite"), { readonly: true, fileMustExist: true });
+  const db = new Database(join(made, "shop.sqlite"), { readonly: true, fileMustExist: true });
   try {
-    const schema = formatMSchema(readSqliteSchema(join(committed, "shop.sqlite"), { dbId: "shop" }));
+    const schema = formatMSchema(readSqliteSchema(join(made, "shop.sqlite"), { dbId: "shop" }));
     for (const [i, e] of [...train, ...dev].entries()) {
       assert.deepEqual(Object.keys(e), ["question", "db_schema", "query", "dialect"]);
       assert.equal(e.db_schema, schema, `line ${i + 1}: db_schema is the database's M-Schema`);
