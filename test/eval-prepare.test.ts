@@ -90,11 +90,11 @@ test("an output that is a folder, or under a file, is an error naming it before 
   mkdirSync(folder, { recursive: true });
   let asked = 0;
   const schemaText = () => (asked++, "schema");
-  await assert.rejects(prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path: folder }], schemaText }), (err: Error) => err.message === `${folder}: is a folder (name the output .jsonl file)`);
+  await assert.rejects(prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path: folder }], schemaText }), (err: Error) => err.message === `cannot write ${folder}: it is a folder (name the output .jsonl file)`);
   const file = join(out, "notes.txt");
   writeFileSync(file, "keep me\n");
   const under = join(file, "dev.jsonl");
-  await assert.rejects(prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path: under }], schemaText }), (err: Error) => err.message === `${under}: cannot write the output file (a part of its folder path is a file)`);
+  await assert.rejects(prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path: under }], schemaText }), (err: Error) => err.message === `cannot write ${under}: a part of its folder path is a file`);
   assert.equal(asked, 0);
   assert.equal(readFileSync(file, "utf8"), "keep me\n");
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "prepare", "--spider", mini, "--splits", "dev", "--example-values", "-1", "--dev-out", join(out, "never.jsonl")], { encoding: "utf8" });

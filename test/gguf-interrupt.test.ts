@@ -15,7 +15,7 @@ function child(signal: "SIGINT" | "SIGTERM", dispose: boolean, tag: string) {
   const files = [join(root, `${tag}.a`), join(root, `${tag}.b`)];
   for (const f of files) writeFileSync(f, "partial");
   const code = `
-    import { removeOnInterrupt } from "./src/gguf/quantize.ts";
+    import { removeOnInterrupt } from "./src/files/index.ts";
     const stop = removeOnInterrupt(${JSON.stringify(files)});
     ${dispose ? "stop();" : ""}
     process.kill(process.pid, ${JSON.stringify(signal)});

@@ -11,7 +11,7 @@ import { after, test } from "node:test";
 import { readAdapter, resolveFinetuneOptions, TrainingDivergedError, type FinetuneOptions, type StepEvent } from "../src/train/index.js";
 import { resolveResumeCheckpoint, trainWithSetup, type FinetuneRunOptions } from "../src/train/finetune.js";
 import { latestCheckpoint, listCheckpoints, loadCheckpoint } from "../src/train/checkpoint.js";
-import { writeDirAtomic } from "../src/model/index.js";
+import { writeDirAtomic } from "../src/files/index.js";
 import { fakeLoopOptions, fakeTrainerFor, simpleCollate, syntheticExamples } from "./helpers/fake-trainer.js";
 
 const root = mkdtempSync(join(tmpdir(), "sqlfocus-train-loop-"));

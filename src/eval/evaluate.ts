@@ -6,7 +6,7 @@
 // records what produced the file (split, predictor, scoring options) so that a rerun cannot silently mix
 // two models' answers in one file.
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
-import { prepareOutputFile, writeFileAtomic } from "./atomic.js";
+import { checkOutputFile, writeFileAtomic } from "../files/index.js";
 import { databaseFiles, executionMatch, type ExecErrorKind } from "./exec-match.js";
 import { SqlExecutor } from "./executor.js";
 import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
@@ -163,7 +163,7 @@ export function summarize(split: SpiderSplit, questions: number, lines: Iterable
 
 /** Makes the results file's folder; errors name the path when it is a folder or its folder path holds a file. */
 export function prepareResultsPath(resultsPath: string): void {
-  prepareOutputFile(resultsPath, "results");
+  checkOutputFile(resultsPath, "results .jsonl");
 }
 
 /** Runs (or resumes) an evaluation; returns the summary over all questions asked for. */

@@ -8,7 +8,7 @@
 // Examples whose database is missing are reported and skipped. Outputs are written atomically.
 import { existsSync } from "node:fs";
 import { buildNl2SqlPrompt, formatSqlAnswer } from "../text2sql/index.js";
-import { AtomicWriter, prepareOutputFile } from "./atomic.js";
+import { AtomicFile, checkOutputFile } from "../files/index.js";
 import { SqlExecutor } from "./executor.js";
 import { replaceCurrentYear } from "./normalize.js";
 import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
@@ -84,7 +84,7 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
     }
     return s;
   };
-  for (const { path } of options.outputs) prepareOutputFile(path); // before any work
+  for (const { path } of options.outputs) checkOutputFile(path, "output .jsonl"); // before any work
   const executor = drop.unexecutable ? new SqlExecutor({ timeoutMs: 30_000 }) : null;
   const reports: PrepareSplitReport[] = [];
   try {
@@ -101,7 +101,7 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
         unexecutable: [],
       };
       const seen = new Set<string>();
-      const out = new AtomicWriter(path);
+      const out = new AtomicFile(path);
       try {
         for (let i = 0; i < examples.length; i++) {
           const ex = examples[i];

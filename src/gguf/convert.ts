@@ -6,7 +6,8 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { openSafetensors, fromFloat32, readQwen2Config, toFloat32, type Qwen2Config, type TensorInfo } from "../model/index.js";
 import { FILE_TYPES } from "./constants.js";
-import { checkOutputFile, kv, writeGguf, type GgufKv, type GgufTensorSpec } from "./file.js";
+import { checkOutputFile } from "../files/index.js";
+import { kv, writeGguf, type GgufKv, type GgufTensorSpec } from "./file.js";
 import { readGgufTokenizer, tokenizerMetadata, type GgufTokenizer } from "./tokenizer.js";
 
 export type GgufFloatType = "F32" | "F16" | "BF16";
@@ -189,7 +190,7 @@ export interface ToGgufResult {
 export async function toGGUF(opts: ToGgufOptions): Promise<ToGgufResult> {
   const type = opts.type ?? "F16";
   const plan = planQwen2Gguf(opts.model, type, { name: opts.name });
-  checkOutputFile(opts.out);
+  checkOutputFile(opts.out, "output .gguf");
   writeGguf(opts.out, plan.metadata, plan.tensors, { onTensor: opts.onProgress });
   return { path: opts.out, type, tensors: plan.tensors.length, metadata: plan.metadata.length };
 }

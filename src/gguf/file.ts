@@ -2,8 +2,8 @@
 // tensor, atomically: temp file + rename) and a reader of the metadata and tensor table.
 // Layout: magic, version u32, n_tensors u64, n_kv u64, kv pairs, tensor infos (name, n_dims u32, ne[] u64,
 // type u32, offset u64), padding to general.alignment, tensor data (each tensor aligned).
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { AtomicFile, checkOutputFile } from "../files/index.js";
 import {
   GGML_TYPES,
   GGUF_DEFAULT_ALIGNMENT,
@@ -122,67 +122,33 @@ export interface WriteGgufOptions {
 
 
 /**
- * Makes an output file's parent folder and checks the output is not a folder, with errors that name the path
- * (call before the work that produces the file).
- */
-export function checkOutputFile(path: string): void {
-  try {
-    mkdirSync(dirname(resolve(path)), { recursive: true });
-  } catch (err) {
-    throw new Error(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "ENOTDIR" ? "a part of its folder path is a file" : (err as Error).message}`);
-  }
-  let isDir = false;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch {
-    /* absent: fine */
-  }
-  if (isDir) throw new Error(`cannot write ${path}: it is a folder (name the output .gguf file)`);
-}
-
-/**
  * Writes a GGUF v3 file atomically: the header is planned from the tensor list, then each tensor's data is
  * produced and written in turn (so at most one tensor's chunks are in memory). On any error no file is left.
  */
 export function writeGguf(path: string, meta: readonly GgufKv[], tensors: readonly GgufTensorSpec[], opts: WriteGgufOptions = {}): void {
   const { header, sizes, alignment } = ggufHeader(meta, tensors);
-  checkOutputFile(path);
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  let fd: number;
-  try {
-    fd = openSync(tmp, "w");
-  } catch (err) {
-    throw new Error(`cannot write ${path}: ${(err as Error).message}`);
-  }
+  checkOutputFile(path, "output .gguf");
+  const out = new AtomicFile(path);
   const zeros = Buffer.alloc(alignment);
   try {
-    const write = (b: Uint8Array) => writeAll(fd, b);
-    write(header);
+    out.write(header);
     tensors.forEach((t, i) => {
       let n = 0;
       for (const chunk of t.data()) {
         n += chunk.byteLength;
         if (n > sizes[i]) break;
-        write(chunk);
+        out.write(chunk);
       }
       if (n !== sizes[i]) throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
       const pad = alignUp(n, alignment) - n;
-      if (pad) write(zeros.subarray(0, pad));
+      if (pad) out.write(zeros.subarray(0, pad));
       opts.onTensor?.(i + 1, tensors.length, t.name);
     });
-    fsyncSync(fd);
-    closeSync(fd);
   } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
+    out.abort();
     throw err;
   }
-  renameSync(tmp, path);
-}
-
-function writeAll(fd: number, b: Uint8Array): void {
-  let off = 0;
-  while (off < b.byteLength) off += writeSync(fd, b, off, b.byteLength - off);
+  out.commit();
 }
 
 /** Like GgufTensorSpec, with data that may be produced asynchronously (e.g. by the addon on a worker thread). */
@@ -204,38 +170,29 @@ export async function writeGgufAsync(
   opts: WriteGgufOptions & { tmpPath?: string } = {},
 ): Promise<void> {
   const { header, sizes, alignment } = ggufHeader(meta, tensors);
-  checkOutputFile(path);
-  const tmp = opts.tmpPath ?? join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  let fd: number;
-  try {
-    fd = openSync(tmp, "w");
-  } catch (err) {
-    throw new Error(`cannot write ${path}: ${(err as Error).message}`);
-  }
+  checkOutputFile(path, "output .gguf");
+  const out = new AtomicFile(path, { tempPath: opts.tmpPath });
   const zeros = Buffer.alloc(alignment);
   try {
-    writeAll(fd, header);
+    out.write(header);
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       let n = 0;
       for await (const chunk of t.data()) {
         n += chunk.byteLength;
         if (n > sizes[i]) break;
-        writeAll(fd, chunk);
+        out.write(chunk);
       }
       if (n !== sizes[i]) throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
       const pad = alignUp(n, alignment) - n;
-      if (pad) writeAll(fd, zeros.subarray(0, pad));
+      if (pad) out.write(zeros.subarray(0, pad));
       opts.onTensor?.(i + 1, tensors.length, t.name);
     }
-    fsyncSync(fd);
-    closeSync(fd);
   } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
+    out.abort();
     throw err;
   }
-  renameSync(tmp, path);
+  out.commit();
 }
 
 /** The header (magic … tensor infos, padded to the alignment) and each tensor's data size. */

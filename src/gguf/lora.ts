@@ -5,7 +5,8 @@
 import { basename, resolve } from "node:path";
 import { fromFloat32, readAdapter, readQwen2Config } from "../model/index.js";
 import { expectedQwen2Shapes, ggufTensorName } from "./convert.js";
-import { checkOutputFile, kv, writeGguf, type GgufTensorSpec } from "./file.js";
+import { checkOutputFile } from "../files/index.js";
+import { kv, writeGguf, type GgufTensorSpec } from "./file.js";
 
 export interface LoraToGgufOptions {
   /** PEFT adapter folder. */
@@ -60,7 +61,7 @@ export async function loraToGGUF(opts: LoraToGgufOptions): Promise<LoraToGgufRes
     kv.f32("adapter.lora.alpha", alpha),
     kv.u32("general.quantization_version", 2),
   ];
-  checkOutputFile(opts.out);
+  checkOutputFile(opts.out, "output .gguf");
   writeGguf(opts.out, metadata, tensors);
   return { path: opts.out, modules: adapter.modules.length, alpha };
 }

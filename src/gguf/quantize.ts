@@ -2,9 +2,10 @@
 // from an HF folder in one command (converted to a temporary GGUF in the source precision beside the output,
 // quantized, and deleted: no F16 file is left behind). Output written atomically (temp + rename), with an Ollama
 // Modelfile beside it.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statfsSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { commitFile, removeOnInterrupt, tempPathFor, writeFileAtomic } from "../files/index.js";
 import { readQwen2Config } from "../model/index.js";
 import { DEFAULT_QUANT_TYPE, FILE_TYPES, parseFileType, type FileTypeName } from "./constants.js";
 import { toGGUF, type GgufFloatType } from "./convert.js";
@@ -45,33 +46,11 @@ export interface QuantizeResult {
   seconds: number;
 }
 
-function tempBeside(path: string, tag: string): string {
-  return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}`);
-}
-
-/**
- * Removes `paths` if SIGINT/SIGTERM arrives before the returned disposer is called, then lets the signal take its
- * usual course (re-raised once our handler is gone): Ctrl-C during a long quantization leaves no temporary GGUF.
- */
-export function removeOnInterrupt(paths: string[]): () => void {
-  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
-  const handler = (sig: NodeJS.Signals) => {
-    for (const p of paths) rmSync(p, { force: true });
-    dispose();
-    process.kill(process.pid, sig);
-  };
-  const dispose = () => {
-    for (const s of signals) process.removeListener(s, handler);
-  };
-  for (const s of signals) process.on(s, handler);
-  return dispose;
-}
-
 function checkWritableDir(output: string): void {
   const dir = dirname(resolve(output));
   try {
     mkdirSync(dir, { recursive: true });
-    const probe = tempBeside(output, "probe");
+    const probe = tempPathFor(output, "probe");
     closeSync(openSync(probe, "w"));
     rmSync(probe, { force: true });
   } catch (err) {
@@ -118,9 +97,7 @@ function stopStrings(info: GgufInfo): string[] {
 export function writeModelfile(gguf: string, path = join(dirname(resolve(gguf)), "Modelfile"), info = readGgufInfo(gguf)): string {
   const chatTemplate = (info.metadata.get("tokenizer.chat_template") as string | undefined) ?? null;
   const text = modelfileText({ gguf, chatTemplate, stop: stopStrings(info) });
-  const tmp = tempBeside(path, "tmp");
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  writeFileAtomic(path, text);
   return path;
 }
 
@@ -145,8 +122,8 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
   const streaming = fromFolder && quantizer !== null && opts.streaming !== false;
   if (fromFolder && !streaming) checkFreeSpace(opts.input, opts.output);
 
-  const tmpOut = tempBeside(opts.output, "tmp");
-  const tmpIn = fromFolder && !streaming ? tempBeside(opts.output, `${srcType.toLowerCase()}.gguf`) : null;
+  const tmpOut = tempPathFor(opts.output, "tmp");
+  const tmpIn = fromFolder && !streaming ? tempPathFor(opts.output, `${srcType.toLowerCase()}.gguf`) : null;
   const stopWatchingSignals = removeOnInterrupt(tmpIn ? [tmpOut, tmpIn] : [tmpOut]);
   try {
     let input = opts.input;
@@ -180,7 +157,7 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
         onTensor: opts.onProgress ? (i, n) => opts.onProgress!(base + ((1 - base) * (i - 1)) / n, "quantize") : undefined,
       });
     }
-    if (!streaming) renameSync(tmpOut, opts.output); // the streaming writer renames its own temp file
+    if (!streaming) commitFile(tmpOut, opts.output); // the streaming writer renames its own temp file
   } catch (err) {
     rmSync(tmpOut, { force: true });
     throw err;

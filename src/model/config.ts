@@ -2,7 +2,7 @@
 // written in transformers' layout (sorted keys, 2-space indent).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../files/index.js";
 import { pyFloat, PyFloat, pythonJsonDumps } from "./python-json.js";
 
 export interface Qwen2Config {

@@ -8,11 +8,12 @@
 //      (partial data kept in `<file>.incomplete`, continued with an HTTP Range request), $HF_TOKEN sent if set.
 // Offline ($HF_HUB_OFFLINE=1, `offline: true`, or the hub unreachable) it fails at once, saying where to put the weights.
 import cliProgress from "cli-progress";
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { commitFile, writeFileAtomic } from "../files/index.js";
 
 export interface ResolveModelOptions {
   /** The HF hub cache folder (default $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub). */
@@ -215,7 +216,7 @@ async function downloadModel(repoId: string, cacheDir: string, revision: string,
     bar?.stop();
   }
   mkdirSync(join(repoDir, "refs"), { recursive: true });
-  if (!/^[0-9a-f]{40}$/.test(revision)) writeFileSync(join(repoDir, "refs", revision), info.sha);
+  if (!/^[0-9a-f]{40}$/.test(revision)) writeFileAtomic(join(repoDir, "refs", revision), info.sha);
   return snapshot;
 }
 
@@ -231,7 +232,7 @@ async function downloadFile(url: string, target: string, headers: Record<string,
   const reqHeaders = { ...headers, ...(have > 0 ? { range: `bytes=${have}-` } : {}) };
   const res = await hubFetch(url, { headers: reqHeaders, redirect: "follow" }, `GET ${url}`);
   if (res.status === 416 && size !== undefined && have === size) {
-    renameSync(partial, target);
+    commitFile(partial, target);
     return;
   }
   if (!res.ok || !res.body) throw networkError(`GET ${url}: HTTP ${res.status}`);
@@ -244,7 +245,7 @@ async function downloadFile(url: string, target: string, headers: Record<string,
   } else have = 0;
   const len = res.headers.get("content-length");
   const expected = size ?? (len !== null ? have + Number(len) : undefined);
-  const out = createWriteStream(partial, { flags: append ? "a" : "w" });
+  const out = createWriteStream(partial, { flags: append ? "a" : "w", flush: true });
   const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
   body.on("data", (chunk: Buffer) => onBytes(chunk.length, expected));
   try {
@@ -256,5 +257,5 @@ async function downloadFile(url: string, target: string, headers: Record<string,
   if (expected !== undefined && got !== expected) {
     throw networkError(`GET ${url}: got ${got} of ${expected} bytes (run again to resume)`);
   }
-  renameSync(partial, target);
+  commitFile(partial, target);
 }

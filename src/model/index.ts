@@ -69,4 +69,3 @@ export {
   type LoraTensor,
 } from "./peft-adapter.js";
 export { pythonJsonDumps, pythonFloatRepr, pyFloat, PyFloat, pyFloatRepr, pyBytesRepr } from "./python-json.js";
-export { writeDirAtomic, checkOutputDir, writeFileSynced, fsyncDir, tempDirFor, removeStaleTempDirs } from "./atomic-dir.js";

@@ -6,12 +6,11 @@
 // Tied embeddings: when the adapter adapts lm_head of a model whose lm_head is tied to embed_tokens, the merged
 // model gets its own lm_head.weight (= embeddings + ΔW) and tie_word_embeddings false — the input embeddings must
 // stay the base ones, as they were during training.
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { closeSync, copyFileSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
 import { readAdapter, type LoraModuleWeights } from "./peft-adapter.js";
 import { readQwen2Config, sortedJson } from "./config.js";
-import { writeFileAtomic } from "./atomic.js";
-import { checkOutputDir } from "./atomic-dir.js";
+import { checkOutputDir, writeDirAtomic, writeFileSynced } from "../files/index.js";
 import { fromFloat32, openSafetensors, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorInfo, type TensorSource } from "./safetensors.js";
 
 export interface MergeOptions {
@@ -142,11 +141,8 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
   }
 
   // ---- write beside the target, then swap it in ----
-  mkdirSync(dirname(out), { recursive: true });
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
+  let files: string[] = [];
+  await writeDirAtomic(out, async (tmp) => {
     for (const f of readdirSync(baseDir)) {
       const p = join(baseDir, f);
       if (f === "config.json" || WEIGHT_FILE_RE.test(f) || f.startsWith(".") || !statSync(p).isFile()) continue;
@@ -154,25 +150,9 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
     }
     const raw = { ...config.raw };
     if (untie) raw.tie_word_embeddings = false;
-    writeFileAtomic(join(tmp, "config.json"), sortedJson(raw));
+    writeFileSynced(join(tmp, "config.json"), sortedJson(raw));
     const written = await writeSafetensorsModel(tmp, sources, { maxShardSize: opts.maxShardSize });
-    if (existsSync(out)) {
-      const old = join(dirname(out), `.${basename(out)}.old-${process.pid}`);
-      renameSync(out, old);
-      renameSync(tmp, out);
-      rmSync(old, { recursive: true, force: true });
-    } else {
-      renameSync(tmp, out);
-    }
-    return {
-      out,
-      merged: adapter.modules.length,
-      tensors: sources.length,
-      untied: untie,
-      files: written.files.map((f) => join(out, basename(f))),
-    };
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+    files = written.files.map((f) => join(out, basename(f)));
+  });
+  return { out, merged: adapter.modules.length, tensors: sources.length, untied: untie, files };
 }

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readSafetensorsF32, serializeSafetensorsF32, type F32Tensor } from "./safetensors.js";
 import { pyFloat, pythonJsonDumps } from "./python-json.js";
-import { writeDirAtomic, writeFileSynced } from "./atomic-dir.js";
+import { writeDirAtomic, writeFileSynced } from "../files/index.js";
 
 export const ADAPTER_CONFIG_NAME = "adapter_config.json";
 export const ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors";

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../files/index.js";
 
 /** Qwen2.5's ids: the BPE vocabulary, then the added tokens. */
 export const QWEN25_BPE_VOCAB_SIZE = 151643;

@@ -11,7 +11,7 @@ import { mkdir } from "node:fs/promises";
 import { constants as bufferConstants } from "node:buffer";
 import { basename, dirname, join } from "node:path";
 import { loadAddon } from "../native/index.js";
-import { streamFileAtomic, writeFileAtomic } from "./atomic.js";
+import { streamFileAtomic, writeFileAtomic } from "../files/index.js";
 
 /** Element sizes in bytes, in the order of safetensors' Rust `Dtype` enum (increasing alignment). */
 const DTYPE_SIZES = {

@@ -2,9 +2,8 @@
 // embedded default for demos and tests. Same options → same bytes. Every tensor has its own random stream derived
 // from (seed, tensor name), so tensors are generated one at a time while they are written (streamed).
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
-import { checkOutputDir } from "./atomic-dir.js";
+import { checkOutputDir, writeFileAtomic } from "../files/index.js";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "./atomic.js";
 import { sortedJson, writeQwen2Config } from "./config.js";
 import { fromFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorSource } from "./safetensors.js";
 import { QWEN25_ENDOFTEXT_ID, QWEN25_IM_END_ID, QWEN25_PADDED_VOCAB_SIZE, QWEN25_TOKENIZER_SIZE, writeQwen25TokenizerFiles } from "./qwen-tokenizer-files.js";

@@ -1,19 +1,5 @@
-// File helpers of src/track: atomic JSON writes (temp file + rename) and JSONL appends.
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-
-/** Writes `value` as pretty JSON to `path` atomically: a crash never leaves a partial file under the name. */
-export function writeJsonAtomic(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  try {
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
+// File helpers of src/track: JSONL appends and reads (atomic writes are src/files' writeJsonAtomic).
+import { appendFileSync, readFileSync } from "node:fs";
 
 /** Appends one JSON object as a line (one write call, so a line is never interleaved with another). */
 export function appendJsonLine(path: string, value: unknown): void {

@@ -9,7 +9,8 @@
 // clean curve while the file keeps the whole history.
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { appendJsonLine, readJsonFile, writeJsonAtomic } from "./files.js";
+import { writeJsonAtomic } from "../files/index.js";
+import { appendJsonLine, readJsonFile } from "./files.js";
 import { SystemSampler, systemSnapshot, type SystemSnapshot } from "./system.js";
 
 export type RunStatus = "running" | "finished" | "failed" | "interrupted";

@@ -14,7 +14,8 @@
 //   POST /house/metrics  { type: "scalar", projectId, experimentId, metrics: [{ key, index, data, create_time }] }
 //   PUT  /project/<workspace>/<project>/runs/<exp>/state  { state: FINISHED|CRASHED|ABORTED, finishedAt, from: "sdk" }
 import { existsSync } from "node:fs";
-import { readJsonFile, writeJsonAtomic } from "./files.js";
+import { writeJsonAtomic } from "../files/index.js";
+import { readJsonFile } from "./files.js";
 
 export interface SwanLabTrackerOptions {
   apiKey: string;

@@ -1,6 +1,6 @@
 // Training checkpoints: `checkpoint-N/` folders holding the PEFT adapter, the AdamW state (optimizer.safetensors),
 // Hugging Face's trainer_state.json and sqlfocus_state.json (data position, dropout RNG, logging accumulators),
-// everything a resumed run needs to continue exactly as an uninterrupted one. Saved atomically (src/model's writeDirAtomic);
+// everything a resumed run needs to continue exactly as an uninterrupted one. Saved atomically (src/files' writeDirAtomic);
 // only folders named exactly checkpoint-N whose state file says step N count as complete.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -12,11 +12,10 @@ import {
   readSafetensorsF32,
   serializeSafetensorsF32,
   writeAdapterFiles,
-  writeDirAtomic,
-  writeFileSynced,
   type LoraAdapterSpec,
   type LoraTensor,
 } from "../model/index.js";
+import { writeDirAtomic, writeFileSynced } from "../files/index.js";
 
 export const TRAINER_STATE_NAME = "trainer_state.json";
 export const OPTIMIZER_NAME = "optimizer.safetensors";

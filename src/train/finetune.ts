@@ -5,16 +5,15 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   ADAPTER_CONFIG_NAME,
-  checkOutputDir,
   loadTokenizer,
   openModel,
-  removeStaleTempDirs,
   resolveModel,
   writeAdapter,
   type LoraAdapterSpec,
   type OpenedModel,
   type Tokenizer,
 } from "../model/index.js";
+import { checkOutputDir, removeStaleTempDirs } from "../files/index.js";
 import { loadAddon } from "../native/index.js";
 import { createRun } from "../track/index.js";
 import { checkpointProblem, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";

@@ -6,7 +6,8 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Argv, CommandModule } from "yargs";
 import { quantize } from "../../gguf/index.js";
-import { checkOutputDir, initTinyModel, merge } from "../../model/index.js";
+import { checkOutputDir } from "../../files/index.js";
+import { initTinyModel, merge } from "../../model/index.js";
 import { finetune, type FinetuneResult } from "../../train/index.js";
 import { abortOnSignals } from "./finetune.js";
 

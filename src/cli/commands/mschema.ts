@@ -1,6 +1,7 @@
 // `sqlfocus mschema`: print a database's M-Schema (from config.ini, a URL, a SQLite file, or DDL).
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
+import { writeFileAtomic } from "../../files/index.js";
 import { formatMSchemaWithReport, mschema, parseDdlSchema, qwenTokenCounter, type MSchemaSource } from "../../mschema/index.js";
 
 interface MSchemaArgs {
@@ -70,16 +71,9 @@ export const mschemaCommand: CommandModule<object, MSchemaArgs> = {
       notes = [`read ${r.report.source}: ${r.report.tables} tables, ${r.report.columns} columns${r.report.tokens !== undefined ? `, ${r.report.tokens} tokens` : ""}`, ...r.report.choices];
     }
     if (args.out) {
-      const tmp = `${args.out}.tmp-${process.pid}`;
       try {
-        writeFileSync(tmp, `${text}\n`);
-        renameSync(tmp, args.out);
+        writeFileAtomic(args.out, `${text}\n`);
       } catch (err) {
-        try {
-          rmSync(tmp, { force: true });
-        } catch {
-          /* the temp file was never made (e.g. the folder path has a file in it) */
-        }
         throw new Error(`--out ${args.out}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
       }
       notes.push(`wrote ${args.out}`);
