@@ -17,8 +17,9 @@ function jsonl(lines: (string | object)[]): string {
   writeFileSync(p, lines.map((l) => (typeof l === "string" ? l : JSON.stringify(l))).join("\n") + "\n");
   return p;
 }
-const tok = qwenDataTokenizer();
-const decode = (ids: ArrayLike<number>) => qwenTokenizer().decode(Array.from(ids), { skip_special_tokens: false });
+const tok = await qwenDataTokenizer();
+const qwen = await qwenTokenizer();
+const decode = (ids: ArrayLike<number>) => qwen.decode(Array.from(ids));
 /** Maximal runs of label positions that are not -100, as [start, end) pairs. */
 function labelSpans(labels: Int32Array): [number, number][] {
   const spans: [number, number][] = [];

@@ -48,7 +48,7 @@ export {
   QWEN25_IM_START_ID,
   QWEN25_IM_END_ID,
 } from "./qwen-tokenizer-files.js";
-export { Tokenizer, loadTokenizer, type ChatMessage, type ChatTemplateOptions } from "./tokenizer.js";
+export { Tokenizer, loadTokenizer, type ChatMessage, type ChatTemplateOptions, type LoadTokenizerOptions, type TokenizerBackend } from "./tokenizer.js";
 export { openModel, expectedQwen2Tensors, type OpenedModel } from "./open.js";
 export { resolveModel, findInHubCache, defaultHubCacheDir, wantedRepoFile, type ResolveModelOptions, type ResolvedModel } from "./hub.js";
 export { MAX_MAPPABLE_BYTES } from "./safetensors.js";

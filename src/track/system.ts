@@ -1,6 +1,7 @@
 // Environment snapshot (system.json) and the background system sampler (system.jsonl) of a run folder.
 import { execFile, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -124,9 +125,28 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
   const cpus = os.cpus();
   const root = packageRoot();
   const versions: Record<string, string> = { ...(process.versions as Record<string, string>) };
-  for (const dep of ["node-llama-cpp", "fastify", "@huggingface/transformers"]) {
-    const v = readPackageVersion(join(root, "node_modules", dep));
-    if (v) versions[dep] = v;
+  // found by module resolution from this package, wherever npm installed them (hoisted or nested)
+  const require = createRequire(import.meta.url);
+  for (const dep of ["node-llama-cpp", "fastify", "@huggingface/tokenizers", "@huggingface/jinja", "@huggingface/transformers"]) {
+    let dir: string;
+    try {
+      dir = dirname(require.resolve(dep));
+    } catch {
+      continue; // not installed (@huggingface/transformers is an optional peer)
+    }
+    for (;;) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+        if (pkg.name === dep) {
+          if (pkg.version) versions[dep] = pkg.version;
+          break;
+        }
+      } catch {
+        /* no package.json here: keep going up */
+      }
+      if (dirname(dir) === dir) break;
+      dir = dirname(dir);
+    }
   }
   return {
     time: new Date().toISOString(),

