@@ -10,6 +10,7 @@ import { serveCommand } from "./commands/serve.js";
 import { mschemaCommand } from "./commands/mschema.js";
 import { prepareCommand } from "./commands/prepare.js";
 import { evalCommand } from "./commands/eval.js";
+import { linkCommand } from "./commands/link.js";
 import { boardCommand } from "./commands/board.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -24,5 +25,6 @@ export const commands: CommandModule<any, any>[] = [
   mschemaCommand,
   prepareCommand,
   evalCommand,
+  linkCommand,
   boardCommand,
 ];

@@ -29,3 +29,13 @@ export {
 } from "./prepare.js";
 export { spiderMSchema, spiderSchemaText, sqliteDdl, type SpiderSchemaOptions } from "./schemas.js";
 export { generatorPredictor, type GeneratorPredictorOptions, type SqlGeneratorLike } from "./model-predictor.js";
+export { goldItems, parseQuery, type GoldItems, type GoldLiteral } from "./gold-items.js";
+export {
+  linkBench,
+  parseMSchemaText,
+  type LinkBenchOptions,
+  type LinkBenchPrompt,
+  type LinkBenchReport,
+  type LinkBenchRow,
+  type RecallCount,
+} from "./link-bench.js";

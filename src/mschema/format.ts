@@ -1,5 +1,5 @@
 // formatMSchema: the one M-Schema formatter, byte for byte as the reference tool (XGenerationLab/M-Schema) prints.
-import type { DatabaseSchema, TableSchema } from "./model.js";
+import type { ColumnSchema, DatabaseSchema, TableSchema } from "./model.js";
 import { isEmail } from "./pyvalues.js";
 
 export interface FormatOptions {
@@ -55,26 +55,47 @@ export function shownExamples(examples: string[], rawType: string, maxExamples: 
   return list;
 }
 
+/**
+ * A column's Examples: the values matching the question first (as they are), then the sampled examples as the
+ * reference picks them, up to maxExamples in all (matched values are always shown).
+ */
+export function columnExamples(examples: string[], matched: string[], rawType: string, maxExamples: number, withSamples = true): string[] {
+  const out = [...new Set(matched)];
+  if (!withSamples) return out;
+  const samples = shownExamples(examples, rawType, maxExamples);
+  if (out.length === 0) return samples; // as the reference prints them (repeats included)
+  for (const e of samples) {
+    if (out.length >= maxExamples) break;
+    if (!out.includes(e)) out.push(e);
+  }
+  return out;
+}
+
 interface Shape {
   examples: boolean;
   comments: boolean;
 }
 
+/** The "# Table: …" line of a table. */
+export function tableHeaderLine(table: TableSchema, comments = true): string {
+  const comment = comments ? table.comment : "";
+  return comment && comment !== "None" ? `# Table: ${table.name}, ${comment}` : `# Table: ${table.name}`;
+}
+
+/** One column's line of a table block, "(name:TYPE, comment, Primary Key, Examples: [...])" (without the separating comma). */
+export function columnLine(c: ColumnSchema, maxExamples: number, shape: { examples: boolean; comments: boolean } = { examples: true, comments: true }): string {
+  const rawType = c.type.split("(")[0]!;
+  let line = `(${c.name}:${rawType.toUpperCase()}`;
+  if (shape.comments && c.comment !== "") line += `, ${c.comment.trim()}`;
+  if (c.primaryKey) line += ", Primary Key";
+  const ex = columnExamples(c.examples, c.matchedValues ?? [], rawType, maxExamples, shape.examples);
+  if (ex.length > 0) line += `, Examples: [${ex.join(", ")}]`;
+  return line + ")";
+}
+
 function tableBlock(table: TableSchema, maxExamples: number, shape: Shape): string {
-  const out: string[] = [];
-  const comment = shape.comments ? table.comment : "";
-  out.push(comment && comment !== "None" ? `# Table: ${table.name}, ${comment}` : `# Table: ${table.name}`);
-  const lines = table.columns.map((c) => {
-    const rawType = c.type.split("(")[0]!;
-    let line = `(${c.name}:${rawType.toUpperCase()}`;
-    if (shape.comments && c.comment !== "") line += `, ${c.comment.trim()}`;
-    if (c.primaryKey) line += ", Primary Key";
-    const ex = shape.examples ? shownExamples(c.examples, rawType, maxExamples) : [];
-    if (ex.length > 0) line += `, Examples: [${ex.join(", ")}]`;
-    return line + ")";
-  });
-  out.push("[", lines.join(",\n"), "]");
-  return out.join("\n");
+  const lines = table.columns.map((c) => columnLine(c, maxExamples, shape));
+  return [tableHeaderLine(table, shape.comments), "[", lines.join(",\n"), "]"].join("\n");
 }
 
 function selectTables(schema: DatabaseSchema, options: FormatOptions): TableSchema[] {

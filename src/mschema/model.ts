@@ -10,6 +10,8 @@ export interface ColumnSchema {
   nullable: boolean;
   /** Distinct non-null, non-empty sample values already turned into text, in storage order (up to five). */
   examples: string[];
+  /** Cell values that match the question (value retrieval, see link.ts): shown first in Examples, whatever their form. */
+  matchedValues?: string[];
 }
 
 export interface TableSchema {

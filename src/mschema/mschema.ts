@@ -1,14 +1,16 @@
 // mschema(): database (config.ini, URL, SQLite file or an open connection) → { text, schema, report }, and
 // schemaForPrompt(): the server's db_schema text as M-Schema.
-import { existsSync } from "node:fs";
-import { extname } from "node:path";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, extname, join } from "node:path";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import type { DatabaseSchema, Dialect } from "./model.js";
 import { formatMSchema, formatMSchemaWithReport, qwenTokenCounter, type FormatOptions, type FormatReport } from "./format.js";
-import { readSqliteSchema } from "./sqlite.js";
-import { readMysqlSchema } from "./mysql.js";
-import { readPostgresSchema } from "./postgres.js";
+import { readSqliteSchema, readSqliteValues } from "./sqlite.js";
+import { readMysqlSchema, readMysqlValues } from "./mysql.js";
+import { readPostgresSchema, readPostgresValues } from "./postgres.js";
+import { ValueIndex, valueReadLimits, type ValueColumn, type ValueReadOptions } from "./values.js";
 import { databaseConfigFromUrl, makeDatabaseConfig, readDatabaseConfig, redact, redactUrl, type DatabaseConfig } from "./config.js";
 import { normalizeDialect, parseDdlSchema } from "./ddl.js";
 
@@ -19,6 +21,16 @@ export interface MSchemaOptions extends FormatOptions {
   dbId?: string;
   /** Distinct values sampled per column (default 5, as the reference). */
   sampleValues?: number;
+  /** Also read the database's cell values into a ValueIndex (result.values), for question-aware prompts (linkSchema). */
+  values?: boolean | ValueIndexOptions;
+}
+
+export interface ValueIndexOptions extends ValueReadOptions {
+  /**
+   * Folder of the on-disk value cache (SQLite files only: keyed by the file's path, size and modification time, so a
+   * changed file is read again). Default: none; values are still kept in memory for the process.
+   */
+  cacheDir?: string;
 }
 
 export type MSchemaSource =
@@ -33,6 +45,8 @@ export type MSchemaSource =
 export interface MSchemaResult {
   text: string;
   schema: DatabaseSchema;
+  /** The cell values of the database (with options.values). */
+  values?: ValueIndex;
   report: FormatReport & { source: string; dialect: Dialect };
 }
 
@@ -58,17 +72,33 @@ function describe(c: DatabaseConfig): string {
   return c.type === "sqlite" ? `SQLite ${c.path}` : `${c.type === "mysql" ? "MySQL" : "PostgreSQL"} ${c.user}@${c.host}:${c.port}/${c.dbname}`;
 }
 
-async function readSchema(src: ReturnType<typeof resolveSource>, options: MSchemaOptions): Promise<{ schema: DatabaseSchema; label: string; dialect: Dialect }> {
+type Source = ReturnType<typeof resolveSource>;
+type ReadResult = { schema: DatabaseSchema; label: string; dialect: Dialect; values?: ValueIndex };
+
+async function readSchema(src: Source, options: MSchemaOptions): Promise<ReadResult> {
   const common = { dbId: options.dbId, sampleValues: options.sampleValues };
-  if ("mysql" in src) return { schema: await readMysqlSchema(src.mysql, { ...common, database: src.database }), label: "MySQL connection", dialect: "mysql" };
-  if ("postgres" in src) return { schema: await readPostgresSchema(src.postgres, { ...common, schema: options.schema }), label: "PostgreSQL connection", dialect: "postgresql" };
+  const valueOptions = options.values ? (options.values === true ? {} : options.values) : null;
+  if ("mysql" in src) {
+    const schema = await readMysqlSchema(src.mysql, { ...common, database: src.database });
+    const values = valueOptions ? ValueIndex.build(schema.dbId, await readMysqlValues(src.mysql, { ...valueOptions, database: src.database })) : undefined;
+    return { schema, label: "MySQL connection", dialect: "mysql", values };
+  }
+  if ("postgres" in src) {
+    const schema = await readPostgresSchema(src.postgres, { ...common, schema: options.schema });
+    const values = valueOptions ? ValueIndex.build(schema.dbId, await readPostgresValues(src.postgres, { ...valueOptions, schema: options.schema })) : undefined;
+    return { schema, label: "PostgreSQL connection", dialect: "postgresql", values };
+  }
   const label = describe(src);
   try {
-    if (src.type === "sqlite") return { schema: readSqliteSchema(src.path!, common), label, dialect: "sqlite" };
+    if (src.type === "sqlite") {
+      const schema = readSqliteSchema(src.path!, common);
+      const values = valueOptions ? sqliteValueIndex(src.path!, { ...valueOptions, dbId: schema.dbId }) : undefined;
+      return { schema, label, dialect: "sqlite", values };
+    }
     if (src.type === "mysql") {
       const conn = await mysql.createConnection({ host: src.host, port: src.port, user: src.user, password: src.password, database: src.dbname, connectTimeout: 10000 });
       try {
-        return { schema: await readMysqlSchema(conn, common), label, dialect: "mysql" };
+        return await readSchema({ mysql: conn }, options).then((r) => ({ ...r, label, dialect: "mysql" as const }));
       } finally {
         await conn.end().catch(() => undefined);
       }
@@ -76,13 +106,63 @@ async function readSchema(src: ReturnType<typeof resolveSource>, options: MSchem
     const client = new pg.Client({ host: src.host, port: src.port, user: src.user, password: src.password, database: src.dbname, connectionTimeoutMillis: 10000 });
     await client.connect();
     try {
-      return { schema: await readPostgresSchema(client, { ...common, schema: options.schema }), label, dialect: "postgresql" };
+      return await readSchema({ postgres: client }, options).then((r) => ({ ...r, label, dialect: "postgresql" as const }));
     } finally {
       await client.end().catch(() => undefined);
     }
   } catch (err) {
     const msg = redact((err as Error).message || String((err as NodeJS.ErrnoException).code ?? err), [src.password]);
     throw new Error(`${label}: ${msg}`);
+  }
+}
+
+const memoryValueCache = new Map<string, ValueIndex>();
+
+/**
+ * A SQLite file's ValueIndex, read once: kept in memory for the process, and on disk under options.cacheDir when
+ * given (one JSON file per database version: path, size and modification time are in its name's hash).
+ */
+export function sqliteValueIndex(path: string, options: ValueIndexOptions & { dbId?: string } = {}): ValueIndex {
+  const limits = valueReadLimits({ perColumn: options.perColumn, total: options.total, maxLength: options.maxLength });
+  let real: string;
+  let st: ReturnType<typeof statSync>;
+  try {
+    real = realpathSync(path);
+    st = statSync(real);
+  } catch (err) {
+    throw new Error(`cannot open SQLite database ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const dbId = options.dbId ?? basename(path, extname(path));
+  const key = createHash("sha256").update(JSON.stringify([real, st.size, st.mtimeMs, limits, dbId])).digest("hex").slice(0, 16);
+  const cached = memoryValueCache.get(key);
+  if (cached) return cached;
+  const file = options.cacheDir ? join(options.cacheDir, `${dbId.replace(/[^A-Za-z0-9._-]+/g, "_")}-${key}.values.json`) : null;
+  let index: ValueIndex | undefined;
+  if (file && existsSync(file)) {
+    try {
+      index = ValueIndex.fromJSON(JSON.parse(readFileSync(file, "utf8")), file);
+    } catch {
+      index = undefined; // a damaged cache file is read again from the database
+    }
+  }
+  if (!index) {
+    const columns: ValueColumn[] = readSqliteValues(path, limits);
+    index = ValueIndex.build(dbId, columns);
+    if (file) writeCacheFile(file, JSON.stringify(index.toJSON()));
+  }
+  memoryValueCache.set(key, index);
+  return index;
+}
+
+function writeCacheFile(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    mkdirSync(join(file, ".."), { recursive: true });
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new Error(`value cache ${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
@@ -95,10 +175,10 @@ export async function mschema(source: MSchemaSource, options: MSchemaOptions = {
     const secrets = typeof source === "string" ? [safePassword(source)] : "url" in (source as object) ? [safePassword((source as { url: string }).url)] : [];
     throw new Error(redact((err as Error).message, secrets));
   }
-  const { schema, label, dialect } = await readSchema(src, options);
+  const { schema, label, dialect, values } = await readSchema(src, options);
   const countTokens = options.maxTokens !== undefined ? (options.countTokens ?? (await qwenTokenCounter())) : undefined;
   const { text, report } = formatMSchemaWithReport(schema, { ...options, countTokens });
-  return { text, schema, report: { ...report, source: label, dialect } };
+  return { text, schema, ...(values ? { values } : {}), report: { ...report, source: label, dialect } };
 }
 
 function safePassword(s: string): string | undefined {

@@ -4,6 +4,7 @@
 import type { Connection, FieldPacket, Pool } from "mysql2/promise";
 import type { ColumnSchema, DatabaseSchema, ForeignKey, TableSchema } from "./model.js";
 import { examplesToStrings, pyDatetimeFromIso, pyFloatRepr, type PyValue } from "./pyvalues.js";
+import { valueReadLimits, type ValueColumn, type ValueReadOptions } from "./values.js";
 
 export interface MysqlReadOptions {
   /** Database to read (default: the connection's current database). */
@@ -156,4 +157,49 @@ async function sampleColumn(conn: Connection | Pool, table: string, column: stri
   } catch {
     return [];
   }
+}
+
+const MYSQL_TEXT_TYPES = new Set(["char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"]);
+
+/**
+ * The distinct text values of a MySQL/MariaDB database's character columns (CHAR, VARCHAR, TEXT, ENUM, SET), for a
+ * ValueIndex: values of 1..maxLength characters, up to perColumn per column and `total` in all.
+ */
+export async function readMysqlValues(conn: Connection | Pool, options: ValueReadOptions & { database?: string } = {}): Promise<ValueColumn[]> {
+  const limits = valueReadLimits({ perColumn: options.perColumn, total: options.total, maxLength: options.maxLength });
+  const database = options.database ?? ((await rows(conn, "SELECT DATABASE() AS db"))[0]?.db as string | null);
+  if (!database) throw new Error("MySQL: no database selected (give one in the URL, config dbname or options.database)");
+  const cols = await rows(
+    conn,
+    `SELECT c.TABLE_NAME AS tbl, c.COLUMN_NAME AS name, c.DATA_TYPE AS dataType
+       FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+      WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`,
+    [database],
+  );
+  const text = (v: unknown) => (v === null || v === undefined ? "" : Buffer.isBuffer(v) ? v.toString("utf8") : String(v));
+  const out: ValueColumn[] = [];
+  let left = limits.total;
+  for (const c of cols) {
+    if (left <= 0) break;
+    if (!MYSQL_TEXT_TYPES.has(text(c.dataType).toLowerCase())) continue;
+    const table = text(c.tbl);
+    const column = text(c.name);
+    const want = Math.min(limits.perColumn, left);
+    let values: string[];
+    try {
+      const [r] = (await conn.query({
+        sql: `SELECT DISTINCT ${q(column)} FROM ${q(table)} WHERE ${q(column)} IS NOT NULL AND CHAR_LENGTH(${q(column)}) BETWEEN 1 AND ${limits.maxLength} LIMIT ${want + 1}`,
+        rowsAsArray: true,
+      })) as unknown as [Array<[unknown]>, FieldPacket[]];
+      values = r.map(([v]) => text(v)).filter((v) => v.trim() !== "");
+    } catch {
+      continue;
+    }
+    const truncated = values.length > want;
+    if (truncated) values = values.slice(0, want);
+    if (values.length === 0) continue;
+    left -= values.length;
+    out.push({ table, column, values, ...(truncated ? { truncated: true } : {}) });
+  }
+  return out;
 }

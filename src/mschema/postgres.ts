@@ -4,6 +4,7 @@
 import type pg from "pg";
 import type { ColumnSchema, DatabaseSchema, ForeignKey, TableSchema } from "./model.js";
 import { examplesToStrings, pyDatetimeFromIso, pyTimeFromIso, type PyValue } from "./pyvalues.js";
+import { valueReadLimits, type ValueColumn, type ValueReadOptions } from "./values.js";
 
 export interface PostgresReadOptions {
   /** Only this schema (default: every schema but pg_* and information_schema). */
@@ -168,4 +169,51 @@ async function sampleColumn(client: pg.ClientBase | pg.Pool, schema: string, tab
   } catch {
     return [];
   }
+}
+
+const PG_TEXT_TYPES = new Set(["text", "varchar", "bpchar", "char", "name", "citext"]);
+
+/**
+ * The distinct text values of a PostgreSQL database's character columns (text, varchar, char, citext, enums), for a
+ * ValueIndex: values of 1..maxLength characters, up to perColumn per column and `total` in all. Tables are named as
+ * readPostgresSchema names them ("schema.table" outside public).
+ */
+export async function readPostgresValues(client: pg.ClientBase | pg.Pool, options: ValueReadOptions & { schema?: string } = {}): Promise<ValueColumn[]> {
+  const limits = valueReadLimits({ perColumn: options.perColumn, total: options.total, maxLength: options.maxLength });
+  const filter = options.schema
+    ? { sql: "n.nspname = $1", params: [options.schema] }
+    : { sql: "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'", params: [] };
+  const cols = (
+    await client.query(
+      `SELECT n.nspname AS schema, c.relname AS tbl, a.attname AS name, COALESCE(bt.typname, ty.typname) AS typname, ty.typtype = 'e' AS isenum
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_type bt ON bt.oid = ty.typbasetype AND ty.typtype = 'd'
+        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND ${filter.sql}
+        ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C", a.attnum`,
+      filter.params,
+    )
+  ).rows as Array<{ schema: string; tbl: string; name: string; typname: string; isenum: boolean }>;
+  const out: ValueColumn[] = [];
+  let left = limits.total;
+  for (const c of cols) {
+    if (left <= 0) break;
+    if (!c.isenum && !PG_TEXT_TYPES.has(c.typname)) continue;
+    const want = Math.min(limits.perColumn, left);
+    let values: string[];
+    try {
+      const r = await client.query({
+        text: `SELECT DISTINCT ${qi(c.name)}::text FROM ${qi(c.schema)}.${qi(c.tbl)} WHERE ${qi(c.name)} IS NOT NULL AND length(${qi(c.name)}::text) BETWEEN 1 AND ${limits.maxLength} LIMIT ${want + 1}`,
+        rowMode: "array",
+      });
+      values = (r.rows as Array<[string]>).map(([v]) => v).filter((v) => typeof v === "string" && v.trim() !== "");
+    } catch {
+      continue;
+    }
+    const truncated = values.length > want;
+    if (truncated) values = values.slice(0, want);
+    if (values.length === 0) continue;
+    left -= values.length;
+    out.push({ table: c.schema === "public" ? c.tbl : `${c.schema}.${c.tbl}`, column: c.name, values, ...(truncated ? { truncated: true } : {}) });
+  }
+  return out;
 }

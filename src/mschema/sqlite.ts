@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { basename, extname } from "node:path";
 import type { ColumnSchema, DatabaseSchema, ForeignKey, TableSchema } from "./model.js";
 import { examplesToStrings, pyDateFromIso, pyDatetimeFromIso, pyTimeFromIso, type PyValue } from "./pyvalues.js";
+import { valueReadLimits, type ValueColumn, type ValueReadOptions } from "./values.js";
 
 export interface SqliteReadOptions {
   /** Database id printed after 【DB_ID】 (default: the file name without extension). */
@@ -263,5 +264,57 @@ function sampleColumn(db: Database.Database, table: string, column: string, type
   } catch {
     // As the reference: a column whose values cannot be read as its type shows no examples.
     return [];
+  }
+}
+
+/**
+ * The distinct text values of a SQLite file's columns, for a ValueIndex (read-only): every column whose declared type
+ * does not make it an integer or real column, values stored as TEXT of 1..maxLength characters, up to perColumn per
+ * column and `total` in all (columns cut short are marked `truncated`).
+ */
+export function readSqliteValues(path: string, options: ValueReadOptions = {}): ValueColumn[] {
+  const limits = valueReadLimits(options);
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new Error(`cannot open SQLite database ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const names = (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' ORDER BY name").all() as Array<{ name: string }>
+    ).map((r) => r.name);
+    const out: ValueColumn[] = [];
+    let left = limits.total;
+    for (const table of names) {
+      const info = db.prepare(`PRAGMA table_xinfo(${quoteIdent(table)})`).all() as Array<{ name: string; type: string; hidden: number }>;
+      for (const c of info) {
+        if (c.hidden === 1 || left <= 0) continue;
+        const declared = c.type.toUpperCase();
+        if (declared.includes("INT") || /REAL|FLOA|DOUB/.test(declared)) continue;
+        const want = Math.min(limits.perColumn, left);
+        let values: string[];
+        try {
+          values = (
+            db
+              .prepare(
+                `SELECT DISTINCT ${quoteIdent(c.name)} AS v FROM ${quoteIdent(table)} WHERE typeof(${quoteIdent(c.name)}) = 'text' AND length(${quoteIdent(c.name)}) BETWEEN 1 AND ${limits.maxLength} LIMIT ${want + 1}`,
+              )
+              .pluck()
+              .all() as string[]
+          ).filter((v) => v.trim() !== "");
+        } catch {
+          continue; // a column SQLite cannot read (e.g. a broken generated column) has no values
+        }
+        const truncated = values.length > want;
+        if (truncated) values = values.slice(0, want);
+        if (values.length === 0) continue;
+        left -= values.length;
+        out.push({ table, column: c.name, values, ...(truncated ? { truncated: true } : {}) });
+      }
+    }
+    return out;
+  } finally {
+    db.close();
   }
 }
