@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { formatMSchema, linkSchema, readSqliteSchema, readSqliteValues, sqliteValueIndex, type DatabaseSchema, type ValueIndex, type ValueMatchOptions } from "../mschema/index.js";
 import { buildNl2SqlPrompt } from "../text2sql/index.js";
-import { AtomicWriter, prepareOutputFile } from "./atomic.js";
+import { AtomicFile, checkOutputFile } from "../files/index.js";
 import { goldItems, type GoldItems } from "./gold-items.js";
 import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
 
@@ -232,8 +232,8 @@ export function linkBench(options: LinkBenchOptions): LinkBenchReport {
     dbs.set(dbId, state);
     return state;
   };
-  if (options.out) prepareOutputFile(options.out, "prompts");
-  const writer = options.out ? new AtomicWriter(options.out) : null;
+  if (options.out) checkOutputFile(options.out, "prompts .jsonl");
+  const writer = options.out ? new AtomicFile(options.out) : null;
   const emit = (p: LinkBenchPrompt) => {
     options.onPrompt?.(p);
     writer?.write(

@@ -1,7 +1,8 @@
 // mschema(): database (config.ini, URL, SQLite file or an open connection) → { text, schema, report }, and
 // schemaForPrompt(): the server's db_schema text as M-Schema.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { writeFileAtomic } from "../files/index.js";
 import { basename, extname, join } from "node:path";
 import mysql from "mysql2/promise";
 import pg from "pg";
@@ -155,13 +156,9 @@ export function sqliteValueIndex(path: string, options: ValueIndexOptions & { db
 }
 
 function writeCacheFile(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
-    mkdirSync(join(file, ".."), { recursive: true });
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
+    writeFileAtomic(file, text);
   } catch (err) {
-    rmSync(tmp, { force: true });
     throw new Error(`value cache ${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
