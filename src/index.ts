@@ -6,4 +6,5 @@ export * from "./gguf/index.js";
 export * from "./mschema/index.js";
 export * from "./text2sql/index.js";
 export * from "./server/index.js";
+export * from "./sql/index.js";
 export * from "./eval/index.js";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import Database from "better-sqlite3";
 import { executionMatch } from "../src/eval/exec-match.js";
-import { SqlExecutor } from "../src/eval/executor.js";
+import { SqlExecutor } from "../src/sql/index.js";
 
 let dir: string;
 let dbFile: string;

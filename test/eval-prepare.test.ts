@@ -12,6 +12,7 @@ import { prepareSpider, resolveSpiderDir, spiderSchemaText } from "../src/eval/i
 import { buildNl2SqlPrompt } from "../src/text2sql/index.js";
 import { formatMSchema, readSqliteSchema } from "../src/mschema/index.js";
 import { assertDigest, checkMSchemaAgainstSqlite } from "./helpers/spider-checks.js";
+import { requireSpider, spiderDir } from "./helpers/services.js";
 
 let mini: string;
 let out: string;
@@ -115,13 +116,8 @@ test("CLI: prepare writes the split and reports skipped examples", () => {
   assert.equal(lines(join(out, "cli.jsonl")).length, 3);
 });
 
-const spider = (() => {
-  try {
-    return resolveSpiderDir();
-  } catch {
-    return null;
-  }
-})();
+const skipSpider = requireSpider(); // skipped without Spider; a failure under CI (test/helpers/services.ts)
+const spider = skipSpider ? null : resolveSpiderDir(spiderDir);
 
 // Spider's dev-0 as read at test time: the question, gold SQL and database the prompt must carry.
 function spiderDev0(dir: string): { question: string; query: string; dbId: string; dbPath: string } {
@@ -145,7 +141,7 @@ const DEV0_SHA256 = {
   answer: "a0b1187e3043af32ed112d62237f9255433f8aad7b28c29c1f592fabc581f11c",
 };
 
-test("Spider dev-0 prepared with DDL: the expected prompt (by digest), its question, DDL and gold SQL", { skip: spider ? false : "Spider 1.0 not found" }, async () => {
+test("Spider dev-0 prepared with DDL: the expected prompt (by digest), its question, DDL and gold SQL", { skip: skipSpider }, async () => {
   const path = join(out, "spider-dev.jsonl");
   await prepareSpider({ spiderDir: spider!, outputs: [{ split: "dev", path }], schemaStyle: "ddl", schemaText: spiderSchemaText(), limit: 1 });
   const [line] = lines(path);
@@ -185,7 +181,7 @@ test("prepare defaults to M-Schema: the schema text is src/mschema's for the dat
   assert.equal(lines(path)[0].messages[0].content, xiyanPrompt("How many items?", byHand));
 });
 
-test("Spider dev-0 prepared with M-Schema: the expected prompt (by digest), its question, schema and gold SQL", { skip: spider ? false : "Spider 1.0 not found" }, async () => {
+test("Spider dev-0 prepared with M-Schema: the expected prompt (by digest), its question, schema and gold SQL", { skip: skipSpider }, async () => {
   const path = join(out, "spider-dev-mschema.jsonl");
   await prepareSpider({ spiderDir: spider!, outputs: [{ split: "dev", path }], schemaStyle: "mschema", schemaText: spiderSchemaText(), limit: 1 });
   const [line] = lines(path);

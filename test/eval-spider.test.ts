@@ -1,6 +1,6 @@
 // Evaluation on Spider's real data: gold vs gold on every executable dev question scores 100%, runs resume
 // where they stopped, predictions files are read in both forms, and the CLI reports the summary.
-// Skips when Spider is absent (../shared/spider or $SQLFOCUS_SPIDER).
+// Skips when Spider is absent (../shared/spider or $SQLFOCUS_SPIDER); under CI that is a failure.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -8,15 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { evaluateSpider, loadSpiderSplit, readPredictions, readResults, resolveSpiderDir, spiderDatabasePath } from "../src/eval/index.js";
+import { requireSpider, spiderDir } from "./helpers/services.js";
 
-const spider = (() => {
-  try {
-    return resolveSpiderDir();
-  } catch {
-    return null;
-  }
-})();
-const skip = spider ? false : "Spider 1.0 not found (../shared/spider or $SQLFOCUS_SPIDER)";
+const skip = requireSpider(); // skipped without Spider; a failure under CI (test/helpers/services.ts)
+const spider = skip ? null : resolveSpiderDir(spiderDir);
 const work = mkdtempSync(join(tmpdir(), "sqlfocus-eval-spider-"));
 after(() => rmSync(work, { recursive: true, force: true }));
 

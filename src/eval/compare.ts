@@ -15,9 +15,10 @@
 // removes only permutations that cannot succeed, so the answer is the reference's without its blow-up.
 
 import { pyBytesRepr, pyFloatRepr } from "../model/index.js";
+import type { SqlValue } from "../sql/index.js";
 
 /** One SQLite value as Python's sqlite3 would return it (see the file header for the type mapping). */
-export type SqlValue = null | bigint | number | string | Uint8Array;
+export type { SqlValue };
 export type SqlRow = readonly SqlValue[];
 
 /** Key under which Python's `==`/`hash` consider two values equal (int 1 and float 1.0 share a key). */

@@ -8,7 +8,7 @@
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { checkOutputFile, writeFileAtomic } from "../files/index.js";
 import { databaseFiles, executionMatch, type ExecErrorKind } from "./exec-match.js";
-import { SqlExecutor } from "./executor.js";
+import { SqlExecutor } from "../sql/index.js";
 import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
 
 /** One line of the results JSONL. */

@@ -5,7 +5,7 @@
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { resultsEqual } from "./compare.js";
-import type { SqlExecutor } from "./executor.js";
+import type { SqlExecutor } from "../sql/index.js";
 import { preparePair } from "./normalize.js";
 
 export type ExecErrorKind = "pred_error" | "pred_timeout" | "gold_error" | "gold_timeout";

@@ -1,7 +1,6 @@
 // Public face of src/eval: Spider training-data preparation and execution-accuracy scoring on SQLite.
 export { resultsEqual, type SqlRow, type SqlValue } from "./compare.js";
 export { preparePair, removeDistinct } from "./normalize.js";
-export { SqlExecutor, type ExecOutcome, type SqlExecutorOptions } from "./executor.js";
 export { executionMatch, type ExecErrorKind, type ExecMatch, type ExecMatchOptions } from "./exec-match.js";
 export { loadSpiderSplit, parseSpiderSplit, resolveSpiderDir, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
 export { readPredictions } from "./predictions.js";

@@ -9,7 +9,7 @@
 import { existsSync } from "node:fs";
 import { buildNl2SqlPrompt, formatSqlAnswer } from "../text2sql/index.js";
 import { AtomicFile, checkOutputFile } from "../files/index.js";
-import { SqlExecutor } from "./executor.js";
+import { SqlExecutor } from "../sql/index.js";
 import { replaceCurrentYear } from "./normalize.js";
 import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
 

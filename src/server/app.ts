@@ -19,8 +19,7 @@ import {
   type SqlDialect,
 } from "../text2sql/index.js";
 import { QueueFullError, RequestGate } from "./gate.js";
-import { QueryFailedError, type ExecuteLimits, type QueryResult, type ReadOnlyDatabase } from "./database.js";
-import { SqlRefusedError } from "./sql-guard.js";
+import { QueryFailedError, SqlRefusedError, type ExecuteLimits, type QueryResult, type ReadOnlyDatabase } from "../sql/index.js";
 import {
   chatCompletionsSchema,
   healthSchema,

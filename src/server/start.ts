@@ -9,7 +9,7 @@ import { loraToGGUF, toGGUF } from "../gguf/index.js";
 import { mschema, readDatabaseConfig, schemaForPrompt, type DatabaseConfig } from "../mschema/index.js";
 import { LlamaChatModel, type GgufLoraAdapter, type SqlDialect } from "../text2sql/index.js";
 import { createServer, type ConfiguredDatabase, type ServerOptions } from "./app.js";
-import { openReadOnlyDatabase, type DatabaseConnection } from "./database.js";
+import { openReadOnlyDatabase, type DatabaseConnection, type ReadOnlyOptions } from "../sql/index.js";
 
 export interface ServeOptions {
   /** GGUF file or HF Qwen2 folder (converted to an F16 GGUF under cacheDir once). */
@@ -90,14 +90,14 @@ export async function resolveLora(arg: string, base: string, cacheDir: string, l
 const DIALECT: Record<DatabaseConfig["type"], SqlDialect> = { sqlite: "SQLite", mysql: "MySQL", postgresql: "PostgreSQL" };
 
 /** The database of a config.ini as the server's ConfiguredDatabase (schema via src/mschema, read-only executor). */
-export function configuredDatabase(configPath: string): ConfiguredDatabase {
+export function configuredDatabase(configPath: string, executeOptions: ReadOnlyOptions = {}): ConfiguredDatabase {
   const config = readDatabaseConfig(configPath);
   const dialect = DIALECT[config.type];
   const connection: DatabaseConnection =
     config.type === "sqlite"
       ? { dialect: "SQLite", path: config.path! }
       : { dialect: dialect as "MySQL" | "PostgreSQL", host: config.host, port: config.port, user: config.user, password: config.password, database: config.dbname };
-  const executor = openReadOnlyDatabase(connection);
+  const executor = openReadOnlyDatabase(connection, executeOptions);
   return {
     dialect,
     description: executor.description,

@@ -1,4 +1,5 @@
-// Runs SQL on SQLite databases with a per-query timeout, for the Spider evaluator.
+// Runs SQL on SQLite databases with a per-query timeout: the Spider evaluator's executor, and the engine under the
+// read-only SQLite executor (./sqlite.ts), which asks for a row cap, a byte cap and SQLite's own read-only verdict.
 //
 // better-sqlite3 is synchronous and has no interrupt: a slow query blocks its thread inside native code, where
 // neither a timer nor Worker.terminate() can reach it. So queries run in child processes (sql-child.ts), a
@@ -7,10 +8,10 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { SqlValue } from "./compare.js";
+import type { SqlValue } from "./cells.js";
 
 export type ExecOutcome =
-  | { kind: "rows"; rows: SqlValue[][]; ms: number }
+  | { kind: "rows"; rows: SqlValue[][]; ms: number; columns?: string[]; truncated?: boolean }
   | { kind: "error"; message: string; ms: number }
   | { kind: "timeout"; ms: number };
 
@@ -21,6 +22,17 @@ export interface SqlExecutorOptions {
   processes?: number;
   /** A result with more rows than this counts as an error (keeps runaway joins from eating memory). Default 1,000,000. */
   maxRows?: number;
+  /** JavaScript heap of each child process in MiB (a huge cell then kills the child, not the machine). Default Node's. */
+  maxHeapMb?: number;
+}
+
+/** How one query runs (the evaluator's defaults: every row, SQLite's legacy double-quoted strings accepted). */
+export interface ExecuteOptions {
+  /**
+   * Read-only mode: refuse a statement SQLite does not call read-only, return the column names, and instead of an
+   * error past maxRows stop at `rowLimit` rows or `maxBytes` bytes of cells and flag `truncated`.
+   */
+  readOnly?: { rowLimit: number; maxBytes: number };
 }
 
 interface ChildSlot {
@@ -39,7 +51,7 @@ function childScript(): string {
   // Same extension as this file: .ts when run through tsx, .js from dist/.
   const self = fileURLToPath(import.meta.url);
   const ext = self.endsWith(".ts") ? ".ts" : ".js";
-  const path = fileURLToPath(new URL(`./sql-child${ext}`, import.meta.url));
+  const path = fileURLToPath(new URL(`./sqlite-child${ext}`, import.meta.url));
   if (!existsSync(path)) throw new Error(`SQL executor child script not found: ${path}`);
   return path;
 }
@@ -48,6 +60,7 @@ function childScript(): string {
 export class SqlExecutor {
   readonly timeoutMs: number;
   readonly maxRows: number;
+  private readonly maxHeapMb?: number;
   private readonly slots: ChildSlot[];
   private readonly queue: Array<() => void> = [];
   private readonly pending = new Map<number, Pending>();
@@ -58,16 +71,17 @@ export class SqlExecutor {
   constructor(options: SqlExecutorOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRows = options.maxRows ?? 1_000_000;
+    this.maxHeapMb = options.maxHeapMb;
     const n = Math.max(1, Math.floor(options.processes ?? 1));
     this.slots = Array.from({ length: n }, () => ({ proc: null, busy: false }));
   }
 
   /** Runs one statement on the database file. Never rejects for SQL problems: they come back as outcomes. */
-  async execute(dbPath: string, sql: string): Promise<ExecOutcome> {
+  async execute(dbPath: string, sql: string, options: ExecuteOptions = {}): Promise<ExecOutcome> {
     if (this.closed) throw new Error("SqlExecutor is closed");
     const slot = await this.acquire();
     try {
-      return await this.runOn(slot, dbPath, sql);
+      return await this.runOn(slot, dbPath, sql, options);
     } finally {
       slot.busy = false;
       this.queue.shift()?.();
@@ -97,18 +111,23 @@ export class SqlExecutor {
 
   private spawn(slot: ChildSlot): ChildProcess {
     // Inherit loaders (tsx) but not debugger flags, which would clash on the inspector port.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith("--inspect"));
+    const execArgv = process.execArgv.filter((a) => !a.startsWith("--inspect") && !a.startsWith("--max-old-space-size"));
+    if (this.maxHeapMb) execArgv.push(`--max-old-space-size=${this.maxHeapMb}`);
     const proc = fork(this.script, [], { serialization: "advanced", execArgv, stdio: ["ignore", "ignore", "pipe", "ipc"] });
     let stderr = "";
     proc.stderr?.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
     });
-    proc.on("message", (msg: { id: number; ok: boolean; rows?: SqlValue[][]; error?: string; ms: number }) => {
+    proc.on("message", (msg: { id: number; ok: boolean; rows?: SqlValue[][]; columns?: string[]; truncated?: boolean; error?: string; ms: number }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
       clearTimeout(p.timer);
-      p.resolve(msg.ok ? { kind: "rows", rows: msg.rows!, ms: msg.ms } : { kind: "error", message: msg.error!, ms: msg.ms });
+      if (!msg.ok) return p.resolve({ kind: "error", message: msg.error!, ms: msg.ms });
+      const out: ExecOutcome = { kind: "rows", rows: msg.rows!, ms: msg.ms };
+      if (msg.columns) out.columns = msg.columns;
+      if (msg.truncated !== undefined) out.truncated = msg.truncated;
+      p.resolve(out);
     });
     proc.on("exit", (code, signal) => {
       if (slot.proc === proc) slot.proc = null;
@@ -134,7 +153,7 @@ export class SqlExecutor {
     if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   }
 
-  private runOn(slot: ChildSlot, dbPath: string, sql: string): Promise<ExecOutcome> {
+  private runOn(slot: ChildSlot, dbPath: string, sql: string, options: ExecuteOptions): Promise<ExecOutcome> {
     const proc = slot.proc ?? this.spawn(slot);
     const id = this.nextId++;
     return new Promise<ExecOutcome>((resolve) => {
@@ -145,7 +164,7 @@ export class SqlExecutor {
         resolve({ kind: "timeout", ms: performance.now() - start });
       }, this.timeoutMs);
       this.pending.set(id, { resolve, timer, start, proc });
-      proc.send({ id, dbPath, sql, maxRows: this.maxRows }, (err) => {
+      proc.send({ id, dbPath, sql, maxRows: this.maxRows, readOnly: options.readOnly }, (err) => {
         if (!err || !this.pending.delete(id)) return;
         clearTimeout(timer);
         this.kill(slot);

@@ -1,18 +1,29 @@
-// Child process that runs SQL queries on SQLite files for the evaluator (see executor.ts for why a process:
-// a query stuck in native SQLite code can only be stopped by killing the process that runs it).
+// Child process that runs SQL queries on SQLite files (see spider-executor.ts for why a process: a query stuck in
+// native SQLite code can only be stopped by killing the process that runs it).
 // Protocol over IPC (advanced serialization, so bigint and Uint8Array survive):
-//   parent → child  { id, dbPath, sql, maxRows }
-//   child → parent  { id, ok: true, rows, ms } | { id, ok: false, error, ms }
+//   parent → child  { id, dbPath, sql, maxRows, readOnly?: { rowLimit, maxBytes } }
+//   child → parent  { id, ok: true, rows, ms, columns?, truncated? } | { id, ok: false, error, ms }
 // Databases are opened read-only once and kept open. Values come back as Python's sqlite3 would give them:
 // INTEGER → bigint, REAL → number, TEXT → string (invalid UTF-8 dropped, see decodeText), BLOB → Uint8Array.
 import Database from "better-sqlite3";
+import { rowBytes } from "./cells.js";
 
 interface ExecRequest {
   id: number;
   dbPath: string;
   sql: string;
   maxRows: number;
+  readOnly?: { rowLimit: number; maxBytes: number };
 }
+
+interface ExecResult {
+  rows: unknown[][];
+  columns?: string[];
+  truncated?: boolean;
+}
+
+/** Refused by SQLite's own reading of the statement (the parent maps it to a refusal). */
+const NOT_READ_ONLY = "SQLFOCUS_NOT_READ_ONLY: SQLite reports that the statement is not a read-only query";
 
 const open = new Map<string, Database.Database>();
 const MAX_OPEN = 16;
@@ -90,32 +101,41 @@ function prepare(db: Database.Database, sql: string): Database.Statement {
   }
 }
 
-function run(req: ExecRequest): unknown[][] {
+function run(req: ExecRequest): ExecResult {
   const db = database(req.dbPath);
-  const stmt = prepare(db, req.sql);
+  const stmt = prepare(db, req.sql); // one statement: better-sqlite3 refuses a string holding more
+  const ro = req.readOnly;
+  if (ro && (!stmt.readonly || !stmt.reader)) throw new Error(NOT_READ_ONLY);
   if (!stmt.reader) {
     stmt.run(); // a write fails on the read-only connection; other statements return no rows
-    return [];
+    return { rows: [] };
   }
   stmt.raw(true);
+  const columns = ro ? stmt.columns().map((c) => c.name) : undefined;
   const rows: unknown[][] = [];
+  let bytes = 0;
   for (const row of stmt.iterate() as IterableIterator<unknown[]>) {
     for (let i = 0; i < row.length; i++) {
       const v = row[i];
       if (typeof v === "string") row[i] = decodeText(v);
       else if (v instanceof Buffer) row[i] = new Uint8Array(v);
     }
+    if (ro) {
+      // Stop at the caps: the iterator's return() resets the statement, so SQLite computes no further row.
+      bytes += rowBytes(row);
+      if (rows.length >= ro.rowLimit || bytes > ro.maxBytes) return { rows, columns, truncated: true };
+    }
     rows.push(row);
-    if (rows.length > req.maxRows) throw new Error(`result has more than ${req.maxRows} rows`);
+    if (!ro && rows.length > req.maxRows) throw new Error(`result has more than ${req.maxRows} rows`);
   }
-  return rows;
+  return ro ? { rows, columns, truncated: false } : { rows };
 }
 
 process.on("message", (req: ExecRequest) => {
   const start = performance.now();
   try {
-    const rows = run(req);
-    process.send!({ id: req.id, ok: true, rows, ms: performance.now() - start });
+    const out = run(req);
+    process.send!({ id: req.id, ok: true, ...out, ms: performance.now() - start });
   } catch (err) {
     process.send!({ id: req.id, ok: false, error: (err as Error).message ?? String(err), ms: performance.now() - start });
   }
