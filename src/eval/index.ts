@@ -25,8 +25,9 @@ export {
   type PrepareSplitReport,
   type SchemaStyle,
   type SchemaTextProvider,
+  type SchemaTextRequest,
 } from "./prepare.js";
-export { spiderMSchema, spiderSchemaText, sqliteDdl, type SpiderSchemaOptions } from "./schemas.js";
+export { describeLink, spiderMSchema, spiderSchemaText, sqliteDdl, type SchemaLinkOptions, type SpiderSchemaOptions } from "./schemas.js";
 export { generatorPredictor, type GeneratorPredictorOptions, type SqlGeneratorLike } from "./model-predictor.js";
 export { goldItems, parseQuery, type GoldItems, type GoldLiteral } from "./gold-items.js";
 export {

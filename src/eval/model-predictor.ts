@@ -2,7 +2,7 @@
 // question is asked with its database's schema text (the same provider `prepare` uses, cached per db_id),
 // dialect SQLite, so the model sees at evaluation what it saw in training.
 import type { Predictor } from "./evaluate.js";
-import type { SchemaStyle, SchemaTextProvider } from "./prepare.js";
+import { schemaTextCache, type SchemaStyle, type SchemaTextProvider } from "./prepare.js";
 import { spiderDatabasePath } from "./spider.js";
 
 /** What eval needs of a generator: the text2sql SqlGenerator satisfies it. */
@@ -17,16 +17,9 @@ export interface GeneratorPredictorOptions {
 }
 
 export function generatorPredictor(generator: SqlGeneratorLike, options: GeneratorPredictorOptions): Predictor {
-  const style = options.schemaStyle ?? "mschema";
-  const schemas = new Map<string, Promise<string>>();
+  const schemaFor = schemaTextCache(options.schemaText, options.schemaStyle ?? "mschema");
   return async (example) => {
-    let schema = schemas.get(example.dbId);
-    if (!schema) {
-      const path = spiderDatabasePath(options.spiderDir, example.dbId);
-      schema = Promise.resolve().then(() => options.schemaText({ dbId: example.dbId, path, style }));
-      schemas.set(example.dbId, schema);
-    }
-    const dbSchema = await schema;
+    const dbSchema = await schemaFor(example.dbId, spiderDatabasePath(options.spiderDir, example.dbId), example.question);
     const start = performance.now();
     const { sql } = await generator.generate({ question: example.question, dbSchema, dialect: "SQLite" });
     return { sql, ms: performance.now() - start };

@@ -16,8 +16,33 @@ import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSpl
 export type SchemaStyle = "mschema" | "ddl";
 export type PreparedLineFormat = "messages" | "fields";
 
-/** Gives the schema text of a database in a style; prepare caches it per db_id. */
-export type SchemaTextProvider = (db: { dbId: string; path: string; style: SchemaStyle }) => string | Promise<string>;
+/** What a schema-text provider is asked: a database, the style, and the question it is for. */
+export interface SchemaTextRequest {
+  dbId: string;
+  path: string;
+  style: SchemaStyle;
+  question: string;
+}
+
+/**
+ * Gives the schema text of a database in a style. Callers cache the text per db_id, unless the provider is
+ * question-aware (`perQuestion`: linked M-Schema), in which case it is asked once per question.
+ */
+export type SchemaTextProvider = ((db: SchemaTextRequest) => string | Promise<string>) & { perQuestion?: boolean };
+
+/** A provider's text for a question, cached per database unless the provider is question-aware. */
+export function schemaTextCache(provider: SchemaTextProvider, style: SchemaStyle): (dbId: string, path: string, question: string) => Promise<string> {
+  const cache = new Map<string, Promise<string>>();
+  return (dbId, path, question) => {
+    if (provider.perQuestion) return Promise.resolve().then(() => provider({ dbId, path, style, question }));
+    let s = cache.get(dbId);
+    if (!s) {
+      s = Promise.resolve().then(() => provider({ dbId, path, style, question }));
+      cache.set(dbId, s);
+    }
+    return s;
+  };
+}
 
 export interface PrepareDropOptions {
   /** Leave out these databases. */
@@ -75,15 +100,7 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
   const format = options.format ?? "messages";
   const drop = options.drop ?? {};
   const excluded = new Set(drop.dbIds ?? []);
-  const schemaCache = new Map<string, Promise<string>>();
-  const schemaFor = (dbId: string, path: string): Promise<string> => {
-    let s = schemaCache.get(dbId);
-    if (!s) {
-      s = Promise.resolve().then(() => options.schemaText({ dbId, path, style }));
-      schemaCache.set(dbId, s);
-    }
-    return s;
-  };
+  const schemaFor = schemaTextCache(options.schemaText, style);
   for (const { path } of options.outputs) checkOutputFile(path, "output .jsonl"); // before any work
   const executor = drop.unexecutable ? new SqlExecutor({ timeoutMs: 30_000 }) : null;
   const reports: PrepareSplitReport[] = [];
@@ -132,7 +149,7 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
               continue;
             }
           }
-          const schema = await schemaFor(ex.dbId, dbPath);
+          const schema = await schemaFor(ex.dbId, dbPath, ex.question);
           const line = preparedLine(ex, schema, format);
           if (drop.maxChars !== undefined) {
             const chars = buildNl2SqlPrompt({ question: ex.question, dbSchema: schema }).length + formatSqlAnswer(ex.query).length;

@@ -7,6 +7,6 @@ export { readSqliteSchema, readSqliteValues, type SqliteReadOptions } from "./sq
 export { readMysqlSchema, readMysqlValues, type MysqlReadOptions } from "./mysql.js";
 export { readPostgresSchema, readPostgresValues, type PostgresReadOptions } from "./postgres.js";
 export { parseDdlSchema, normalizeDialect, type DdlParseResult } from "./ddl.js";
-export { mschema, schemaForPrompt, sqliteValueIndex, type MSchemaOptions, type MSchemaResult, type MSchemaSource, type PromptSchema, type ValueIndexOptions } from "./mschema.js";
+export { mschema, schemaForPrompt, sqliteValueIndex, type MSchemaOptions, type MSchemaResult, type MSchemaSource, type PromptSchema, type SchemaForPromptOptions, type ValueIndexOptions } from "./mschema.js";
 export { readDatabaseConfig, databaseConfigFromUrl, redactUrl, type DatabaseConfig } from "./config.js";
 // Python's repr() of floats and bytes, as the reference tools print values (also src/eval's sort keys).

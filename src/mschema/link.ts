@@ -338,7 +338,16 @@ export function linkSchema(schema: DatabaseSchema, question: string, options: Li
       const cols: Array<[number, number]> = [];
       const have = (t: number, c: number) => s.columns.get(t)?.has(c) || cols.some(([x, y]) => x === t && y === c);
       let c = 0;
-      for (const t of newTables) c += tableCost[t]!;
+      for (const t of newTables) {
+        c += tableCost[t]!;
+        // A table comes with its primary key.
+        tables[t]!.columns.forEach((col, ci) => {
+          if (col.primaryKey && !have(t, ci)) {
+            cols.push([t, ci]);
+            c += lineCost[t]![ci]!.bare;
+          }
+        });
+      }
       for (const i of fkIds) {
         const f = fks[i]!;
         for (const [t, col] of [[f.a, f.ac], [f.b, f.bc]] as Array<[number, number]>) {

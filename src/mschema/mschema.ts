@@ -12,6 +12,7 @@ import { readSqliteSchema, readSqliteValues } from "./sqlite.js";
 import { readMysqlSchema, readMysqlValues } from "./mysql.js";
 import { readPostgresSchema, readPostgresValues } from "./postgres.js";
 import { ValueIndex, valueReadLimits, type ValueColumn, type ValueReadOptions } from "./values.js";
+import { linkSchema } from "./link.js";
 import { databaseConfigFromUrl, makeDatabaseConfig, readDatabaseConfig, redact, redactUrl, type DatabaseConfig } from "./config.js";
 import { normalizeDialect, parseDdlSchema } from "./ddl.js";
 
@@ -194,7 +195,14 @@ export interface PromptSchema {
 }
 
 /** The server's db_schema as M-Schema: M-Schema passes through, DDL becomes M-Schema, anything else passes through. */
-export function schemaForPrompt(dbSchemaText: string, dialect: string, options: { dbId?: string; maxExamples?: number } = {}): PromptSchema {
+export interface SchemaForPromptOptions {
+  dbId?: string;
+  maxExamples?: number;
+  /** DDL only: the question-aware M-Schema of this question (linkSchema; DDL has no cell values to match). */
+  link?: { question: string; budget: number; countTokens?: (text: string) => number };
+}
+
+export function schemaForPrompt(dbSchemaText: string, dialect: string, options: SchemaForPromptOptions = {}): PromptSchema {
   if (/【Schema】|【DB_ID】|^# Table: /m.test(dbSchemaText)) return { text: dbSchemaText, kind: "mschema", warnings: [] };
   if (!/\bcreate\s+(?:\w+\s+)*table\b/i.test(dbSchemaText)) {
     return { text: dbSchemaText, kind: "unchanged", warnings: ["db_schema is neither M-Schema nor DDL; passed through unchanged"] };
@@ -207,6 +215,11 @@ export function schemaForPrompt(dbSchemaText: string, dialect: string, options: 
   }
   const parsed = parseDdlSchema(dbSchemaText, d, { dbId: options.dbId });
   if (!parsed.ok) return { text: dbSchemaText, kind: "unchanged", warnings: parsed.warnings };
+  if (options.link) {
+    const { question, budget, countTokens } = options.link;
+    const text = linkSchema(parsed.schema, question, { budget, countTokens, maxExamples: options.maxExamples }).text;
+    return { text, kind: "ddl", warnings: parsed.warnings };
+  }
   return { text: formatMSchema(parsed.schema, { maxExamples: options.maxExamples }), kind: "ddl", warnings: parsed.warnings };
 }
 

@@ -34,6 +34,8 @@ export interface ConfiguredDatabase {
   dialect: SqlDialect;
   /** Reads the database's schema as M-Schema text (called once, then on POST /schema/refresh). */
   loadSchema(): Promise<string>;
+  /** Question-aware M-Schema (linked tables, matched values) over what loadSchema last read; absent: the whole text. */
+  schemaForQuestion?(question: string): Promise<string>;
   /** Runs generated SQL read-only for `"execute": true`; absent: execution is refused. */
   executor?: ReadOnlyDatabase;
   /** Shown in /health (never a password). */
@@ -48,7 +50,7 @@ export interface ServerOptions {
    * Turns a request's db_schema into the text put in the prompt (DDL → M-Schema). Default: the text as given.
    * Errors it throws answer 400.
    */
-  schemaText?: (dbSchema: string, dialect: SqlDialect) => string | Promise<string>;
+  schemaText?: (dbSchema: string, dialect: SqlDialect, question: string) => string | Promise<string>;
   /** Requests waiting for a sequence before 503. Default 32. */
   maxQueue?: number;
   /** Largest request body in bytes (413 above). Default 1 MiB. */
@@ -301,12 +303,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     let dbSchema: string;
     if (body.db_schema !== undefined) {
       try {
-        dbSchema = await schemaText(body.db_schema, dialect);
+        dbSchema = await schemaText(body.db_schema, dialect, body.question);
       } catch (err) {
         throw new HttpError(400, `body/db_schema: ${(err as Error).message}`, "db_schema");
       }
     } else {
-      dbSchema = (await configuredSchema()).text;
+      const loaded = await configuredSchema();
+      dbSchema = database!.schemaForQuestion ? await database!.schemaForQuestion(body.question) : loaded.text;
     }
     const signal = clientGone(request, reply);
     const out = await gate.run(

@@ -6,7 +6,16 @@ import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { loraToGGUF, toGGUF } from "../gguf/index.js";
-import { mschema, readDatabaseConfig, schemaForPrompt, type DatabaseConfig } from "../mschema/index.js";
+import {
+  linkSchema,
+  mschema,
+  qwenTokenCounter,
+  readDatabaseConfig,
+  schemaForPrompt,
+  type DatabaseConfig,
+  type DatabaseSchema,
+  type ValueIndex,
+} from "../mschema/index.js";
 import { LlamaChatModel, type GgufLoraAdapter, type SqlDialect } from "../text2sql/index.js";
 import { createServer, type ConfiguredDatabase, type ServerOptions } from "./app.js";
 import { openReadOnlyDatabase, type DatabaseConnection, type ReadOnlyOptions } from "../sql/index.js";
@@ -30,6 +39,11 @@ export interface ServeOptions {
   gpu?: false | "auto" | "cuda" | "vulkan" | "metal";
   /** Where converted GGUFs are cached. Default output/gguf-cache. */
   cacheDir?: string;
+  /**
+   * Question-aware prompts: the configured database's (and DDL db_schema's) M-Schema linked to each question under
+   * `budget` schema tokens (0: all tables), with the cell values the question mentions (configured database only).
+   */
+  link?: { budget: number; values?: boolean; valueCacheDir?: string };
   /** Log line for progress (model conversion, loading). Default console.error. */
   log?: (line: string) => void;
   server?: Omit<ServerOptions, "model" | "database" | "schemaText">;
@@ -90,19 +104,49 @@ export async function resolveLora(arg: string, base: string, cacheDir: string, l
 const DIALECT: Record<DatabaseConfig["type"], SqlDialect> = { sqlite: "SQLite", mysql: "MySQL", postgresql: "PostgreSQL" };
 
 /** The database of a config.ini as the server's ConfiguredDatabase (schema via src/mschema, read-only executor). */
-export function configuredDatabase(configPath: string, executeOptions: ReadOnlyOptions = {}): ConfiguredDatabase {
+export function configuredDatabase(configPath: string, options: ReadOnlyOptions & { link?: ServeOptions["link"] } = {}): ConfiguredDatabase {
   const config = readDatabaseConfig(configPath);
   const dialect = DIALECT[config.type];
   const connection: DatabaseConnection =
     config.type === "sqlite"
       ? { dialect: "SQLite", path: config.path! }
       : { dialect: dialect as "MySQL" | "PostgreSQL", host: config.host, port: config.port, user: config.user, password: config.password, database: config.dbname };
+  const { link, ...executeOptions } = options;
   const executor = openReadOnlyDatabase(connection, executeOptions);
+  if (link && !(Number.isInteger(link.budget) && link.budget >= 0)) throw new Error(`link budget must be a whole number of tokens >= 0, got ${link.budget}`);
+  // What loadSchema last read: the schema model and, for linking, the cell values (read with it, once per load).
+  let loaded: { schema: DatabaseSchema; values?: ValueIndex } | undefined;
+  let counter: Promise<(text: string) => number> | undefined;
+  const loadSchema = async () => {
+    const values = link && link.values !== false ? { cacheDir: config.type === "sqlite" ? link.valueCacheDir : undefined } : undefined;
+    const r = await mschema(config, { values });
+    loaded = { schema: r.schema, values: r.values };
+    return r.text;
+  };
   return {
     dialect,
     description: executor.description,
     executor,
-    loadSchema: async () => (await mschema(config)).text,
+    loadSchema,
+    ...(link
+      ? {
+          schemaForQuestion: async (question: string) => {
+            if (!loaded) await loadSchema();
+            const countTokens = link.budget > 0 ? await (counter ??= qwenTokenCounter()) : undefined;
+            return linkSchema(loaded!.schema, question, { budget: link.budget, countTokens, values: loaded!.values }).text;
+          },
+        }
+      : {}),
+  };
+}
+
+/** The server's db_schema hook: DDL becomes M-Schema (linked to the question with a link budget); M-Schema passes. */
+export function promptSchemaText(link?: ServeOptions["link"]): (text: string, dialect: SqlDialect, question: string) => Promise<string> {
+  let counter: Promise<(text: string) => number> | undefined;
+  return async (text, dialect, question) => {
+    if (!link) return schemaForPrompt(text, dialect).text;
+    const countTokens = link.budget > 0 ? await (counter ??= qwenTokenCounter()) : undefined;
+    return schemaForPrompt(text, dialect, { link: { question, budget: link.budget, countTokens } }).text;
   };
 }
 
@@ -113,7 +157,7 @@ export async function startServer(options: ServeOptions): Promise<{ app: Fastify
   const modelPath = await resolveModelGguf(options.model, cacheDir, log);
   const lora: GgufLoraAdapter[] = [];
   for (const arg of options.lora ?? []) lora.push(await resolveLora(arg, options.model, cacheDir, log));
-  const database = options.enableMschema ? configuredDatabase(options.config ?? join("config", "config.ini")) : undefined;
+  const database = options.enableMschema ? configuredDatabase(options.config ?? join("config", "config.ini"), { link: options.link }) : undefined;
   log(`loading ${modelPath}${lora.length ? ` with adapters ${lora.map((l) => l.name ?? l.path).join(", ")}` : ""}`);
   const model = await LlamaChatModel.load({
     id: basename(resolve(options.model)).replace(/\.gguf$/i, ""),
@@ -130,7 +174,7 @@ export async function startServer(options: ServeOptions): Promise<{ app: Fastify
       ...options.server,
       model,
       database,
-      schemaText: (text, dialect) => schemaForPrompt(text, dialect).text,
+      schemaText: promptSchemaText(options.link),
     });
     if (database) await app.ready();
     await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 4060 });

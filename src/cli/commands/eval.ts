@@ -13,11 +13,13 @@ import {
   prepareResultsPath,
   readPredictions,
   resolveSpiderDir,
+  describeLink,
   spiderSchemaText,
   writeEvalSummary,
   type EvalSummary,
   type Predictor,
 } from "../../eval/index.js";
+import { linkFromArgs, withLinkOptions, type LinkArgs } from "./link-options.js";
 
 /** A progress display: a bar on a TTY, a line every few seconds otherwise (on stderr). */
 export function progressBar(label: string, total: number, extra = "", payload: Record<string, string> = {}, start = 0): cliProgress.SingleBar {
@@ -62,7 +64,7 @@ export function formatSummary(s: EvalSummary): string {
   return out.join("\n");
 }
 
-interface EvalArgs {
+interface EvalArgs extends LinkArgs {
   model?: string;
   predictions?: string;
   spider?: string;
@@ -84,7 +86,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   command: "eval",
   describe: "Spider execution accuracy of a model or of a predictions file (resumable)",
   builder: (y: Argv) =>
-    y
+    withLinkOptions(y)
       .option("model", { type: "string", describe: "GGUF model that generates the SQL (greedy; convert an HF folder first with 'sqlfocus convert')" })
       .option("lora", { type: "string", describe: "GGUF LoRA adapter applied to --model" })
       .option("threads", { type: "number", describe: "CPU threads for generation (default node-llama-cpp's choice, at most the CPUs)" })
@@ -107,6 +109,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       })
       .check((a) => {
         if (!!a.model === !!a.predictions) throw new Error("give exactly one of --model or --predictions");
+        if (a.predictions && a["link-budget"] !== undefined) throw new Error("--link-budget shapes the model's prompt: use it with --model, not --predictions");
         if (a.limit !== undefined && (!Number.isInteger(a.limit) || a.limit < 1)) throw new Error("--limit must be a positive integer");
         if (!(a.timeout > 0)) throw new Error("--timeout must be a positive number of seconds");
         if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new Error("--jobs must be a positive integer");
@@ -145,8 +148,11 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         temperature: 0,
       });
       closeModel = () => generator.close();
-      predict = generatorPredictor(generator, { spiderDir, schemaText: spiderSchemaText(), schemaStyle: style });
-      predictorId = `model:${resolve(model)}${args.lora ? `+lora:${resolve(args.lora)}` : ""}|schema:${style}|max_tokens:${args["max-tokens"]}`;
+      const link = linkFromArgs(args);
+      predict = generatorPredictor(generator, { spiderDir, schemaText: spiderSchemaText({ link }), schemaStyle: style });
+      predictorId =
+        `model:${resolve(model)}${args.lora ? `+lora:${resolve(args.lora)}` : ""}|schema:${style}|max_tokens:${args["max-tokens"]}` +
+        (link ? `|link:${describeLink(link)}` : "");
     }
 
     let bar: cliProgress.SingleBar | null = null;

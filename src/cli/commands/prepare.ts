@@ -5,8 +5,9 @@ import type { Argv, CommandModule } from "yargs";
 import type cliProgress from "cli-progress";
 import { parseSpiderSplit, prepareSpider, resolveSpiderDir, spiderSchemaText, type SpiderSplit } from "../../eval/index.js";
 import { progressBar } from "./eval.js";
+import { linkFromArgs, withLinkOptions, type LinkArgs } from "./link-options.js";
 
-interface PrepareArgs {
+interface PrepareArgs extends LinkArgs {
   spider?: string;
   splits: string;
   "out-dir": string;
@@ -26,7 +27,7 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
   command: "prepare",
   describe: "Turn Spider into training JSONL (XiYan nl2sql prompt + M-Schema or DDL, gold SQL answer)",
   builder: (y: Argv) =>
-    y
+    withLinkOptions(y)
       .option("spider", { type: "string", describe: "Spider 1.0 folder (default $SQLFOCUS_SPIDER or ../shared/spider)" })
       .option("splits", { type: "string", default: "train,dev", describe: "splits to write: train (train_spider + train_others), dev" })
       .option("out-dir", { type: "string", default: "data", describe: "folder for spider_<split>.jsonl" })
@@ -64,7 +65,7 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
       outputs: splits.map((split) => ({ split, path: outPath(split) })),
       schemaStyle: args["schema-style"] as "mschema" | "ddl",
       format: args.format as "messages" | "fields",
-      schemaText: spiderSchemaText({ exampleValues: args["example-values"] }),
+      schemaText: spiderSchemaText({ exampleValues: args["example-values"], link: linkFromArgs(args) }),
       limit: args.limit,
       drop: {
         dbIds: args["exclude-db"]?.split(",").map((s) => s.trim()).filter(Boolean),

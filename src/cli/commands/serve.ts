@@ -1,8 +1,9 @@
 // `sqlfocus serve`: the text2sql server (Fastify, port 4060) on a GGUF model or an HF folder.
 import type { Argv, CommandModule } from "yargs";
 import { closeOnSignals, startServer } from "../../server/index.js";
+import { linkFromArgs, withLinkOptions, type LinkArgs } from "./link-options.js";
 
-interface ServeArgs {
+interface ServeArgs extends LinkArgs {
   model: string;
   lora?: string[];
   host: string;
@@ -26,7 +27,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
   command: "serve",
   describe: "Serve text2sql over HTTP (POST /text2sql, OpenAI-compatible /v1/chat/completions, docs at /docs)",
   builder: (y: Argv) =>
-    y
+    withLinkOptions(y)
       .option("model", { type: "string", demandOption: true, describe: "GGUF model file, or an HF Qwen2 folder (converted to GGUF once, cached in output/gguf-cache)" })
       .option("lora", { type: "string", array: true, describe: "LoRA adapter(s): GGUF file or PEFT folder, optionally name=path; requests pick one by name" })
       .option("cache-dir", { type: "string", default: "output/gguf-cache", describe: "where HF folders and PEFT adapters converted to GGUF are kept" })
@@ -70,6 +71,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       threads: args.threads,
       cacheDir: args["cache-dir"],
       gpu: args.gpu === "false" ? false : (args.gpu as "auto"),
+      link: linkFromArgs(args),
       server: {
         maxQueue: args["max-queue"],
         defaultMaxTokens: args["max-tokens"],
