@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { goldItems, linkBench, qwenTokenCounter, readSqliteSchema } from "../src/index.js";
 import { makeSpiderLayout, writeLibrary } from "./helpers/made-up-dbs.js";
+import { requireSpider, spiderDir } from "./helpers/services.js";
 
 let dir: string;
 let spiderLike: string;
@@ -82,14 +83,10 @@ test("CLI: link --json prints the report; --out writes each question's prompts",
   assert.throws(() => cli(["link", "--spider", spiderLike, "--budget", "-3"]), /--budget must be whole numbers of tokens >= 0/);
 });
 
-const spider = [process.env.SQLFOCUS_SPIDER, resolve("..", "shared", "spider"), resolve("..", "..", "shared", "spider")].find(
-  (d) => d && existsSync(join(d, "dev.json")),
-);
-
-test("Spider dev: at a budget that halves the mean full M-Schema, tables ≥ 99%, columns ≥ 97%, values ≥ 90%", { skip: spider ? false : "Spider 1.0 not found ($SQLFOCUS_SPIDER)" }, () => {
-  const first = linkBench({ spiderDir: spider!, split: "dev", budgets: [], countTokens: count, valueCacheDir: join(dir, "spider-values") });
+test("Spider dev: at a budget that halves the mean full M-Schema, tables ≥ 99%, columns ≥ 97%, values ≥ 90%", { skip: requireSpider() }, () => {
+  const first = linkBench({ spiderDir, split: "dev", budgets: [], countTokens: count, valueCacheDir: join(dir, "spider-values") });
   const half = Math.floor(first.rows[0]!.tokens.mean / 2);
-  const r = linkBench({ spiderDir: spider!, split: "dev", budgets: [half], countTokens: count, valueCacheDir: join(dir, "spider-values") });
+  const r = linkBench({ spiderDir, split: "dev", budgets: [half], countTokens: count, valueCacheDir: join(dir, "spider-values") });
   const [full, linked] = r.rows;
   assert.ok(linked!.tokens.mean <= full!.tokens.mean / 2, `mean ${linked!.tokens.mean} vs full ${full!.tokens.mean}`);
   assert.ok(linked!.tables.recall >= 0.99, `tables ${linked!.tables.recall}`);
