@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Builds the native addon (build/Release/sqlfocus.node) on `npm i`.
-//   1. cmake-js (CMakeLists.txt): Release, host SIMD, CUDA engine when a CUDA toolkit with cuBLAS is found.
+//   1. cmake-js (CMakeLists.txt): Release, SIMD kernels for every x86 level chosen at run time, CUDA engine when a
+//      CUDA toolkit with cuBLAS is found.
 //   2. node-gyp (binding.gyp): the same CPU sources, where cmake is missing.
 // Environment: SQLFOCUS_CUDA=auto|on|off (default auto), SQLFOCUS_SKIP_NATIVE=1 to skip,
-//              SQLFOCUS_NATIVE_ARCH=0 to build without -march=native (portable binaries),
+//              SQLFOCUS_NATIVE_ARCH=1 to add -march=native to the portable code (a local build: the binary may
+//              not run on another CPU; the SIMD kernels are chosen at run time either way),
 //              SQLFOCUS_BUILD=gyp to use node-gyp even where cmake is present.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -34,7 +36,7 @@ function hasCmake() {
 }
 
 const cuda = process.env.SQLFOCUS_CUDA ?? "auto";
-const nativeArch = process.env.SQLFOCUS_NATIVE_ARCH === "0" ? "OFF" : "ON";
+const nativeArch = process.env.SQLFOCUS_NATIVE_ARCH === "1" ? "ON" : "OFF";
 let ok = false;
 if (hasCmake()) {
   const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +9,29 @@ import { loadAddon } from "../src/native/index.js";
 test("addon loads and reports its build", () => {
   const info = loadAddon().buildInfo();
   assert.equal(typeof info.cuda, "boolean");
-  assert.match(info.simd, /^(avx512|avx2|neon|scalar)$/);
+  assert.match(info.simd, /^(portable|avx2|avx512|avx512bf16)$/);
+  assert.match(info.simdDetected, /^(portable|avx2|avx512|avx512bf16)$/);
+});
+
+test("SQLFOCUS_CPU forces a lower SIMD level at run time; an unknown level is a clear training error", () => {
+  const levels = ["portable", "avx2", "avx512", "avx512bf16"];
+  const detected = loadAddon().buildInfo().simdDetected;
+  const script = "import { loadAddon } from './src/native/index.ts'; console.log(loadAddon().buildInfo().simd)";
+  for (const want of ["portable", "avx2", "avx512bf16"]) {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { encoding: "utf8", env: { ...process.env, SQLFOCUS_CPU: want } });
+    assert.equal(r.status, 0, r.stderr);
+    const expect = levels[Math.min(levels.indexOf(want), levels.indexOf(detected))];
+    assert.equal(r.stdout.trim(), expect);
+  }
+  const make = [
+    "import { createNativeTrainer } from './src/train/native.ts';",
+    "import { engineWeights, TINY_CONFIG, tinyWeightsF32 } from './test/parity/tiny-model.ts';",
+    "try { createNativeTrainer({ config: TINY_CONFIG, weights: engineWeights(TINY_CONFIG, tinyWeightsF32(), 'F32'), lora: { rank: 2, alpha: 4, dropout: 0 }, maxBatch: 1, maxSeqLen: 4 }); console.log('created') }",
+    "catch (e) { console.log(String(e.message)) }",
+  ].join("\n");
+  const bad = spawnSync(process.execPath, ["--import", "tsx", "-e", make], { encoding: "utf8", env: { ...process.env, SQLFOCUS_CPU: "avx9000" } });
+  assert.equal(bad.status, 0, bad.stderr);
+  assert.match(bad.stdout, /SQLFOCUS_CPU=avx9000 is not one of auto, portable, avx2, avx512, avx512bf16/);
 });
 
 test("mapFile maps a file's bytes without copying them through JS", () => {

@@ -2,7 +2,7 @@
 // bench/train/cpu.ts (hidden 256, 4 layers, 4/2 heads, inter 768, vocab 151,936, batch 4 × 256, loss on the
 // second half, LoRA r16 on all seven, BF16 base weights). CPU seconds are what to compare on a loaded machine.
 // Build (after `npm test` or a cmake build of build-tests/):
-//   g++ -O3 -march=native -fopenmp -std=c++17 -Inative -Inative/include bench/train/engine_step.cpp \
+//   g++ -O3 -fopenmp -std=c++17 -Inative -Inative/include bench/train/engine_step.cpp \
 //       build-tests/libsqlfocus_core.a -o build-tests/engine_step && build-tests/engine_step [threads] [steps] [seq] [answer]
 // seq (default 256) and answer (label tokens at the end of each sequence, default seq/2) model other workloads,
 // e.g. `4 1024 64` for text-to-SQL: long prompts, short answers. A fifth argument `0.5b` switches to the

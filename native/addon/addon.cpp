@@ -1,9 +1,11 @@
 // Module entry: registers every exported class/function of the addon.
 #include "addon.h"
 
+#include "cpu/dispatch.h"
+
 namespace sqlfocus_addon {
 
-// buildInfo() -> { cuda: boolean, simd: string, compiler: string }
+// buildInfo() -> { cuda: boolean, simd: string, simdDetected: string, compiler: string }
 static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -12,15 +14,10 @@ static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 #else
   out.Set("cuda", false);
 #endif
-#if defined(__AVX512F__)
-  out.Set("simd", "avx512");
-#elif defined(__AVX2__) && defined(__FMA__)
-  out.Set("simd", "avx2");
-#elif defined(__ARM_NEON)
-  out.Set("simd", "neon");
-#else
-  out.Set("simd", "scalar");
-#endif
+  // the SIMD level the CPU kernels run at (chosen at run time; SQLFOCUS_CPU forces a lower one) and the best
+  // level this CPU and build support
+  out.Set("simd", sf::cpu_level_name(sf::cpu_level()));
+  out.Set("simdDetected", sf::cpu_level_name(sf::cpu_detected_level()));
 #if defined(__clang__)
   out.Set("compiler", "clang " __clang_version__);
 #elif defined(__GNUC__)

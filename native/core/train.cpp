@@ -25,6 +25,7 @@ Engine<T>::Engine(const sf_model_config& c, const sf_model_weights& w, const sf_
   auto need = [](bool ok, const std::string& msg) {
     if (!ok) throw EngineError(msg);
   };
+  need(!*cpu_env_error(), cpu_env_error());  // SQLFOCUS_CPU names no SIMD level
   need(c.vocab_size > 0, "config.vocabSize must be > 0");
   need(c.hidden_size > 0, "config.hiddenSize must be > 0");
   need(c.intermediate_size > 0, "config.intermediateSize must be > 0");

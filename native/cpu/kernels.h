@@ -6,6 +6,8 @@
 #pragma once
 #include <sqlfocus.h>
 
+#include "cpu/dispatch.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -90,7 +92,7 @@ template <typename T> inline void load_weight_row(T* out, const void* w, int dt,
   }
 }
 
-// ---- SIMD float paths (native/cpu/matmul_simd.cpp); return false when not compiled for this CPU -----------
+// ---- SIMD float paths: the level's kernels (native/cpu/dispatch.cpp); false where the level has none ---------
 bool matmul_forward_simd(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
 bool matmul_backward_input_simd(float* dx, const float* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
 bool attention_forward_simd(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
@@ -242,6 +244,8 @@ inline float dropout_uniform_keyed(uint64_t key, uint64_t i) { return float(mix6
 template <typename T> void dropout_forward(T* out, const T* x, size_t n, float p, uint64_t seed, uint64_t counter, uint64_t stream, int threads) {
   T keep = T(1) / (T(1) - T(p));
   uint64_t key = seed ^ mix64(counter * 0x100000001b3ull + stream);
+  if constexpr (std::is_same_v<T, float>)
+    if (const CpuKernels* k = cpu_kernels()) return k->dropout_forward(out, x, n, p, key, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) out[i] = dropout_uniform_keyed(key, uint64_t(i)) < p ? T(0) : x[i] * keep;
 }
@@ -249,6 +253,8 @@ template <typename T> void dropout_forward(T* out, const T* x, size_t n, float p
 template <typename T> void dropout_backward(T* dx, const T* dout, size_t n, float p, uint64_t seed, uint64_t counter, uint64_t stream, int threads) {
   T keep = T(1) / (T(1) - T(p));
   uint64_t key = seed ^ mix64(counter * 0x100000001b3ull + stream);
+  if constexpr (std::is_same_v<T, float>)
+    if (const CpuKernels* k = cpu_kernels()) return k->dropout_backward(dx, dout, n, p, key, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) dx[i] += dropout_uniform_keyed(key, uint64_t(i)) < p ? T(0) : dout[i] * keep;
 }
@@ -398,11 +404,15 @@ template <typename T> void attention_backward(T* dq, T* dk, T* dv, const T* dout
 
 // ---- swiglu: out[N, I] = silu(g) · u ------------------------------------------------------------------------------
 template <typename T> void swiglu_forward(T* out, const T* g, const T* u, size_t n, int threads) {
+  if constexpr (std::is_same_v<T, float>)
+    if (const CpuKernels* k = cpu_kernels()) return k->swiglu_forward(out, g, u, n, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) out[i] = g[i] / (T(1) + exp_t(-g[i])) * u[i];
 }
 /** dg = dout·u·σ(g)(1 + g(1 − σ(g))), du = dout·silu(g) (both written). */
 template <typename T> void swiglu_backward(T* dg, T* du, const T* dout, const T* g, const T* u, size_t n, int threads) {
+  if constexpr (std::is_same_v<T, float>)
+    if (const CpuKernels* k = cpu_kernels()) return k->swiglu_backward(dg, du, dout, g, u, n, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) {
     T s = T(1) / (T(1) + exp_t(-g[i]));

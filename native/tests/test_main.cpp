@@ -3,6 +3,7 @@
 // reference, AdamW against hand-computed values, and determinism. Prints one line per check; exit 1 on failure.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -354,7 +355,85 @@ static void test_determinism_and_clipping() {
   check(threw && before == e.param, "optimizer_step rejects NaN grads, no update", threw ? 0 : 1, 0);
 }
 
-int main() {
+// Every SIMD level the CPU has against the portable level (the templates as written), kernel by kernel, in one
+// process (cpu_set_level); the ctest variants sqlfocus_core_tests_<level> run the float tests under SQLFOCUS_CPU.
+static void test_levels() {
+  Rng rng{9};
+  struct Out {
+    std::vector<float> fwd, bwd, wg, att, lse, dq, dk, dv, xent, sw, dg, du, dr, drb;
+    double loss = 0;
+  };
+  const int M = 37, N = 70, K = 48;  // tails at every level (K multiple of 16; N, M not)
+  auto xd = rng.vec(size_t(M) * K), gd = rng.vec(size_t(M) * N);
+  std::vector<float> x(xd.begin(), xd.end()), g(gd.begin(), gd.end()), wf(size_t(N) * K);
+  std::vector<uint16_t> wb(wf.size());
+  for (size_t i = 0; i < wf.size(); i++) { wf[i] = float(rng.sym()); wb[i] = to_bf16(wf[i]); }
+  const int B = 1, Tn = 90, NH = 4, KV = 2, D = 32;
+  auto qd = rng.vec(size_t(B) * Tn * NH * D), kd = rng.vec(size_t(B) * Tn * KV * D), vd = rng.vec(kd.size());
+  std::vector<float> q(qd.begin(), qd.end()), k(kd.begin(), kd.end()), v(vd.begin(), vd.end());
+  std::vector<int32_t> lab(M);
+  for (int i = 0; i < M; i++) lab[i] = int32_t(rng.uniform() * N);
+  auto run = [&](int level) {
+    cpu_set_level(level);
+    Out o;
+    o.fwd.assign(size_t(M) * N, 0.5f), o.bwd.assign(size_t(M) * K, 0.5f), o.wg.assign(size_t(N) * K, 0.5f);
+    matmul_forward(o.fwd.data(), x.data(), wb.data(), SF_BF16, nullptr, 0, M, N, K, true, 2);
+    std::vector<float> f32(size_t(M) * N);
+    matmul_forward(f32.data(), x.data(), wf.data(), SF_F32, nullptr, 0, M, N, K, false, 2);
+    o.fwd.insert(o.fwd.end(), f32.begin(), f32.end());
+    matmul_backward_input(o.bwd.data(), g.data(), wb.data(), SF_BF16, M, N, K, true, 2);
+    matmul_backward_weight(o.wg.data(), g.data(), x.data(), M, N, K, 0.5f, 2);
+    o.att.resize(q.size()), o.lse.resize(size_t(B) * NH * Tn), o.dq.resize(q.size()), o.dk.resize(k.size()), o.dv.resize(v.size());
+    attention_forward(o.att.data(), o.lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, 2);
+    attention_backward(o.dq.data(), o.dk.data(), o.dv.data(), q.data(), o.lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, 2);
+    o.xent = f32;
+    o.loss = classifier_forward_backward(o.bwd.data(), x.data(), lab.data(), wb.data(), SF_BF16, M, N, K, 0.25f, o.xent.data(), true, 2);
+    o.sw.resize(g.size()), o.dg.resize(g.size()), o.du.resize(g.size()), o.dr.resize(g.size()), o.drb.assign(g.size(), 1.0f);
+    swiglu_forward(o.sw.data(), g.data(), f32.data(), g.size(), 2);
+    swiglu_backward(o.dg.data(), o.du.data(), o.sw.data(), g.data(), f32.data(), g.size(), 2);
+    dropout_forward(o.dr.data(), g.data(), g.size(), 0.3f, 7, 3, 11, 2);
+    dropout_backward(o.drb.data(), g.data(), g.size(), 0.3f, 7, 3, 11, 2);
+    return o;
+  };
+  int top = cpu_detected_level();
+  Out ref = run(CPU_PORTABLE);
+  auto diff = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double e = 0, m = 1e-6;
+    for (size_t i = 0; i < a.size(); i++) e = std::max(e, double(std::fabs(a[i] - b[i]))), m = std::max(m, double(std::fabs(b[i])));
+    return e / m;
+  };
+  for (int level = CPU_AVX2; level <= top; level++) {
+    Out o = run(level);
+    double e = std::max({diff(o.fwd, ref.fwd), diff(o.bwd, ref.bwd), diff(o.wg, ref.wg), diff(o.att, ref.att), diff(o.lse, ref.lse),
+                         diff(o.dq, ref.dq), diff(o.dk, ref.dk), diff(o.dv, ref.dv), diff(o.xent, ref.xent), diff(o.sw, ref.sw),
+                         diff(o.dg, ref.dg), diff(o.du, ref.du), std::fabs(o.loss - ref.loss) / std::fabs(ref.loss)});
+    // BF16 compute rounds the activations at the matmul inputs: BF16 tolerance there
+    double limit = level == CPU_AVX512_BF16 ? 2e-2 : 1e-5;
+    check(e < limit, std::string("level ") + cpu_level_name(level) + " vs portable (all kernels)", e, limit);
+    bool same_dropout = o.dr == ref.dr && o.drb == ref.drb;
+    check(same_dropout, std::string("level ") + cpu_level_name(level) + " dropout bitwise = portable", same_dropout ? 0 : 1, 0);
+  }
+  cpu_set_level(top);
+}
+
+int main(int argc, char** argv) {
+  std::printf("cpu level %s (detected %s)\n", cpu_level_name(cpu_level()), cpu_level_name(cpu_detected_level()));
+  if (argc > 1 && std::string(argv[1]) == "--level-only") {
+    // run under SQLFOCUS_CPU=<level>: the level is honoured (or clamped to what the CPU has) and its float kernels
+    // match the double reference
+    const char* env = std::getenv("SQLFOCUS_CPU");
+    int want = -1;
+    for (int l = 0; l <= CPU_AVX512_BF16; l++)
+      if (env && std::string(env) == cpu_level_name(l)) want = l;
+    bool honoured = want >= 0 && cpu_level() == std::min(want, cpu_detected_level()) && !*cpu_env_error();
+    check(honoured, std::string("SQLFOCUS_CPU=") + (env ? env : "") + " selects that level", honoured ? 0 : 1, 0);
+    test_float_kernels();
+    test_float_classifier();
+    test_float_attention();
+    std::printf("%s (%d failure%s)\n", failures ? "FAILED" : "all passed", failures, failures == 1 ? "" : "s");
+    return failures ? 1 : 0;
+  }
+  test_levels();
   test_kernels();
   test_float_kernels();
   test_float_classifier();

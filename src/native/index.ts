@@ -7,7 +7,11 @@ import { fileURLToPath } from "node:url";
 
 export interface BuildInfo {
   cuda: boolean;
+  /** The SIMD level the CPU kernels run at: portable | avx2 | avx512 | avx512bf16 (chosen at run time from the
+   *  CPU; SQLFOCUS_CPU=<level> forces a lower one). */
   simd: string;
+  /** The best level this CPU (and build) supports. */
+  simdDetected: string;
   compiler: string;
 }
 
