@@ -185,7 +185,8 @@
       "sources": [
         "<!@(node -p \"require('fs').readdirSync('native/addon').filter(f=>f.endsWith('.cpp')).map(f=>'native/addon/'+f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/core').filter(f=>f.endsWith('.cpp')).map(f=>'native/core/'+f).join(' ')\")",
-        "<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f=>f.endsWith('.cpp')&&!/^matmul_(avx2|avx512|bf16)\\.cpp$/.test(f)).map(f=>'native/cpu/'+f).join(' ')\")"
+        "<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f=>f.endsWith('.cpp')&&!/^matmul_(avx2|avx512|bf16)\\.cpp$/.test(f)).map(f=>'native/cpu/'+f).join(' ')\")",
+        "<!@(node -p \"require('fs').readdirSync('native/comm').filter(f=>f.endsWith('.cpp')).map(f=>'native/comm/'+f).join(' ')\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -205,6 +206,9 @@
       ],
       "ldflags": [
         "-fopenmp"
+      ],
+      "libraries": [
+        "-ldl"
       ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

@@ -39,6 +39,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sqlfocus_addon::InitMappedFile(env, exports);
   sqlfocus_addon::InitTrainer(env, exports);
   sqlfocus_addon::InitQuantizer(env, exports);
+  sqlfocus_addon::InitComm(env, exports);
   return exports;
 }
 

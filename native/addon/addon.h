@@ -2,10 +2,23 @@
 // Each file registers its exports through one Init function called from addon.cpp.
 #pragma once
 #include <napi.h>
+#include <sqlfocus.h>
 
 namespace sqlfocus_addon {
 void InitBuildInfo(Napi::Env env, Napi::Object exports);   // addon.cpp
 void InitMappedFile(Napi::Env env, Napi::Object exports);  // mapped_file.cpp
 void InitTrainer(Napi::Env env, Napi::Object exports);     // trainer.cpp
 void InitQuantizer(Napi::Env env, Napi::Object exports);   // quantizer.cpp
+void InitComm(Napi::Env env, Napi::Object exports);        // comm.cpp
+
+/** A JS Trainer's engine lent to another class's async work: the trainer is busy (its own calls refuse) until
+ *  ReturnTrainer, which must run on the JS thread (OnOK/OnError). */
+struct TrainerLease {
+  void* owner = nullptr;
+  sf_trainer* engine = nullptr;
+  bool on_device = false;  // CUDA engine
+  Napi::ObjectReference ref;
+};
+TrainerLease LeaseTrainer(Napi::Env env, Napi::Value trainer, const char* method);  // trainer.cpp
+void ReturnTrainer(TrainerLease& lease);
 }  // namespace sqlfocus_addon

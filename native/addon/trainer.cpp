@@ -36,6 +36,8 @@ double NumberField(Napi::Object o, const char* key, const std::string& where, bo
 
 }  // namespace
 
+const napi_type_tag kTrainerTag = {0x5f1c0c75a11a4e21ull, 0x9d3b2f6e0c4a7b15ull};
+
 class Trainer : public Napi::ObjectWrap<Trainer> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -61,11 +63,17 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
 
   sf_trainer* t_ = nullptr;
   bool busy_ = false;
+  bool on_device_ = false;
   bool dispose_pending_ = false;
   void Release() {
     if (t_) sf_trainer_free(t_);
     t_ = nullptr;
     weight_refs_.clear();
+  }
+  sf_trainer* Live(Napi::Env env, const char* method) {
+    if (!t_) throw Napi::Error::New(env, std::string("Trainer.") + method + ": the trainer was disposed");
+    if (busy_) throw Napi::Error::New(env, std::string("Trainer.") + method + ": another call is still running (await it first)");
+    return t_;
   }
 
  private:
@@ -73,11 +81,6 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   std::vector<Napi::ObjectReference> weight_refs_;
   std::vector<sf_tensor> layer_tensors_;
 
-  sf_trainer* Live(Napi::Env env, const char* method) {
-    if (!t_) throw Napi::Error::New(env, std::string("Trainer.") + method + ": the trainer was disposed");
-    if (busy_) throw Napi::Error::New(env, std::string("Trainer.") + method + ": another call is still running (await it first)");
-    return t_;
-  }
   Napi::Value ForwardBackward(const Napi::CallbackInfo& info);
   Napi::Value OptimizerStep(const Napi::CallbackInfo& info);
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
@@ -224,6 +227,32 @@ Trainer::Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(inf
   char err[512] = {0};
   t_ = sf_trainer_create(&cfg_, &w, &p, err, sizeof err);
   if (!t_) throw Napi::Error::New(env, std::string("new Trainer: ") + err);
+  on_device_ = p.device == SF_DEVICE_CUDA;
+  info.This().As<Napi::Object>().TypeTag(&kTrainerTag);
+}
+
+// ---- lending the engine to another class's async work (comm.cpp: the gradient all-reduce) ---------------------------
+TrainerLease LeaseTrainer(Napi::Env env, Napi::Value v, const char* method) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kTrainerTag))
+    throw Napi::TypeError::New(env, std::string(method) + ": the argument must be a Trainer");
+  Trainer* owner = Trainer::Unwrap(v.As<Napi::Object>());
+  TrainerLease lease;
+  lease.engine = owner->Live(env, method);
+  lease.on_device = owner->on_device_;
+  lease.owner = owner;
+  lease.ref = Napi::Persistent(v.As<Napi::Object>());
+  owner->busy_ = true;
+  return lease;
+}
+
+void ReturnTrainer(TrainerLease& lease) {
+  if (!lease.owner) return;
+  Trainer* owner = static_cast<Trainer*>(lease.owner);
+  owner->busy_ = false;
+  if (owner->dispose_pending_) owner->Release();
+  lease.owner = nullptr;
+  lease.engine = nullptr;
+  lease.ref.Reset();
 }
 
 // ---- async work -------------------------------------------------------------------------------------------------
