@@ -181,7 +181,21 @@ test("resume refuses changed data or batch options", async () => {
   const dir = freshDir();
   await fakeRun(dir, { maxSteps: 4 });
   await assert.rejects(fakeRun(dir, { resumeFromCheckpoint: true }, { examples: 21 }), /cannot resume: the run changed.*training data/);
-  await assert.rejects(fakeRun(dir, { resumeFromCheckpoint: true, perDeviceTrainBatchSize: 4 }), /per_device_train_batch_size 2 → 4/);
+  await assert.rejects(fakeRun(dir, { resumeFromCheckpoint: true, perDeviceTrainBatchSize: 4 }), /global batch \(per_device_train_batch_size × gradient_accumulation_steps × world size\) 2 × 2 × 1 = 4 → 4 × 2 × 1 = 8/);
+});
+
+test("resume with the same global batch split otherwise (batch 2 × accumulation 2 → batch 4 × 1) continues at the same example", async () => {
+  const straight = await fakeRun(freshDir(), { maxSteps: 8, saveSteps: 4, loggingSteps: 1 }, { examples: 21 });
+  const dir = freshDir();
+  await fakeRun(dir, { maxSteps: 8, saveSteps: 4, loggingSteps: 1 }, { examples: 21, abortAt: 5 });
+  const resumed = await fakeRun(dir, { maxSteps: 8, saveSteps: 4, loggingSteps: 1, resumeFromCheckpoint: true, perDeviceTrainBatchSize: 4, gradientAccumulationSteps: 1 }, { examples: 21 });
+  assert.equal(resumed.result.globalStep, 8);
+  const losses = (r: typeof straight) => r.result.logHistory.filter((e) => typeof e.loss === "number").map((e) => [e.step, e.loss as number] as const);
+  const a = losses(straight);
+  const b = losses(resumed);
+  assert.deepEqual(b.map(([s]) => s), a.map(([s]) => s));
+  // the fake engine draws dropout token by token in example order, so the same examples give the same losses
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i][1] - b[i][1]) < 1e-9, `step ${a[i][0]}: ${a[i][1]} vs ${b[i][1]}`);
 });
 
 test("NaN loss stops the run with a clear message and keeps the last good checkpoint", async () => {

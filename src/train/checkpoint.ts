@@ -41,8 +41,8 @@ export interface LoopState {
   /** Epoch index of the next micro-batch, and that micro-batch's index within the epoch's order. */
   epochIndex: number;
   batchInEpoch: number;
-  /** Checks that the run being resumed sees the same data order. */
-  data: { examples: number; batchSize: number; gradientAccumulationSteps: number; seed: number; fingerprint: string };
+  /** Checks that the run being resumed sees the same data order. worldSize: data-parallel ranks (absent: 1). */
+  data: { examples: number; batchSize: number; gradientAccumulationSteps: number; worldSize?: number; seed: number; fingerprint: string };
   /** The engine's RNG (dropout), opaque. */
   rng: unknown;
   /** Partial logging window (steps since the last log). */

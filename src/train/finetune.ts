@@ -1,6 +1,8 @@
 // finetune(): the whole job a user runs. Resolves options, the base model (src/model), the data
 // (src/train/data), the native engine (src/train/native), the run folder (src/track) and a checkpoint to resume,
-// then runs the loop (loop.ts) and saves the final adapter (PEFT format) to save-model/.
+// then runs the loop (loop.ts) and saves the final adapter (PEFT format) to save-model/. Under mpirun/srun the same
+// function runs on every rank (src/distributed): rank 0 alone makes the run folder and writes checkpoints and the
+// adapter; a failure on any rank ends the whole job (MPI_Abort) rather than leaving the others waiting.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
@@ -13,6 +15,7 @@ import {
   type OpenedModel,
   type Tokenizer,
 } from "../model/index.js";
+import { detectLaunch, openDataParallel, selectLocalGpu, SINGLE_PROCESS, type DataParallel } from "../distributed/index.js";
 import { checkOutputDir, removeStaleTempDirs } from "../files/index.js";
 import { loadAddon } from "../native/index.js";
 import { createRun } from "../track/index.js";
@@ -117,6 +120,8 @@ export interface TrainingSetup {
   run: RunSink;
   /** The checkpoint to resume (restored into the trainer here), or null. */
   resume: LoadedCheckpoint | null;
+  /** The ranks of a data-parallel job (absent: one process). */
+  dist?: DataParallel;
 }
 
 /** Restores a checkpoint into the engine: LoRA weights, AdamW state, dropout RNG. */
@@ -129,9 +134,12 @@ export function restoreCheckpoint(trainer: LoopTrainer, c: LoadedCheckpoint): vo
 /** Runs the loop on a prepared setup, saves the final adapter, closes the run folder. */
 export async function trainWithSetup(o: ResolvedFinetuneOptions, hooks: FinetuneRunOptions, setup: TrainingSetup): Promise<FinetuneResult> {
   const spec = adapterSpecOf(o);
-  const trackers = hooks.tracker === undefined ? [] : Array.isArray(hooks.tracker) ? hooks.tracker : [hooks.tracker];
-  removeStaleTempDirs(o.outputDir);
+  const dist = setup.dist ?? SINGLE_PROCESS;
+  const main = dist.rank === 0;
+  const trackers = !main || hooks.tracker === undefined ? [] : Array.isArray(hooks.tracker) ? hooks.tracker : [hooks.tracker];
+  if (main) removeStaleTempDirs(o.outputDir);
   if (setup.resume) restoreCheckpoint(setup.trainer, setup.resume);
+  if (dist.size > 1) await checkRanksAgree(dist, o, setup);
   const finishAll = async (result: { status: "finished" | "failed" | "interrupted"; error?: string }) => {
     await setup.run.finish(result);
     for (const t of trackers) await t.finish?.(result);
@@ -156,6 +164,7 @@ export async function trainWithSetup(o: ResolvedFinetuneOptions, hooks: Finetune
       onStep: hooks.onStep,
       onLog: hooks.onLog,
       evalOnStart: hooks.evalOnStart ?? true,
+      dist: dist.size > 1 ? dist : undefined,
     });
   } catch (err) {
     await finishAll({ status: "failed", error: (err as Error).message ?? String(err) });
@@ -163,11 +172,49 @@ export async function trainWithSetup(o: ResolvedFinetuneOptions, hooks: Finetune
   }
   let adapterDir: string | null = null;
   if (loop.status === "finished") {
-    await writeAdapter(o.saveModelDir, spec, setup.trainer.loraTensors());
+    if (main) await writeAdapter(o.saveModelDir, spec, setup.trainer.loraTensors());
+    // every rank returns once the adapter is on disk
+    if (dist.size > 1) await dist.allreduce(new Float64Array(1));
     adapterDir = o.saveModelDir;
   }
   await finishAll({ status: loop.status });
   return { ...loop, adapterDir, runDir: setup.run.dir, options: o };
+}
+
+/** 32-bit FNV-1a of a string, as a number (exact in a float64). */
+function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Before the first step of a data-parallel run: every rank must train the same thing (options, data, resumed
+ * checkpoint, LoRA weights). A rank that read another train file or another checkpoint would silently train a
+ * different model; compare min and max over the ranks and stop all of them with the field that differs.
+ */
+async function checkRanksAgree(dist: DataParallel, o: ResolvedFinetuneOptions, setup: TrainingSetup): Promise<void> {
+  const { threads: _threads, ...shared } = o;  // threads may differ from machine to machine
+  let weights = 0;
+  for (const t of setup.trainer.loraTensors()) for (let i = 0; i < t.data.length; i += 97) weights += t.data[i] * ((i % 7) + 1);
+  const fields: [string, number][] = [
+    ["the options", hash32(JSON.stringify(shared))],
+    ["the training data (--train_file, its tokens)", hash32(examplesFingerprint(setup.train))],
+    ["the evaluation data", setup.eval ? hash32(examplesFingerprint(setup.eval)) : -1],
+    ["the resumed checkpoint's step", setup.resume ? setup.resume.state.globalStep : -1],
+    ["the LoRA weights (a different checkpoint?)", weights],
+  ];
+  const lo = new Float64Array(fields.map(([, v]) => v));
+  const hi = new Float64Array(lo);
+  await dist.allreduce(lo, "min");
+  await dist.allreduce(hi, "max");
+  const differ = fields.filter((_, i) => lo[i] !== hi[i]).map(([name]) => name);
+  if (differ.length) {
+    throw new Error(`the ${dist.size} ranks disagree on ${differ.join(", ")}: every rank must see the same files (a shared filesystem, or identical copies) and options`);
+  }
 }
 
 /** What the engine is built from (the Engine contract in docs/architecture.md; src/train/native.ts takes it). */
@@ -268,12 +315,14 @@ async function nativeTrainer(spec: TrainerSpec): Promise<FinetuneTrainer> {
 /** Fine-tunes a Qwen2 model with LoRA. See docs/training.md. */
 export async function finetune(options: FinetuneRunOptions = {}): Promise<FinetuneResult> {
   const o = resolveFinetuneOptions(options, cudaBuilt());
+  const launch = detectLaunch();
+  const main = launch.rank === 0;
   const say = options.onMessage ?? ((text: string) => {
-    if (options.progress !== false) process.stderr.write(text + "\n");
+    if (options.progress !== false && main) process.stderr.write(text + "\n");
   });
   checkOutputDir(o.outputDir);
   checkOutputDir(o.saveModelDir);
-  removeStaleTempDirs(o.outputDir);
+  if (main) removeStaleTempDirs(o.outputDir);
   const resumeDir = resolveResumeCheckpoint(o);
   if (resumeDir) checkResumeLoraSettings(resumeDir, o);
   const resume: LoadedCheckpoint | null = resumeDir ? loadCheckpoint(resumeDir) : null;
@@ -289,28 +338,64 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   const maxSeqLen = Math.max(train.stats.maxLength, evalData?.stats.maxLength ?? 0);
   const maxBatch = Math.max(o.perDeviceTrainBatchSize, evalData ? o.perDeviceEvalBatchSize : 0);
   const spec = trainerSpecFor(model, o, maxBatch, maxSeqLen);
+  // Several ranks: MPI starts here (after the checks every rank makes alike, so that a bad option or file ends each
+  // rank on its own without MPI); one GPU per rank before CUDA starts.
+  let dist: DataParallel = SINGLE_PROCESS;
+  if (launch.size > 1) {
+    if (o.device === "cuda") selectLocalGpu(launch);
+    dist = openDataParallel({ device: o.device, timeoutS: o.ddpTimeout, launch });
+    say(`data-parallel: ${dist.size} ranks (${launch.launcher}, ${dist.backend}), global batch ${o.perDeviceTrainBatchSize} × ${o.gradientAccumulationSteps} × ${dist.size} = ${o.perDeviceTrainBatchSize * o.gradientAccumulationSteps * dist.size}`);
+  }
+  try {
+    return await trainOnRanks(o, options, model, modelDir, tokenizer, train, evalData, resume, spec, dist, say);
+  } catch (err) {
+    if (dist.size === 1) throw err;
+    // The other ranks cannot go on without this one (and wait for it in the next collective): end the job.
+    const e = err as Error;
+    process.stderr.write(`sqlfocus: rank ${dist.rank} of ${dist.size}: ${e?.message ?? String(err)}\n`);
+    return dist.abort(1);
+  }
+}
+
+async function trainOnRanks(
+  o: ResolvedFinetuneOptions,
+  options: FinetuneRunOptions,
+  model: OpenedModel,
+  modelDir: string,
+  tokenizer: DataTokenizer,
+  train: ReturnType<typeof loadTrainingData>,
+  evalData: ReturnType<typeof loadTrainingData> | null,
+  resume: LoadedCheckpoint | null,
+  spec: TrainerSpec,
+  dist: DataParallel,
+  say: (text: string) => void,
+): Promise<FinetuneResult> {
+  const main = dist.rank === 0;
   const trainer: FinetuneTrainer = options.createTrainer ? await options.createTrainer(spec) : await nativeTrainer(spec);
   try {
     const c = model.config;
-    const run = await createRun({
-      logdir: o.logdir,
-      name: o.runName ?? undefined,
-      resume: resumableRunId(o, resume),
-      config: {
-        ...pythonNamedOptions(o),
-        model_dir: modelDir,
-        model: { vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize, num_hidden_layers: c.numHiddenLayers, num_attention_heads: c.numAttentionHeads, num_key_value_heads: c.numKeyValueHeads, tie_word_embeddings: c.tieWordEmbeddings, torch_dtype: c.torchDtype },
-        data: { train: train.stats, eval: evalData?.stats ?? null },
-      },
-    });
+    const run: RunSink = !main
+      ? { id: "", dir: "", log: () => {}, finish: () => {} }
+      : await createRun({
+          logdir: o.logdir,
+          name: o.runName ?? undefined,
+          resume: resumableRunId(o, resume),
+          config: {
+            ...pythonNamedOptions(o),
+            model_dir: modelDir,
+            model: { vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize, num_hidden_layers: c.numHiddenLayers, num_attention_heads: c.numAttentionHeads, num_key_value_heads: c.numKeyValueHeads, tie_word_embeddings: c.tieWordEmbeddings, torch_dtype: c.torchDtype },
+            data: { train: train.stats, eval: evalData?.stats ?? null },
+          },
+        });
     say(`run folder: ${run.dir}${resume ? ` (resuming ${resume.dir})` : ""}`);
-    return await trainWithSetup(o, options, {
+    return await trainWithSetup(o, { ...options, progress: main ? options.progress : false }, {
       trainer,
       train: train.examples,
       eval: evalData?.examples ?? null,
       collate: (examples) => collate(examples, tokenizer.padTokenId),
       run,
       resume,
+      dist,
     });
   } finally {
     trainer.dispose?.();

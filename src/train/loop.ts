@@ -2,8 +2,12 @@
 // accumulation window, the learning-rate schedule, logging/eval/checkpoint cadence, resume from a checkpoint's
 // exact position, NaN/inf stop, and graceful interruption. Engine-agnostic: it drives any object with the
 // Trainer's methods (src/train/native.ts), so finetune() wires the real engine and tests can wire others.
+// Data-parallel (ctx.dist, src/distributed): every rank walks the same global order; the micro-batches of one
+// optimizer step (gradient_accumulation_steps × world size of them) are dealt round-robin to the ranks, the LoRA
+// gradients are summed over the ranks before the one AdamW update all ranks apply, and rank 0 alone logs and writes.
+import type { DataParallel } from "../distributed/index.js";
 import type { LoraAdapterSpec, LoraTensor } from "../model/index.js";
-import { latestCheckpoint, rotateCheckpoints, saveCheckpoint, SQLFOCUS_STATE_FORMAT, trainerStateJson, type LogHistoryEntry, type LoopState, type OptimizerState } from "./checkpoint.js";
+import { checkpointDir, latestCheckpoint, rotateCheckpoints, saveCheckpoint, SQLFOCUS_STATE_FORMAT, trainerStateJson, type LogHistoryEntry, type LoopState, type OptimizerState } from "./checkpoint.js";
 import type { ResolvedFinetuneOptions } from "./options.js";
 import { createTrainProgress, formatStepLine } from "./progress.js";
 import { epochBatches, sequentialBatches } from "./sampler.js";
@@ -96,6 +100,8 @@ export interface LoopContext {
   onLog?: (e: LogEvent) => void;
   /** Evaluate before the first step (when there is eval data and the run is not resumed). */
   evalOnStart: boolean;
+  /** The ranks of a data-parallel job (absent: one process). Only rank 0 logs, emits and writes checkpoints. */
+  dist?: DataParallel;
 }
 
 export interface LoopResult {
@@ -149,38 +155,74 @@ function finite(x: number): boolean {
   return Number.isFinite(x);
 }
 
+/** The dropout stream of engines that expose it as { seed, counter } (decimal strings), as the native Trainer does. */
+function rngCounter(state: unknown): { seed: string; counter: bigint } {
+  const s = state as { seed?: unknown; counter?: unknown } | null;
+  if (!s || typeof s.seed !== "string" || typeof s.counter !== "string" || !/^\d+$/.test(s.counter)) {
+    throw new Error("data-parallel training needs an engine whose rngState() is { seed, counter } (the native Trainer's)");
+  }
+  return { seed: s.seed, counter: BigInt(s.counter) };
+}
+
+/** Where a resumed run continues in its epoch's micro-batches, when the global batch is unchanged but the per-device
+ *  batch is not: the same example offset, counted in the new micro-batches. null: the offset falls inside one. */
+function convertBatchInEpoch(batchInEpoch: number, oldBatch: number, newBatch: number, examples: number): number | null {
+  const offset = Math.min(examples, batchInEpoch * oldBatch);
+  if (offset >= examples) return Math.ceil(examples / newBatch);
+  return offset % newBatch === 0 ? offset / newBatch : null;
+}
+
 /** Runs (or resumes) training to max steps, or until `signal` aborts. */
 export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
   const o = ctx.options;
   const bs = o.perDeviceTrainBatchSize;
   const ga = o.gradientAccumulationSteps;
+  const dist = ctx.dist;
+  const world = dist?.size ?? 1;
+  const rank = dist?.rank ?? 0;
+  const main = rank === 0;
+  // Micro-batches per optimizer step over all ranks: the global batch is bs × ga × world examples (HF's count).
+  const gaGlobal = ga * world;
   if (ctx.train.length === 0) throw new Error(`${o.trainFile}: no training examples`);
   const batchesPerEpoch = Math.ceil(ctx.train.length / bs);
-  const stepsPerEpoch = updateStepsPerEpoch(batchesPerEpoch, ga);
+  const stepsPerEpoch = updateStepsPerEpoch(batchesPerEpoch, gaGlobal);
   const maxSteps = totalTrainingSteps(o.maxSteps, o.numTrainEpochs, stepsPerEpoch);
   const schedule: ScheduleSpec = { type: o.lrSchedulerType, baseLr: o.learningRate, warmupSteps: warmupStepsFor(maxSteps, o.warmupSteps, o.warmupRatio), totalSteps: maxSteps };
 
   const rs = ctx.resumeState;
+  let resumeBatchInEpoch = rs?.batchInEpoch ?? 0;
   if (rs) {
     const d = rs.data;
+    const savedWorld = d.worldSize ?? 1;
     const mismatch: string[] = [];
-    if (d.batchSize !== bs) mismatch.push(`per_device_train_batch_size ${d.batchSize} → ${bs}`);
-    if (d.gradientAccumulationSteps !== ga) mismatch.push(`gradient_accumulation_steps ${d.gradientAccumulationSteps} → ${ga}`);
+    // Same global batch (per-device batch × accumulation × world size): the same optimizer steps over the same
+    // examples, whatever the world size. With the same per-device batch the continuation is exact (dropout included).
+    const savedGlobal = d.batchSize * d.gradientAccumulationSteps * savedWorld;
+    if (savedGlobal !== bs * gaGlobal) {
+      mismatch.push(
+        `global batch (per_device_train_batch_size × gradient_accumulation_steps × world size) ${d.batchSize} × ${d.gradientAccumulationSteps} × ${savedWorld} = ${savedGlobal} → ${bs} × ${ga} × ${world} = ${bs * gaGlobal}`,
+      );
+    } else if (d.batchSize !== bs) {
+      const converted = convertBatchInEpoch(rs.batchInEpoch, d.batchSize, bs, ctx.train.length);
+      if (converted === null) mismatch.push(`per_device_train_batch_size ${d.batchSize} → ${bs} (the checkpoint's position is not on a micro-batch boundary of the new size)`);
+      else resumeBatchInEpoch = converted;
+    }
     if (d.seed !== o.seed) mismatch.push(`seed ${d.seed} → ${o.seed}`);
     if (d.fingerprint !== ctx.dataFingerprint) mismatch.push(`training data (${d.examples} → ${ctx.train.length} examples, or their tokens)`);
     if (mismatch.length) {
-      throw new Error(`${ctx.resumeDir}: cannot resume: the run changed since this checkpoint (${mismatch.join("; ")}); resume with the same data and batch options, or start a new output_dir`);
+      throw new Error(`${ctx.resumeDir}: cannot resume: the run changed since this checkpoint (${mismatch.join("; ")}); resume with the same data and global batch, or start a new output_dir`);
     }
   }
+  const dataSpec = { examples: ctx.train.length, batchSize: bs, gradientAccumulationSteps: ga, worldSize: world, seed: o.seed, fingerprint: ctx.dataFingerprint };
   const state: LoopState = rs
-    ? { ...rs, maxSteps, options: rs.options }
+    ? { ...rs, maxSteps, batchInEpoch: resumeBatchInEpoch, data: { ...rs.data, ...dataSpec }, options: rs.options }
     : {
         format: SQLFOCUS_STATE_FORMAT,
         globalStep: 0,
         maxSteps,
         epochIndex: 0,
         batchInEpoch: 0,
-        data: { examples: ctx.train.length, batchSize: bs, gradientAccumulationSteps: ga, seed: o.seed, fingerprint: ctx.dataFingerprint },
+        data: dataSpec,
         rng: null,
         window: { lossSum: 0, tokens: 0, inputTokens: 0, steps: 0, lastGradNorm: null, ms: 0 },
         totals: { lossSum: 0, tokens: 0, inputTokens: 0 },
@@ -191,7 +233,7 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
   state.runId = ctx.runId;
   const epochOf = (s: LoopState) => s.epochIndex + s.batchInEpoch / batchesPerEpoch;
 
-  const progress = createTrainProgress(ctx.progress, state.globalStep);
+  const progress = createTrainProgress(main ? ctx.progress : false, state.globalStep);
   const history = state.logHistory as LogEvent[];
   let lastCheckpoint: string | null = ctx.resumeDir;
   let lastSavedStep = rs ? rs.globalStep : -1;
@@ -202,6 +244,7 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
   let sessionInputTokens = 0;
 
   const emit = async (step: number, metrics: Record<string, number>) => {
+    if (!main) return;
     await ctx.logMetrics(step, metrics);
     for (const t of ctx.trackers) await t.log(step, metrics);
   };
@@ -218,12 +261,19 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
     let lossSum = 0;
     let tokens = 0;
     const batches = sequentialBatches(ctx.eval.length, o.perDeviceEvalBatchSize);
-    for (const idx of batches) {
-      const b = ctx.collate(Array.from(idx, (i) => ctx.eval![i]));
+    // Sharded: rank r evaluates batches r, r + world, …; the sums are reduced.
+    for (let k = rank; k < batches.length; k += world) {
+      const b = ctx.collate(Array.from(batches[k], (i) => ctx.eval![i]));
       if (b.labelTokens === 0) continue;
       const r = await ctx.trainer.evaluate(b.inputIds, b.labels, b.batch, b.seqLen);
       lossSum += r.lossSum;
       tokens += r.tokens;
+    }
+    if (dist && world > 1) {
+      const sums = new Float64Array([lossSum, tokens]);
+      await collective(dist.allreduce(sums, "sum"));
+      lossSum = sums[0];
+      tokens = sums[1];
     }
     const loss = tokens > 0 ? lossSum / tokens : null;
     const runtime = (performance.now() - started) / 1000;
@@ -245,6 +295,12 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
 
   const save = async (): Promise<string> => {
     state.rng = ctx.trainer.rngState();
+    if (!main) {
+      // Rank 0 writes; the others only know where.
+      lastCheckpoint = checkpointDir(o.outputDir, state.globalStep);
+      lastSavedStep = state.globalStep;
+      return lastCheckpoint;
+    }
     const dir = await saveCheckpoint(o.outputDir, {
       adapter: { spec: ctx.adapterSpec, tensors: ctx.trainer.loraTensors() },
       optimizer: ctx.trainer.optimizerState(),
@@ -268,6 +324,21 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
     const removed = rotateCheckpoints(o.outputDir, o.saveTotalLimit, dir);
     progress.line(`saved ${dir}${removed.length ? ` (removed ${removed.length} older)` : ""}`);
     return dir;
+  };
+
+  /** A collective with the other ranks; when one of them is gone, the error says where to resume. */
+  const collective = async <T>(call: Promise<T>): Promise<T> => {
+    try {
+      return await call;
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      progress.stop();
+      const last = lastCheckpoint ?? latestCheckpoint(o.outputDir);
+      const hint = last ? `The last checkpoint is ${last}: start the job again with --resume_from_checkpoint true.` : "No checkpoint was saved yet.";
+      const out = new Error(`training stopped at step ${state.globalStep + 1}/${maxSteps}: ${e?.message ?? String(err)}. ${hint}`, { cause: err });
+      (out as Error & { code?: string }).code = e?.code;
+      throw out;
+    }
   };
 
   const diverged = async (what: string): Promise<never> => {
@@ -295,20 +366,51 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
         batches = epochBatches(ctx.train.length, bs, o.seed, state.epochIndex);
       }
       const stepStart = performance.now();
-      const windowIdx = batches.slice(state.batchInEpoch, Math.min(batches.length, state.batchInEpoch + ga));
-      const micro = windowIdx.map((idx) => ctx.collate(Array.from(idx, (i) => ctx.train[i])));
-      const windowTokens = micro.reduce((s, b) => s + b.labelTokens, 0);
+      const windowIdx = batches.slice(state.batchInEpoch, Math.min(batches.length, state.batchInEpoch + gaGlobal));
+      // The loss is normalised over the label tokens of the whole global window, which every rank can count.
+      const windowLabelTokens = windowIdx.map((idx) => {
+        let n = 0;
+        for (const i of idx) n += labelTokenCount(ctx.train[i].labels);
+        return n;
+      });
+      const windowTokens = windowLabelTokens.reduce((s, n) => s + n, 0);
       const lossScale = windowTokens > 0 ? 1 / windowTokens : 0;
+      // This rank's micro-batches: j = rank, rank + world, … of the window (all of them in one process).
+      const mine = world === 1 ? windowIdx.map((_, j) => j) : windowIdx.map((_, j) => j).filter((j) => j % world === rank);
+      // Dropout: micro-batch j of the window draws the masks it would draw in one process (the engine's counter
+      // advances once per micro-batch that has label tokens), so N ranks give one process's update.
+      const rng0 = world > 1 ? rngCounter(ctx.trainer.rngState()) : null;
       let stepLossSum = 0;
       let stepTokens = 0;
       let stepInputTokens = 0;
-      for (const b of micro) {
+      let commMs = 0;
+      let commBytes = 0;
+      for (const j of mine) {
+        const b = ctx.collate(Array.from(windowIdx[j], (i) => ctx.train[i]));
         stepInputTokens += b.inputTokens;
         if (b.labelTokens === 0) continue;
+        if (rng0) {
+          let before = 0n;
+          for (let k = 0; k < j; k++) if (windowLabelTokens[k] > 0) before++;
+          ctx.trainer.setRngState({ seed: rng0.seed, counter: String(rng0.counter + before) });
+        }
         const r = await ctx.trainer.forwardBackward(b.inputIds, b.labels, b.batch, b.seqLen, lossScale);
-        if (!finite(r.lossSum)) await diverged(`the loss is ${r.lossSum} (not finite) in a forward pass`);
+        if (world === 1 && !finite(r.lossSum)) await diverged(`the loss is ${r.lossSum} (not finite) in a forward pass`);
         stepLossSum += r.lossSum;
         stepTokens += r.tokens;
+      }
+      let stopRequested: boolean | null = null;
+      if (dist && rng0) {
+        ctx.trainer.setRngState({ seed: rng0.seed, counter: String(rng0.counter + BigInt(windowLabelTokens.filter((n) => n > 0).length)) });
+        // One small reduction (losses, tokens, a stop request from any rank), then the gradients.
+        const sums = new Float64Array([stepLossSum, stepTokens, stepInputTokens, ctx.signal?.aborted ? 1 : 0]);
+        await collective(dist.allreduce(sums, "sum"));
+        [stepLossSum, stepTokens, stepInputTokens] = [sums[0], sums[1], sums[2]];
+        stopRequested = sums[3] > 0;
+        if (!finite(stepLossSum)) await diverged(`the loss is ${stepLossSum} (not finite) in a forward pass`);
+        const g = await collective(dist.allreduceGradients(ctx.trainer));
+        commMs = g.ms;
+        commBytes = g.bytes;
       }
       const lr = learningRateAt(schedule, state.globalStep);
       let gradNorm: number;
@@ -341,6 +443,7 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       // line and onLog keep Hugging Face's logging_steps windows.
       const stepMetrics: Record<string, number> = { lr, grad_norm: gradNorm, tokens_per_s: ms > 0 ? (stepInputTokens * 1000) / ms : 0, epoch, step_time_s: ms / 1000, ...memoryMetrics() };
       if (stepLoss !== null) stepMetrics.loss = stepLoss;
+      if (world > 1) Object.assign(stepMetrics, { allreduce_ms: commMs, allreduce_mb: commBytes / 2 ** 20, world_size: world });
       await emit(state.globalStep, stepMetrics);
       const tokensPerS = w.ms > 0 ? (w.inputTokens * 1000) / w.ms : 0;
       progress.update({ step: state.globalStep, total: maxSteps, epoch, loss: w.tokens > 0 ? w.lossSum / w.tokens : lastLoggedLoss(history), lr, tokensPerS });
@@ -358,7 +461,7 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       }
       if (ctx.eval && state.globalStep % o.evalSteps === 0) evalLoss = await evaluate();
       if (state.globalStep % o.saveSteps === 0 || state.globalStep === maxSteps) await save();
-      if (ctx.signal?.aborted && state.globalStep < maxSteps) {
+      if ((stopRequested ?? ctx.signal?.aborted) && state.globalStep < maxSteps) {
         if (lastSavedStep !== state.globalStep) await save();
         status = "interrupted";
         break;
@@ -375,7 +478,7 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
         total_flos: 0,
         train_loss: trainLoss,
         train_runtime: runtime,
-        train_samples_per_second: (steps * bs * ga) / Math.max(runtime, 1e-9),
+        train_samples_per_second: (steps * bs * gaGlobal) / Math.max(runtime, 1e-9),
         train_steps_per_second: steps / Math.max(runtime, 1e-9),
       };
       history.push(entry);

@@ -1,6 +1,6 @@
 // finetune() options: the TypeScript (camelCase) names, their Python/CLI (snake_case) twins, defaults (those of the
 // Python project and of Hugging Face's TrainingArguments), and validation with errors that name the option.
-import { availableParallelism } from "node:os";
+import { defaultThreadsPerRank } from "../distributed/index.js";
 
 /** The seven Qwen2 linear projections LoRA can adapt (PEFT target_modules names). */
 export const LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
@@ -55,7 +55,7 @@ export interface FinetuneOptions {
   seed?: number;
   /** A checkpoint folder, or true / "true" / "latest" for the newest complete checkpoint in outputDir. */
   resumeFromCheckpoint?: string | boolean;
-  /** CPU threads for the engine (default: all cores). */
+  /** CPU threads for the engine (default: all cores, shared between the ranks a launcher starts on this machine). */
   threads?: number;
   /** Default: "cuda" when the addon was built with CUDA, else "cpu". */
   device?: TrainDevice;
@@ -64,6 +64,8 @@ export interface FinetuneOptions {
   /** Run folders' parent (default `<outputDir>/runs`). */
   logdir?: string;
   runName?: string;
+  /** Data-parallel runs: seconds a rank waits for the others in a collective before failing (HF's ddp_timeout). */
+  ddpTimeout?: number;
 }
 
 /** Options with every default filled and checked. */
@@ -104,6 +106,7 @@ export interface ResolvedFinetuneOptions {
   recompute: boolean;
   logdir: string;
   runName: string | null;
+  ddpTimeout: number;
 }
 
 type OptionKey = keyof FinetuneOptions & keyof ResolvedFinetuneOptions;
@@ -146,6 +149,7 @@ export const PYTHON_OPTION_NAMES: { readonly [K in OptionKey]: string } = {
   recompute: "recompute",
   logdir: "logdir",
   runName: "run_name",
+  ddpTimeout: "ddp_timeout",
 };
 
 /** The defaults a user sees (Python project / Hugging Face TrainingArguments). */
@@ -178,6 +182,7 @@ export const FINETUNE_DEFAULTS = {
   targetModules: [...LORA_TARGET_MODULES] as LoraTargetModule[],
   seed: 42,
   recompute: false,
+  ddpTimeout: 1800,
 } as const;
 
 /** A bad option value: names the option (TypeScript and CLI spelling) and what was wrong. */
@@ -316,11 +321,12 @@ export function resolveFinetuneOptions(options: FinetuneOptions = {}, cudaAvaila
     targetModules: parseTargetModules(o.targetModules),
     seed: num("seed", o.seed, d.seed, { int: true, min: 0, max: 2 ** 32 - 1 }),
     resumeFromCheckpoint: parseResume(o.resumeFromCheckpoint),
-    threads: num("threads", o.threads, availableParallelism(), { int: true, min: 1, max: 1024 }),
+    threads: num("threads", o.threads, defaultThreadsPerRank(), { int: true, min: 1, max: 1024 }),
     device,
     recompute: bool("recompute", o.recompute, d.recompute),
     logdir: str("logdir", o.logdir, null) ?? joinPath(outputDir, "runs"),
     runName: str("runName", o.runName, null),
+    ddpTimeout: num("ddpTimeout", o.ddpTimeout, d.ddpTimeout, { gt: 0 }),
   };
   if (resolved.maxSteps === 0 || resolved.maxSteps < -1) fail("maxSteps", "must be a positive integer (or -1 for num_train_epochs)", o.maxSteps);
   return resolved;

@@ -1,6 +1,7 @@
 // `sqlfocus finetune`: LoRA fine-tuning with the Python project's flag names (--model_name, --lora_rank, …) and
 // defaults. A thin layer over finetune() (src/train): flags → options, Ctrl-C → a clean stop with a checkpoint.
 import type { Argv, CommandModule } from "yargs";
+import { detectLaunch } from "../../distributed/index.js";
 import { cudaBuilt, finetune, FINETUNE_DEFAULTS, resolveFinetuneOptions, LORA_TARGET_MODULES, LR_SCHEDULER_TYPES, PYTHON_OPTION_NAMES, type FinetuneOptions, type FinetuneResult } from "../../train/index.js";
 
 type FlagType = "string" | "number" | "boolean";
@@ -51,6 +52,7 @@ export const FINETUNE_FLAGS: FlagSpec[] = [
   { key: "recompute", type: "boolean", alias: "gradient_checkpointing", describe: "recompute activations in backward: less memory, more compute (default false)" },
   { key: "logdir", type: "string", describe: "run folders' parent: config, metrics.jsonl, system info (default <output_dir>/runs)" },
   { key: "runName", type: "string", describe: "run folder name (default: a timestamp)" },
+  { key: "ddpTimeout", type: "number", describe: `data-parallel runs (mpirun/srun): seconds to wait for the other ranks before failing (default ${d.ddpTimeout})` },
 ];
 
 type FinetuneArgs = Record<string, unknown> & { progress?: boolean; dry_run?: boolean };
@@ -80,7 +82,11 @@ export function formatFinetuneResult(r: FinetuneResult): string {
   return lines.join("\n");
 }
 
-/** Wires Ctrl-C (SIGINT) and SIGTERM to a clean stop: finish the step, save a checkpoint, exit. Twice: exit now. */
+/**
+ * Wires Ctrl-C (SIGINT), SIGTERM and SIGUSR2 to a clean stop: finish the step, save a checkpoint, exit. Twice: exit
+ * now. Under mpirun, SIGUSR2 sent to mpirun reaches every rank (mpirun forwards it; SIGINT/SIGTERM make it kill the
+ * job instead): all ranks stop after the same step.
+ */
 export function abortOnSignals(controller: AbortController): () => void {
   let count = 0;
   const handler = (sig: NodeJS.Signals) => {
@@ -94,9 +100,11 @@ export function abortOnSignals(controller: AbortController): () => void {
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
+  process.on("SIGUSR2", handler);
   return () => {
     process.off("SIGINT", handler);
     process.off("SIGTERM", handler);
+    process.off("SIGUSR2", handler);
   };
 }
 
@@ -137,7 +145,8 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
         signal: controller.signal,
         progress: args.progress ?? "auto",
       });
-      process.stdout.write(formatFinetuneResult(result) + "\n");
+      // several ranks (mpirun/srun): rank 0 speaks for the job
+      if (detectLaunch().rank === 0) process.stdout.write(formatFinetuneResult(result) + "\n");
       if (result.status === "interrupted") process.exitCode = 130;
     } finally {
       release();
