@@ -16,7 +16,9 @@ void InitComm(Napi::Env env, Napi::Object exports);        // comm.cpp
 struct TrainerLease {
   void* owner = nullptr;
   sf_trainer* engine = nullptr;
-  bool on_device = false;  // CUDA engine
+  float* grads = nullptr;        // the flat LoRA gradient buffer (all tensors back to back, sf_lora_info order)
+  size_t grad_count = 0;         // its F32 elements
+  bool grads_on_device = false;  // GPU memory (CUDA engine), else host memory
   Napi::ObjectReference ref;
 };
 TrainerLease LeaseTrainer(Napi::Env env, Napi::Value trainer, const char* method);  // trainer.cpp

@@ -2,6 +2,7 @@
 // mpiFinalize(). Collectives run in Napi::AsyncWorkers (one at a time per communicator); the gradient all-reduce
 // borrows a Trainer's flat LoRA gradient buffer while it runs. Failures reject with err.code = ERR_SQLFOCUS_*.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -189,31 +190,27 @@ Napi::Value Communicator::Allreduce(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-/** Sums the trainer's LoRA gradients over all ranks, in place (between the last forwardBackward and optimizerStep).
- *  CPU engine: the flat host buffer over MPI. CUDA engine: NCCL when this communicator has it, else the host mirror
- *  over MPI. */
+/** Sums the trainer's LoRA gradients over all ranks, in place (between the last forwardBackward and optimizerStep):
+ *  host memory over MPI; device memory (CUDA engine) over NCCL. */
 Napi::Value Communicator::AllreduceGradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Ready(env, "allreduceGradients");
   TrainerLease lease = LeaseTrainer(env, info[0], "allreduceGradients");
-  sf_trainer* t = lease.engine;
-  // The LoRA tensors lie back to back in one buffer (layer-major, module order, A then B): reduce it in one call.
-  int n = sf_trainer_lora_count(t);
-  float* base = n > 0 ? sf_trainer_lora_grad(t, 0) : nullptr;
-  size_t count = 0;
-  for (int i = 0; i < n; i++) {
-    sf_lora_info li = sf_trainer_lora_info(t, i);
-    if (sf_trainer_lora_grad(t, i) != base + count) {
-      ReturnTrainer(lease);
-      throw Napi::Error::New(env, "allreduceGradients: the engine's LoRA gradients are not one flat buffer");
-    }
-    count += size_t(li.rows) * size_t(li.cols);
+  float* grads = lease.grads;
+  size_t count = lease.grad_count;
+  bool device = lease.grads_on_device;
+  if (device && !(nccl_ && nccl_->device_buffers())) {
+    ReturnTrainer(lease);
+    throw CodedError(env, "ERR_SQLFOCUS_NO_NCCL", "allreduceGradients: the CUDA engine's gradients are in GPU memory and this communicator has no NCCL");
   }
   auto* w = new CommWorker(env, this, info.This().As<Napi::Object>());
   w->lease = std::move(lease);
   w->bytes = double(count * sizeof(float));
-  comm::Communicator* c = mpi_ ? mpi_.get() : nccl_.get();
-  w->work = [c, base, count] { c->allreduce(base, count, comm::DType::F32, comm::Op::Sum); };
+  comm::Communicator* c = device ? nccl_.get() : mpi_ ? mpi_.get() : nccl_.get();
+  w->work = [c, grads, count, device] {
+    if (device) c->allreduce_device(grads, count, comm::DType::F32, comm::Op::Sum, nullptr);
+    else c->allreduce(grads, count, comm::DType::F32, comm::Op::Sum);
+  };
   auto promise = w->deferred.Promise();
   w->Queue();
   return promise;

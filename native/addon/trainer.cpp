@@ -63,7 +63,6 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
 
   sf_trainer* t_ = nullptr;
   bool busy_ = false;
-  bool on_device_ = false;
   bool dispose_pending_ = false;
   void Release() {
     if (t_) sf_trainer_free(t_);
@@ -227,7 +226,6 @@ Trainer::Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(inf
   char err[512] = {0};
   t_ = sf_trainer_create(&cfg_, &w, &p, err, sizeof err);
   if (!t_) throw Napi::Error::New(env, std::string("new Trainer: ") + err);
-  on_device_ = p.device == SF_DEVICE_CUDA;
   info.This().As<Napi::Object>().TypeTag(&kTrainerTag);
 }
 
@@ -237,8 +235,18 @@ TrainerLease LeaseTrainer(Napi::Env env, Napi::Value v, const char* method) {
     throw Napi::TypeError::New(env, std::string(method) + ": the argument must be a Trainer");
   Trainer* owner = Trainer::Unwrap(v.As<Napi::Object>());
   TrainerLease lease;
-  lease.engine = owner->Live(env, method);
-  lease.on_device = owner->on_device_;
+  sf_trainer* t = lease.engine = owner->Live(env, method);
+  // The LoRA gradients lie back to back (layer-major, module order, A then B): one flat buffer. On the CUDA engine
+  // this is its host mirror (downloaded here, uploaded before the next computation).
+  int n = sf_trainer_lora_count(t);
+  lease.grads = n > 0 ? sf_trainer_lora_grad(t, 0) : nullptr;
+  for (int i = 0; i < n; i++) {
+    sf_lora_info li = sf_trainer_lora_info(t, i);
+    if (sf_trainer_lora_grad(t, i) != lease.grads + lease.grad_count)
+      throw Napi::Error::New(env, std::string(method) + ": the engine's LoRA gradients are not one flat buffer");
+    lease.grad_count += size_t(li.rows) * size_t(li.cols);
+  }
+  lease.grads_on_device = false;
   lease.owner = owner;
   lease.ref = Napi::Persistent(v.As<Napi::Object>());
   owner->busy_ = true;

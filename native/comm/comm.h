@@ -72,7 +72,8 @@ class Communicator {
   virtual void allreduce(void* data, size_t count, DType type, Op op) = 0;
   /** Whether allreduce_device works (NCCL). */
   virtual bool device_buffers() const { return false; }
-  /** In place, over all ranks, device memory, ordered on `stream` (a cudaStream_t); returns when done. */
+  /** In place, over all ranks, device memory; on `stream` (a cudaStream_t), or on the communicator's own stream when
+   *  null (the data must be complete then). Returns when done. */
   virtual void allreduce_device(void* data, size_t count, DType type, Op op, void* stream);
   /** bytes from root to every rank (host memory). */
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
