@@ -195,7 +195,8 @@
       "defines": [
         "NAPI_VERSION=8",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "NAPI_CPP_EXCEPTIONS"
+        "NAPI_CPP_EXCEPTIONS",
+        "<!(node -p \"process.env.SQLFOCUS_MPI === '0' ? 'SQLFOCUS_NO_MPI=1' : 'SQLFOCUS_MPI_RUNTIME=1'\")"
       ],
       "cflags_cc!": [
         "-fno-exceptions",

@@ -6,7 +6,8 @@
 // Environment: SQLFOCUS_CUDA=auto|on|off (default auto), SQLFOCUS_SKIP_NATIVE=1 to skip,
 //              SQLFOCUS_NATIVE_ARCH=1 to add -march=native to the portable code (a local build: the binary may
 //              not run on another CPU; the SIMD kernels are chosen at run time either way),
-//              SQLFOCUS_BUILD=gyp to use node-gyp even where cmake is present.
+//              SQLFOCUS_BUILD=gyp to use node-gyp even where cmake is present,
+//              SQLFOCUS_MPI=0 for a build without data-parallel MPI support (libmpi is otherwise opened at run time).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -37,13 +38,14 @@ function hasCmake() {
 
 const cuda = process.env.SQLFOCUS_CUDA ?? "auto";
 const nativeArch = process.env.SQLFOCUS_NATIVE_ARCH === "1" ? "ON" : "OFF";
+const mpi = process.env.SQLFOCUS_MPI === "0" ? "OFF" : "ON";
 let ok = false;
 if (hasCmake()) {
   const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");
   const parallel = String(Math.max(1, (await import("node:os")).availableParallelism()));
   ok = run(process.execPath, [cmakeJs, force ? "rebuild" : "compile", "--config", "Release",
     "--parallel", parallel,
-    `--CDSQLFOCUS_CUDA=${cuda}`, `--CDSQLFOCUS_NATIVE_ARCH=${nativeArch}`]);
+    `--CDSQLFOCUS_CUDA=${cuda}`, `--CDSQLFOCUS_NATIVE_ARCH=${nativeArch}`, `--CDSQLFOCUS_MPI=${mpi}`]);
   if (!ok) console.error("sqlfocus: cmake-js build failed");
 } else {
   console.log(process.env.SQLFOCUS_BUILD === "gyp" ? "sqlfocus: SQLFOCUS_BUILD=gyp, building with node-gyp (CPU engine only)" : "sqlfocus: cmake not found, falling back to node-gyp (CPU engine only)");

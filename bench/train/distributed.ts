@@ -98,7 +98,7 @@ function layout(ranks: number, th: number): Record<string, unknown> {
   const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" };
   const r = ranks === 1
     ? spawnSync(process.execPath, self, { encoding: "utf8", env })
-    : spawnSync("mpirun", ["--oversubscribe", "--bind-to", "none", "-np", String(ranks), process.execPath, ...self], { encoding: "utf8", env });
+    : spawnSync("mpirun", ["--oversubscribe", "-np", String(ranks), process.execPath, ...self], { encoding: "utf8", env });
   if (r.status !== 0) throw new Error(`${ranks} ranks failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }

@@ -149,6 +149,13 @@ static void test_mpi_library() {
   MpiInfo i = mpi_probe();
   std::printf("     mpi_probe: available=%d library=%s version=%s error=%s\n", int(i.available), i.library.c_str(), i.version.c_str(),
               i.error.c_str());
+  if (!mpi_supported()) {
+    std::string msg;
+    std::string code = error_code_of([] { mpi_init(WatchOptions{}); }, &msg);
+    check(!i.available && code == "ERR_SQLFOCUS_NO_MPI" && msg.find("no MPI support") != std::string::npos,
+          "a build without MPI support says so: " + msg);
+    return;
+  }
 #ifdef SQLFOCUS_TEST_MPI_H
   check(i.available, "libmpi loads at run time (" + i.library + ")");
   // The handles and constants mpi.cpp declares for Open MPI's ABI, against the real header.

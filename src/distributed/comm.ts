@@ -94,18 +94,25 @@ export function openDataParallel(options: DataParallelOptions): DataParallel {
     throw new Error(`${where}: that is an MPICH-family launcher; sqlfocus's MPI backend is Open MPI's (libmpi.so.40): launch with Open MPI's mpirun, or srun with an Open MPI built for Slurm`);
   }
   const probe = probeMpi();
-  if (!probe.supported) throw new Error(`${where}, but ${probe.error}`);
-  if (!probe.available) throw new Error(`${where}, but ${probe.error}`);
   const addon = loadAddon<CommAddon>();
   const timeoutS = options.timeoutS ?? 1800;
   const useNccl = options.device === "cuda" && probe.nccl;
+  // GPUs without MPI (e.g. srun without an Open MPI): NCCL alone, its id handed over TCP or a shared file.
+  const idVia = process.env.SQLFOCUS_NCCL_ID;
+  const ncclOnly = useNccl && !probe.available && idVia !== undefined && idVia !== "";
+  if (!ncclOnly && (!probe.supported || !probe.available)) {
+    const gpuHint = useNccl ? "; or, for GPU ranks without MPI, set SQLFOCUS_NCCL_ID=tcp://<rank 0 host>:<port> or file:///<shared path>" : "";
+    throw new Error(`${where}, but ${probe.error}${gpuHint}`);
+  }
   let comm: NativeCommunicator;
   try {
-    comm = new addon.Communicator!({ backend: useNccl ? "nccl" : "mpi", timeoutS, device: 0 });
+    comm = ncclOnly
+      ? new addon.Communicator!({ backend: "nccl", mpi: false, rank: launch.rank, size: launch.size, localRank: launch.localRank, idVia, timeoutS, device: 0 })
+      : new addon.Communicator!({ backend: useNccl ? "nccl" : "mpi", timeoutS, device: 0 });
   } catch (err) {
     throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
   }
-  process.once("exit", () => addon.mpiFinalize?.());
+  if (!ncclOnly) process.once("exit", () => addon.mpiFinalize?.());
   if (comm.size !== launch.size || comm.rank !== launch.rank) {
     // e.g. srun starting an Open MPI without Slurm/PMIx support: every task is a world of its own. Stop before two
     // "rank 0"s write the same checkpoints.

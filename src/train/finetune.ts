@@ -314,8 +314,10 @@ async function nativeTrainer(spec: TrainerSpec): Promise<FinetuneTrainer> {
 
 /** Fine-tunes a Qwen2 model with LoRA. See docs/training.md. */
 export async function finetune(options: FinetuneRunOptions = {}): Promise<FinetuneResult> {
-  const o = resolveFinetuneOptions(options, cudaBuilt());
   const launch = detectLaunch();
+  // One GPU per rank: narrow CUDA_VISIBLE_DEVICES before anything can start CUDA (harmless for CPU runs).
+  if (launch.size > 1) selectLocalGpu(launch);
+  const o = resolveFinetuneOptions(options, cudaBuilt());
   const main = launch.rank === 0;
   const say = options.onMessage ?? ((text: string) => {
     if (options.progress !== false && main) process.stderr.write(text + "\n");
@@ -338,11 +340,10 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   const maxSeqLen = Math.max(train.stats.maxLength, evalData?.stats.maxLength ?? 0);
   const maxBatch = Math.max(o.perDeviceTrainBatchSize, evalData ? o.perDeviceEvalBatchSize : 0);
   const spec = trainerSpecFor(model, o, maxBatch, maxSeqLen);
-  // Several ranks: MPI starts here (after the checks every rank makes alike, so that a bad option or file ends each
-  // rank on its own without MPI); one GPU per rank before CUDA starts.
+  // Several ranks: MPI starts here, after the checks every rank makes alike, so that a bad option or file ends each
+  // rank on its own without MPI.
   let dist: DataParallel = SINGLE_PROCESS;
   if (launch.size > 1) {
-    if (o.device === "cuda") selectLocalGpu(launch);
     dist = openDataParallel({ device: o.device, timeoutS: o.ddpTimeout, launch });
     say(`data-parallel: ${dist.size} ranks (${launch.launcher}, ${dist.backend}), global batch ${o.perDeviceTrainBatchSize} × ${o.gradientAccumulationSteps} × ${dist.size} = ${o.perDeviceTrainBatchSize * o.gradientAccumulationSteps * dist.size}`);
   }
