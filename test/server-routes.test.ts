@@ -342,13 +342,20 @@ describe("--enable-mschema with a SQLite database", () => {
     assert.deepEqual(ex.rows[99], [100]);
   });
 
-  test("writes and multiple statements are refused and never reach the database", async () => {
-    let ex = (await ask("delete")).json().execution;
-    assert.equal(ex.status, "refused");
-    assert.match(ex.error, /only SELECT queries may be executed \(statement is DELETE\)/);
-    ex = (await ask("two")).json().execution;
-    assert.equal(ex.status, "refused");
-    assert.match(ex.error, /2 statements: only a single query may be executed/);
+  test("writes and multiple statements are refused (422 with the SQL and the reason) and never reach the database", async () => {
+    let res = await ask("delete");
+    assert.equal(res.statusCode, 422, res.body);
+    let body = res.json();
+    assert.equal(body.error, "Unprocessable Entity");
+    assert.match(body.message, /^execute refused: only SELECT queries may be executed \(statement is DELETE\)/);
+    assert.equal(body.sql, "DELETE FROM item");
+    assert.equal(body.code, "not-a-query");
+    assert.deepEqual(body.execution, { status: "refused", code: "not-a-query", error: body.message.replace(/^execute refused: /, "") });
+    res = await ask("two");
+    assert.equal(res.statusCode, 422, res.body);
+    body = res.json();
+    assert.match(body.message, /2 statements: only a single query may be executed/);
+    assert.equal(body.code, "multiple-statements");
     const db = new Database(path, { readonly: true });
     assert.equal((db.prepare("SELECT count(*) AS n FROM item").get() as { n: number }).n, 2);
     db.close();
@@ -371,7 +378,7 @@ describe("--enable-mschema with a SQLite database", () => {
 });
 
 describe("graceful close", () => {
-  test("close() lets a request in flight finish, refuses new connections, then closes the model", async () => {
+  test("close() drains: new requests get 503 (new connections too) while the one in flight finishes, then the model closes", async () => {
     const model = new FakeChatModel(() => "SELECT 1\n```", 2);
     const app = await createServer({ model, logger: false });
     await app.listen({ host: "127.0.0.1", port: 0 });
@@ -384,13 +391,39 @@ describe("graceful close", () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(closed, false, "close waits for the request in flight");
     assert.equal(model.closed, false);
-    await assert.rejects(fetch(url + "/health"), "no new connections while closing");
+    const health = await fetch(url + "/health"); // a new connection: still accepted, answered 503
+    assert.equal(health.status, 503);
+    assert.equal(health.headers.get("connection"), "close");
+    assert.equal(health.headers.get("retry-after"), "1");
+    assert.match((await health.json()).message, /shutting down/);
+    const newWork = await fetch(url + "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }) });
+    assert.equal(newWork.status, 503);
+    assert.equal((await newWork.json()).error.code, "shutting_down");
+    assert.equal(model.requests.length, 1, "the refused request never reached the model");
     model.release();
     const res = await inFlight;
     assert.equal(res.status, 200);
     assert.equal((await res.json()).sql, "SELECT 1");
     await closing;
     assert.ok(model.closed);
+    await assert.rejects(fetch(url + "/health"), "closed: no more connections");
+  });
+
+  test("a request that outlives drainTimeoutMs does not hold the close forever", async () => {
+    const model = new FakeChatModel(() => "SELECT 1\n```", 2);
+    const app = await createServer({ model, logger: false, drainTimeoutMs: 200 });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as import("node:net").AddressInfo).port}`;
+    model.hold = true;
+    const inFlight = fetch(url + "/text2sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "q", db_schema: "s" }) }).catch((e: Error) => e);
+    while (model.waitingHeld < 1) await new Promise((r) => setTimeout(r, 5));
+    const t0 = performance.now();
+    const closing = app.close();
+    await new Promise((r) => setTimeout(r, 400));
+    model.release();
+    await closing;
+    assert.ok(performance.now() - t0 < 5000);
+    await inFlight;
   });
 });
 

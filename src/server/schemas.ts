@@ -16,7 +16,35 @@ const errorBody = {
   properties: { statusCode: { type: "integer" }, error: { type: "string" }, message: { type: "string" } },
 } as const;
 
-export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean) {
+const execution = {
+  type: "object",
+  properties: {
+    status: { type: "string", enum: ["ok", "refused", "error", "timeout"] },
+    code: { type: "string" },
+    error: { type: "string" },
+    columns: { type: "array", items: { type: "string" } },
+    rows: { type: "array", items: { type: "array", items: cell } },
+    truncated: { type: "boolean" },
+    truncated_by: { type: "string", enum: ["rows", "bytes"] },
+    ms: { type: "number" },
+  },
+} as const;
+
+/** 422: the generated SQL was refused (by the check, the privilege check or the database); why, and the SQL. */
+const refusedBody = {
+  type: "object",
+  properties: {
+    statusCode: { type: "integer" },
+    error: { type: "string" },
+    message: { type: "string" },
+    code: { type: "string" },
+    sql: { type: "string" },
+    dialect: { type: "string" },
+    execution,
+  },
+} as const;
+
+export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean, maxSchemaChars: number) {
   return {
     summary: "Generate SQL for a question",
     description:
@@ -30,9 +58,9 @@ export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean) 
       additionalProperties: false,
       properties: {
         question: { type: "string", minLength: 1, maxLength: 20000, description: "The question in natural language." },
-        db_schema: { type: "string", minLength: 1, description: "M-Schema text or DDL (CREATE TABLE …) of the database." },
+        db_schema: { type: "string", minLength: 1, maxLength: maxSchemaChars, description: "M-Schema text or DDL (CREATE TABLE …) of the database." },
         dialect: { type: "string", description: "SQLite (default), MySQL or PostgreSQL (also sqlite3, mariadb, postgres, pg)." },
-        evidence: { type: "string", description: "Extra knowledge for the question (BIRD-style evidence)." },
+        evidence: { type: "string", maxLength: 20000, description: "Extra knowledge for the question (BIRD-style evidence)." },
         adapter: { type: "string", description: "Name of a loaded LoRA adapter ('base' for none)." },
         max_tokens: { type: "integer", minimum: 1, maximum: maxTokensLimit },
         temperature: { type: "number", minimum: 0, maximum: 2, description: "0 (default) is greedy decoding." },
@@ -53,19 +81,10 @@ export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean) 
           finish_reason: { type: "string" },
           usage,
           ms: { type: "number" },
-          execution: {
-            type: "object",
-            properties: {
-              status: { type: "string", enum: ["ok", "refused", "error", "timeout"] },
-              error: { type: "string" },
-              columns: { type: "array", items: { type: "string" } },
-              rows: { type: "array", items: { type: "array", items: cell } },
-              truncated: { type: "boolean" },
-              ms: { type: "number" },
-            },
-          },
+          execution,
         },
       },
+      422: refusedBody,
       "4xx": errorBody,
       "5xx": errorBody,
     },

@@ -11,14 +11,14 @@ import {
   mschema,
   qwenTokenCounter,
   readDatabaseConfig,
-  schemaForPrompt,
   type DatabaseConfig,
   type DatabaseSchema,
   type ValueIndex,
 } from "../mschema/index.js";
 import { LlamaChatModel, type GgufLoraAdapter, type SqlDialect } from "../text2sql/index.js";
+import { openReadOnlyDatabase, privilegedUserMessage, type DatabaseConnection, type ReadOnlyOptions } from "../sql/index.js";
 import { createServer, type ConfiguredDatabase, type ServerOptions } from "./app.js";
-import { openReadOnlyDatabase, type DatabaseConnection, type ReadOnlyOptions } from "../sql/index.js";
+import { checkReadOnlySqlOffThread, schemaForPromptOffThread } from "./offload.js";
 
 export interface ServeOptions {
   /** GGUF file or HF Qwen2 folder (converted to an F16 GGUF under cacheDir once). */
@@ -31,6 +31,8 @@ export interface ServeOptions {
   enableMschema?: boolean;
   /** Database config (the Python project's config.ini). Default config/config.ini. */
   config?: string;
+  /** How `execute` runs: --allow-privileged-user, connect timeout … (src/sql's ReadOnlyOptions). */
+  execute?: ReadOnlyOptions;
   /** Parallel sequences. Default 4. */
   sequences?: number;
   /** Tokens per sequence. Default min(4096, model's training context). */
@@ -103,7 +105,10 @@ export async function resolveLora(arg: string, base: string, cacheDir: string, l
 
 const DIALECT: Record<DatabaseConfig["type"], SqlDialect> = { sqlite: "SQLite", mysql: "MySQL", postgresql: "PostgreSQL" };
 
-/** The database of a config.ini as the server's ConfiguredDatabase (schema via src/mschema, read-only executor). */
+/**
+ * The database of a config.ini as the server's ConfiguredDatabase (schema via src/mschema, read-only executor from
+ * src/sql whose SQL check runs on a worker thread).
+ */
 export function configuredDatabase(configPath: string, options: ReadOnlyOptions & { link?: ServeOptions["link"] } = {}): ConfiguredDatabase {
   const config = readDatabaseConfig(configPath);
   const dialect = DIALECT[config.type];
@@ -112,7 +117,7 @@ export function configuredDatabase(configPath: string, options: ReadOnlyOptions 
       ? { dialect: "SQLite", path: config.path! }
       : { dialect: dialect as "MySQL" | "PostgreSQL", host: config.host, port: config.port, user: config.user, password: config.password, database: config.dbname };
   const { link, ...executeOptions } = options;
-  const executor = openReadOnlyDatabase(connection, executeOptions);
+  const executor = openReadOnlyDatabase(connection, { check: checkReadOnlySqlOffThread, ...executeOptions });
   if (link && !(Number.isInteger(link.budget) && link.budget >= 0)) throw new Error(`link budget must be a whole number of tokens >= 0, got ${link.budget}`);
   // What loadSchema last read: the schema model and, for linking, the cell values (read with it, once per load).
   let loaded: { schema: DatabaseSchema; values?: ValueIndex } | undefined;
@@ -140,14 +145,29 @@ export function configuredDatabase(configPath: string, options: ReadOnlyOptions 
   };
 }
 
-/** The server's db_schema hook: DDL becomes M-Schema (linked to the question with a link budget); M-Schema passes. */
+/**
+ * The server's db_schema hook: DDL becomes M-Schema (linked to the question with a link budget); M-Schema passes.
+ * The parsing runs on a worker thread (offload.ts), so a megabyte of DDL does not stall other requests.
+ */
 export function promptSchemaText(link?: ServeOptions["link"]): (text: string, dialect: SqlDialect, question: string) => Promise<string> {
-  let counter: Promise<(text: string) => number> | undefined;
-  return async (text, dialect, question) => {
-    if (!link) return schemaForPrompt(text, dialect).text;
-    const countTokens = link.budget > 0 ? await (counter ??= qwenTokenCounter()) : undefined;
-    return schemaForPrompt(text, dialect, { link: { question, budget: link.budget, countTokens } }).text;
-  };
+  return (text, dialect, question) => schemaForPromptOffThread(text, dialect, link ? { question, budget: link.budget } : undefined);
+}
+
+/**
+ * Reads the configured user's rights at start and says what `execute` will do: run (read-only user), run anyway
+ * (privileged user, --allow-privileged-user) or refuse (privileged user: the message shows the SQL for a read-only
+ * user). A database that cannot be reached is checked again at the first execute.
+ */
+async function reportPrivileges(database: ConfiguredDatabase, log: (line: string) => void): Promise<void> {
+  const executor = database.executor!;
+  try {
+    const p = await executor.checkPrivileges();
+    if (!p.privileged) log(`execute: ${executor.description} as ${p.user}, a read-only user`);
+    else if (p.allowed) log(`execute: WARNING: ${p.user} has more than read rights (${p.privileges.slice(0, 4).join("; ")}); running anyway (--allow-privileged-user)`);
+    else log(`execute: ${privilegedUserMessage(executor.description, p)}`);
+  } catch (err) {
+    log(`execute: cannot check the rights of ${executor.description} yet (${(err as Error).message}); checked again at the first execute`);
+  }
 }
 
 /** Loads the model and starts listening. Resolves when the server is up. */
@@ -157,7 +177,8 @@ export async function startServer(options: ServeOptions): Promise<{ app: Fastify
   const modelPath = await resolveModelGguf(options.model, cacheDir, log);
   const lora: GgufLoraAdapter[] = [];
   for (const arg of options.lora ?? []) lora.push(await resolveLora(arg, options.model, cacheDir, log));
-  const database = options.enableMschema ? configuredDatabase(options.config ?? join("config", "config.ini"), { link: options.link }) : undefined;
+  const database = options.enableMschema ? configuredDatabase(options.config ?? join("config", "config.ini"), { ...options.execute, link: options.link }) : undefined;
+  if (database?.executor) await reportPrivileges(database, log);
   log(`loading ${modelPath}${lora.length ? ` with adapters ${lora.map((l) => l.name ?? l.path).join(", ")}` : ""}`);
   const model = await LlamaChatModel.load({
     id: basename(resolve(options.model)).replace(/\.gguf$/i, ""),
@@ -189,7 +210,10 @@ export async function startServer(options: ServeOptions): Promise<{ app: Fastify
   return { app, url, model };
 }
 
-/** Closes the server on SIGINT/SIGTERM: stops accepting, lets requests in flight finish, frees the model. */
+/**
+ * Closes the server on SIGINT/SIGTERM: new requests get 503 while those in flight finish (app.close() drains, see
+ * lifecycle.ts), then it stops listening and frees the model; a second signal exits at once.
+ */
 export function closeOnSignals(app: FastifyInstance, log: (line: string) => void = (l) => console.error(l)): void {
   let closing = false;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -20,6 +20,9 @@ interface ServeArgs extends LinkArgs {
   "log-level": string;
   "row-limit": number;
   "statement-timeout": number;
+  "max-result-bytes": number;
+  "max-schema-chars": number;
+  "allow-privileged-user": boolean;
   "cache-dir": string;
 }
 
@@ -45,8 +48,15 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option("log-level", { type: "string", choices: ["fatal", "error", "warn", "info", "debug", "trace"], default: "info", describe: "debug logs prompts and replies" })
       .option("row-limit", { type: "number", default: 1000, describe: "rows returned at most by execute" })
       .option("statement-timeout", { type: "number", default: 10, describe: "seconds an executed query may run" })
+      .option("max-result-bytes", { type: "number", default: 16 * 1024 * 1024, describe: "bytes of rows execute returns at most (more: truncated)" })
+      .option("max-schema-chars", { type: "number", default: 1_000_000, describe: "longest db_schema accepted, in characters (400 above)" })
+      .option("allow-privileged-user", {
+        type: "boolean",
+        default: false,
+        describe: "execute even when the configured user may write or reach the server (superuser, FILE, …); the function denylist still applies",
+      })
       .check((a) => {
-        for (const k of ["port", "sequences", "max-queue", "max-tokens", "body-limit", "row-limit"] as const) {
+        for (const k of ["port", "sequences", "max-queue", "max-tokens", "body-limit", "row-limit", "max-result-bytes", "max-schema-chars"] as const) {
           const v = a[k] as number;
           if (!Number.isInteger(v) || v < (k === "port" || k === "max-queue" ? 0 : 1)) throw new Error(`--${k} must be a ${k === "port" || k === "max-queue" ? "non-negative" : "positive"} integer`);
         }
@@ -66,6 +76,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       port: args.port,
       enableMschema: args["enable-mschema"],
       config: args.config,
+      execute: { allowPrivilegedUser: args["allow-privileged-user"] },
       sequences: args.sequences,
       contextSize: args["context-size"],
       threads: args.threads,
@@ -76,8 +87,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         maxQueue: args["max-queue"],
         defaultMaxTokens: args["max-tokens"],
         bodyLimit: args["body-limit"],
+        maxSchemaChars: args["max-schema-chars"],
         logger: { level: args["log-level"] },
-        executeLimits: { rowLimit: args["row-limit"], timeoutMs: args["statement-timeout"] * 1000 },
+        executeLimits: { rowLimit: args["row-limit"], timeoutMs: args["statement-timeout"] * 1000, maxBytes: args["max-result-bytes"] },
       },
     });
     closeOnSignals(app);
