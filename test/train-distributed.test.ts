@@ -206,3 +206,29 @@ test("a multi-rank launch without a usable libmpi says so before any work", { sk
   assert.match(r.stderr, /SQLFOCUS_MPI_LIBRARY/);
   assert.ok(!existsSync(join(out, "output", "checkpoint-2")));
 });
+
+test("SIGUSR2 to mpirun: every rank stops after the same step and rank 0 saves a checkpoint", { skip, timeout: 600_000 }, async () => {
+  const out = join(root, "usr2");
+  const child = spawn("mpirun", ["--oversubscribe", "-np", "2", process.execPath, ...finetuneArgs({ out, bs: 2, ga: 2, steps: 400 })], {
+    cwd: repo,
+    env: mpiEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+  const deadline = Date.now() + 180_000;
+  while (!existsSync(join(out, "output", "checkpoint-4", "sqlfocus_state.json")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  child.kill("SIGUSR2");
+  const code = await exited;
+  assert.equal(code, 130, output);
+  const saved = readdirSync(join(out, "output")).filter((n) => /^checkpoint-\d+$/.test(n)).map((n) => Number(n.slice(11))).sort((a, b) => a - b);
+  const last = saved[saved.length - 1];
+  assert.ok(last > 4 && last < 400, `checkpoints ${saved}`);
+  const state = JSON.parse(readFileSync(join(out, "output", `checkpoint-${last}`, "sqlfocus_state.json"), "utf8"));
+  assert.equal(state.globalStep, last);
+  assert.equal(state.data.worldSize, 2);
+  assert.match(output, new RegExp(`stopped at step ${last}/400`));
+  assert.ok(!existsSync(join(out, "save-model")), "no final adapter after a stop");
+});

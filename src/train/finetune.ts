@@ -173,10 +173,11 @@ export async function trainWithSetup(o: ResolvedFinetuneOptions, hooks: Finetune
   let adapterDir: string | null = null;
   if (loop.status === "finished") {
     if (main) await writeAdapter(o.saveModelDir, spec, setup.trainer.loraTensors());
-    // every rank returns once the adapter is on disk
-    if (dist.size > 1) await dist.allreduce(new Float64Array(1));
     adapterDir = o.saveModelDir;
   }
+  // every rank returns once rank 0 has written the last checkpoint and the adapter (a rank that exited at once, with
+  // status 130 after a stop, would have the launcher kill rank 0 in the middle of its save)
+  if (dist.size > 1) await dist.allreduce(new Float64Array(1));
   await finishAll({ status: loop.status });
   return { ...loop, adapterDir, runDir: setup.run.dir, options: o };
 }
