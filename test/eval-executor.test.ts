@@ -68,8 +68,10 @@ test("SQL errors and writes are prediction errors; a failing gold is reported as
   const write = await executionMatch(executor, [dbFile], "SELECT id FROM item", "DELETE FROM item");
   assert.equal(write.errorKind, "pred_error");
   assert.match(write.error!, /readonly/);
-  const two = await executionMatch(executor, [dbFile], "SELECT 1", "SELECT 1; SELECT 2");
+  // A second statement: an error in strict scoring; reference scoring scores the first one (see eval-scoring-modes).
+  const two = await executionMatch(executor, [dbFile], "SELECT 1", "SELECT 1; SELECT 2", { scoring: "strict" });
   assert.equal(two.errorKind, "pred_error");
+  assert.equal((await executionMatch(executor, [dbFile], "SELECT 1", "SELECT 1; SELECT 2")).match, true);
   const empty = await executionMatch(executor, [dbFile], "SELECT 1", "  ");
   assert.deepEqual([empty.match, empty.errorKind, empty.error], [false, "pred_error", "empty prediction"]);
   const gold = await executionMatch(executor, [dbFile], "SELECT nope FROM item", "SELECT 1");

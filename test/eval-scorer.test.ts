@@ -91,5 +91,6 @@ test("query preprocessing: DISTINCT dropped outside quotes, split operators join
   assert.equal(q.orderMatters, true);
   assert.equal(preparePair("SELECT DISTINCT a FROM t", "x", { keepDistinct: true }).gold, "SELECT DISTINCT a FROM t");
   assert.equal(orderMatters("select a from t order  by a"), false); // the evaluator's literal "order by" test
-  assert.equal(predictionFromLine("  SELECT a FROM t WHERE b = value \tconcert_singer\n"), "SELECT a FROM t WHERE b = 1 ");
+  assert.equal(predictionFromLine("  SELECT a FROM t WHERE b = value \tconcert_singer\n", "strict"), "SELECT a FROM t WHERE b = 1 ");
+  assert.equal(predictionFromLine("  SELECT a FROM t WHERE b = value \tconcert_singer\n"), "SELECT a FROM t WHERE b = value "); // replaced when scored
 });

@@ -99,8 +99,10 @@ test("predictions files: Spider lines (tab, ' value ') and JSONL by id or order"
   const txt = join(work, "pred.sql");
   writeFileSync(txt, "SELECT count(*) FROM pets\tsome_db\nSELECT * FROM pets WHERE age > value LIMIT 1 \n\n");
   assert.throws(() => readPredictions(txt, loadSpiderSplit(spider!, "dev").slice(0, 4)), /3 prediction lines for 4 questions/);
-  const p = readPredictions(txt, dev);
+  const p = readPredictions(txt, dev, "strict");
   assert.deepEqual([...p.values()], ["SELECT count(*) FROM pets", "SELECT * FROM pets WHERE age > 1 LIMIT 1", ""]);
+  // Reference scoring reads the text as it is and replaces every "value" when scoring.
+  assert.deepEqual([...readPredictions(txt, dev).values()], ["SELECT count(*) FROM pets", "SELECT * FROM pets WHERE age > value LIMIT 1", ""]);
   const jsonl = join(work, "pred.jsonl");
   writeFileSync(jsonl, '{"id":"dev-2","sql":"SELECT 2"}\n{"index":0,"predicted":"SELECT 0"}\n{"id":"dev-1","pred":"SELECT 1"}\n');
   assert.deepEqual([...readPredictions(jsonl, dev)].sort(), [["dev-0", "SELECT 0"], ["dev-1", "SELECT 1"], ["dev-2", "SELECT 2"]]);

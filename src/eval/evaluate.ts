@@ -8,6 +8,7 @@
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { checkOutputFile, writeFileAtomic } from "../files/index.js";
 import { databaseFiles, executionMatch, type ExecErrorKind } from "./exec-match.js";
+import type { ScoringMode } from "./normalize.js";
 import { SqlExecutor } from "../sql/index.js";
 import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
 
@@ -67,8 +68,14 @@ export interface EvalOptions {
   resume?: boolean;
   /** Per-query timeout, ms (default 30,000). */
   timeoutMs?: number;
-  /** Keep DISTINCT when scoring (the evaluator drops it by default). */
+  /** Keep DISTINCT when scoring (the evaluator drops it by default; its --keep_distinct). */
   keepDistinct?: boolean;
+  /** "reference" (test-suite-sql-eval's rules, default) or "strict" (see normalize.ts ScoringMode). */
+  scoring?: ScoringMode;
+  /** Also try the gold's values in the prediction's value slots (the evaluator's --plug_value). */
+  plugValue?: boolean;
+  /** Most plugged candidates per question (default 1000). */
+  plugLimit?: number;
   /** Questions scored concurrently (SQL child processes); default 1. Use >1 for file predictions only. */
   concurrency?: number;
   /** Called after each question (also for resumed ones, once, with `resumed` set). */
@@ -79,6 +86,8 @@ interface EvalMeta {
   split: SpiderSplit;
   predictor: string;
   keepDistinct: boolean;
+  scoring: ScoringMode;
+  plugValue: boolean;
   spiderDir: string;
 }
 
@@ -174,6 +183,8 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
     split: options.split,
     predictor: options.predictorId,
     keepDistinct: !!options.keepDistinct,
+    scoring: options.scoring ?? "reference",
+    plugValue: !!options.plugValue,
     spiderDir: options.spiderDir,
   };
   prepareResultsPath(options.resultsPath);
@@ -183,7 +194,10 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
   if (resume && existsSync(options.resultsPath)) {
     if (existsSync(mp)) {
       const old = JSON.parse(readFileSync(mp, "utf8")) as Partial<EvalMeta>;
-      for (const key of ["split", "predictor", "keepDistinct"] as const) {
+      // Files from before scoring modes were scored by today's strict rules, without plugging.
+      old.scoring ??= "strict";
+      old.plugValue ??= false;
+      for (const key of ["split", "predictor", "keepDistinct", "scoring", "plugValue"] as const) {
         if (old[key] !== meta[key])
           throw new Error(
             `${options.resultsPath} was written with ${key} = ${JSON.stringify(old[key])}, not ${JSON.stringify(meta[key])}: ` +
@@ -236,7 +250,12 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
       append(line(ex, { predicted: "", match: false, error, error_kind: "predict_error", gold_ms: 0, pred_ms: 0 }));
       return;
     }
-    const m = await executionMatch(executor, files, ex.query, prediction.sql, { keepDistinct: options.keepDistinct });
+    const m = await executionMatch(executor, files, ex.query, prediction.sql, {
+      keepDistinct: options.keepDistinct,
+      scoring: options.scoring,
+      plugValue: options.plugValue,
+      plugLimit: options.plugLimit,
+    });
     const result = line(ex, {
       predicted: prediction.sql,
       match: m.match,

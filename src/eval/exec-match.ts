@@ -1,12 +1,14 @@
 // One question's execution match, as Spider's test-suite evaluator decides it (exec_eval.py
-// `eval_exec_match`, without value plugging): both queries preprocessed (normalize.ts), then run on every
-// .sqlite file of the question's database folder (Spider has one; the test-suite release has several
-// "distilled" variants); the prediction must give the gold's result (compare.ts) on all of them.
+// `eval_exec_match`): both queries preprocessed (normalize.ts), then run on every .sqlite file of the question's
+// database folder (Spider has one; the test-suite release has several "distilled" variants); the prediction must
+// give the gold's result (compare.ts) on all of them. With plugValue the gold's values are also tried in the
+// prediction's value slots (sqlparse.ts), the prediction itself first.
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { resultsEqual } from "./compare.js";
-import type { SqlExecutor } from "../sql/index.js";
-import { preparePair } from "./normalize.js";
+import type { SqlExecutor, SqlValue } from "../sql/index.js";
+import { preparePair, replaceCurrentYear, type ScoringMode } from "./normalize.js";
+import { plugValueCandidates, pythonSqliteStatements } from "./sqlparse.js";
 
 export type ExecErrorKind = "pred_error" | "pred_timeout" | "gold_error" | "gold_timeout";
 
@@ -21,9 +23,17 @@ export interface ExecMatch {
 }
 
 export interface ExecMatchOptions {
-  /** Keep DISTINCT in both queries (the evaluator drops it by default). */
+  /** Keep DISTINCT in both queries (the evaluator drops it by default; its --keep_distinct). */
   keepDistinct?: boolean;
+  /** Reference (test-suite-sql-eval's rules, default) or strict scoring (see normalize.ts). */
+  scoring?: ScoringMode;
+  /** Also try the gold query's values in the prediction's value slots (the evaluator's --plug_value). */
+  plugValue?: boolean;
+  /** Most plugged candidates tried per question (default 1000; the reference has no limit). */
+  plugLimit?: number;
 }
+
+export const DEFAULT_PLUG_LIMIT = 1000;
 
 /** The SQLite files a question runs on: every file of the database's folder with ".sqlite" in its name. */
 export function databaseFiles(dbPath: string): string[] {
@@ -52,17 +62,46 @@ export async function executionMatch(
   const result: ExecMatch = { match: false, error: null, errorKind: null, goldMs: 0, predMs: 0 };
   if (dbFiles.length === 0) throw new Error("no database file to run the queries on");
   if (pred.trim() === "") return { ...result, error: "empty prediction", errorKind: "pred_error" };
+  const reference = (options.scoring ?? "reference") === "reference";
   const q = preparePair(gold, pred, options);
+  // Reference scoring runs each text as Python's sqlite3 does: comments or nothing give no rows, a second
+  // statement is an error; strict scoring leaves that to the executor.
+  const run = async (file: string, sql: string) => {
+    if (reference) {
+      const kind = pythonSqliteStatements(sql);
+      if (kind === "empty") return { kind: "rows" as const, rows: [], ms: 0 };
+      if (kind === "multiple") return { kind: "error" as const, message: "You can only execute one statement at a time.", ms: 0 };
+    }
+    return executor.execute(file, sql);
+  };
+  // The gold's results, once per file.
+  const golds: SqlValue[][][] = [];
   for (const file of dbFiles) {
-    const g = await executor.execute(file, q.gold);
+    const g = await run(file, q.gold);
     result.goldMs += g.ms;
     if (g.kind === "error") return { ...result, error: `gold SQL failed: ${g.message}`, errorKind: "gold_error" };
     if (g.kind === "timeout") return { ...result, error: `gold SQL timed out after ${executor.timeoutMs} ms`, errorKind: "gold_timeout" };
-    const p = await executor.execute(file, q.pred);
-    result.predMs += p.ms;
-    if (p.kind === "error") return { ...result, error: p.message, errorKind: "pred_error" };
-    if (p.kind === "timeout") return { ...result, error: `timed out after ${executor.timeoutMs} ms`, errorKind: "pred_timeout" };
-    if (!resultsEqual(g.rows, p.rows, q.orderMatters)) return result;
+    golds.push(g.rows);
   }
-  return { ...result, match: true };
+  const tryPrediction = async (sql: string): Promise<ExecMatch> => {
+    for (let i = 0; i < dbFiles.length; i++) {
+      const p = await run(dbFiles[i]!, sql);
+      result.predMs += p.ms;
+      if (p.kind === "error") return { ...result, error: p.message, errorKind: "pred_error" };
+      if (p.kind === "timeout") return { ...result, error: `timed out after ${executor.timeoutMs} ms`, errorKind: "pred_timeout" };
+      if (!resultsEqual(golds[i]!, p.rows, q.orderMatters)) return { ...result };
+    }
+    return { ...result, match: true };
+  };
+  const first = await tryPrediction(q.pred);
+  if (first.match || !options.plugValue) return first;
+  // --plug_value: the gold's values in the prediction's slots; the first candidate that matches wins.
+  const limit = options.plugLimit ?? DEFAULT_PLUG_LIMIT;
+  let tried = 0;
+  for (const candidate of plugValueCandidates(q.goldText, q.predText).candidates) {
+    if (tried++ >= limit) break;
+    const m = await tryPrediction(replaceCurrentYear(candidate));
+    if (m.match) return { ...m, error: null, errorKind: null };
+  }
+  return { ...first, goldMs: result.goldMs, predMs: result.predMs };
 }

@@ -1,6 +1,7 @@
 // Public face of src/eval: Spider training-data preparation and execution-accuracy scoring on SQLite.
 export { resultsEqual, type SqlRow, type SqlValue } from "./compare.js";
-export { preparePair, removeDistinct } from "./normalize.js";
+export { preparePair, removeDistinct, replaceValuePlaceholder, type ScoringMode } from "./normalize.js";
+export { firstStatement, plugValueCandidates, pythonSqliteStatements, sqlparseStatements, sqlparseTokens, type PlugCandidates } from "./sqlparse.js";
 export { executionMatch, type ExecErrorKind, type ExecMatch, type ExecMatchOptions } from "./exec-match.js";
 export { loadSpiderSplit, parseSpiderSplit, resolveSpiderDir, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
 export { readPredictions } from "./predictions.js";

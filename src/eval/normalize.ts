@@ -1,5 +1,6 @@
 // Query preprocessing of Spider's test-suite evaluator (taoyds/test-suite-sql-eval), reimplemented:
 // what is done to the gold and predicted SQL before both run, and how "order matters" is decided.
+import { removeDistinctFirstStatement } from "./sqlparse.js";
 
 /** `> =`, `< =`, `! =` (tokenised predictions) → `>=`, `<=`, `!=` (the evaluator's `postprocess`). */
 export function joinSplitOperators(sql: string): string {
@@ -70,30 +71,56 @@ export function orderMatters(goldSql: string): boolean {
   return goldSql.toLowerCase().includes("order by");
 }
 
+/**
+ * How predictions are scored:
+ *   "reference" (default): as test-suite-sql-eval's exec mode computes published numbers — every lowercase
+ *     "value" in the prediction becomes "1" (its placeholder rule), only the first statement of each query runs
+ *     (its remove_distinct keeps sqlparse's first statement), and the texts run as Python's sqlite3 runs them;
+ *   "strict": sqlfocus's stricter rules — the prediction runs whole (text after its first statement is an
+ *     error), and " value " becomes " 1 " only in Spider-format predictions files.
+ */
+export type ScoringMode = "reference" | "strict";
+
 export interface PreparedPair {
   gold: string;
   pred: string;
   orderMatters: boolean;
+  /** gold and pred before `YEAR(CURDATE())` is fixed (what the evaluator plugs values from and into). */
+  goldText: string;
+  predText: string;
+}
+
+export interface PrepareOptions {
+  keepDistinct?: boolean;
+  scoring?: ScoringMode;
+}
+
+/** The reference's placeholder rule: every lowercase "value" (inside words and strings too) becomes "1". */
+export function replaceValuePlaceholder(sql: string): string {
+  return sql.replaceAll("value", "1");
 }
 
 /**
  * Both queries as the evaluator runs them: split operators joined, DISTINCT dropped unless `keepDistinct`,
- * `YEAR(CURDATE())` fixed; the ORDER BY rule read off the gold after the first two steps.
+ * `YEAR(CURDATE())` fixed; the ORDER BY rule read off the gold after the first two steps. In reference scoring
+ * the prediction's "value" placeholders become 1 first, and dropping DISTINCT keeps only the first statement.
  */
-export function preparePair(gold: string, pred: string, options: { keepDistinct?: boolean } = {}): PreparedPair {
+export function preparePair(gold: string, pred: string, options: PrepareOptions = {}): PreparedPair {
+  const reference = (options.scoring ?? "reference") === "reference";
   let g = joinSplitOperators(gold);
-  let p = joinSplitOperators(pred);
+  let p = joinSplitOperators(reference ? replaceValuePlaceholder(pred) : pred);
   if (!options.keepDistinct) {
-    g = removeDistinct(g);
-    p = removeDistinct(p);
+    g = reference ? removeDistinctFirstStatement(g) : removeDistinct(g);
+    p = reference ? removeDistinctFirstStatement(p) : removeDistinct(p);
   }
-  return { gold: replaceCurrentYear(g), pred: replaceCurrentYear(p), orderMatters: orderMatters(g) };
+  return { gold: replaceCurrentYear(g), pred: replaceCurrentYear(p), orderMatters: orderMatters(g), goldText: g, predText: p };
 }
 
 /**
- * One prediction as read from a Spider-format predictions line: the text before the first tab, trimmed,
- * with the placeholder " value " replaced by " 1 " (as the evaluator's `evaluate` does).
+ * One prediction as read from a Spider-format predictions line: the text before the first tab, trimmed. In strict
+ * scoring the placeholder " value " also becomes " 1 " here (reference scoring replaces every "value" when scoring).
  */
-export function predictionFromLine(line: string): string {
-  return line.trim().split("\t")[0].replaceAll(" value ", " 1 ");
+export function predictionFromLine(line: string, scoring: ScoringMode = "reference"): string {
+  const sql = line.trim().split("\t")[0]!;
+  return scoring === "strict" ? sql.replaceAll(" value ", " 1 ") : sql;
 }

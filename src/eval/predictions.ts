@@ -1,13 +1,14 @@
 // Predictions read from a file, for scoring without a model.
 // Two forms:
 //   - Spider's: one SQL per line, in the split's question order (a line may carry "\t<db_id>" after the SQL,
-//     as the gold files do); the evaluator's reading rules apply (text before the first tab, trimmed,
-//     " value " → " 1 "). A blank line is an empty prediction.
+//     as the gold files do); the evaluator's reading rules apply (text before the first tab, trimmed; strict
+//     scoring also turns " value " into " 1 " here, reference scoring replaces every "value" when scoring). A
+//     blank line is an empty prediction.
 //   - JSONL: one object per line with the SQL in `predicted`, `sql`, `pred` or `query`, and optionally the
 //     question's `id` ("dev-12") or `index`; without them lines align with the questions in order. The
 //     results JSONL that `eval` writes is accepted as is, so a run can be rescored.
 import { readFileSync } from "node:fs";
-import { predictionFromLine } from "./normalize.js";
+import { predictionFromLine, type ScoringMode } from "./normalize.js";
 import type { SpiderExample } from "./spider.js";
 
 const SQL_FIELDS = ["predicted", "sql", "pred", "query"] as const;
@@ -28,7 +29,7 @@ function looksLikeJsonl(path: string, text: string): boolean {
  * Predicted SQL per question id for the given questions (in split order, possibly a prefix of the split).
  * Throws naming the file and line on malformed input, or when the file has fewer predictions than questions.
  */
-export function readPredictions(path: string, examples: readonly SpiderExample[]): Map<string, string> {
+export function readPredictions(path: string, examples: readonly SpiderExample[], scoring: ScoringMode = "reference"): Map<string, string> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -40,7 +41,7 @@ export function readPredictions(path: string, examples: readonly SpiderExample[]
   if (!looksLikeJsonl(path, text)) {
     if (rows.length < examples.length)
       throw new Error(`${path}: ${rows.length} prediction lines for ${examples.length} questions (one SQL per line, in question order)`);
-    examples.forEach((ex, i) => out.set(ex.id, predictionFromLine(rows[i])));
+    examples.forEach((ex, i) => out.set(ex.id, predictionFromLine(rows[i]!, scoring)));
     return out;
   }
   const byIndex = new Map(examples.map((ex) => [ex.index, ex]));

@@ -74,6 +74,9 @@ interface EvalArgs extends LinkArgs {
   fresh: boolean;
   timeout: number;
   "keep-distinct": boolean;
+  "plug-value": boolean;
+  "plug-limit": number;
+  strict: boolean;
   jobs: number;
   "schema-style": string;
   lora?: string;
@@ -99,7 +102,19 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("out", { type: "string", describe: "results JSONL (default output/eval/<model>-spider-<split>.jsonl)" })
       .option("fresh", { type: "boolean", default: false, describe: "start the results file over instead of resuming it" })
       .option("timeout", { type: "number", default: 30, describe: "seconds allowed per query" })
-      .option("keep-distinct", { type: "boolean", default: false, describe: "keep DISTINCT when scoring (the Spider evaluator drops it)" })
+      .option("keep-distinct", { type: "boolean", default: false, alias: "keep_distinct", describe: "keep DISTINCT when scoring (the Spider evaluator drops it; its --keep_distinct)" })
+      .option("plug-value", {
+        type: "boolean",
+        default: false,
+        alias: "plug_value",
+        describe: "also try the gold query's values in the prediction's value slots (the evaluator's --plug_value: for models that do not predict values)",
+      })
+      .option("plug-limit", { type: "number", default: 1000, describe: "--plug-value: most value combinations tried per question" })
+      .option("strict", {
+        type: "boolean",
+        default: false,
+        describe: "stricter scoring than test-suite-sql-eval: the whole prediction runs (text after its first statement is an error), only ' value ' in Spider-format files becomes ' 1 '",
+      })
       .option("jobs", { type: "number", default: 1, describe: "questions in flight at once (with --model: parallel sequences of one context)" })
       .option("schema-style", {
         type: "string",
@@ -113,6 +128,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         if (a.limit !== undefined && (!Number.isInteger(a.limit) || a.limit < 1)) throw new Error("--limit must be a positive integer");
         if (!(a.timeout > 0)) throw new Error("--timeout must be a positive number of seconds");
         if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new Error("--jobs must be a positive integer");
+        if (!Number.isInteger(a["plug-limit"]) || a["plug-limit"] < 1) throw new Error("--plug-limit must be a positive integer");
         return true;
       }) as unknown as Argv<EvalArgs>,
   handler: async (args) => {
@@ -128,7 +144,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     if (args.predictions) {
       const all = loadSpiderSplit(spiderDir, split);
       const examples = args.limit ? all.slice(0, args.limit) : all;
-      const preds = readPredictions(args.predictions, examples);
+      const preds = readPredictions(args.predictions, examples, args.strict ? "strict" : "reference");
       predict = async (ex) => ({ sql: preds.get(ex.id)! });
       predictorId = `predictions:${args.predictions}`;
     } else {
@@ -168,6 +184,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         resume: !args.fresh,
         timeoutMs: Math.round(args.timeout * 1000),
         keepDistinct: args["keep-distinct"],
+        scoring: args.strict ? "strict" : "reference",
+        plugValue: args["plug-value"],
+        plugLimit: args["plug-limit"],
         concurrency: jobs,
         onProgress: (p) => {
           if (p.resumed !== undefined) {
