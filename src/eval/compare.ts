@@ -143,3 +143,16 @@ export function resultsEqual(gold: readonly SqlRow[], pred: readonly SqlRow[], o
   const empty = new Array<string>(rows).fill("");
   return assign(0, empty, empty);
 }
+
+/**
+ * BIRD's evaluator's equality: `set(predicted_res) == set(ground_truth_res)` — the sets of row tuples are equal
+ * (row order and repeats ignored, column order kept; 1 == 1.0 as in Python).
+ */
+export function resultSetsEqual(gold: readonly SqlRow[], pred: readonly SqlRow[]): boolean {
+  const key = (r: SqlRow) => JSON.stringify(r.map(valueKey));
+  const g = new Set(gold.map(key));
+  const p = new Set(pred.map(key));
+  if (g.size !== p.size) return false;
+  for (const k of g) if (!p.has(k)) return false;
+  return true;
+}

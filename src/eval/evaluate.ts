@@ -10,7 +10,9 @@ import { checkOutputFile, writeFileAtomic } from "../files/index.js";
 import { databaseFiles, executionMatch, type ExecErrorKind } from "./exec-match.js";
 import type { ScoringMode } from "./normalize.js";
 import { SqlExecutor } from "../sql/index.js";
-import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
+import type { Benchmark, BenchmarkKind } from "./bird.js";
+import { benchmarkOf } from "./prepare.js";
+import type { SpiderExample, SpiderSplit } from "./spider.js";
 
 /** One line of the results JSONL. */
 export interface EvalResultLine {
@@ -28,6 +30,8 @@ export interface EvalResultLine {
   pred_ms: number;
   /** Time the predictor took (model generation), when it reports it. */
   gen_ms?: number;
+  /** BIRD: the question's difficulty. */
+  difficulty?: string;
 }
 
 export interface EvalSummary {
@@ -43,6 +47,10 @@ export interface EvalSummary {
   missingDbs: string[];
   errors: Record<ExecErrorKind | "predict_error", number>;
   perDb: Record<string, { scored: number; matched: number; ex: number }>;
+  /** EX per difficulty (BIRD: simple / moderate / challenging), when the questions have one. */
+  perDifficulty?: Record<string, { scored: number; matched: number; ex: number }>;
+  /** Which benchmark the questions came from. */
+  benchmark?: BenchmarkKind;
 }
 
 export interface Prediction {
@@ -55,7 +63,10 @@ export interface Prediction {
 export type Predictor = (example: SpiderExample) => Promise<Prediction>;
 
 export interface EvalOptions {
-  spiderDir: string;
+  /** Spider's folder (or give `benchmark`). */
+  spiderDir?: string;
+  /** The benchmark (Spider or BIRD; BIRD is scored as BIRD's evaluator does, see ExecMatchOptions.comparison). */
+  benchmark?: Benchmark;
   split: SpiderSplit;
   /** Only the first N questions of the split. */
   limit?: number;
@@ -83,6 +94,7 @@ export interface EvalOptions {
 }
 
 interface EvalMeta {
+  benchmark?: BenchmarkKind;
   split: SpiderSplit;
   predictor: string;
   keepDistinct: boolean;
@@ -163,9 +175,14 @@ export function summarize(split: SpiderSplit, questions: number, lines: Iterable
     const db = (s.perDb[r.db_id] ??= { scored: 0, matched: 0, ex: 0 });
     db.scored++;
     if (r.match) db.matched++;
+    if (r.difficulty) {
+      const d = ((s.perDifficulty ??= {})[r.difficulty] ??= { scored: 0, matched: 0, ex: 0 });
+      d.scored++;
+      if (r.match) d.matched++;
+    }
   }
   s.ex = s.scored ? s.matched / s.scored : 0;
-  for (const db of Object.values(s.perDb)) db.ex = db.scored ? db.matched / db.scored : 0;
+  for (const db of [...Object.values(s.perDb), ...Object.values(s.perDifficulty ?? {})]) db.ex = db.scored ? db.matched / db.scored : 0;
   s.missingDbs = [...missing].sort();
   return s;
 }
@@ -177,15 +194,17 @@ export function prepareResultsPath(resultsPath: string): void {
 
 /** Runs (or resumes) an evaluation; returns the summary over all questions asked for. */
 export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary> {
-  const all = loadSpiderSplit(options.spiderDir, options.split);
+  const bench = benchmarkOf(options);
+  const all = bench.load(options.split);
   const examples = options.limit !== undefined ? all.slice(0, Math.max(0, options.limit)) : all;
   const meta: EvalMeta = {
+    ...(bench.kind === "bird" ? { benchmark: "bird" as const } : {}),
     split: options.split,
     predictor: options.predictorId,
     keepDistinct: !!options.keepDistinct,
     scoring: options.scoring ?? "reference",
     plugValue: !!options.plugValue,
-    spiderDir: options.spiderDir,
+    spiderDir: bench.dir,
   };
   prepareResultsPath(options.resultsPath);
   const mp = metaPath(options.resultsPath);
@@ -197,7 +216,7 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
       // Files from before scoring modes were scored by today's strict rules, without plugging.
       old.scoring ??= "strict";
       old.plugValue ??= false;
-      for (const key of ["split", "predictor", "keepDistinct", "scoring", "plugValue"] as const) {
+      for (const key of ["benchmark", "split", "predictor", "keepDistinct", "scoring", "plugValue"] as const) {
         if (old[key] !== meta[key])
           throw new Error(
             `${options.resultsPath} was written with ${key} = ${JSON.stringify(old[key])}, not ${JSON.stringify(meta[key])}: ` +
@@ -233,10 +252,16 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
     question: ex.question,
     gold: ex.query,
     ...fields,
+    ...(ex.difficulty ? { difficulty: ex.difficulty } : {}),
   });
   const scoreOne = async (ex: SpiderExample): Promise<void> => {
     let files = dbFilesCache.get(ex.dbId);
-    if (!files) dbFilesCache.set(ex.dbId, (files = databaseFiles(spiderDatabasePath(options.spiderDir, ex.dbId))));
+    if (!files) {
+      const path = bench.databasePath(options.split, ex.dbId);
+      // BIRD runs on the database's one file; Spider on every .sqlite file of its folder (test-suite variants).
+      files = bench.kind === "bird" ? (existsSync(path) ? [path] : []) : databaseFiles(path);
+      dbFilesCache.set(ex.dbId, files);
+    }
     if (files.length === 0) {
       const error = `database ${ex.dbId} not found`;
       append(line(ex, { predicted: "", match: null, error, error_kind: "missing_db", gold_ms: 0, pred_ms: 0 }));
@@ -255,6 +280,7 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
       scoring: options.scoring,
       plugValue: options.plugValue,
       plugLimit: options.plugLimit,
+      comparison: bench.kind === "bird" ? "bird" : "spider",
     });
     const result = line(ex, {
       predicted: prediction.sql,
@@ -279,5 +305,6 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
     executor.close();
     closeSync(fd);
   }
-  return summarize(options.split, examples.length, examples.map((e) => results.get(e.id)!).filter(Boolean));
+  const summary = summarize(options.split, examples.length, examples.map((e) => results.get(e.id)!).filter(Boolean));
+  return bench.kind === "bird" ? { ...summary, benchmark: "bird" } : summary;
 }

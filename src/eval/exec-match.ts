@@ -5,7 +5,7 @@
 // prediction's value slots (sqlparse.ts), the prediction itself first.
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { resultsEqual } from "./compare.js";
+import { resultSetsEqual, resultsEqual } from "./compare.js";
 import type { SqlExecutor, SqlValue } from "../sql/index.js";
 import { preparePair, replaceCurrentYear, type ScoringMode } from "./normalize.js";
 import { plugValueCandidates, pythonSqliteStatements } from "./sqlparse.js";
@@ -31,6 +31,11 @@ export interface ExecMatchOptions {
   plugValue?: boolean;
   /** Most plugged candidates tried per question (default 1000; the reference has no limit). */
   plugLimit?: number;
+  /**
+   * "spider" (default): test-suite-sql-eval's preprocessing and bag/permutation equality. "bird": BIRD's evaluator —
+   * both texts run as they are (Python sqlite3's statement rules) and the sets of rows must be equal.
+   */
+  comparison?: "spider" | "bird";
 }
 
 export const DEFAULT_PLUG_LIMIT = 1000;
@@ -62,8 +67,10 @@ export async function executionMatch(
   const result: ExecMatch = { match: false, error: null, errorKind: null, goldMs: 0, predMs: 0 };
   if (dbFiles.length === 0) throw new Error("no database file to run the queries on");
   if (pred.trim() === "") return { ...result, error: "empty prediction", errorKind: "pred_error" };
-  const reference = (options.scoring ?? "reference") === "reference";
-  const q = preparePair(gold, pred, options);
+  const bird = options.comparison === "bird";
+  const reference = bird || (options.scoring ?? "reference") === "reference";
+  const q = bird ? { gold, pred, goldText: gold, predText: pred, orderMatters: false } : preparePair(gold, pred, options);
+  const equal = (g: SqlValue[][], p: SqlValue[][]) => (bird ? resultSetsEqual(g, p) : resultsEqual(g, p, q.orderMatters));
   // Reference scoring runs each text as Python's sqlite3 does: comments or nothing give no rows, a second
   // statement is an error; strict scoring leaves that to the executor.
   const run = async (file: string, sql: string) => {
@@ -89,12 +96,12 @@ export async function executionMatch(
       result.predMs += p.ms;
       if (p.kind === "error") return { ...result, error: p.message, errorKind: "pred_error" };
       if (p.kind === "timeout") return { ...result, error: `timed out after ${executor.timeoutMs} ms`, errorKind: "pred_timeout" };
-      if (!resultsEqual(golds[i]!, p.rows, q.orderMatters)) return { ...result };
+      if (!equal(golds[i]!, p.rows)) return { ...result };
     }
     return { ...result, match: true };
   };
   const first = await tryPrediction(q.pred);
-  if (first.match || !options.plugValue) return first;
+  if (first.match || !options.plugValue || bird) return first;
   // --plug_value: the gold's values in the prediction's slots; the first candidate that matches wins.
   const limit = options.plugLimit ?? DEFAULT_PLUG_LIMIT;
   let tried = 0;

@@ -1,5 +1,5 @@
 // Public face of src/eval: Spider training-data preparation and execution-accuracy scoring on SQLite.
-export { resultsEqual, type SqlRow, type SqlValue } from "./compare.js";
+export { resultSetsEqual, resultsEqual, type SqlRow, type SqlValue } from "./compare.js";
 export { preparePair, removeDistinct, replaceValuePlaceholder, type ScoringMode } from "./normalize.js";
 export { firstStatement, plugValueCandidates, pythonSqliteStatements, sqlparseStatements, sqlparseTokens, type PlugCandidates } from "./sqlparse.js";
 export { executionMatch, type ExecErrorKind, type ExecMatch, type ExecMatchOptions } from "./exec-match.js";
@@ -18,6 +18,7 @@ export {
   type Predictor,
 } from "./evaluate.js";
 export {
+  benchmarkOf,
   prepareSpider,
   preparedLine,
   type PrepareDropOptions,
@@ -40,3 +41,13 @@ export {
   type LinkBenchRow,
   type RecallCount,
 } from "./link-bench.js";
+export {
+  BIRD_DIFFICULTIES,
+  birdBenchmark,
+  birdDatabasePath,
+  loadBirdSplit,
+  resolveBirdDir,
+  spiderBenchmark,
+  type Benchmark,
+  type BenchmarkKind,
+} from "./bird.js";

@@ -4,6 +4,7 @@
 //     as the gold files do); the evaluator's reading rules apply (text before the first tab, trimmed; strict
 //     scoring also turns " value " into " 1 " here, reference scoring replaces every "value" when scoring). A
 //     blank line is an empty prediction.
+//   - BIRD's: predict_dev.json, one object {"<question index>": "SQL\t----- bird -----\tdb_id", …}.
 //   - JSONL: one object per line with the SQL in `predicted`, `sql`, `pred` or `query`, and optionally the
 //     question's `id` ("dev-12") or `index`; without them lines align with the questions in order. The
 //     results JSONL that `eval` writes is accepted as is, so a run can be rescored.
@@ -37,6 +38,8 @@ export function readPredictions(path: string, examples: readonly SpiderExample[]
     throw new Error(`cannot read predictions ${path}: ${(err as Error).message}`);
   }
   const out = new Map<string, string>();
+  const bird = birdPredictions(path, text, examples);
+  if (bird) return bird;
   const rows = lines(text);
   if (!looksLikeJsonl(path, text)) {
     if (rows.length < examples.length)
@@ -68,5 +71,31 @@ export function readPredictions(path: string, examples: readonly SpiderExample[]
   const missing = examples.filter((ex) => !out.has(ex.id));
   if (missing.length > 0)
     throw new Error(`${path}: no prediction for ${missing.length} of ${examples.length} questions (first: ${missing[0].id})`);
+  return out;
+}
+
+/**
+ * BIRD's predictions file (predict_dev.json): one JSON object, question index → "SQL\t----- bird -----\tdb_id".
+ * null when the text is not such an object.
+ */
+function birdPredictions(path: string, text: string, examples: readonly SpiderExample[]): Map<string, string> | null {
+  if (!text.trimStart().startsWith("{") || !/\.json$/i.test(path)) return null;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return null; // JSONL, read below
+  }
+  if (!data || typeof data !== "object" || Array.isArray(data)) return null;
+  const out = new Map<string, string>();
+  const byKey = new Map<string, SpiderExample>();
+  for (const ex of examples) byKey.set(String(ex.questionId ?? ex.index), ex);
+  for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
+    if (typeof value !== "string") throw new Error(`${path}: key "${key}": expected a string "SQL\t----- bird -----\tdb_id"`);
+    const ex = byKey.get(key);
+    if (ex) out.set(ex.id, value.split("\t----- bird -----\t")[0]!);
+  }
+  const missing = examples.filter((ex) => !out.has(ex.id));
+  if (missing.length > 0) throw new Error(`${path}: no prediction for ${missing.length} of ${examples.length} questions (first: key ${missing[0]!.questionId ?? missing[0]!.index})`);
   return out;
 }

@@ -11,7 +11,8 @@ import { buildNl2SqlPrompt, formatSqlAnswer } from "../text2sql/index.js";
 import { AtomicFile, checkOutputFile } from "../files/index.js";
 import { SqlExecutor } from "../sql/index.js";
 import { replaceCurrentYear } from "./normalize.js";
-import { loadSpiderSplit, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
+import { spiderBenchmark, type Benchmark } from "./bird.js";
+import type { SpiderExample, SpiderSplit } from "./spider.js";
 
 export type SchemaStyle = "mschema" | "ddl";
 export type PreparedLineFormat = "messages" | "fields";
@@ -56,7 +57,10 @@ export interface PrepareDropOptions {
 }
 
 export interface PrepareOptions {
-  spiderDir: string;
+  /** Spider's folder (or give `benchmark`). */
+  spiderDir?: string;
+  /** The benchmark to read (Spider or BIRD); default Spider at spiderDir. */
+  benchmark?: Benchmark;
   /** What to write: each split to its JSONL path. */
   outputs: ReadonlyArray<{ split: SpiderSplit; path: string }>;
   schemaStyle?: SchemaStyle;
@@ -80,12 +84,13 @@ export interface PrepareSplitReport {
   unexecutable: Array<{ id: string; dbId: string; error: string }>;
 }
 
-/** The prepared JSONL line of one example. */
-export function preparedLine(example: { question: string; query: string }, schema: string, format: PreparedLineFormat): string {
+/** The prepared JSONL line of one example (its evidence, when it has one, goes into the prompt's 【参考信息】). */
+export function preparedLine(example: { question: string; query: string; evidence?: string }, schema: string, format: PreparedLineFormat): string {
+  const evidence = example.evidence ?? "";
   if (format === "fields") {
-    return JSON.stringify({ question: example.question, db_schema: schema, query: example.query, dialect: "SQLite" });
+    return JSON.stringify({ question: example.question, db_schema: schema, query: example.query, dialect: "SQLite", ...(evidence ? { evidence } : {}) });
   }
-  const prompt = buildNl2SqlPrompt({ question: example.question, dbSchema: schema, dialect: "SQLite" });
+  const prompt = buildNl2SqlPrompt({ question: example.question, dbSchema: schema, dialect: "SQLite", evidence });
   return JSON.stringify({
     messages: [
       { role: "user", content: prompt },
@@ -101,12 +106,13 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
   const drop = options.drop ?? {};
   const excluded = new Set(drop.dbIds ?? []);
   const schemaFor = schemaTextCache(options.schemaText, style);
+  const bench = benchmarkOf(options);
   for (const { path } of options.outputs) checkOutputFile(path, "output .jsonl"); // before any work
   const executor = drop.unexecutable ? new SqlExecutor({ timeoutMs: 30_000 }) : null;
   const reports: PrepareSplitReport[] = [];
   try {
     for (const { split, path } of options.outputs) {
-      let examples: SpiderExample[] = loadSpiderSplit(options.spiderDir, split);
+      let examples: SpiderExample[] = bench.load(split);
       if (options.limit !== undefined) examples = examples.slice(0, options.limit);
       const report: PrepareSplitReport = {
         split,
@@ -127,7 +133,7 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
             report.dropped.excludedDb++;
             continue;
           }
-          const dbPath = spiderDatabasePath(options.spiderDir, ex.dbId);
+          const dbPath = bench.databasePath(split, ex.dbId);
           if (!existsSync(dbPath)) {
             report.dropped.missingDb++;
             report.missingDbs[ex.dbId] = (report.missingDbs[ex.dbId] ?? 0) + 1;
@@ -152,7 +158,7 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
           const schema = await schemaFor(ex.dbId, dbPath, ex.question);
           const line = preparedLine(ex, schema, format);
           if (drop.maxChars !== undefined) {
-            const chars = buildNl2SqlPrompt({ question: ex.question, dbSchema: schema }).length + formatSqlAnswer(ex.query).length;
+            const chars = buildNl2SqlPrompt({ question: ex.question, dbSchema: schema, evidence: ex.evidence }).length + formatSqlAnswer(ex.query).length;
             if (chars > drop.maxChars) {
               report.dropped.tooLong++;
               continue;
@@ -173,4 +179,11 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
     executor?.close();
   }
   return reports;
+}
+
+/** The benchmark of options that name `benchmark` or `spiderDir`. */
+export function benchmarkOf(options: { benchmark?: Benchmark; spiderDir?: string }): Benchmark {
+  if (options.benchmark) return options.benchmark;
+  if (options.spiderDir === undefined) throw new Error("give spiderDir or benchmark");
+  return spiderBenchmark(options.spiderDir);
 }

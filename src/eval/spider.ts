@@ -22,6 +22,12 @@ export interface SpiderExample {
   question: string;
   /** The gold SQL. */
   query: string;
+  /** BIRD: the question's external knowledge, put into the prompt's 【参考信息】 ("" when none). */
+  evidence?: string;
+  /** BIRD: simple, moderate or challenging. */
+  difficulty?: string;
+  /** BIRD: the question_id field. */
+  questionId?: number;
 }
 
 export function parseSpiderSplit(name: string): SpiderSplit {

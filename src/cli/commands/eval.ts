@@ -8,12 +8,14 @@ import cliProgress from "cli-progress";
 import {
   evaluateSpider,
   generatorPredictor,
-  loadSpiderSplit,
   parseSpiderSplit,
   prepareResultsPath,
   readPredictions,
   resolveSpiderDir,
+  birdBenchmark,
   describeLink,
+  resolveBirdDir,
+  spiderBenchmark,
   spiderSchemaText,
   writeEvalSummary,
   type EvalSummary,
@@ -39,9 +41,9 @@ export function progressBar(label: string, total: number, extra = "", payload: R
   return bar;
 }
 
-function defaultResultsPath(source: string, split: string): string {
+function defaultResultsPath(source: string, split: string, kind: string): string {
   const name = basename(source, extname(source)).replace(/[^A-Za-z0-9._-]+/g, "_") || "model";
-  return join("output", "eval", `${name}-spider-${split}.jsonl`);
+  return join("output", "eval", `${name}-${kind}-${split}.jsonl`);
 }
 
 function pct(x: number): string {
@@ -50,13 +52,20 @@ function pct(x: number): string {
 
 export function formatSummary(s: EvalSummary): string {
   const out: string[] = [];
-  out.push(`Spider ${s.split}: execution accuracy ${pct(s.ex)} (${s.matched}/${s.scored} questions scored)`);
+  out.push(`${s.benchmark === "bird" ? "BIRD" : "Spider"} ${s.split}: execution accuracy ${pct(s.ex)} (${s.matched}/${s.scored} questions scored)`);
   if (s.skippedMissingDb > 0) out.push(`skipped ${s.skippedMissingDb} questions whose database is missing: ${s.missingDbs.join(", ")}`);
   const e = s.errors;
   out.push(
     `prediction errors ${e.pred_error}, prediction timeouts ${e.pred_timeout}, gold errors ${e.gold_error}, gold timeouts ${e.gold_timeout}` +
       (e.predict_error ? `, generation failures ${e.predict_error}` : ""),
   );
+  if (s.perDifficulty) {
+    const order = ["simple", "moderate", "challenging"];
+    const rank = (d: string) => (order.includes(d) ? order.indexOf(d) : order.length);
+    const ds = Object.entries(s.perDifficulty).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+    out.push("", `${"difficulty".padEnd(12)}  ${"EX".padStart(8)}  matched/scored`);
+    for (const [d, x] of ds) out.push(`${d.padEnd(12)}  ${pct(x.ex).padStart(8)}  ${x.matched}/${x.scored}`);
+  }
   const dbs = Object.entries(s.perDb).sort(([a], [b]) => a.localeCompare(b));
   const width = Math.max(8, ...dbs.map(([db]) => db.length));
   out.push("", `${"database".padEnd(width)}  ${"EX".padStart(8)}  matched/scored`);
@@ -68,6 +77,7 @@ interface EvalArgs extends LinkArgs {
   model?: string;
   predictions?: string;
   spider?: string;
+  bird?: string;
   split: string;
   limit?: number;
   out?: string;
@@ -97,9 +107,11 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("max-tokens", { type: "number", default: 512, describe: "longest reply generated per question" })
       .option("predictions", { type: "string", describe: "score SQL from a file: one per line in question order, or JSONL" })
       .option("spider", { type: "string", describe: "Spider 1.0 folder (default $SQLFOCUS_SPIDER or ../shared/spider)" })
+      .option("bird", { type: "string", describe: "evaluate on BIRD instead (a folder with dev.json, dev_databases/; default $SQLFOCUS_BIRD): evidence in the prompt, BIRD's set comparison, EX by difficulty" })
+      .conflicts("bird", "spider")
       .option("split", { type: "string", default: "dev", describe: "dev or train" })
       .option("limit", { type: "number", describe: "only the first N questions of the split" })
-      .option("out", { type: "string", describe: "results JSONL (default output/eval/<model>-spider-<split>.jsonl)" })
+      .option("out", { type: "string", describe: "results JSONL (default output/eval/<model>-<spider|bird>-<split>.jsonl)" })
       .option("fresh", { type: "boolean", default: false, describe: "start the results file over instead of resuming it" })
       .option("timeout", { type: "number", default: 30, describe: "seconds allowed per query" })
       .option("keep-distinct", { type: "boolean", default: false, alias: "keep_distinct", describe: "keep DISTINCT when scoring (the Spider evaluator drops it; its --keep_distinct)" })
@@ -133,16 +145,16 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       }) as unknown as Argv<EvalArgs>,
   handler: async (args) => {
     const split = parseSpiderSplit(args.split);
-    const spiderDir = resolveSpiderDir(args.spider);
+    const bench = args.bird !== undefined ? birdBenchmark(resolveBirdDir(args.bird)) : spiderBenchmark(resolveSpiderDir(args.spider));
     const source = (args.predictions ?? args.model)!;
-    const resultsPath = args.out ?? defaultResultsPath(source, split);
+    const resultsPath = args.out ?? defaultResultsPath(source, split, bench.kind);
     prepareResultsPath(resultsPath); // before a model is loaded
     let predict: Predictor;
     let predictorId: string;
     const jobs = args.jobs;
     let closeModel: () => Promise<void> = async () => {};
     if (args.predictions) {
-      const all = loadSpiderSplit(spiderDir, split);
+      const all = bench.load(split);
       const examples = args.limit ? all.slice(0, args.limit) : all;
       const preds = readPredictions(args.predictions, examples, args.strict ? "strict" : "reference");
       predict = async (ex) => ({ sql: preds.get(ex.id)! });
@@ -165,7 +177,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       });
       closeModel = () => generator.close();
       const link = linkFromArgs(args);
-      predict = generatorPredictor(generator, { spiderDir, schemaText: spiderSchemaText({ link }), schemaStyle: style });
+      predict = generatorPredictor(generator, { benchmark: bench, schemaText: spiderSchemaText({ link }), schemaStyle: style });
       predictorId =
         `model:${resolve(model)}${args.lora ? `+lora:${resolve(args.lora)}` : ""}|schema:${style}|max_tokens:${args["max-tokens"]}` +
         (link ? `|link:${describeLink(link)}` : "");
@@ -175,7 +187,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     let summary: EvalSummary;
     try {
       summary = await evaluateSpider({
-        spiderDir,
+        benchmark: bench,
         split,
         limit: args.limit,
         predict,

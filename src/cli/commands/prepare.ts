@@ -3,12 +3,13 @@
 import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import type cliProgress from "cli-progress";
-import { parseSpiderSplit, prepareSpider, resolveSpiderDir, spiderSchemaText, type SpiderSplit } from "../../eval/index.js";
+import { birdBenchmark, parseSpiderSplit, prepareSpider, resolveBirdDir, resolveSpiderDir, spiderBenchmark, spiderSchemaText, type SpiderSplit } from "../../eval/index.js";
 import { progressBar } from "./eval.js";
 import { linkFromArgs, withLinkOptions, type LinkArgs } from "./link-options.js";
 
 interface PrepareArgs extends LinkArgs {
   spider?: string;
+  bird?: string;
   splits: string;
   "out-dir": string;
   "train-out"?: string;
@@ -29,6 +30,8 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
   builder: (y: Argv) =>
     withLinkOptions(y)
       .option("spider", { type: "string", describe: "Spider 1.0 folder (default $SQLFOCUS_SPIDER or ../shared/spider)" })
+      .option("bird", { type: "string", describe: "prepare BIRD instead (a folder with train.json/dev.json and <split>_databases/; default $SQLFOCUS_BIRD): evidence goes into the prompt" })
+      .conflicts("bird", "spider")
       .option("splits", { type: "string", default: "train,dev", describe: "splits to write: train (train_spider + train_others), dev" })
       .option("out-dir", { type: "string", default: "data", describe: "folder for spider_<split>.jsonl" })
       .option("train-out", { type: "string", describe: "train output path (default <out-dir>/spider_train.jsonl)" })
@@ -53,15 +56,15 @@ export const prepareCommand: CommandModule<object, PrepareArgs> = {
         return true;
       }) as unknown as Argv<PrepareArgs>,
   handler: async (args) => {
-    const spiderDir = resolveSpiderDir(args.spider);
+    const bench = args.bird !== undefined ? birdBenchmark(resolveBirdDir(args.bird)) : spiderBenchmark(resolveSpiderDir(args.spider));
     const splits = [...new Set(args.splits.split(",").map((s) => s.trim()).filter(Boolean).map(parseSpiderSplit))];
     if (splits.length === 0) throw new Error("--splits names no split");
     const outPath = (split: SpiderSplit) =>
-      (split === "train" ? args["train-out"] : args["dev-out"]) ?? join(args["out-dir"], `spider_${split}.jsonl`);
+      (split === "train" ? args["train-out"] : args["dev-out"]) ?? join(args["out-dir"], `${bench.kind}_${split}.jsonl`);
     let bar: cliProgress.SingleBar | null = null;
     let barSplit: SpiderSplit | null = null;
     const reports = await prepareSpider({
-      spiderDir,
+      benchmark: bench,
       outputs: splits.map((split) => ({ split, path: outPath(split) })),
       schemaStyle: args["schema-style"] as "mschema" | "ddl",
       format: args.format as "messages" | "fields",
