@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadAddon } from "../src/native/index.js";
-import { createNativeTrainer, type NativeTrainerOptions } from "../src/train/native.js";
+import { createNativeTrainer, peftLoraName, type NativeTrainerOptions } from "../src/train/native.js";
+import { LORA_TARGET_MODULES } from "../src/train/options.js";
 import { referenceForward } from "./helpers/qwen2-reference.js";
 import { engineWeights, fromBf16, randomBatch, seededRandom, TINY_CONFIG, tinyWeightsF32, toBf16 } from "./parity/tiny-model.js";
 
@@ -189,6 +190,56 @@ describe("engine: native trainer", () => {
     assert.throws(() => createNativeTrainer(options({ maxBatch: 0 })), /maxBatch/);
   });
 
+  it("the module names come from the native shared header and match the options' list; PEFT names are built in TypeScript", () => {
+    assert.deepEqual([...loadAddon().Trainer.moduleNames], [...LORA_TARGET_MODULES]);
+    assert.equal(peftLoraName(3, "down_proj", true), "base_model.model.model.layers.3.mlp.down_proj.lora_B.weight");
+    assert.equal(peftLoraName(0, "k_proj", false), "base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight");
+    const t = createNativeTrainer(options({ lora: { rank: 2, alpha: 4, dropout: 0, targetModules: ["v_proj", "up_proj"] } }));
+    assert.deepEqual(
+      t.loraTensors().map((x) => `${x.name} ${x.shape.join("x")}`),
+      [0, 1].flatMap((l) => [`${peftLoraName(l, "v_proj", false)} 2x32`, `${peftLoraName(l, "v_proj", true)} 16x2`, `${peftLoraName(l, "up_proj", false)} 2x32`, `${peftLoraName(l, "up_proj", true)} 48x2`]),
+    );
+    t.dispose();
+  });
+
+  it("errors carry codes: bad config / batch SF_ERR_INVALID_ARGUMENT, disposed, busy, CUDA-less build SF_ERR_UNSUPPORTED", async () => {
+    const code = (code: string, re: RegExp) => (e: Error & { code?: string }) => e.code === code && re.test(e.message);
+    assert.throws(() => createNativeTrainer(options({ maxBatch: 0 })), code("SF_ERR_INVALID_ARGUMENT", /maxBatch and maxSeqLen must be > 0/));
+    assert.throws(() => createNativeTrainer(options({ lora: { rank: 4, alpha: 8, dropout: 1.5 } })), code("SF_ERR_INVALID_ARGUMENT", /lora\.dropout must be in \[0, 1\)/));
+    assert.throws(() => createNativeTrainer(options({ config: { ...cfg, numKvHeads: 3 } })), code("SF_ERR_INVALID_ARGUMENT", /numHeads must be a positive multiple of config\.numKvHeads/));
+    const t = createNativeTrainer(options());
+    const { inputIds, labels } = randomBatch(cfg, 2, 6, 61);
+    const long = randomBatch(cfg, 2, 13, 62);
+    await assert.rejects(t.evaluate(long.inputIds, long.labels, 2, 13), code("SF_ERR_INVALID_ARGUMENT", /seqLen 13 is outside 1\.\.12 \(maxSeqLen\)/));
+    const pending = t.evaluate(inputIds, labels, 2, 6);
+    assert.throws(() => t.loraTensors(), code("SF_ERR_BUSY", /another call is still running/));
+    await pending;
+    t.dispose();
+    assert.throws(() => t.memory(), code("SF_ERR_DISPOSED", /disposed/));
+    const addon = loadAddon();
+    if (!addon.buildInfo().cuda) {
+      // past the TypeScript guard, straight to the binding: the core refuses the device
+      const w = engineWeights(cfg, f32);
+      const layers = Array.from({ length: cfg.numLayers }, (_, l) =>
+        ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "input_layernorm.weight", "post_attention_layernorm.weight"].map((n) => {
+          const x = w[`model.layers.${l}.${n}`];
+          return { data: x.data, dtype: 0 };
+        }),
+      );
+      const tensor = (n: string) => ({ data: w[n].data, dtype: 0 });
+      assert.throws(
+        () => new addon.Trainer({ ...cfg, headDim: 0 }, { embedTokens: tensor("model.embed_tokens.weight"), norm: tensor("model.norm.weight"), lmHead: tensor("lm_head.weight"), layers }, { loraRank: 4, loraAlpha: 8, maxBatch: 1, maxSeq: 8, device: 1 }),
+        code("SF_ERR_UNSUPPORTED", /this build has no CUDA engine/),
+      );
+      // and a weight whose bytes do not fit the config is named by the core
+      layers[1][4] = { data: w["model.layers.1.mlp.gate_proj.weight"].data.subarray(4), dtype: 0 };
+      assert.throws(
+        () => new addon.Trainer({ ...cfg, headDim: 0 }, { embedTokens: tensor("model.embed_tokens.weight"), norm: tensor("model.norm.weight"), lmHead: tensor("lm_head.weight"), layers }, { loraRank: 4, loraAlpha: 8, maxBatch: 1, maxSeq: 8 }),
+        code("SF_ERR_INVALID_ARGUMENT", /layer 1 gate_proj\.weight has 6140 bytes \(expected 6144 for \[48, 32\]\)/),
+      );
+    }
+  });
+
   it("device 'cuda' in a build without the CUDA engine is a clear error", { skip: loadAddon<{ buildInfo(): { cuda: boolean } }>().buildInfo().cuda ? "this addon has CUDA" : false }, () => {
     assert.throws(() => createNativeTrainer(options({ device: "cuda" })), /device 'cuda' is not available in this build .*SQLFOCUS_CUDA=on/);
   });
@@ -204,7 +255,7 @@ describe("engine: native trainer", () => {
     const ids = new Int32Array([0, 1, 2, 3, 4, 5]);
     const r = await t.forwardBackward(ids, ids, 1, 6, 1);
     assert.ok(Number.isNaN(r.lossSum));
-    await assert.rejects(t.optimizerStep(1e-2), /gradients are not finite/);
+    await assert.rejects(t.optimizerStep(1e-2), (e: Error & { code?: string }) => e.code === "SF_ERR_NONFINITE_GRADIENTS" && /gradients are not finite/.test(e.message));
     assert.deepEqual(t.loraTensors(), before);
     assert.equal(t.optimizerState().step, 0);
     t.dispose();

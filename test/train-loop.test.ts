@@ -212,3 +212,29 @@ test("NaN loss stops the run with a clear message and keeps the last good checkp
   assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [4]);
   assert.ok(!existsSync(join(dir, "save-model")));
 });
+
+test("non-finite gradients are recognised by err.code (SF_ERR_NONFINITE_GRADIENTS), not by the message's words", async () => {
+  const run = async (error: Error) => {
+    const dir = freshDir();
+    const o = fakeLoopOptions(dir, { saveSteps: 4 });
+    const trainer = fakeTrainerFor(o);
+    const step = trainer.optimizerStep.bind(trainer);
+    let calls = 0;
+    trainer.optimizerStep = async (lr: number) => {
+      if (++calls === 6) throw error;
+      return step(lr);
+    };
+    try {
+      await trainWithSetup(o, { progress: false }, { trainer, train: syntheticExamples(20), eval: null, collate: simpleCollate, run: { id: "r", dir: join(dir, "runs", "r"), log: () => {}, finish: () => {} }, resume: null });
+      return null;
+    } catch (e) {
+      return e;
+    }
+  };
+  const coded = await run(Object.assign(new Error("optimizerStep: no update applied"), { code: "SF_ERR_NONFINITE_GRADIENTS" }));
+  assert.ok(coded instanceof TrainingDivergedError, String(coded));
+  assert.match(coded.message, /the gradients are not finite \(optimizerStep: no update applied\)/);
+  // a failure whose message merely mentions "inf"/"nan" is not a divergence: it propagates as it is
+  const other = new Error("cannot read the info file (nan.bin)");
+  assert.equal(await run(other), other);
+});

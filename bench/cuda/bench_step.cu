@@ -1,5 +1,6 @@
-// GPU benchmark of the CUDA training step (issue 9): LoRA r16 / alpha 32 / dropout 0.05 on all seven
-// projections of a Qwen2.5-Coder-7B-shaped model with random BF16 weights (generated on the device),
+// GPU benchmark of the training step on the CUDA device (issue 9), through the C API: LoRA r16 / alpha 32 /
+// dropout 0.05 on all seven projections of a Qwen2.5-Coder-7B-shaped model with random BF16 weights (generated on
+// the host with OpenMP, uploaded once),
 // batch 4 x 1024, loss on the second half of each sequence (as ../shared/bench/hf_peft_lora.py), one
 // forward_backward + optimizer_step per step. Prints one JSON line with the same fields and the same
 // model-FLOP formula as hf_peft_lora.py (tokens/s, step time, peak memory, MFU vs 790 TFLOP/s).
@@ -16,10 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "cuda/kernels.h"
-#include "cuda/train_cuda.h"
+#include <sqlfocus.h>
 
-using namespace sqlfocus::cuda;
+#include "core/shared.h"
+#include "cuda/kernels.h"
+#include "cuda/ops.h"
+
+using namespace sf::cuda;
 
 // Attention kernels alone at the 7B head shape (28 query heads, 4 KV heads, head_dim 128).
 template <typename T> static void bench_attention(const char* name, int B, int T_, int reps) {
@@ -55,7 +59,7 @@ template <typename T> static void bench_attention(const char* name, int B, int T
     cudaEventRecord(e0);
     attention_forward<T>(o, lse, q, k, v, B, T_, H, KV, D, nullptr);
     cudaEventRecord(e1);
-    attention_backward<T>(dq, dk, dv, dsum, dout, o, q, k, v, lse, B, T_, H, KV, D, nullptr);
+    attention_backward<T>(dq, dk, dv, dout, o, lse, q, k, v, B, T_, H, KV, D, dsum, nullptr);
     cudaEventRecord(e2);
     cudaEventSynchronize(e2);
     float a = 0, b = 0;
@@ -95,27 +99,21 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  CudaTrainerParams p;
-  if (shape == "7b") p.config = {152064, 3584, 18944, 28, 28, 4, 0, 1e6f, 1e-6f, false};
-  else if (shape == "0.5b") p.config = {151936, 896, 4864, 24, 14, 2, 0, 1e6f, 1e-6f, true};
+  sf_model_config c{};
+  if (shape == "7b") c = {152064, 3584, 18944, 28, 28, 4, 0, 1e6f, 1e-6f, 0};
+  else if (shape == "0.5b") c = {151936, 896, 4864, 24, 14, 2, 0, 1e6f, 1e-6f, 1};
   else {
     std::fprintf(stderr, "--shape must be 7b or 0.5b\n");
     return 2;
   }
-  if (layers > 0) p.config.num_layers = layers;
-  p.lora.rank = 16;
-  p.lora.alpha = 32;
-  p.lora.dropout = 0.05f;
-  p.lora.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  p.max_batch = batch;
-  p.max_seq_len = seq;
-  p.seed = 0;
-  p.recompute = recompute;
-  p.precision = CudaPrecision::BF16;
-  p.ce_chunk_rows = 1024;
+  if (layers > 0) c.num_layers = layers;
+  sf_trainer_params p = sf_trainer_default_params();
+  p.device = SF_DEVICE_CUDA, p.activation_dtype = SF_BF16;
+  p.lora_rank = 16, p.lora_alpha = 32, p.lora_dropout = 0.05f;
+  p.max_batch = batch, p.max_seq = seq, p.seed = 0, p.recompute = recompute, p.ce_chunk = 1024;
 
   std::string why;
-  if (!cuda_device_available(&why)) {
+  if (!device_available(&why)) {
     std::fprintf(stderr, "no CUDA device: %s\n", why.c_str());
     return 1;
   }
@@ -126,14 +124,49 @@ int main(int argc, char** argv) {
   }
   size_t free0 = 0, total = 0;
   cudaMemGetInfo(&free0, &total);
-  auto trainer = CudaTrainer::create(p, WeightSource{});  // random BF16 weights on the device
+  // random BF16 weights, uniform with the std of HF's initializer_range 0.02; norms 1, biases 0
+  const sf::Dims d = sf::dims_of(c);
+  std::vector<std::vector<uint16_t>> store;
+  auto tensor = [&](size_t n, int kind) {  // kind 0: matrix, 1: norm, 2: bias
+    store.emplace_back(n);
+    uint16_t* w = store.back().data();
+    const uint64_t key = sf::mix64(store.size());
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < int64_t(n); i++) {
+      float x = kind == 1 ? 1.0f : kind == 2 ? 0.0f : (float(sf::mix64(key ^ uint64_t(i)) >> 40) / 16777216.0f * 2 - 1) * 0.0346f;
+      uint32_t u;
+      std::memcpy(&u, &x, 4);
+      w[i] = uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+    }
+    return sf_tensor{w, SF_BF16, n * 2};
+  };
+  store.reserve(3 + size_t(c.num_layers) * SF_LAYER_TENSORS);
+  sf_model_weights w{};
+  w.embed_tokens = tensor(size_t(d.V) * d.H, 0);
+  w.lm_head = c.tie_word_embeddings ? sf_tensor{nullptr, SF_BF16, 0} : tensor(size_t(d.V) * d.H, 0);
+  w.norm = tensor(d.H, 1);
+  std::vector<sf_tensor> lt;
+  for (int l = 0; l < c.num_layers; l++)
+    for (int k = 0; k < SF_LAYER_TENSORS; k++) {
+      size_t rows, cols;
+      sf::layer_tensor_dims(d, k, &rows, &cols);
+      lt.push_back(tensor(rows * cols, k >= SF_W_LN1 ? 1 : k >= SF_B_Q ? 2 : 0));
+    }
+  w.layers = lt.data();
+  sf_trainer* trainer = nullptr;
+  char err[512] = {0};
+  if (int rc = sf_trainer_create(&c, &w, &p, &trainer, err, sizeof err)) {
+    std::fprintf(stderr, "sf_trainer_create: %s: %s\n", sf_status_name(rc), err);
+    return 1;
+  }
+  store.clear();  // uploaded: the host copies can go
 
   const int N = batch * seq;
   std::vector<int32_t> ids(N), labels(N);
   uint64_t s = 12345;
   for (int i = 0; i < N; i++) {
     s = s * 6364136223846793005ull + 1442695040888963407ull;
-    ids[i] = int32_t((s >> 33) % uint64_t(p.config.vocab_size));
+    ids[i] = int32_t((s >> 33) % uint64_t(c.vocab_size));
     labels[i] = (i % seq) < seq / 2 ? -100 : ids[i];
   }
   size_t min_free = free0;
@@ -142,8 +175,13 @@ int main(int argc, char** argv) {
   for (int k = 0; k < steps + warmup; k++) {
     const auto t0 = std::chrono::steady_clock::now();
     // loss scale 1 / label tokens: the mean loss, as Hugging Face's loss
-    const CudaLossResult r = trainer->forward_backward(ids.data(), labels.data(), batch, seq, 1.0f / (batch * (seq / 2)));
-    trainer->optimizer_step(2e-4f);
+    sf_loss_result r{};
+    double norm = 0;
+    if (sf_trainer_forward_backward(trainer, ids.data(), labels.data(), batch, seq, 1.0f / (batch * (seq / 2)), &r) ||
+        sf_trainer_optimizer_step(trainer, 2e-4f, &norm, nullptr)) {
+      std::fprintf(stderr, "step: %s\n", sf_trainer_last_error(trainer));
+      return 1;
+    }
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     times.push_back(dt);
     loss = r.loss_sum / double(std::max<int64_t>(r.tokens, 1));
@@ -154,14 +192,13 @@ int main(int argc, char** argv) {
   std::vector<double> timed(times.begin() + warmup, times.end());
   std::sort(timed.begin(), timed.end());
   const double dt = timed[timed.size() / 2];
-  const auto& c = p.config;
   const double H = c.hidden_size, I = c.intermediate_size, L = c.num_layers, V = c.vocab_size;
   const double KV = H / c.num_heads * c.num_kv_heads;
   const double mm = L * (H * H * 2 + H * KV * 2 + 3 * H * I) + H * V;
   const double attn = L * 2 * 2 * double(seq) * H / 2;
   const double per_tok = (2 * mm + attn) * (2 + (recompute ? 1 : 0));
   const double tok = double(N);
-  const CudaMemoryReport m = trainer->memory();
+  const sf_memory m = sf_trainer_memory(trainer);
   const double gib = 1024.0 * 1024.0 * 1024.0;
   std::printf(
       "{\"engine\": \"sqlfocus-cuda\", \"shape\": \"%s\", \"layers\": %d, \"batch\": %d, \"seq\": %d, \"ckpt\": %s, "
@@ -171,5 +208,6 @@ int main(int argc, char** argv) {
       shape.c_str(), c.num_layers, batch, seq, recompute ? "true" : "false", dt, tok / dt, per_tok * tok / dt / 1e12,
       per_tok * tok / dt / 790e12, double(total - min_free) / gib, m.weights_bytes / gib, m.lora_bytes / gib,
       m.optimizer_bytes / gib, m.activations_bytes / gib, loss);
+  sf_trainer_free(trainer);
   return 0;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CUDA engine, its tests, the PEFT parity check and the benchmark with nvcc + g++ directly, for machines where CMake's
-# FindCUDAToolkit does not see cuBLAS (e.g. cuBLAS only from the nvidia-cublas Python wheel next to PyTorch).
+# FindCUDAToolkit does not see cuBLAS (e.g. cuBLAS only from the nvidia-cublas Python wheel next to PyTorch). The C++ core
+# is compiled with SQLFOCUS_WITH_CUDA so that native/core/train.cpp instantiates the step for the CUDA device.
+# Without cuBLAS (compile check only): bench/cuda/check-compile.sh.
 # Usage (repo root): bash bench/cuda/build.sh [outdir=build-cuda]; archs with SQLFOCUS_CUDA_ARCHS="80 90".
 set -euo pipefail
 out=${1:-build-cuda}
@@ -32,7 +34,7 @@ nv="nvcc -O3 -std=c++17 $gencode -Inative/include -Inative -I$(dirname "$inc") -
 objs=()
 for f in native/core/*.cpp native/cpu/*.cpp; do
   o="$out/obj/$(basename "${f%.*}").o"
-  g++ -O3 -std=c++17 -fopenmp -march=native -fno-math-errno -Inative/include -Inative -c "$f" -o "$o" &
+  g++ -O3 -std=c++17 -fopenmp -march=native -fno-math-errno -DSQLFOCUS_WITH_CUDA=1 -Inative/include -Inative -c "$f" -o "$o" &
   objs+=("$o")
 done
 for f in native/cuda/*.cu; do

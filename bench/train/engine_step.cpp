@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     store.emplace_back(n);
     // BF16 values ±1/16 (matrices) or 1.0 (norms): 0x3d80 = 0.0625, 0x3f80 = 1.0
     for (size_t i = 0; i < n; i++) store.back()[i] = norm ? 0x3f80 : uint16_t((mix(i + n) & 1 ? 0x3d80 : 0xbd80));
-    return sf_tensor{store.back().data(), SF_BF16};
+    return sf_tensor{store.back().data(), SF_BF16, n * 2};
   };
   sf_model_weights w{};
   w.embed_tokens = tensor(size_t(V) * H, false);
@@ -56,9 +56,9 @@ int main(int argc, char** argv) {
   sf_trainer_params p = sf_trainer_default_params();
   p.max_batch = B, p.max_seq = T, p.threads = threads, p.recompute = big;
   char err[256];
-  sf_trainer* tr = sf_trainer_create(&c, &w, &p, err, sizeof err);
-  if (!tr) {
-    std::printf("%s\n", err);
+  sf_trainer* tr = nullptr;
+  if (int rc = sf_trainer_create(&c, &w, &p, &tr, err, sizeof err)) {
+    std::printf("%s: %s\n", sf_status_name(rc), err);
     return 1;
   }
   std::vector<int32_t> ids(B * T), labels(B * T);

@@ -1,264 +1,381 @@
-// The training step of the Qwen2 + LoRA engine, top to bottom: buffers from a size table, forward
-// (encoder → layers → final rmsnorm), fused lm_head + cross-entropy in token chunks, backward through the
-// layers into the LoRA grads, and AdamW with global-norm clipping. Kernels live in native/cpu/kernels.h.
+// The training step of the Qwen2 + LoRA engine, top to bottom, written once over a device's operations `dev`
+// (native/cpu/ops.h, native/cuda/ops.h: same names and arguments): the config checks, the device's three
+// allocations (base weights when the device copies them, the flat LoRA buffers, one activation buffer laid out
+// from a size table), forward (encoder → layers → final rmsnorm), the fused lm_head + cross-entropy in token
+// chunks over the label positions only, backward through the layers into the LoRA grads, and AdamW with
+// global-norm clipping. Instantiated for the CPU (float; double for the finite-difference tests) and, in a CUDA
+// build, for CUDA (BF16; F32 for parity runs). make_trainer() at the bottom is the one device switch.
 #include "core/engine.h"
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <memory>
+#include <type_traits>
 
-#include "cpu/kernels.h"
+#ifdef SQLFOCUS_WITH_CUDA
+#include "cuda/ops.h"
+#endif
 
 namespace sf {
 
-static const char* kModuleNames[SF_NUM_MODULES] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-static const char* kLayerTensorNames[SF_LAYER_TENSORS] = {
-    "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-    "mlp.gate_proj.weight",    "mlp.up_proj.weight",      "mlp.down_proj.weight",    "self_attn.q_proj.bias",
-    "self_attn.k_proj.bias",   "self_attn.v_proj.bias",   "input_layernorm.weight",  "post_attention_layernorm.weight"};
+namespace {
+const char* kTensorNames[SF_LAYER_TENSORS] = {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "gate_proj.weight", "up_proj.weight",
+                                              "down_proj.weight", "q_proj.bias", "k_proj.bias", "v_proj.bias", "input_layernorm.weight",
+                                              "post_attention_layernorm.weight"};
+size_t dtype_bytes(int dt) { return dt == SF_F32 ? 4 : dt == SF_F64 ? 8 : dt == SF_F16 || dt == SF_BF16 ? 2 : 0; }
+size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
-static size_t dtype_size(int dt) { return dt == SF_F32 ? 4 : dt == SF_F64 ? 8 : 2; }
+/** Lays out typed sub-buffers back to back (64-byte aligned) in one allocation: run once with base = 0 to size it,
+ *  once with the real base to hand out the pointers. */
+struct Layout {
+  uintptr_t base;
+  size_t used = 0;
+  template <typename U> void take(U*& p, size_t n) {
+    p = reinterpret_cast<U*>(base + used);
+    used += align64(n * sizeof(U));
+  }
+};
+}  // namespace
 
-template <typename T>
-Engine<T>::Engine(const sf_model_config& c, const sf_model_weights& w, const sf_trainer_params& p) : params(p), cfg(c) {
+template <typename Dev> static sf_trainer_params with_defaults(sf_trainer_params p) {
+  if (p.threads == 0) p.threads = 2;
+  if (p.ce_chunk == 0) p.ce_chunk = Dev::kDefaultCeChunk;
+  if (p.target_mask == 0) p.target_mask = (1u << SF_NUM_MODULES) - 1;
+  return p;
+}
+
+template <typename Dev>
+Engine<Dev>::Engine(const sf_model_config& c, const sf_model_weights& w, const sf_trainer_params& p)
+    : params((validate_config(c, p), with_defaults<Dev>(p))), cfg(c), dev(params) {
+  validate(w);
+  try {
+    place_weights(w);
+    init_lora();
+    layout_activations();
+  } catch (...) {
+    dev.release(weights_mem), dev.release(lora_mem), dev.release(acts_mem);
+    throw;
+  }
+}
+
+template <typename Dev> Engine<Dev>::~Engine() {
+  dev.release(weights_mem);
+  dev.release(lora_mem);
+  dev.release(acts_mem);
+}
+
+// ---- the config, parameters and weights: checked here and nowhere else ----------------------------------------------
+void validate_config(const sf_model_config& c, const sf_trainer_params& q) {
   auto need = [](bool ok, const std::string& msg) {
-    if (!ok) throw EngineError(msg);
+    if (!ok) throw Error(SF_ERR_INVALID_ARGUMENT, msg);
   };
-  need(!*cpu_env_error(), cpu_env_error());  // SQLFOCUS_CPU names no SIMD level
   need(c.vocab_size > 0, "config.vocabSize must be > 0");
   need(c.hidden_size > 0, "config.hiddenSize must be > 0");
   need(c.intermediate_size > 0, "config.intermediateSize must be > 0");
   need(c.num_layers > 0, "config.numLayers must be > 0");
-  need(c.num_heads > 0 && c.num_kv_heads > 0 && c.num_heads % c.num_kv_heads == 0,
-       "config.numHeads must be a positive multiple of config.numKvHeads");
-  H = c.hidden_size, I = c.intermediate_size, NH = c.num_heads, KV = c.num_kv_heads, V = c.vocab_size, L = c.num_layers;
-  D = c.head_dim > 0 ? c.head_dim : H / NH;
-  need(D > 0 && D % 2 == 0 && (c.head_dim > 0 || H % NH == 0), "config.headDim must be even (hiddenSize / numHeads)");
-  qD = NH * D, kvD = KV * D;
-  need(p.lora_rank > 0, "lora.rank must be > 0");
-  need(p.lora_dropout >= 0 && p.lora_dropout < 1, "lora.dropout must be in [0, 1)");
-  need(p.max_batch > 0 && p.max_seq > 0, "maxBatch and maxSeqLen must be > 0");
-  need(p.threads >= 0, "threads must be >= 0");
-  if (params.threads == 0) params.threads = 2;
-  if (params.ce_chunk <= 0) params.ce_chunk = 128;
-  R = p.lora_rank;
-  maxN = p.max_batch * p.max_seq;
-  lora_scale = p.use_rslora ? T(p.lora_alpha / std::sqrt(double(R))) : T(p.lora_alpha / double(R));
-  rng_seed = p.seed;
+  need(c.num_heads > 0 && c.num_kv_heads > 0 && c.num_heads % c.num_kv_heads == 0, "config.numHeads must be a positive multiple of config.numKvHeads");
+  need(c.head_dim >= 0, "config.headDim must be >= 0");
+  Dims d = dims_of(c);
+  need(d.D > 0 && d.D % 2 == 0 && (c.head_dim > 0 || d.H % d.NH == 0), "config.headDim must be even (hiddenSize / numHeads)");
+  need(std::isfinite(c.rope_theta) && c.rope_theta > 0, "config.ropeTheta must be > 0");
+  need(std::isfinite(c.rms_norm_eps) && c.rms_norm_eps >= 0, "config.rmsNormEps must be >= 0");
+  need(q.lora_rank > 0, "lora.rank must be > 0");
+  need(std::isfinite(q.lora_alpha), "lora.alpha must be finite");
+  need(q.lora_dropout >= 0 && q.lora_dropout < 1, "lora.dropout must be in [0, 1)");
+  need(q.target_mask < (1u << SF_NUM_MODULES), "lora.targetModules: unknown module bit in target_mask");
+  need(q.max_batch > 0 && q.max_seq > 0, "maxBatch and maxSeqLen must be > 0");
+  need(int64_t(q.max_batch) * q.max_seq <= (int64_t(1) << 30), "maxBatch × maxSeqLen must be at most 2^30 tokens");
+  need(q.threads >= 0, "threads must be >= 0");
+  need(q.ce_chunk >= 0, "ceChunk must be >= 0");
+  need(q.beta1 >= 0 && q.beta1 < 1 && q.beta2 >= 0 && q.beta2 < 1, "optimizer.beta1 and beta2 must be in [0, 1)");
+  need(std::isfinite(q.eps) && q.eps >= 0 && std::isfinite(q.weight_decay) && std::isfinite(q.max_grad_norm),
+       "optimizer.eps, weightDecay and maxGradNorm must be finite");
+  need(q.device == SF_DEVICE_CPU || q.device == SF_DEVICE_CUDA, "device " + std::to_string(q.device) + " is not SF_DEVICE_CPU (0) or SF_DEVICE_CUDA (1)");
+}
 
-  // Base weights: pointers only.
-  auto need_w = [&](const sf_tensor& t, const std::string& name, size_t n) {
-    need(t.data != nullptr, "weights: " + name + " is missing");
-    need(t.dtype == SF_F32 || t.dtype == SF_F16 || t.dtype == SF_BF16 || (int(t.dtype) == SF_F64 && std::is_same_v<T, double>),
-         "weights: " + name + " has an unsupported dtype");
-    weight_bytes += n * dtype_size(t.dtype);
+template <typename Dev> void Engine<Dev>::validate(const sf_model_weights& w) {
+  auto need = [](bool ok, const std::string& msg) {
+    if (!ok) throw Error(SF_ERR_INVALID_ARGUMENT, msg);
   };
-  embed = w.embed_tokens, fnorm = w.norm;
-  need_w(embed, "model.embed_tokens.weight", size_t(V) * H);
-  need_w(fnorm, "model.norm.weight", H);
-  if (c.tie_word_embeddings) head = embed;
-  else {
-    head = w.lm_head;
-    need_w(head, "lm_head.weight", size_t(V) * H);
-  }
-  need(w.layers != nullptr, "weights: no layer tensors");
-  lw.assign(w.layers, w.layers + size_t(L) * SF_LAYER_TENSORS);
-  const size_t sizes[SF_LAYER_TENSORS] = {size_t(qD) * H, size_t(kvD) * H, size_t(kvD) * H, size_t(H) * qD, size_t(I) * H,
-                                          size_t(I) * H,  size_t(H) * I,   size_t(qD),      size_t(kvD),     size_t(kvD),
-                                          size_t(H),      size_t(H)};
-  for (int l = 0; l < L; l++)
-    for (int k = 0; k < SF_LAYER_TENSORS; k++) {
-      std::string name = "model.layers." + std::to_string(l) + "." + kLayerTensorNames[k];
-      if (k >= SF_B_Q && k <= SF_B_V && !W(l, k).data) continue;  // biases are optional
-      need_w(W(l, k), name, sizes[k]);
-    }
+  const sf_model_config& c = cfg;
+  d = dims_of(c);
+  const sf_trainer_params& q = params;
+  R = q.lora_rank;
+  maxN = q.max_batch * q.max_seq;
+  lora_scale = q.use_rslora ? double(q.lora_alpha) / std::sqrt(double(R)) : double(q.lora_alpha) / double(R);
+  rng_seed = q.seed;
 
-  // LoRA parameters: one buffer, A [r, in] then B [out, r] per layer and target module.
-  uint32_t mask = p.target_mask ? p.target_mask : (1u << SF_NUM_MODULES) - 1;
-  const int ins[SF_NUM_MODULES] = {H, H, H, qD, H, H, I};
-  const int outs[SF_NUM_MODULES] = {qD, kvD, kvD, H, I, I, H};
-  lora_a.assign(size_t(L) * SF_NUM_MODULES, -1);
-  size_t off = 0;
-  for (int l = 0; l < L; l++)
-    for (int m = 0; m < SF_NUM_MODULES; m++) {
-      if (!(mask & (1u << m))) continue;
-      lora_a[size_t(l) * SF_NUM_MODULES + m] = int(slots.size());
-      slots.push_back({l, m, 0, R, ins[m], off});
-      off += size_t(R) * ins[m];
-      slots.push_back({l, m, 1, outs[m], R, off});
-      off += size_t(outs[m]) * R;
+  auto check = [&](const sf_tensor& t, const std::string& name, size_t rows, size_t cols) {
+    need(t.data != nullptr, "weights: " + name + " is missing");
+    bool ok = t.dtype == SF_F32 || t.dtype == SF_F16 || t.dtype == SF_BF16 || (int(t.dtype) == SF_F64 && std::is_same_v<T, double>);
+    need(ok, "weights: " + name + " has an unsupported dtype (" + std::to_string(int(t.dtype)) + ")");
+    size_t want = rows * cols * dtype_bytes(t.dtype);
+    need(t.bytes == 0 || t.bytes == want,
+         "weights: " + name + " has " + std::to_string(t.bytes) + " bytes (expected " + std::to_string(want) + " for [" + std::to_string(rows) +
+             (cols > 1 ? ", " + std::to_string(cols) : std::string()) + "])");
+  };
+  check(w.embed_tokens, "embed_tokens", size_t(d.V), size_t(d.H));
+  check(w.norm, "norm", size_t(d.H), 1);
+  if (!c.tie_word_embeddings) check(w.lm_head, "lm_head", size_t(d.V), size_t(d.H));
+  need(w.layers != nullptr, "weights: no layer tensors");
+  for (int l = 0; l < d.L; l++)
+    for (int k = 0; k < SF_LAYER_TENSORS; k++) {
+      const sf_tensor& t = w.layers[size_t(l) * SF_LAYER_TENSORS + k];
+      if (k >= SF_B_Q && k <= SF_B_V && !t.data) continue;  // biases are optional
+      size_t rows, cols;
+      layer_tensor_dims(d, k, &rows, &cols);
+      check(t, "layer " + std::to_string(l) + " " + kTensorNames[k], rows, cols);
     }
-  param.assign(off, T(0));
-  grad.assign(off, T(0));
-  adam_m.assign(off, T(0));
-  adam_v.assign(off, T(0));
-  // A: Kaiming-uniform with a = √5 (PEFT's init): U(−1/√in, 1/√in), seeded; B: zero.
+}
+
+// ---- the device's allocations ----------------------------------------------------------------------------------------
+/** Base weights: views of the caller's memory (CPU), or one device buffer in T filled from them (CUDA). */
+template <typename Dev> void Engine<Dev>::place_weights(const sf_model_weights& w) {
+  const sf_tensor none{nullptr, SF_F32, 0};
+  std::vector<sf_tensor> host;  // embed, norm, head, then layers
+  std::vector<size_t> count;
+  auto add = [&](const sf_tensor& t, size_t n) {
+    host.push_back(t.data ? t : none);
+    count.push_back(t.data ? n : 0);
+  };
+  add(w.embed_tokens, size_t(d.V) * d.H);
+  add(w.norm, size_t(d.H));
+  add(cfg.tie_word_embeddings ? none : w.lm_head, cfg.tie_word_embeddings ? 0 : size_t(d.V) * d.H);
+  for (int l = 0; l < d.L; l++)
+    for (int k = 0; k < SF_LAYER_TENSORS; k++) {
+      size_t rows, cols;
+      layer_tensor_dims(d, k, &rows, &cols);
+      add(w.layers[size_t(l) * SF_LAYER_TENSORS + k], rows * cols);
+    }
+  std::vector<sf_tensor> placed(host.size(), none);
+  if constexpr (Dev::kWeightsInPlace) {
+    for (size_t i = 0; i < host.size(); i++) {
+      placed[i] = host[i];
+      weights_bytes += count[i] * dtype_bytes(host[i].dtype);
+    }
+  } else {
+    size_t total = 0;
+    for (size_t n : count) total += align64(n * sizeof(T));
+    weights_mem = dev.alloc(total);
+    if (!weights_mem) throw Error(SF_ERR_OUT_OF_MEMORY, std::string(Dev::kName) + ": out of memory for the base weights (" + std::to_string(total >> 20) + " MiB)");
+    weights_bytes = total;
+    Layout lay{reinterpret_cast<uintptr_t>(weights_mem)};
+    for (size_t i = 0; i < host.size(); i++) {
+      if (!count[i]) continue;
+      T* dst;
+      lay.take(dst, count[i]);
+      dev.upload_weight(dst, host[i], count[i]);
+      placed[i] = sf_tensor{dst, sf_dtype(dtype_of<T>()), count[i] * sizeof(T)};
+    }
+  }
+  embed = placed[0], fnorm = placed[1], head = cfg.tie_word_embeddings ? placed[0] : placed[2];
+  lw.assign(placed.begin() + 3, placed.end());
+}
+
+/** The flat LoRA buffers: A [r, in] then B [out, r] per layer and target module; A Kaiming-uniform (seeded), B 0. */
+template <typename Dev> void Engine<Dev>::init_lora() {
+  lora_a.assign(size_t(d.L) * SF_NUM_MODULES, -1);
+  size_t off = 0;
+  for (int l = 0; l < d.L; l++)
+    for (int m = 0; m < SF_NUM_MODULES; m++) {
+      if (!(params.target_mask & (1u << m))) continue;
+      int in, out;
+      module_dims(d, m, &in, &out);
+      lora_a[size_t(l) * SF_NUM_MODULES + m] = int(slots.size());
+      slots.push_back({l, m, 0, R, in, off});
+      off += size_t(R) * in;
+      slots.push_back({l, m, 1, out, R, off});
+      off += size_t(out) * R;
+    }
+  lora_size = off;
+  constexpr bool copy = !std::is_same_v<T, P>;
+  auto plan = [&](uintptr_t base) {
+    Layout lay{base};
+    lay.take(param, off), lay.take(grad, off), lay.take(adam_m, off), lay.take(adam_v, off);
+    if (copy) lay.take(lora_t, off);
+    return lay.used;
+  };
+  lora_bytes = plan(0);
+  lora_mem = dev.alloc(lora_bytes);
+  if (!lora_mem) throw Error(SF_ERR_OUT_OF_MEMORY, std::string(Dev::kName) + ": out of memory for the LoRA buffers");
+  plan(reinterpret_cast<uintptr_t>(lora_mem));
+  if (!copy) lora_t = reinterpret_cast<T*>(param);
+  std::vector<P> host(off, P(0));
   for (size_t s = 0; s < slots.size(); s++) {
     const LoraSlot& sl = slots[s];
     if (sl.is_b) continue;
-    double bound = 1.0 / std::sqrt(double(sl.cols));
-    for (size_t i = 0; i < size_t(sl.rows) * sl.cols; i++) {
-      uint64_t h = mix64(p.seed ^ mix64(0xa11a0000ull + s) ^ mix64(i));
-      double u = double(h >> 11) * (1.0 / 9007199254740992.0);
-      param[sl.offset + i] = T((2 * u - 1) * bound);
+    for (size_t i = 0; i < size_t(sl.rows) * sl.cols; i++) host[sl.offset + i] = P(lora_init_value(params.seed, s, i, sl.cols));
+  }
+  dev.upload(param, host.data(), off * sizeof(P));
+  if (copy) dev.convert(lora_t, param, off);
+}
+
+/** Activations: one buffer from a size table (per-layer slots, scratch, the classifier chunk, ints, RoPE). */
+template <typename Dev> void Engine<Dev>::layout_activations() {
+  const size_t N = size_t(maxN), B = size_t(params.max_batch), Tm = size_t(params.max_seq), H = d.H, I = d.I, qD = d.qD, kvD = d.kvD;
+  const size_t chunk = size_t(params.ce_chunk), wide = std::max({H, I, qD, size_t(R)});
+  const int nslots = params.recompute ? 1 : d.L;
+  auto plan = [&](uintptr_t base) {
+    Layout lay{base};
+    resid.assign(d.L + 1, nullptr);
+    for (auto& x : resid) lay.take(x, N * H);
+    std::vector<LayerActs> slot(nslots);
+    for (auto& a : slot) {
+      lay.take(a.rstd1, N), lay.take(a.h1, N * H), lay.take(a.q, N * qD), lay.take(a.k, N * kvD), lay.take(a.v, N * kvD);
+      lay.take(a.lse, B * d.NH * Tm), lay.take(a.ao, N * qD), lay.take(a.xmid, N * H), lay.take(a.rstd2, N), lay.take(a.h2, N * H);
+      lay.take(a.g, N * I), lay.take(a.u, N * I);
+      for (int m = 0; m < SF_NUM_MODULES; m++) {
+        a.xa[m] = nullptr;
+        if (params.target_mask & (1u << m)) lay.take(a.xa[m], N * R);
+      }
     }
-  }
-
-  // Activations: one buffer from a size table.
-  size_t N = size_t(maxN), B = size_t(p.max_batch), Tm = size_t(p.max_seq);
-  int nslots = p.recompute ? 1 : L;
-  size_t per_slot = N + N * H + N * qD + 2 * N * kvD + B * NH * Tm + N * qD + N * H + N + N * H + 3 * N * I +
-                    SF_NUM_MODULES * N * R;
-  size_t total = size_t(L + 1) * N * H + size_t(nslots) * per_slot + N + N * H;
-  acts.assign(total, T(0));
-  T* cur = acts.data();
-  auto take = [&](size_t n) { T* r = cur; cur += n; return r; };
-  la.resize(L);
-  std::vector<T*> xins(L + 1);
-  for (int l = 0; l <= L; l++) xins[l] = take(N * H);
-  for (int s = 0; s < nslots; s++) {
-    LayerActs a;
-    a.xin = nullptr;
-    a.rstd1 = take(N), a.h1 = take(N * H), a.q = take(N * qD), a.k = take(N * kvD), a.v = take(N * kvD);
-    a.lse = take(B * NH * Tm), a.ao = take(N * qD), a.xmid = take(N * H), a.rstd2 = take(N), a.h2 = take(N * H);
-    a.g = take(N * I), a.u = take(N * I), a.a = take(N * I);
-    for (int m = 0; m < SF_NUM_MODULES; m++) a.xa[m] = take(N * R);
-    for (int l = s; l < L; l += nslots) la[l] = a;
-  }
-  for (int l = 0; l < L; l++) la[l].xin = xins[l];
-  xfin = xins[L];
-  rstdf = take(N), hf = take(N * H);
-
-  size_t wide = size_t(std::max({H, I, qD, R}));
-  size_t chunk = size_t(params.ce_chunk);
-  size_t ssz = 2 * N * H + 2 * N * qD + 2 * N * kvD + 3 * N * I + 2 * N * wide + N * R + chunk * V + 2 * chunk * H;
-  scratch.assign(ssz, T(0));
-  cur = scratch.data();
-  dres = take(N * H), dh = take(N * H), dq = take(N * qD), dao = take(N * qD), dk = take(N * kvD), dv = take(N * kvD);
-  dg = take(N * I), du = take(N * I), da = take(N * I), xd = take(N * wide), tmp = take(N * wide), dxa = take(N * R);
-  logit_buf = take(chunk * V), hsel = take(chunk * H), dhsel = take(chunk * H);
+    la.resize(d.L);
+    for (int l = 0; l < d.L; l++) la[l] = slot[l % nslots];
+    lay.take(rstdf, N), lay.take(hf, N * H);
+    lay.take(dres, N * H), lay.take(dh, N * H), lay.take(dq, N * qD), lay.take(dao, N * qD), lay.take(dk, N * kvD), lay.take(dv, N * kvD);
+    lay.take(hmlp, N * I), lay.take(dmlp, N * I), lay.take(xd, N * wide), lay.take(tmp, N * wide), lay.take(dxa, N * R);
+    lay.take(logit_buf, chunk * d.V), lay.take(hsel, chunk * H), lay.take(dhsel, chunk * H);
+    lay.take(ids_dev, N), lay.take(rows_dev, N), lay.take(targets_dev, N);
+    lay.take(rope, Tm * d.D);
+    return lay.used;
+  };
+  acts_bytes = plan(0);
+  acts_mem = dev.alloc(acts_bytes);
+  if (!acts_mem)
+    throw Error(SF_ERR_OUT_OF_MEMORY, std::string(Dev::kName) + ": out of memory for the activations (" + std::to_string(acts_bytes >> 20) +
+                                          " MiB); lower maxBatch/maxSeqLen or enable recompute");
+  plan(reinterpret_cast<uintptr_t>(acts_mem));
+  // RoPE table [max_seq, D/2] of (cos, sin) pairs, angles t / θ^(2i/D) computed in double
+  std::vector<S> cs(Tm * d.D);
+  for (size_t t = 0; t < Tm; t++)
+    for (int i = 0; i < d.D / 2; i++) {
+      double f = double(t) / std::pow(double(cfg.rope_theta), double(2 * i) / d.D);
+      cs[(t * d.D / 2 + i) * 2] = S(std::cos(f));
+      cs[(t * d.D / 2 + i) * 2 + 1] = S(std::sin(f));
+    }
+  dev.upload(rope, cs.data(), cs.size() * sizeof(S));
 }
 
-template <typename T> void Engine<T>::check_batch(const int32_t* ids, const int32_t* labels, int B, int Tn) const {
-  if (B <= 0 || B > params.max_batch) throw EngineError("batch " + std::to_string(B) + " is outside 1.." + std::to_string(params.max_batch) + " (maxBatch)");
-  if (Tn <= 0 || Tn > params.max_seq) throw EngineError("seqLen " + std::to_string(Tn) + " is outside 1.." + std::to_string(params.max_seq) + " (maxSeqLen)");
+template <typename Dev> void Engine<Dev>::check_batch(const int32_t* ids, const int32_t* labels, int B, int Tn) const {
+  auto bad = [](const std::string& m) { return Error(SF_ERR_INVALID_ARGUMENT, m); };
+  if (B <= 0 || B > params.max_batch) throw bad("batch " + std::to_string(B) + " is outside 1.." + std::to_string(params.max_batch) + " (maxBatch)");
+  if (Tn <= 0 || Tn > params.max_seq) throw bad("seqLen " + std::to_string(Tn) + " is outside 1.." + std::to_string(params.max_seq) + " (maxSeqLen)");
   for (int i = 0; i < B * Tn; i++) {
-    if (ids[i] < 0 || ids[i] >= V)
-      throw EngineError("inputIds[" + std::to_string(i) + "] = " + std::to_string(ids[i]) + " is outside the vocabulary (0.." + std::to_string(V - 1) + ")");
-    if (labels && labels[i] != -100 && (labels[i] < 0 || labels[i] >= V))
-      throw EngineError("labels[" + std::to_string(i) + "] = " + std::to_string(labels[i]) + " is neither -100 nor a token id (0.." + std::to_string(V - 1) + ")");
+    if (ids[i] < 0 || ids[i] >= d.V)
+      throw bad("inputIds[" + std::to_string(i) + "] = " + std::to_string(ids[i]) + " is outside the vocabulary (0.." + std::to_string(d.V - 1) + ")");
+    if (labels && labels[i] != -100 && (labels[i] < 0 || labels[i] >= d.V))
+      throw bad("labels[" + std::to_string(i) + "] = " + std::to_string(labels[i]) + " is neither -100 nor a token id (0.." + std::to_string(d.V - 1) + ")");
   }
 }
 
-// ---- linear with LoRA: y = x·Wᵀ + b + s·dropout(x)·Aᵀ·Bᵀ ---------------------------------------------------------
-template <typename T> void Engine<T>::linear_forward(int l, int m, const T* x, T* y, int N, int in, int out, bool train) {
-  int th = params.threads;
-  const sf_tensor& w = W(l, m);
-  const sf_tensor* b = m <= SF_V ? &W(l, SF_B_Q + m) : nullptr;
-  matmul_forward(y, x, w.data, w.dtype, b && b->data ? b->data : nullptr, b ? b->dtype : 0, N, out, in, false, th);
+// ---- linear with LoRA: y = x·Wᵀ + b + s·dropout(x)·Aᵀ·Bᵀ -------------------------------------------------------------
+template <typename Dev> sf_tensor Engine<Dev>::lora_view(int slot) const {
+  return sf_tensor{lora_t + slots[slot].offset, sf_dtype(dtype_of<T>()), size_t(slots[slot].rows) * slots[slot].cols * sizeof(T)};
+}
+
+template <typename Dev> void Engine<Dev>::linear_forward(int l, int m, const T* x, T* y, int N, bool train) {
+  int in, out;
+  module_dims(d, m, &in, &out);
+  const sf_tensor none{nullptr, SF_F32, 0};
+  dev.matmul_forward(y, x, W(l, m), m <= SF_V ? W(l, SF_B_Q + m) : none, N, out, in, false);
   int ai = lora_a[size_t(l) * SF_NUM_MODULES + m];
   if (ai < 0) return;
-  const T* A = param.data() + slots[ai].offset;
-  const T* Bm = param.data() + slots[ai + 1].offset;
   const T* xin = x;
   if (train && params.lora_dropout > 0) {
-    dropout_forward(xd, x, size_t(N) * in, params.lora_dropout, rng_seed, rng_counter, uint64_t(l) * SF_NUM_MODULES + m, th);
+    dev.dropout_forward(xd, x, size_t(N) * in, params.lora_dropout, dropout_key(rng_seed, rng_counter, uint64_t(l) * SF_NUM_MODULES + m));
     xin = xd;
   }
   T* xa = la[l].xa[m];
-  matmul_forward(xa, xin, A, dtype_of<T>(), nullptr, 0, N, R, in, false, th);
-  // y += s · xa · Bᵀ: scale xa into tmp (keeping xa for the backward pass)
-  for (size_t i = 0; i < size_t(N) * R; i++) tmp[i] = xa[i] * lora_scale;
-  matmul_forward(y, tmp, Bm, dtype_of<T>(), nullptr, 0, N, out, R, true, th);
+  dev.matmul_forward(xa, xin, lora_view(ai), none, N, R, in, false);
+  dev.scale(tmp, xa, lora_scale, size_t(N) * R);  // y += s·xa·Bᵀ (xa kept for the backward pass)
+  dev.matmul_forward(y, tmp, lora_view(ai + 1), none, N, out, R, true);
 }
 
-template <typename T> void Engine<T>::linear_backward(int l, int m, const T* x, const T* dy, T* dx, int N, int in, int out, bool accumulate, bool train) {
-  int th = params.threads;
-  const sf_tensor& w = W(l, m);
-  matmul_backward_input(dx, dy, w.data, w.dtype, N, out, in, accumulate, th);
+template <typename Dev> void Engine<Dev>::linear_backward(int l, int m, const T* x, const T* dy, T* dx, int N, bool accumulate, bool train) {
+  int in, out;
+  module_dims(d, m, &in, &out);
+  dev.matmul_backward_input(dx, dy, W(l, m), N, out, in, accumulate);
   int ai = lora_a[size_t(l) * SF_NUM_MODULES + m];
   if (ai < 0) return;
-  const T* A = param.data() + slots[ai].offset;
-  const T* Bm = param.data() + slots[ai + 1].offset;
-  T* dA = grad.data() + slots[ai].offset;
-  T* dB = grad.data() + slots[ai + 1].offset;
+  P* dA = grad + slots[ai].offset;
+  P* dB = grad + slots[ai + 1].offset;
   bool drop = train && params.lora_dropout > 0;
-  uint64_t stream = uint64_t(l) * SF_NUM_MODULES + m;
+  uint64_t key = dropout_key(rng_seed, rng_counter, uint64_t(l) * SF_NUM_MODULES + m);
   const T* xin = x;
   if (drop) {
-    dropout_forward(xd, x, size_t(N) * in, params.lora_dropout, rng_seed, rng_counter, stream, th);
+    dev.dropout_forward(xd, x, size_t(N) * in, params.lora_dropout, key);
     xin = xd;
   }
   // dB += s · dyᵀ · xa ; dxa = s · dy · B ; dA += dxaᵀ · dropout(x) ; dx += dropout'(dxa · A)
-  matmul_backward_weight(dB, dy, la[l].xa[m], N, out, R, lora_scale, th);
-  matmul_backward_input(dxa, dy, Bm, dtype_of<T>(), N, out, R, false, th);
-  for (size_t i = 0; i < size_t(N) * R; i++) dxa[i] *= lora_scale;
-  matmul_backward_weight(dA, dxa, xin, N, R, in, T(1), th);
+  dev.matmul_backward_weight(dB, dy, la[l].xa[m], N, out, R, lora_scale);
+  dev.matmul_backward_input(dxa, dy, lora_view(ai + 1), N, out, R, false);
+  dev.scale(dxa, dxa, lora_scale, size_t(N) * R);
+  dev.matmul_backward_weight(dA, dxa, xin, N, R, in, 1.0);
   if (drop) {
-    matmul_backward_input(tmp, dxa, A, dtype_of<T>(), N, R, in, false, th);
-    dropout_backward(dx, tmp, size_t(N) * in, params.lora_dropout, rng_seed, rng_counter, stream, th);
+    dev.matmul_backward_input(tmp, dxa, lora_view(ai), N, R, in, false);
+    dev.dropout_backward(dx, tmp, size_t(N) * in, params.lora_dropout, key);
   } else {
-    matmul_backward_input(dx, dxa, A, dtype_of<T>(), N, R, in, true, th);
+    dev.matmul_backward_input(dx, dxa, lora_view(ai), N, R, in, true);
   }
 }
 
-// ---- one decoder layer --------------------------------------------------------------------------------------------
-template <typename T> void Engine<T>::layer_forward(int l, int B, int Tn, bool train) {
-  int th = params.threads, N = B * Tn;
+// ---- one decoder layer ----------------------------------------------------------------------------------------------
+template <typename Dev> void Engine<Dev>::layer_forward(int l, int B, int Tn, bool train) {
+  const int N = B * Tn;
+  const size_t NH = size_t(N) * d.H, NI = size_t(N) * d.I;
   LayerActs& a = la[l];
-  T* xout = l + 1 < L ? la[l + 1].xin : xfin;
-  rmsnorm_forward(a.h1, a.rstd1, a.xin, W(l, SF_W_LN1).data, W(l, SF_W_LN1).dtype, N, H, cfg.rms_norm_eps, th);
-  linear_forward(l, SF_Q, a.h1, a.q, N, H, qD, train);
-  linear_forward(l, SF_K, a.h1, a.k, N, H, kvD, train);
-  linear_forward(l, SF_V, a.h1, a.v, N, H, kvD, train);
-  rope_forward(a.q, rope_cs.data(), B, Tn, NH, D, th);
-  rope_forward(a.k, rope_cs.data(), B, Tn, KV, D, th);
-  attention_forward(a.ao, a.lse, a.q, a.k, a.v, B, Tn, NH, KV, D, th);
-  linear_forward(l, SF_O, a.ao, a.xmid, N, qD, H, train);
-  residual_forward(a.xmid, a.xmid, a.xin, size_t(N) * H, th);
-  rmsnorm_forward(a.h2, a.rstd2, a.xmid, W(l, SF_W_LN2).data, W(l, SF_W_LN2).dtype, N, H, cfg.rms_norm_eps, th);
-  linear_forward(l, SF_GATE, a.h2, a.g, N, H, I, train);
-  linear_forward(l, SF_UP, a.h2, a.u, N, H, I, train);
-  swiglu_forward(a.a, a.g, a.u, size_t(N) * I, th);
-  linear_forward(l, SF_DOWN, a.a, xout, N, I, H, train);
-  residual_forward(xout, xout, a.xmid, size_t(N) * H, th);
+  const T* xin = resid[l];
+  T* xout = resid[l + 1];
+  dev.rmsnorm_forward(a.h1, a.rstd1, xin, W(l, SF_W_LN1), N, d.H, cfg.rms_norm_eps);
+  linear_forward(l, SF_Q, a.h1, a.q, N, train);
+  linear_forward(l, SF_K, a.h1, a.k, N, train);
+  linear_forward(l, SF_V, a.h1, a.v, N, train);
+  dev.rope_forward(a.q, rope, B, Tn, d.NH, d.D);
+  dev.rope_forward(a.k, rope, B, Tn, d.KV, d.D);
+  dev.attention_forward(a.ao, a.lse, a.q, a.k, a.v, B, Tn, d.NH, d.KV, d.D);
+  linear_forward(l, SF_O, a.ao, a.xmid, N, train);
+  dev.residual_forward(a.xmid, a.xmid, xin, NH);
+  dev.rmsnorm_forward(a.h2, a.rstd2, a.xmid, W(l, SF_W_LN2), N, d.H, cfg.rms_norm_eps);
+  linear_forward(l, SF_GATE, a.h2, a.g, N, train);
+  linear_forward(l, SF_UP, a.h2, a.u, N, train);
+  dev.swiglu_forward(hmlp, a.g, a.u, NI);  // not kept: the backward rebuilds it from g and u
+  linear_forward(l, SF_DOWN, hmlp, xout, N, train);
+  dev.residual_forward(xout, xout, a.xmid, NH);
 }
 
 /** dres holds ∂loss/∂(layer output) on entry and ∂loss/∂(layer input) on exit. */
-template <typename T> void Engine<T>::layer_backward(int l, int B, int Tn, bool train) {
-  int th = params.threads, N = B * Tn;
+template <typename Dev> void Engine<Dev>::layer_backward(int l, int B, int Tn, bool train) {
+  const int N = B * Tn;
+  const size_t NI = size_t(N) * d.I;
   LayerActs& a = la[l];
-  linear_backward(l, SF_DOWN, a.a, dres, da, N, I, H, false, train);
-  swiglu_backward(dg, du, da, a.g, a.u, size_t(N) * I, th);
-  linear_backward(l, SF_GATE, a.h2, dg, dh, N, H, I, false, train);
-  linear_backward(l, SF_UP, a.h2, du, dh, N, H, I, true, train);
-  rmsnorm_backward(dres, dh, a.xmid, a.rstd2, W(l, SF_W_LN2).data, W(l, SF_W_LN2).dtype, N, H, true, th);
-  linear_backward(l, SF_O, a.ao, dres, dao, N, qD, H, false, train);
-  attention_backward(dq, dk, dv, dao, a.lse, a.q, a.k, a.v, B, Tn, NH, KV, D, th);
-  rope_backward(dq, rope_cs.data(), B, Tn, NH, D, th);
-  rope_backward(dk, rope_cs.data(), B, Tn, KV, D, th);
-  linear_backward(l, SF_Q, a.h1, dq, dh, N, H, qD, false, train);
-  linear_backward(l, SF_K, a.h1, dk, dh, N, H, kvD, true, train);
-  linear_backward(l, SF_V, a.h1, dv, dh, N, H, kvD, true, train);
-  rmsnorm_backward(dres, dh, a.xin, a.rstd1, W(l, SF_W_LN1).data, W(l, SF_W_LN1).dtype, N, H, true, th);
+  dev.swiglu_forward(hmlp, a.g, a.u, NI);
+  linear_backward(l, SF_DOWN, hmlp, dres, dmlp, N, false, train);
+  dev.swiglu_backward(a.g, a.u, dmlp, a.g, a.u, NI);  // g and u now hold ∂/∂gate and ∂/∂up
+  linear_backward(l, SF_GATE, a.h2, a.g, dh, N, false, train);
+  linear_backward(l, SF_UP, a.h2, a.u, dh, N, true, train);
+  dev.rmsnorm_backward(dres, dh, a.xmid, a.rstd2, W(l, SF_W_LN2), N, d.H, true);
+  linear_backward(l, SF_O, a.ao, dres, dao, N, false, train);
+  dev.attention_backward(dq, dk, dv, dao, a.ao, a.lse, a.q, a.k, a.v, B, Tn, d.NH, d.KV, d.D);
+  dev.rope_backward(dq, rope, B, Tn, d.NH, d.D);
+  dev.rope_backward(dk, rope, B, Tn, d.KV, d.D);
+  linear_backward(l, SF_Q, a.h1, dq, dh, N, false, train);
+  linear_backward(l, SF_K, a.h1, dk, dh, N, true, train);
+  linear_backward(l, SF_V, a.h1, dv, dh, N, true, train);
+  dev.rmsnorm_backward(dres, dh, resid[l], a.rstd1, W(l, SF_W_LN1), N, d.H, true);
 }
 
-template <typename T> void Engine<T>::forward(const int32_t* ids, int B, int Tn, bool train) {
-  if (rope_len < Tn) {
-    rope_tables(rope_cs, Tn, D, double(cfg.rope_theta));
-    rope_len = Tn;
-  }
-  int N = B * Tn;
-  encoder_forward(la[0].xin, ids, N, embed.data, embed.dtype, H);
-  for (int l = 0; l < L; l++) layer_forward(l, B, Tn, train);
-  rmsnorm_forward(hf, rstdf, xfin, fnorm.data, fnorm.dtype, N, H, cfg.rms_norm_eps, params.threads);
+template <typename Dev> void Engine<Dev>::forward(const int32_t* ids, int B, int Tn, bool train) {
+  const int N = B * Tn;
+  dev.upload(ids_dev, ids, sizeof(int32_t) * N);
+  dev.encoder_forward(resid[0], ids_dev, embed, N, d.H);
+  for (int l = 0; l < d.L; l++) layer_forward(l, B, Tn, train);
+  dev.rmsnorm_forward(hf, rstdf, resid[d.L], fnorm, N, d.H, cfg.rms_norm_eps);
 }
 
 /** Fused lm_head + cross-entropy over the label positions only, ce_chunk tokens at a time; with grad, leaves
  *  ∂(scale·Σ loss)/∂(final residual) in dres. */
-template <typename T> double Engine<T>::loss_and_grad(const int32_t* labels, int B, int Tn, T scale, bool grad_on, int64_t* tokens) {
-  int N = B * Tn, th = params.threads, chunk = params.ce_chunk;
+template <typename Dev> double Engine<Dev>::loss_and_grad(const int32_t* labels, int B, int Tn, double scale, bool grad_on, int64_t* tokens) {
+  const int N = B * Tn, chunk = params.ce_chunk;
   std::vector<int32_t> pos, lab;
   for (int b = 0; b < B; b++)
     for (int t = 0; t + 1 < Tn; t++) {
@@ -268,26 +385,29 @@ template <typename T> double Engine<T>::loss_and_grad(const int32_t* labels, int
       lab.push_back(y);
     }
   *tokens = int64_t(pos.size());
-  if (grad_on) std::fill(dh, dh + size_t(N) * H, T(0));
-  double loss = 0;
-  for (size_t c0 = 0; c0 < pos.size(); c0 += chunk) {
-    int nc = int(std::min(pos.size() - c0, size_t(chunk)));
-    for (int i = 0; i < nc; i++) std::memcpy(hsel + size_t(i) * H, hf + size_t(pos[c0 + i]) * H, sizeof(T) * H);
-    loss += classifier_forward_backward(dhsel, hsel, lab.data() + c0, head.data, head.dtype, nc, V, H, scale, logit_buf, grad_on, th);
-    if (grad_on)
-      for (int i = 0; i < nc; i++) std::memcpy(dh + size_t(pos[c0 + i]) * H, dhsel + size_t(i) * H, sizeof(T) * H);
+  if (!pos.empty()) {
+    dev.upload(rows_dev, pos.data(), sizeof(int32_t) * pos.size());
+    dev.upload(targets_dev, lab.data(), sizeof(int32_t) * lab.size());
   }
-  if (grad_on) rmsnorm_backward(dres, dh, xfin, rstdf, fnorm.data, fnorm.dtype, N, H, false, th);
+  if (grad_on) dev.zero(dh, sizeof(T) * size_t(N) * d.H);
+  double loss = 0;
+  for (size_t c0 = 0; c0 < pos.size(); c0 += size_t(chunk)) {
+    int nc = int(std::min(pos.size() - c0, size_t(chunk)));
+    dev.gather_rows(hsel, hf, rows_dev + c0, nc, d.H);
+    loss += dev.classifier_forward_backward(dhsel, hsel, targets_dev + c0, head, nc, d.V, d.H, scale, logit_buf, grad_on);
+    if (grad_on) dev.scatter_rows(dh, dhsel, rows_dev + c0, nc, d.H);
+  }
+  if (grad_on) dev.rmsnorm_backward(dres, dh, resid[d.L], rstdf, fnorm, N, d.H, false);
   return loss;
 }
 
-// ---- the training step ---------------------------------------------------------------------------------------------
-template <typename T> double Engine<T>::forward_backward(const int32_t* ids, const int32_t* labels, int B, int Tn, T scale, int64_t* tokens) {
+// ---- the training step ----------------------------------------------------------------------------------------------
+template <typename Dev> double Engine<Dev>::forward_backward(const int32_t* ids, const int32_t* labels, int B, int Tn, double scale, int64_t* tokens) {
   check_batch(ids, labels, B, Tn);
   forward(ids, B, Tn, true);
   double loss = loss_and_grad(labels, B, Tn, scale, true, tokens);
   if (*tokens > 0) {
-    for (int l = L - 1; l >= 0; l--) {
+    for (int l = d.L - 1; l >= 0; l--) {
       if (params.recompute) layer_forward(l, B, Tn, true);  // same dropout masks: counter unchanged
       layer_backward(l, B, Tn, true);
     }
@@ -296,203 +416,117 @@ template <typename T> double Engine<T>::forward_backward(const int32_t* ids, con
   return loss;
 }
 
-template <typename T> double Engine<T>::evaluate(const int32_t* ids, const int32_t* labels, int B, int Tn, int64_t* tokens) {
+template <typename Dev> double Engine<Dev>::evaluate(const int32_t* ids, const int32_t* labels, int B, int Tn, int64_t* tokens) {
   check_batch(ids, labels, B, Tn);
   forward(ids, B, Tn, false);
-  return loss_and_grad(labels, B, Tn, T(0), false, tokens);
+  return loss_and_grad(labels, B, Tn, 0.0, false, tokens);
 }
 
-template <typename T> void Engine<T>::logits(const int32_t* ids, int B, int Tn, T* out) {
+template <typename Dev> void Engine<Dev>::logits(const int32_t* ids, int B, int Tn, float* out) {
   check_batch(ids, nullptr, B, Tn);
   forward(ids, B, Tn, false);
-  matmul_forward(out, hf, head.data, head.dtype, nullptr, 0, B * Tn, V, H, false, params.threads);
+  const int N = B * Tn, chunk = params.ce_chunk;
+  std::vector<S> host(size_t(chunk) * d.V);
+  for (int r0 = 0; r0 < N; r0 += chunk) {
+    int nc = std::min(chunk, N - r0);
+    dev.logits_forward(logit_buf, hf + size_t(r0) * d.H, head, nc, d.V, d.H);
+    size_t n = size_t(nc) * d.V;
+    if constexpr (std::is_same_v<S, float>) dev.download(out + size_t(r0) * d.V, logit_buf, n * sizeof(float));
+    else {
+      dev.download(host.data(), logit_buf, n * sizeof(S));
+      for (size_t i = 0; i < n; i++) out[size_t(r0) * d.V + i] = float(host[i]);
+    }
+  }
 }
 
-template <typename T> void Engine<T>::zero_grad() { std::fill(grad.begin(), grad.end(), T(0)); }
+template <typename Dev> void Engine<Dev>::zero_grad() { dev.zero(grad, sizeof(P) * lora_size); }
 
-template <typename T> double Engine<T>::optimizer_step(float lr) {
-  double norm = std::sqrt(global_norm_squared(grad.data(), grad.size()));
+template <typename Dev> double Engine<Dev>::optimizer_step(float lr) {
+  double norm = std::sqrt(dev.global_norm_squared(grad, lora_size));
   if (!std::isfinite(norm)) {
     zero_grad();
-    throw EngineError("optimizerStep: gradients are not finite (NaN/inf); no update applied");
+    throw Error(SF_ERR_NONFINITE_GRADIENTS, "optimizerStep: gradients are not finite (NaN/inf); no update applied");
   }
-  T clip = T(1);
-  if (params.max_grad_norm > 0) clip = T(std::min(1.0, double(params.max_grad_norm) / (norm + 1e-6)));
+  double clip = 1.0;
+  if (params.max_grad_norm > 0) clip = std::min(1.0, double(params.max_grad_norm) / (norm + 1e-6));
   step++;
-  adamw_update(param.data(), grad.data(), adam_m.data(), adam_v.data(), param.size(), lr, params.beta1, params.beta2,
-               params.eps, params.weight_decay, step, clip, params.threads);
+  dev.adamw_update(param, grad, adam_m, adam_v, lora_size, lr, params.beta1, params.beta2, params.eps, params.weight_decay, step, clip);
+  if constexpr (!std::is_same_v<T, P>) dev.convert(lora_t, param, lora_size);
   zero_grad();
   return norm;
 }
 
-template class Engine<float>;
-template class Engine<double>;
+// ---- state in and out -----------------------------------------------------------------------------------------------
+template <typename Dev> typename Dev::param_t* Engine<Dev>::buffer(int which) const {
+  switch (which) {
+    case SF_LORA_PARAMS: return param;
+    case SF_LORA_GRADS: return grad;
+    case SF_ADAM_M: return adam_m;
+    case SF_ADAM_V: return adam_v;
+  }
+  throw Error(SF_ERR_INVALID_ARGUMENT, "LoRA buffer " + std::to_string(which) + " is not one of params, grads, adam_m, adam_v");
+}
+
+template <typename Dev> void Engine<Dev>::read_lora(int which, size_t off, size_t n, float* out) {
+  P* src = buffer(which);
+  if (off > lora_size || n > lora_size - off)
+    throw Error(SF_ERR_INVALID_ARGUMENT, "LoRA range [" + std::to_string(off) + ", " + std::to_string(off + n) + ") is outside 0.." + std::to_string(lora_size));
+  if constexpr (std::is_same_v<P, float>) dev.download(out, src + off, n * sizeof(float));
+  else {
+    std::vector<P> host(n);
+    dev.download(host.data(), src + off, n * sizeof(P));
+    for (size_t i = 0; i < n; i++) out[i] = float(host[i]);
+  }
+}
+
+template <typename Dev> void Engine<Dev>::write_lora(int which, size_t off, size_t n, const float* in) {
+  P* dst = buffer(which);
+  if (off > lora_size || n > lora_size - off)
+    throw Error(SF_ERR_INVALID_ARGUMENT, "LoRA range [" + std::to_string(off) + ", " + std::to_string(off + n) + ") is outside 0.." + std::to_string(lora_size));
+  if constexpr (std::is_same_v<P, float>) dev.upload(dst + off, in, n * sizeof(float));
+  else {
+    std::vector<P> host(in, in + n);
+    dev.upload(dst + off, host.data(), n * sizeof(P));
+  }
+  if constexpr (!std::is_same_v<T, P>)
+    if (which == SF_LORA_PARAMS) dev.convert(lora_t + off, param + off, n);
+}
+
+template <typename Dev> float* Engine<Dev>::lora_buffer(int which) {
+  if constexpr (std::is_same_v<P, float>) return buffer(which);
+  else return nullptr;
+}
+
+template <typename Dev> sf_memory Engine<Dev>::memory() const {
+  size_t n = lora_size * sizeof(P);
+  return sf_memory{weights_bytes, lora_bytes - 2 * n, 2 * n, acts_bytes};
+}
+
+template class Engine<cpu::Ops<float>>;
+template class Engine<cpu::Ops<double>>;
+#ifdef SQLFOCUS_WITH_CUDA
+template class Engine<cuda::Ops<float>>;
+template class Engine<cuda::Ops<bf16>>;
+#endif
+
+// ---- the one device switch ------------------------------------------------------------------------------------------
+std::unique_ptr<Trainer> make_trainer(const sf_model_config& c, const sf_model_weights& w, const sf_trainer_params& p) {
+  validate_config(c, p);
+  const int act = p.activation_dtype;
+  if (p.device == SF_DEVICE_CPU) {
+    if (act != 0 && act != SF_F32) throw Error(SF_ERR_UNSUPPORTED, "activation_dtype: the CPU engine computes in F32 (SF_F32)");
+    return std::make_unique<Engine<cpu::Ops<float>>>(c, w, p);
+  }
+  if (p.device == SF_DEVICE_CUDA) {
+#ifdef SQLFOCUS_WITH_CUDA
+    if (act == SF_F32) return std::make_unique<Engine<cuda::Ops<float>>>(c, w, p);
+    if (act == 0 || act == SF_BF16) return std::make_unique<Engine<cuda::Ops<bf16>>>(c, w, p);
+    throw Error(SF_ERR_UNSUPPORTED, "activation_dtype: the CUDA engine computes in SF_BF16 or SF_F32");
+#else
+    throw Error(SF_ERR_UNSUPPORTED, "device 'cuda': this build has no CUDA engine (no CUDA toolkit with cuBLAS, or SQLFOCUS_CUDA=off)");
+#endif
+  }
+  throw Error(SF_ERR_INVALID_ARGUMENT, "device " + std::to_string(p.device) + " is not SF_DEVICE_CPU (0) or SF_DEVICE_CUDA (1)");
+}
 
 }  // namespace sf
-
-// ---- C API -----------------------------------------------------------------------------------------------------
-// device = SF_DEVICE_CUDA: the calls go to the CUDA engine (native/cuda/train_cuda.h) instead of Engine<float>.
-#ifdef SQLFOCUS_WITH_CUDA
-#include "cuda/train_cuda.h"
-#define SF_IF_CUDA(t, ...) \
-  if ((t)->c) {            \
-    __VA_ARGS__;           \
-  }
-#else
-#define SF_IF_CUDA(t, ...)
-#endif
-
-struct sf_trainer {
-  std::unique_ptr<sf::Engine<float>> e;
-#ifdef SQLFOCUS_WITH_CUDA
-  std::unique_ptr<sqlfocus::cuda::CudaTrainer> c;
-  std::vector<sqlfocus::cuda::CudaLoraSlot> cslots;
-#endif
-  std::string err;
-};
-
-static double now_ms() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-extern "C" {
-
-sf_trainer_params sf_trainer_default_params(void) {
-  sf_trainer_params p;
-  std::memset(&p, 0, sizeof p);
-  p.lora_rank = 16, p.lora_alpha = 32, p.lora_dropout = 0.05f, p.use_rslora = 0;
-  p.target_mask = (1u << SF_NUM_MODULES) - 1;
-  p.max_batch = 4, p.max_seq = 1024, p.threads = 2, p.seed = 42, p.recompute = 0;
-  p.beta1 = 0.9f, p.beta2 = 0.999f, p.eps = 1e-8f, p.weight_decay = 0.0f, p.max_grad_norm = 1.0f;
-  p.ce_chunk = 128;
-  return p;
-}
-
-sf_trainer* sf_trainer_create(const sf_model_config* cfg, const sf_model_weights* w, const sf_trainer_params* p, char* err, size_t err_len) {
-  try {
-    auto t = std::make_unique<sf_trainer>();
-    if (p->device == SF_DEVICE_CUDA) {
-#ifdef SQLFOCUS_WITH_CUDA
-      t->c = sqlfocus::cuda::create_cuda_trainer(*cfg, *w, *p, sqlfocus::cuda::CudaPrecision::BF16);
-      t->cslots = t->c->lora_slots();
-#else
-      throw sf::EngineError("device 'cuda': this build has no CUDA engine (no CUDA toolkit with cuBLAS, or SQLFOCUS_CUDA=off)");
-#endif
-    } else {
-      t->e = std::make_unique<sf::Engine<float>>(*cfg, *w, *p);
-    }
-    return t.release();
-  } catch (const std::exception& ex) {
-    if (err && err_len) {
-      std::strncpy(err, ex.what(), err_len - 1);
-      err[err_len - 1] = 0;
-    }
-    return nullptr;
-  }
-}
-
-void sf_trainer_free(sf_trainer* t) { delete t; }
-const char* sf_trainer_last_error(const sf_trainer* t) { return t->err.c_str(); }
-
-#define SF_GUARD(body)                   \
-  try {                                  \
-    body;                                \
-    return 0;                            \
-  } catch (const std::exception& ex) {   \
-    t->err = ex.what();                  \
-    return -1;                           \
-  }
-
-int sf_trainer_forward_backward(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq, float loss_scale, sf_loss_result* out) {
-  SF_GUARD({
-    double t0 = now_ms();
-    SF_IF_CUDA(t, auto r = t->c->forward_backward(ids, labels, batch, seq, loss_scale); out->loss_sum = r.loss_sum;
-               out->tokens = r.tokens; out->ms = now_ms() - t0; return 0)
-    out->loss_sum = t->e->forward_backward(ids, labels, batch, seq, loss_scale, &out->tokens);
-    out->ms = now_ms() - t0;
-  })
-}
-int sf_trainer_evaluate(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq, sf_loss_result* out) {
-  SF_GUARD({
-    double t0 = now_ms();
-    SF_IF_CUDA(t, auto r = t->c->evaluate(ids, labels, batch, seq); out->loss_sum = r.loss_sum; out->tokens = r.tokens;
-               out->ms = now_ms() - t0; return 0)
-    out->loss_sum = t->e->evaluate(ids, labels, batch, seq, &out->tokens);
-    out->ms = now_ms() - t0;
-  })
-}
-int sf_trainer_logits(sf_trainer* t, const int32_t* ids, int batch, int seq, float* out) {
-  SF_GUARD({
-    SF_IF_CUDA(t, auto v = t->c->logits(ids, batch, seq); std::memcpy(out, v.data(), v.size() * sizeof(float)); return 0)
-    t->e->logits(ids, batch, seq, out);
-  })
-}
-int sf_trainer_optimizer_step(sf_trainer* t, float lr, double* grad_norm, double* ms) {
-  SF_GUARD({
-    double t0 = now_ms();
-    SF_IF_CUDA(t, auto r = t->c->optimizer_step(lr); *grad_norm = r.grad_norm; if (ms) *ms = now_ms() - t0;
-               if (!r.applied) throw sf::EngineError("optimizerStep: gradients are not finite (NaN/inf); no update applied");
-               return 0)
-    *grad_norm = t->e->optimizer_step(lr);
-    if (ms) *ms = now_ms() - t0;
-  })
-}
-void sf_trainer_zero_grad(sf_trainer* t) {
-  SF_IF_CUDA(t, t->c->zero_grad(); return)
-  t->e->zero_grad();
-}
-int sf_trainer_lora_count(const sf_trainer* t) {
-  SF_IF_CUDA(t, return int(t->cslots.size()))
-  return int(t->e->slots.size());
-}
-sf_lora_info sf_trainer_lora_info(const sf_trainer* t, int i) {
-  SF_IF_CUDA(t, const auto& s = t->cslots[size_t(i)]; return sf_lora_info{s.layer, sf_module(s.module), s.is_b, s.rows, s.cols})
-  const auto& s = t->e->slots[size_t(i)];
-  return sf_lora_info{s.layer, sf_module(s.module), s.is_b, s.rows, s.cols};
-}
-// CUDA: host mirrors of the device buffers (downloaded after each computation, uploaded before the next)
-#ifdef SQLFOCUS_WITH_CUDA
-static float* cuda_buffer(sf_trainer* t, int which, int i) { return t->c->host_buffer(which) + t->cslots[size_t(i)].offset; }
-#endif
-float* sf_trainer_lora_data(sf_trainer* t, int i) {
-  SF_IF_CUDA(t, return cuda_buffer(t, 0, i))
-  return t->e->param.data() + t->e->slots[size_t(i)].offset;
-}
-float* sf_trainer_lora_grad(sf_trainer* t, int i) {
-  SF_IF_CUDA(t, return cuda_buffer(t, 1, i))
-  return t->e->grad.data() + t->e->slots[size_t(i)].offset;
-}
-float* sf_trainer_adam_m(sf_trainer* t, int i) {
-  SF_IF_CUDA(t, return cuda_buffer(t, 2, i))
-  return t->e->adam_m.data() + t->e->slots[size_t(i)].offset;
-}
-float* sf_trainer_adam_v(sf_trainer* t, int i) {
-  SF_IF_CUDA(t, return cuda_buffer(t, 3, i))
-  return t->e->adam_v.data() + t->e->slots[size_t(i)].offset;
-}
-int64_t sf_trainer_get_step(const sf_trainer* t) {
-  SF_IF_CUDA(t, return t->c->step())
-  return t->e->step;
-}
-void sf_trainer_set_step(sf_trainer* t, int64_t step) {
-  SF_IF_CUDA(t, t->c->set_step(step); return)
-  t->e->step = step;
-}
-void sf_trainer_get_rng(const sf_trainer* t, uint64_t* seed, uint64_t* counter) {
-  SF_IF_CUDA(t, t->c->rng_state(seed, counter); return)
-  *seed = t->e->rng_seed;
-  *counter = t->e->rng_counter;
-}
-void sf_trainer_set_rng(sf_trainer* t, uint64_t seed, uint64_t counter) {
-  SF_IF_CUDA(t, t->c->set_rng_state(seed, counter); return)
-  t->e->rng_seed = seed;
-  t->e->rng_counter = counter;
-}
-sf_memory sf_trainer_memory(const sf_trainer* t) {
-  SF_IF_CUDA(t, const auto m = t->c->memory(); return sf_memory{m.weights_bytes, m.lora_bytes, m.optimizer_bytes, m.activations_bytes})
-  size_t n = t->e->param.size() * sizeof(float);
-  return sf_memory{t->e->weight_bytes, 2 * n, 2 * n, t->e->activation_bytes()};
-}
-const char* sf_module_name(sf_module m) { return m >= 0 && m < SF_NUM_MODULES ? sf::kModuleNames[m] : "?"; }
-
-}  // extern "C"

@@ -6,6 +6,7 @@
 #pragma once
 #include <sqlfocus.h>
 
+#include "core/shared.h"
 #include "cpu/dispatch.h"
 
 #include <algorithm>
@@ -20,11 +21,6 @@
 #endif
 
 namespace sf {
-
-// Internal dtype tag for double LoRA tensors (tests only).
-constexpr int SF_F64 = 100;
-
-template <typename T> constexpr int dtype_of() { return std::is_same_v<T, double> ? SF_F64 : SF_F32; }
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t u = uint32_t(h) << 16;
@@ -227,32 +223,18 @@ template <typename T> void matmul_backward_weight(T* dw, const T* a, const T* b,
   }
 }
 
-// ---- dropout (LoRA input): out[N, C] = x · keep / (1 − p), keep ~ Bernoulli(1 − p) from a counter-based hash --
-inline uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-/** Uniform [0, 1) for element i of stream `stream` at step `counter` (independent of threads). */
-inline float dropout_uniform(uint64_t seed, uint64_t counter, uint64_t stream, uint64_t i) {
-  uint64_t h = mix64(seed ^ mix64(counter * 0x100000001b3ull + stream) ^ mix64(i + 0x632be59bd9b4e019ull));
-  return float(h >> 40) * (1.0f / 16777216.0f);
-}
-/** The same uniform as dropout_uniform, with the per-call key hoisted: key = seed ^ mix64(counter·C + stream). */
-inline float dropout_uniform_keyed(uint64_t key, uint64_t i) { return float(mix64(key ^ mix64(i + 0x632be59bd9b4e019ull)) >> 40) * (1.0f / 16777216.0f); }
-template <typename T> void dropout_forward(T* out, const T* x, size_t n, float p, uint64_t seed, uint64_t counter, uint64_t stream, int threads) {
+// ---- dropout (LoRA input): out[N, C] = x · keep / (1 − p), keep = dropout_keep(key, i, p) (core/shared.h: the
+// counter-based hash both devices share, key = dropout_key(seed, counter, layer·7 + module)) ---------------------
+template <typename T> void dropout_forward(T* out, const T* x, size_t n, float p, uint64_t key, int threads) {
   T keep = T(1) / (T(1) - T(p));
-  uint64_t key = seed ^ mix64(counter * 0x100000001b3ull + stream);
   if constexpr (std::is_same_v<T, float>)
     if (const CpuKernels* k = cpu_kernels()) return k->dropout_forward(out, x, n, p, key, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) out[i] = dropout_uniform_keyed(key, uint64_t(i)) < p ? T(0) : x[i] * keep;
 }
 /** dx[N, C] += dout · keep / (1 − p) with the same mask as dropout_forward. */
-template <typename T> void dropout_backward(T* dx, const T* dout, size_t n, float p, uint64_t seed, uint64_t counter, uint64_t stream, int threads) {
+template <typename T> void dropout_backward(T* dx, const T* dout, size_t n, float p, uint64_t key, int threads) {
   T keep = T(1) / (T(1) - T(p));
-  uint64_t key = seed ^ mix64(counter * 0x100000001b3ull + stream);
   if constexpr (std::is_same_v<T, float>)
     if (const CpuKernels* k = cpu_kernels()) return k->dropout_backward(dx, dout, n, p, key, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
@@ -409,15 +391,15 @@ template <typename T> void swiglu_forward(T* out, const T* g, const T* u, size_t
 #pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) out[i] = g[i] / (T(1) + exp_t(-g[i])) * u[i];
 }
-/** dg = dout·u·σ(g)(1 + g(1 − σ(g))), du = dout·silu(g) (both written). */
+/** dg = dout·u·σ(g)(1 + g(1 − σ(g))), du = dout·silu(g) (both written; dg/du may alias g/u: in place). */
 template <typename T> void swiglu_backward(T* dg, T* du, const T* dout, const T* g, const T* u, size_t n, int threads) {
   if constexpr (std::is_same_v<T, float>)
     if (const CpuKernels* k = cpu_kernels()) return k->swiglu_backward(dg, du, dout, g, u, n, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) {
-    T s = T(1) / (T(1) + exp_t(-g[i]));
-    du[i] = dout[i] * g[i] * s;
-    dg[i] = dout[i] * u[i] * s * (T(1) + g[i] * (T(1) - s));
+    T gi = g[i], ui = u[i], s = T(1) / (T(1) + exp_t(-gi));
+    du[i] = dout[i] * gi * s;
+    dg[i] = dout[i] * ui * s * (T(1) + gi * (T(1) - s));
   }
 }
 

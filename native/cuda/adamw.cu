@@ -1,15 +1,14 @@
-// adamw_update and global_norm_squared: twins of the CPU adamw and grad-norm-clip kernels, over the one flat
-// F32 buffer that holds every LoRA A and B (so a whole optimizer step is three launches). global_norm_squared
-// is a two-stage, fixed-order reduction (same norm on every run). adamw_update fuses the clip factor
-// (max_norm / (norm + 1e-6), PyTorch's clip_grad_norm_), PyTorch AdamW (decoupled weight decay,
-// bias-corrected moments), the write of the T copy of the parameters the matmuls read, and zeroing
-// the gradient for the next accumulation window.
+// adamw_update and global_norm_squared: twins of the CPU adamw_update and global_norm_squared, over the one flat
+// F32 buffer that holds every LoRA A and B. global_norm_squared is a two-stage, fixed-order reduction (same norm
+// on every run). adamw_update applies the clip factor (max_norm / (norm + 1e-6), PyTorch's clip_grad_norm_, given
+// by the step) and PyTorch AdamW (decoupled weight decay, bias-corrected moments). convert writes the T copy of
+// the parameters the matmuls read.
 #include <cmath>
 
 #include "common.cuh"
 #include "kernels.h"
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 namespace {
 constexpr int SUMSQ_BLOCKS = 1024;
@@ -37,50 +36,43 @@ void global_norm_squared(float* out, float* partials, const float* g, size_t n, 
   SF_CUDA_LAUNCHED();
 }
 
-template <typename T>
-__global__ void adamw_kernel(float* p, T* p_copy, float* g, float* m, float* v, size_t n, float lr, float beta1,
-                             float beta2, float eps, float weight_decay, float grad_scale, float bc1, float bc2) {
+// The CPU's adamw_update, element for element: p *= 1 - lr*wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+// p -= step_size * m / (sqrt(v) / bc2s + eps), with step_size = lr / (1 - b1^t) and bc2s = sqrt(1 - b2^t)
+// computed in double on the host.
+__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, size_t n, float b1, float b2, float eps, float decay,
+                             float step_size, float bc2s, float grad_scale) {
   const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const float grad = g[i] * grad_scale;
-  float w = p[i] * (1.0f - lr * weight_decay);
-  const float mi = beta1 * m[i] + (1.0f - beta1) * grad;
-  const float vi = beta2 * v[i] + (1.0f - beta2) * grad * grad;
-  w -= lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+  float w = p[i] * decay;
+  const float mi = b1 * m[i] + (1.0f - b1) * grad;
+  const float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
+  w -= step_size * mi / (sqrtf(vi) / bc2s + eps);
   m[i] = mi;
   v[i] = vi;
   p[i] = w;
-  p_copy[i] = from_f32<T>(w);
-  g[i] = 0.0f;
 }
 
-template <typename T>
-void adamw_update(float* p, T* p_copy, float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, float grad_scale, int step, cudaStream_t s) {
+void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                  int64_t t, float grad_scale, cudaStream_t s) {
   if (n == 0) return;
-  const float bc1 = 1.0f - std::pow(beta1, static_cast<float>(step));
-  const float bc2 = 1.0f - std::pow(beta2, static_cast<float>(step));
-  adamw_kernel<T><<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(p, p_copy, g, m, v, n, lr, beta1, beta2,
-                                                                           eps, weight_decay, grad_scale, bc1, bc2);
+  const double bc1 = 1.0 - std::pow(double(beta1), double(t)), bc2 = 1.0 - std::pow(double(beta2), double(t));
+  const float step_size = float(lr / bc1), bc2s = float(std::sqrt(bc2)), decay = 1.0f - lr * weight_decay;
+  adamw_kernel<<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(p, g, m, v, n, beta1, beta2, eps, decay, step_size, bc2s, grad_scale);
   SF_CUDA_LAUNCHED();
 }
 
-template <typename T> __global__ void cast_copy_kernel(T* dst, const float* src, size_t n) {
+template <typename T> __global__ void convert_kernel(T* dst, const float* src, size_t n) {
   const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) dst[i] = from_f32<T>(src[i]);
 }
-template <typename T> void cast_copy(T* dst, const float* src, size_t n, cudaStream_t s) {
+template <typename T> void convert(T* dst, const float* src, size_t n, cudaStream_t s) {
   if (n == 0) return;
-  cast_copy_kernel<T><<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(dst, src, n);
+  convert_kernel<T><<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(dst, src, n);
   SF_CUDA_LAUNCHED();
 }
 
-#define SF_INSTANTIATE(T)                                                                                    \
-  template void adamw_update<T>(float*, T*, float*, float*, float*, size_t, float, float, float, float, float, \
-                                float, int, cudaStream_t);                                                   \
-  template void cast_copy<T>(T*, const float*, size_t, cudaStream_t);
-SF_INSTANTIATE(float)
-SF_INSTANTIATE(bf16)
-#undef SF_INSTANTIATE
+template void convert<float>(float*, const float*, size_t, cudaStream_t);
+template void convert<nv_bf16>(nv_bf16*, const float*, size_t, cudaStream_t);
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

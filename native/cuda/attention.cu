@@ -16,7 +16,7 @@
 #include "common.cuh"
 #include "kernels.h"
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 namespace {
 constexpr int BR = 32;  // query rows per tile
@@ -269,9 +269,9 @@ template <typename Kernel> void allow_smem(Kernel kernel, size_t bytes) {
     SF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 void check_shape(int H, int Hkv, int D) {
-  if (Hkv <= 0 || H % Hkv != 0) throw std::runtime_error("attention: numHeads must be a multiple of numKvHeads");
+  if (Hkv <= 0 || H % Hkv != 0) throw Error(SF_ERR_INVALID_ARGUMENT, "attention: numHeads must be a multiple of numKvHeads");
   if (D != 16 && D != 32 && D != 64 && D != 128)
-    throw std::runtime_error("attention: CUDA engine supports head_dim 16, 32, 64 or 128, got " + std::to_string(D));
+    throw Error(SF_ERR_UNSUPPORTED, "attention: the CUDA engine supports head_dim 16, 32, 64 or 128, got " + std::to_string(D));
 }
 
 template <typename T, int D>
@@ -316,7 +316,7 @@ template <typename T>
 void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int Hkv, int D,
                        cudaStream_t s) {
   check_shape(H, Hkv, D);
-  if constexpr (std::is_same_v<T, bf16>) {
+  if constexpr (std::is_same_v<T, nv_bf16>) {
     if (use_tensor_cores(D)) return attention_forward_tc(out, lse, q, k, v, B, Tn, H, Hkv, D, s);
   }
   switch (D) {
@@ -328,13 +328,13 @@ void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, i
 }
 
 template <typename T>
-void attention_backward(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T* out, const T* q, const T* k,
-                        const T* v, const float* lse, int B, int Tn, int H, int Hkv, int D, cudaStream_t s) {
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const float* lse, const T* q, const T* k, const T* v, int B, int Tn,
+                        int H, int Hkv, int D, float* dsum, cudaStream_t s) {
   check_shape(H, Hkv, D);
   const long long rows = static_cast<long long>(B) * Tn * H;
   attention_dsum_kernel<T><<<ceil_div(rows, 8), 256, 0, s>>>(dsum, dout, out, B, Tn, H, D);
   SF_CUDA_LAUNCHED();
-  if constexpr (std::is_same_v<T, bf16>) {
+  if constexpr (std::is_same_v<T, nv_bf16>) {
     if (use_tensor_cores(D)) return attention_backward_tc(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, D, s);
   }
   switch (D) {
@@ -348,10 +348,10 @@ void attention_backward(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T
 #define SF_INSTANTIATE(T)                                                                                  \
   template void attention_forward<T>(T*, float*, const T*, const T*, const T*, int, int, int, int, int,   \
                                      cudaStream_t);                                                       \
-  template void attention_backward<T>(T*, T*, T*, float*, const T*, const T*, const T*, const T*, const T*, \
-                                      const float*, int, int, int, int, int, cudaStream_t);
+  template void attention_backward<T>(T*, T*, T*, const T*, const T*, const float*, const T*, const T*, const T*, \
+                                      int, int, int, int, int, float*, cudaStream_t);
 SF_INSTANTIATE(float)
-SF_INSTANTIATE(bf16)
+SF_INSTANTIATE(nv_bf16)
 #undef SF_INSTANTIATE
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

@@ -17,7 +17,7 @@
 #include "common.cuh"
 #include "kernels.h"
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 namespace {
 using namespace nvcuda;
@@ -29,13 +29,13 @@ constexpr int LDP = TR + 8;   // BF16 probability tile pitch
 template <int D> __host__ __device__ constexpr int ldh() { return D + 8; }   // BF16 Q/K/V/dO tile pitch
 template <int D> __host__ __device__ constexpr int ldo() { return D + 4; }   // F32 [16, D] accumulator pitch
 
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major>;
-using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major>;
-using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major>;
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, nv_bf16, wmma::row_major>;
+using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 16, nv_bf16, wmma::row_major>;
+using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, 16, nv_bf16, wmma::col_major>;
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 // rows [t0, t0 + TR) of one head (row stride `stride`) into s[TR][D + 8], 16-byte copies, zeros past Tn
-template <int D> __device__ __forceinline__ void load_tile_tc(bf16* s, const bf16* x, long long base, int stride, int t0, int Tn) {
+template <int D> __device__ __forceinline__ void load_tile_tc(nv_bf16* s, const nv_bf16* x, long long base, int stride, int t0, int Tn) {
   constexpr int CH = D / 8;
   for (int e = threadIdx.x; e < TR * CH; e += THREADS) {
     const int i = e / CH, c = (e % CH) * 8, t = t0 + i;
@@ -46,7 +46,7 @@ template <int D> __device__ __forceinline__ void load_tile_tc(bf16* s, const bf1
 }
 
 // out[16, 64] (F32, pitch LDS) = A[16 rows of a, D] . B[64 rows of b, D]^T
-template <int D> __device__ __forceinline__ void scores_16x64(float* out, const bf16* a, const bf16* b) {
+template <int D> __device__ __forceinline__ void scores_16x64(float* out, const nv_bf16* a, const nv_bf16* b) {
 #pragma unroll
   for (int n = 0; n < TR / 16; n++) {
     FragC acc;
@@ -64,7 +64,7 @@ template <int D> __device__ __forceinline__ void scores_16x64(float* out, const 
 }
 
 // acc[n] (16 x D as D/16 fragments) += P[16, 64] (BF16, pitch LDP) . X[64, D] (BF16, pitch ldh)
-template <int D> __device__ __forceinline__ void accumulate_16xD(FragC (&acc)[D / 16], const bf16* p, const bf16* x) {
+template <int D> __device__ __forceinline__ void accumulate_16xD(FragC (&acc)[D / 16], const nv_bf16* p, const nv_bf16* x) {
 #pragma unroll
   for (int kk = 0; kk < TR / 16; kk++) {
     FragA fa;
@@ -80,7 +80,7 @@ template <int D> __device__ __forceinline__ void accumulate_16xD(FragC (&acc)[D 
 
 // rows of a warp's [16, D] F32 accumulator -> global BF16 (row r at dst + r * stride), rows with valid[r]
 template <int D>
-__device__ __forceinline__ void store_rows(FragC (&acc)[D / 16], float* stage, bf16* dst, long long stride, int rows_left,
+__device__ __forceinline__ void store_rows(FragC (&acc)[D / 16], float* stage, nv_bf16* dst, long long stride, int rows_left,
                                            float mul) {
 #pragma unroll
   for (int n = 0; n < D / 16; n++) wmma::store_matrix_sync(stage + n * 16, acc[n], ldo<D>(), wmma::mem_row_major);
@@ -88,21 +88,21 @@ __device__ __forceinline__ void store_rows(FragC (&acc)[D / 16], float* stage, b
   const int lane = threadIdx.x % 32;
   for (int e = lane; e < 16 * D; e += 32) {
     const int r = e / D, d = e % D;
-    if (r < rows_left) dst[r * stride + d] = from_f32<bf16>(stage[r * ldo<D>() + d] * mul);
+    if (r < rows_left) dst[r * stride + d] = from_f32<nv_bf16>(stage[r * ldo<D>() + d] * mul);
   }
 }
 }  // namespace
 
 template <int D>
 __global__ void __launch_bounds__(THREADS)
-    attention_forward_tc_kernel(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, int Tn, int H,
+    attention_forward_tc_kernel(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int Tn, int H,
                                 int Hkv, float scale) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);
-  bf16* Ks = Qs + TR * ldh<D>();
-  bf16* Vs = Ks + TR * ldh<D>();
+  nv_bf16* Qs = reinterpret_cast<nv_bf16*>(smem_raw);
+  nv_bf16* Ks = Qs + TR * ldh<D>();
+  nv_bf16* Vs = Ks + TR * ldh<D>();
   float* Sall = reinterpret_cast<float*>(Vs + TR * ldh<D>());
-  bf16* Pall = reinterpret_cast<bf16*>(Sall + WARPS * 16 * LDS);
+  nv_bf16* Pall = reinterpret_cast<nv_bf16*>(Sall + WARPS * 16 * LDS);
   float* Oall = reinterpret_cast<float*>(Pall + WARPS * 16 * LDP);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int qt = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z, hk = h / (H / Hkv);
@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(THREADS)
   const long long qbase = static_cast<long long>(b) * Tn * H * D + static_cast<long long>(h) * D;
   const long long kbase = static_cast<long long>(b) * Tn * Hkv * D + static_cast<long long>(hk) * D;
   float* S = Sall + warp * 16 * LDS;
-  bf16* P = Pall + warp * 16 * LDP;
+  nv_bf16* P = Pall + warp * 16 * LDP;
   float* O = Oall + warp * 16 * ldo<D>();
   load_tile_tc<D>(Qs, q, qbase, H * D, q0, Tn);
   for (int e = lane; e < 16 * D; e += 32) O[(e / D) * ldo<D>() + e % D] = 0.0f;
@@ -138,11 +138,11 @@ __global__ void __launch_bounds__(THREADS)
     const float m_new = fmaxf(m, mx);  // finite: key k0 <= q0 <= tq is visible
     const float alpha = expf(m - m_new);
     float ps = 0.0f;
-    bf16* prow = P + r * LDP + half * 32;
+    nv_bf16* prow = P + r * LDP + half * 32;
 #pragma unroll 8
     for (int j = 0; j < 32; j++) {
       const float pv = expf(srow[j] - m_new);
-      prow[j] = from_f32<bf16>(pv);
+      prow[j] = from_f32<nv_bf16>(pv);
       ps += pv;
     }
     ps += __shfl_xor_sync(0xffffffffu, ps, 1);
@@ -169,23 +169,23 @@ __global__ void __launch_bounds__(THREADS)
   }
   if (tq < Tn) {
     const float inv = 1.0f / l;
-    bf16* o = out + qbase + static_cast<long long>(tq) * H * D;
-    for (int d = half; d < D; d += 2) o[d] = from_f32<bf16>(O[r * ldo<D>() + d] * inv);
+    nv_bf16* o = out + qbase + static_cast<long long>(tq) * H * D;
+    for (int d = half; d < D; d += 2) o[d] = from_f32<nv_bf16>(O[r * ldo<D>() + d] * inv);
     if (half == 0) lse[(static_cast<long long>(b) * H + h) * Tn + tq] = m + logf(l);
   }
 }
 
 template <int D>
 __global__ void __launch_bounds__(THREADS)
-    attention_backward_dkv_tc_kernel(bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
+    attention_backward_dkv_tc_kernel(nv_bf16* dk, nv_bf16* dv, const nv_bf16* dout, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v,
                                      const float* lse, const float* dsum, int Tn, int H, int Hkv, float scale) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  bf16* Ks = reinterpret_cast<bf16*>(smem_raw);
-  bf16* Vs = Ks + TR * ldh<D>();
-  bf16* Qs = Vs + TR * ldh<D>();
-  bf16* dOs = Qs + TR * ldh<D>();
+  nv_bf16* Ks = reinterpret_cast<nv_bf16*>(smem_raw);
+  nv_bf16* Vs = Ks + TR * ldh<D>();
+  nv_bf16* Qs = Vs + TR * ldh<D>();
+  nv_bf16* dOs = Qs + TR * ldh<D>();
   float* Fall = reinterpret_cast<float*>(dOs + TR * ldh<D>());  // per warp: S^T [16][LDS], dP^T [16][LDS]
-  bf16* Ball = reinterpret_cast<bf16*>(Fall + WARPS * 32 * LDS); // per warp: P^T [16][LDP], dS^T [16][LDP]
+  nv_bf16* Ball = reinterpret_cast<nv_bf16*>(Fall + WARPS * 32 * LDS); // per warp: P^T [16][LDP], dS^T [16][LDP]
   float* lse_s = reinterpret_cast<float*>(Ball + WARPS * 32 * LDP);
   float* dsum_s = lse_s + TR;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -194,8 +194,8 @@ __global__ void __launch_bounds__(THREADS)
   const long long kbase = static_cast<long long>(b) * Tn * Hkv * D + static_cast<long long>(hk) * D;
   float* St = Fall + warp * 32 * LDS;
   float* dPt = St + 16 * LDS;
-  bf16* Pt = Ball + warp * 32 * LDP;
-  bf16* dSt = Pt + 16 * LDP;
+  nv_bf16* Pt = Ball + warp * 32 * LDP;
+  nv_bf16* dSt = Pt + 16 * LDP;
   load_tile_tc<D>(Ks, k, kbase, Hkv * D, k0, Tn);
   load_tile_tc<D>(Vs, v, kbase, Hkv * D, k0, Tn);
   FragC dka[D / 16], dva[D / 16];
@@ -229,8 +229,8 @@ __global__ void __launch_bounds__(THREADS)
         const int c = half * 32 + j, tq = q0 + c;
         const bool valid = tq < Tn && tk < Tn && tk <= tq;
         const float p = valid ? expf(St[r * LDS + c] * scale - lse_s[c]) : 0.0f;
-        Pt[r * LDP + c] = from_f32<bf16>(p);
-        dSt[r * LDP + c] = from_f32<bf16>(p * (dPt[r * LDS + c] - dsum_s[c]));
+        Pt[r * LDP + c] = from_f32<nv_bf16>(p);
+        dSt[r * LDP + c] = from_f32<nv_bf16>(p * (dPt[r * LDS + c] - dsum_s[c]));
       }
       __syncwarp();
       accumulate_16xD<D>(dva, Pt, dOs);  // dV += P^T dO
@@ -249,15 +249,15 @@ __global__ void __launch_bounds__(THREADS)
 
 template <int D>
 __global__ void __launch_bounds__(THREADS)
-    attention_backward_dq_tc_kernel(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
+    attention_backward_dq_tc_kernel(nv_bf16* dq, const nv_bf16* dout, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v,
                                     const float* lse, const float* dsum, int Tn, int H, int Hkv, float scale) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);
-  bf16* dOs = Qs + TR * ldh<D>();
-  bf16* Ks = dOs + TR * ldh<D>();
-  bf16* Vs = Ks + TR * ldh<D>();
+  nv_bf16* Qs = reinterpret_cast<nv_bf16*>(smem_raw);
+  nv_bf16* dOs = Qs + TR * ldh<D>();
+  nv_bf16* Ks = dOs + TR * ldh<D>();
+  nv_bf16* Vs = Ks + TR * ldh<D>();
   float* Fall = reinterpret_cast<float*>(Vs + TR * ldh<D>());   // per warp: S [16][LDS], dP [16][LDS]
-  bf16* Ball = reinterpret_cast<bf16*>(Fall + WARPS * 32 * LDS); // per warp: dS [16][LDP]
+  nv_bf16* Ball = reinterpret_cast<nv_bf16*>(Fall + WARPS * 32 * LDS); // per warp: dS [16][LDP]
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int qt = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z, hk = h / (H / Hkv);
   const int q0 = qt * TR;
@@ -265,7 +265,7 @@ __global__ void __launch_bounds__(THREADS)
   const long long kbase = static_cast<long long>(b) * Tn * Hkv * D + static_cast<long long>(hk) * D;
   float* S = Fall + warp * 32 * LDS;
   float* dP = S + 16 * LDS;
-  bf16* dS = Ball + warp * 16 * LDP;
+  nv_bf16* dS = Ball + warp * 16 * LDP;
   load_tile_tc<D>(Qs, q, qbase, H * D, q0, Tn);
   load_tile_tc<D>(dOs, dout, qbase, H * D, q0, Tn);
   const int r = lane >> 1, half = lane & 1;
@@ -289,7 +289,7 @@ __global__ void __launch_bounds__(THREADS)
       const int c = half * 32 + j, tk = k0 + c;
       const bool valid = tq < Tn && tk < Tn && tk <= tq;
       const float p = valid ? expf(S[r * LDS + c] * scale - lse_r) : 0.0f;
-      dS[r * LDP + c] = from_f32<bf16>(p * (dP[r * LDS + c] - dsum_r));
+      dS[r * LDP + c] = from_f32<nv_bf16>(p * (dP[r * LDS + c] - dsum_r));
     }
     __syncwarp();
     accumulate_16xD<D>(dqa, dS, Ks);  // dQ += dS K (times scale at the end)
@@ -307,10 +307,10 @@ template <typename Kernel> void allow_smem_tc(Kernel kernel, size_t bytes) {
     SF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 
-template <int D> void forward_tc(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int Tn, int H,
+template <int D> void forward_tc(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int B, int Tn, int H,
                                  int Hkv, cudaStream_t s) {
-  const size_t bytes = 3 * TR * ldh<D>() * sizeof(bf16) + WARPS * 16 * LDS * sizeof(float) +
-                       WARPS * 16 * LDP * sizeof(bf16) + WARPS * 16 * ldo<D>() * sizeof(float);
+  const size_t bytes = 3 * TR * ldh<D>() * sizeof(nv_bf16) + WARPS * 16 * LDS * sizeof(float) +
+                       WARPS * 16 * LDP * sizeof(nv_bf16) + WARPS * 16 * ldo<D>() * sizeof(float);
   allow_smem_tc(attention_forward_tc_kernel<D>, bytes);
   attention_forward_tc_kernel<D><<<dim3(ceil_div(Tn, TR), H, B), THREADS, bytes, s>>>(out, lse, q, k, v, Tn, H, Hkv,
                                                                                        1.0f / sqrtf(float(D)));
@@ -318,18 +318,18 @@ template <int D> void forward_tc(bf16* out, float* lse, const bf16* q, const bf1
 }
 
 template <int D>
-void backward_tc(bf16* dq, bf16* dk, bf16* dv, const float* dsum, const bf16* dout, const bf16* q, const bf16* k,
-                 const bf16* v, const float* lse, int B, int Tn, int H, int Hkv, cudaStream_t s) {
+void backward_tc(nv_bf16* dq, nv_bf16* dk, nv_bf16* dv, const float* dsum, const nv_bf16* dout, const nv_bf16* q, const nv_bf16* k,
+                 const nv_bf16* v, const float* lse, int B, int Tn, int H, int Hkv, cudaStream_t s) {
   static_assert(16 * ldo<D>() <= 32 * LDS, "the staging tile must fit in the score tiles it reuses");
   const float scale = 1.0f / sqrtf(float(D));
-  const size_t kv_bytes = 4 * TR * ldh<D>() * sizeof(bf16) + WARPS * 32 * LDS * sizeof(float) +
-                          WARPS * 32 * LDP * sizeof(bf16) + 2 * TR * sizeof(float);
+  const size_t kv_bytes = 4 * TR * ldh<D>() * sizeof(nv_bf16) + WARPS * 32 * LDS * sizeof(float) +
+                          WARPS * 32 * LDP * sizeof(nv_bf16) + 2 * TR * sizeof(float);
   allow_smem_tc(attention_backward_dkv_tc_kernel<D>, kv_bytes);
   attention_backward_dkv_tc_kernel<D><<<dim3(ceil_div(Tn, TR), Hkv, B), THREADS, kv_bytes, s>>>(
       dk, dv, dout, q, k, v, lse, dsum, Tn, H, Hkv, scale);
   SF_CUDA_LAUNCHED();
-  const size_t q_bytes = 4 * TR * ldh<D>() * sizeof(bf16) + WARPS * 32 * LDS * sizeof(float) +
-                         WARPS * 16 * LDP * sizeof(bf16);
+  const size_t q_bytes = 4 * TR * ldh<D>() * sizeof(nv_bf16) + WARPS * 32 * LDS * sizeof(float) +
+                         WARPS * 16 * LDP * sizeof(nv_bf16);
   allow_smem_tc(attention_backward_dq_tc_kernel<D>, q_bytes);
   attention_backward_dq_tc_kernel<D><<<dim3(ceil_div(Tn, TR), H, B), THREADS, q_bytes, s>>>(dq, dout, q, k, v, lse,
                                                                                           dsum, Tn, H, Hkv, scale);
@@ -339,17 +339,17 @@ void backward_tc(bf16* dq, bf16* dk, bf16* dv, const float* dsum, const bf16* do
 
 size_t attention_tc_smem_bytes(int D) {
   auto fwd = [](int ld_h, int ld_o) {
-    return 3 * TR * ld_h * sizeof(bf16) + WARPS * 16 * LDS * sizeof(float) + WARPS * 16 * LDP * sizeof(bf16) +
+    return 3 * TR * ld_h * sizeof(nv_bf16) + WARPS * 16 * LDS * sizeof(float) + WARPS * 16 * LDP * sizeof(nv_bf16) +
            WARPS * 16 * ld_o * sizeof(float);
   };
   auto dkv = [](int ld_h) {
-    return 4 * TR * ld_h * sizeof(bf16) + WARPS * 32 * LDS * sizeof(float) + WARPS * 32 * LDP * sizeof(bf16) +
+    return 4 * TR * ld_h * sizeof(nv_bf16) + WARPS * 32 * LDS * sizeof(float) + WARPS * 32 * LDP * sizeof(nv_bf16) +
            2 * TR * sizeof(float);
   };
   return std::max(fwd(D + 8, D + 4), dkv(D + 8));  // the dQ kernel needs less than the dK/dV one
 }
 
-void attention_forward_tc(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int Tn, int H,
+void attention_forward_tc(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int B, int Tn, int H,
                           int Hkv, int D, cudaStream_t s) {
   switch (D) {
     case 16: forward_tc<16>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
@@ -359,8 +359,8 @@ void attention_forward_tc(bf16* out, float* lse, const bf16* q, const bf16* k, c
   }
 }
 
-void attention_backward_tc(bf16* dq, bf16* dk, bf16* dv, const float* dsum, const bf16* dout, const bf16* q,
-                           const bf16* k, const bf16* v, const float* lse, int B, int Tn, int H, int Hkv, int D,
+void attention_backward_tc(nv_bf16* dq, nv_bf16* dk, nv_bf16* dv, const float* dsum, const nv_bf16* dout, const nv_bf16* q,
+                           const nv_bf16* k, const nv_bf16* v, const float* lse, int B, int Tn, int H, int Hkv, int D,
                            cudaStream_t s) {
   switch (D) {
     case 16: backward_tc<16>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s); break;
@@ -370,4 +370,4 @@ void attention_backward_tc(bf16* dq, bf16* dk, bf16* dv, const float* dsum, cons
   }
 }
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

@@ -1,6 +1,5 @@
-// Shared helpers of the CUDA engine (device side): error checks, the activation type T
-// (float for the F32 parity config, __nv_bfloat16 for training), F32 conversions, 16-byte packed
-// loads/stores, warp/block reductions and the stateless dropout hash.
+// Shared helpers of the CUDA kernels (device side): error checks, the activation type T (float for the F32
+// parity config, __nv_bfloat16 for training), F32 conversions, 16-byte packed loads/stores, warp/block reductions.
 // Every kernel file includes this; nothing here launches work.
 #pragma once
 #include <cuda_bf16.h>
@@ -10,27 +9,29 @@
 #include <stdexcept>
 #include <string>
 
-namespace sqlfocus::cuda {
+#include "core/shared.h"  // sf::Error, the dropout hash
+
+namespace sf::cuda {
 
 inline void check_cuda(cudaError_t e, const char* what, const char* file, int line) {
   if (e != cudaSuccess)
-    throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(e) + " (" + what + " at " +
-                             file + ":" + std::to_string(line) + ")");
+    throw Error(e == cudaErrorMemoryAllocation ? SF_ERR_OUT_OF_MEMORY : SF_ERR_DEVICE,
+                std::string("CUDA error: ") + cudaGetErrorString(e) + " (" + what + " at " + file + ":" + std::to_string(line) + ")");
 }
-#define SF_CUDA_CHECK(expr) ::sqlfocus::cuda::check_cuda((expr), #expr, __FILE__, __LINE__)
-#define SF_CUDA_LAUNCHED() ::sqlfocus::cuda::check_cuda(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
+#define SF_CUDA_CHECK(expr) ::sf::cuda::check_cuda((expr), #expr, __FILE__, __LINE__)
+#define SF_CUDA_LAUNCHED() ::sf::cuda::check_cuda(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
 
-using bf16 = __nv_bfloat16;
+using nv_bf16 = __nv_bfloat16;
 
 inline unsigned ceil_div(long long a, long long b) { return static_cast<unsigned>((a + b - 1) / b); }
 
 __device__ __forceinline__ float to_f32(float x) { return x; }
-__device__ __forceinline__ float to_f32(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_f32(nv_bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
 
 template <typename T> __device__ __forceinline__ T from_f32(float x);
 template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
-template <> __device__ __forceinline__ bf16 from_f32<bf16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ nv_bf16 from_f32<nv_bf16>(float x) { return __float2bfloat16_rn(x); }
 
 // 16 bytes of T, for vectorised loads and stores (8 BF16 or 4 F32 per access).
 template <typename T> struct alignas(16) Packed {
@@ -66,24 +67,8 @@ __device__ __forceinline__ float block_sum(float v) {
   return warp_sum(v);
 }
 
-// Stateless dropout, the same counter-based hash as the CPU engine (native/cpu/kernels.h dropout_uniform),
-// so both engines drop the same elements for the same (seed, counter, stream, i): element i of LoRA
-// input `stream` (layer * 7 + module) at micro-step `counter` is dropped when its uniform is < p. The
-// forward, the backward and a recomputed forward rebuild the mask, so it is never stored.
-__host__ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-// The per-(seed, counter, stream) part of the hash, computed once on the host per LoRA input.
-__host__ __device__ __forceinline__ uint64_t dropout_stream_key(uint64_t seed, uint64_t counter, uint64_t stream) {
-  return seed ^ mix64(counter * 0x100000001b3ull + stream);
-}
-__device__ __forceinline__ bool dropout_keep(uint64_t key, uint64_t i, float p) {
-  const uint64_t h = mix64(key ^ mix64(i + 0x632be59bd9b4e019ull));
-  return !(static_cast<float>(h >> 40) * (1.0f / 16777216.0f) < p);
-}
+// The dropout hash (mix64, dropout_key, dropout_keep) is core/shared.h's, shared with the CPU: both devices
+// drop the same elements for the same (seed, counter, stream, i).
 
 // Load/store V consecutive elements of T as F32 (V = Packed<T>::size uses one 16-byte access; V = 1 is
 // the fallback for rows whose length is not a multiple of the packet).
@@ -109,4 +94,4 @@ template <int V, typename T> __device__ __forceinline__ void store_f32(T* p, con
   }
 }
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

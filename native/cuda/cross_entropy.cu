@@ -3,14 +3,14 @@
 // -100 and cost nothing), multiplies a chunk of them by lm_head into F32 logits [n, V] (matmul.cu),
 // then this kernel does, per row and in one block: max, sum of exp, the token loss, and - in the same
 // pass over the logits - the logits gradient scale * (softmax - onehot) in T, ready for the dX matmul.
-// The full [B*T, V] logits never exist. Also the row gather/scatter-add around it and a fixed-order
+// The full [B*T, V] logits never exist. Also the row gather/scatter around it and a fixed-order
 // F32 sum (so the loss is reproducible run to run).
 #include <cmath>
 
 #include "common.cuh"
 #include "kernels.h"
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 template <typename T>
 __global__ void cross_entropy_kernel(float* losses, T* dlogits, const float* logits, const int32_t* targets, int V,
@@ -50,6 +50,7 @@ __global__ void cross_entropy_kernel(float* losses, T* dlogits, const float* log
   const float lse = gm + logf(gs);
   if (threadIdx.x == 0) losses[row] = target >= 0 ? lse - x[target] : 0.0f;
   if (dlogits == nullptr) return;
+  // (dlogits is its own buffer, never the logits: x[target] above must not be overwritten first)
   T* dx = dlogits + static_cast<long long>(row) * V;
   if (target < 0) {
     for (int i = threadIdx.x; i < V; i += blockDim.x) dx[i] = from_f32<T>(0.0f);
@@ -82,16 +83,15 @@ template <typename T> void gather_rows(T* dst, const T* src, const int32_t* rows
 }
 
 // rows are distinct (each labelled position appears once), so there are no write conflicts.
-template <typename T> __global__ void scatter_add_rows_kernel(T* dst, const T* src, const int32_t* rows, int n, int C) {
+template <typename T> __global__ void scatter_rows_kernel(T* dst, const T* src, const int32_t* rows, int n, int C) {
   const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= static_cast<long long>(n) * C) return;
   const int i = static_cast<int>(idx / C), c = static_cast<int>(idx % C);
-  T* d = dst + static_cast<long long>(rows[i]) * C + c;
-  *d = from_f32<T>(to_f32(*d) + to_f32(src[idx]));
+  dst[static_cast<long long>(rows[i]) * C + c] = src[idx];
 }
-template <typename T> void scatter_add_rows(T* dst, const T* src, const int32_t* rows, int n, int C, cudaStream_t s) {
+template <typename T> void scatter_rows(T* dst, const T* src, const int32_t* rows, int n, int C, cudaStream_t s) {
   if (n == 0) return;
-  scatter_add_rows_kernel<T><<<ceil_div(static_cast<long long>(n) * C, 256), 256, 0, s>>>(dst, src, rows, n, C);
+  scatter_rows_kernel<T><<<ceil_div(static_cast<long long>(n) * C, 256), 256, 0, s>>>(dst, src, rows, n, C);
   SF_CUDA_LAUNCHED();
 }
 
@@ -110,9 +110,9 @@ void sum_f32(float* out, const float* in, int n, cudaStream_t s) {
   template void cross_entropy_forward_backward<T>(float*, T*, const float*, const int32_t*, int, int, float,    \
                                                   cudaStream_t);                                               \
   template void gather_rows<T>(T*, const T*, const int32_t*, int, int, cudaStream_t);                          \
-  template void scatter_add_rows<T>(T*, const T*, const int32_t*, int, int, cudaStream_t);
+  template void scatter_rows<T>(T*, const T*, const int32_t*, int, int, cudaStream_t);
 SF_INSTANTIATE(float)
-SF_INSTANTIATE(bf16)
+SF_INSTANTIATE(nv_bf16)
 #undef SF_INSTANTIATE
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

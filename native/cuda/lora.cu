@@ -1,12 +1,12 @@
-// dropout_forward / dropout_backward: the element-wise half of the LoRA branch
-// y += s * dropout(x) A^T B^T (the matmuls are in matmul.cu). PEFT gives each adapted projection its
-// own dropout; here each (step, layer, projection) gets its own key and the mask comes from a stateless
-// hash of (key, element), so it is never stored: the backward and a recomputed forward rebuild it.
-// With p = 0 the step skips these kernels and feeds x to the LoRA matmuls directly.
+// dropout_forward / dropout_backward: the element-wise half of the LoRA branch y += s * dropout(x) A^T B^T
+// (native/core/train.cpp writes the branch; its matmuls are matmul.cu's), twins of the CPU pair. PEFT gives each
+// adapted projection its own dropout; here each (step, layer, projection) gets its own key and the mask comes
+// from core/shared.h's stateless hash of (key, element), so it is never stored: the backward and a recomputed
+// forward rebuild it, identical to the CPU's. With p = 0 the step skips these kernels.
 #include "common.cuh"
 #include "kernels.h"
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 template <typename T> __global__ void lora_dropout_forward_kernel(T* xd, const T* x, size_t n, float p, uint64_t key) {
   const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -37,7 +37,7 @@ void dropout_backward(T* dx, const T* dxd, size_t n, float p, uint64_t key, cuda
   template void dropout_forward<T>(T*, const T*, size_t, float, uint64_t, cudaStream_t); \
   template void dropout_backward<T>(T*, const T*, size_t, float, uint64_t, cudaStream_t);
 SF_INSTANTIATE(float)
-SF_INSTANTIATE(bf16)
+SF_INSTANTIATE(nv_bf16)
 #undef SF_INSTANTIATE
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

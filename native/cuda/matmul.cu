@@ -1,7 +1,7 @@
-// matmul_forward / matmul_backward_input / lora_forward / lora_backward on cuBLAS (cublasGemmEx, BF16 or
-// F32 inputs, F32 compute). Only compiled when CMake found cuBLAS (CMakeLists.txt: SQLFOCUS_WITH_CUDA).
-// The base projections are frozen, so the backward is one GEMM (dX = dY W); the LoRA branch is four
-// skinny GEMMs (rank r) whose weight gradients land in F32 master-gradient buffers.
+// matmul_forward / matmul_backward_input / matmul_backward_weight and the classifier chunk on cuBLAS
+// (cublasGemmEx, BF16 or F32 inputs, F32 compute). Only compiled when CMake found cuBLAS (SQLFOCUS_WITH_CUDA).
+// The base projections are frozen, so their backward is one GEMM (dX = dY W); the LoRA branch (written once, in
+// native/core/train.cpp) is four skinny GEMMs of rank r whose weight gradients land in the F32 gradient buffer.
 // Row-major matrices are handed to column-major cuBLAS as their transposes: C^T = op(B)^T op(A)^T.
 #include <cublas_v2.h>
 
@@ -12,12 +12,13 @@
 #include "kernels.h"
 #include "matmul.h"
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 namespace {
 void check_blas(cublasStatus_t st, const char* what) {
   if (st != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("cuBLAS error ") + std::to_string(static_cast<int>(st)) + " in " + what);
+    throw Error(st == CUBLAS_STATUS_ALLOC_FAILED ? SF_ERR_OUT_OF_MEMORY : SF_ERR_DEVICE,
+                std::string("cuBLAS error ") + std::to_string(static_cast<int>(st)) + " in " + what);
 }
 cudaDataType_t cuda_type(ElemType t) { return t == ElemType::F32 ? CUDA_R_32F : CUDA_R_16BF; }
 cublasHandle_t as_handle(void* h) { return static_cast<cublasHandle_t>(h); }
@@ -52,55 +53,43 @@ void Blas::gemm(bool transA, bool transB, int M, int N, int K, float alpha, cons
 }
 
 template <typename T>
-void matmul_forward(Blas& blas, T* out, const T* in, const T* W, const T* bias, int N, int I, int O, cudaStream_t s) {
+void matmul_forward(T* out, const T* x, const T* w, const T* bias, int M, int N, int K, bool accumulate, Blas& blas, cudaStream_t s) {
   constexpr ElemType t = elem_type_of<T>();
-  blas.gemm(false, true, N, O, I, 1.0f, in, W, t, 0.0f, out, t);
-  if (bias) bias_forward(out, bias, N, O, s);
+  blas.gemm(false, true, M, N, K, 1.0f, x, w, t, accumulate ? 1.0f : 0.0f, out, t);
+  if (bias) bias_forward(out, bias, M, N, s);
+}
+
+template <typename T> void matmul_backward_input(T* dx, const T* dout, const T* w, int M, int N, int K, bool accumulate, Blas& blas) {
+  constexpr ElemType t = elem_type_of<T>();
+  blas.gemm(false, false, M, K, N, 1.0f, dout, w, t, accumulate ? 1.0f : 0.0f, dx, t);
+}
+
+template <typename T> void matmul_backward_weight(float* dw, const T* a, const T* b, int M, int N, int K, float alpha, Blas& blas) {
+  blas.gemm(true, false, N, K, M, alpha, a, b, elem_type_of<T>(), 1.0f, dw, ElemType::F32);
 }
 
 template <typename T>
-void matmul_backward_input(Blas& blas, T* dinp, const T* dout, const T* W, int N, int I, int O, bool accumulate) {
+void classifier_forward_backward(T* dh, const T* h, const int32_t* targets, const T* w, int Nc, int V, int C, float scale, float* logits,
+                                 T* dlogits, float* losses, Blas& blas, cudaStream_t s) {
   constexpr ElemType t = elem_type_of<T>();
-  blas.gemm(false, false, N, I, O, 1.0f, dout, W, t, accumulate ? 1.0f : 0.0f, dinp, t);
+  blas.gemm(false, true, Nc, V, C, 1.0f, h, w, t, 0.0f, logits, ElemType::F32);
+  cross_entropy_forward_backward<T>(losses, dh ? dlogits : nullptr, logits, targets, Nc, V, scale, s);
+  if (dh) matmul_backward_input<T>(dh, dlogits, w, Nc, V, C, false, blas);
 }
 
-template <typename T>
-void lora_forward(Blas& blas, T* out, T* u, const T* xd, const T* A, const T* B, int N, int I, int O, int r,
-                  float scale) {
-  constexpr ElemType t = elem_type_of<T>();
-  blas.gemm(false, true, N, r, I, 1.0f, xd, A, t, 0.0f, u, t);
-  blas.gemm(false, true, N, O, r, scale, u, B, t, 1.0f, out, t);
+template <typename T> void logits_forward(float* logits, const T* h, const T* w, int Nc, int V, int C, Blas& blas) {
+  blas.gemm(false, true, Nc, V, C, 1.0f, h, w, elem_type_of<T>(), 0.0f, logits, ElemType::F32);
 }
 
-template <typename T>
-void lora_backward(Blas& blas, float* dA, float* dB, T* dxd, T* du, const T* dout, const T* xd, const T* u, const T* A,
-                   const T* B, int N, int I, int O, int r, float scale, bool accumulate_dx) {
-  constexpr ElemType t = elem_type_of<T>();
-  blas.gemm(true, false, O, r, N, scale, dout, u, t, 1.0f, dB, ElemType::F32);
-  blas.gemm(false, false, N, r, O, scale, dout, B, t, 0.0f, du, t);
-  blas.gemm(true, false, r, I, N, 1.0f, du, xd, t, 1.0f, dA, ElemType::F32);
-  blas.gemm(false, false, N, I, r, 1.0f, du, A, t, accumulate_dx ? 1.0f : 0.0f, dxd, t);
-}
-
-template <typename T>
-void classifier_forward_backward(Blas& blas, float* losses, T* dh, const T* h, const int32_t* targets, const T* W, int n,
-                                 int V, int H, float scale, float* logits, T* dlogits, cudaStream_t s) {
-  constexpr ElemType t = elem_type_of<T>();
-  blas.gemm(false, true, n, V, H, 1.0f, h, W, t, 0.0f, logits, ElemType::F32);
-  cross_entropy_forward_backward<T>(losses, dh ? dlogits : nullptr, logits, targets, n, V, scale, s);
-  if (dh) matmul_backward_input<T>(blas, dh, dlogits, W, n, H, V, false);
-}
-
-#define SF_INSTANTIATE(T)                                                                                         \
-  template void matmul_forward<T>(Blas&, T*, const T*, const T*, const T*, int, int, int, cudaStream_t);         \
-  template void matmul_backward_input<T>(Blas&, T*, const T*, const T*, int, int, int, bool);                          \
-  template void lora_forward<T>(Blas&, T*, T*, const T*, const T*, const T*, int, int, int, int, float);         \
-  template void lora_backward<T>(Blas&, float*, float*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
-                                 int, int, int, int, float, bool);                                            \
-  template void classifier_forward_backward<T>(Blas&, float*, T*, const T*, const int32_t*, const T*, int, int, int, \
-                                               float, float*, T*, cudaStream_t);
+#define SF_INSTANTIATE(T)                                                                                                     \
+  template void matmul_forward<T>(T*, const T*, const T*, const T*, int, int, int, bool, Blas&, cudaStream_t);               \
+  template void matmul_backward_input<T>(T*, const T*, const T*, int, int, int, bool, Blas&);                                \
+  template void matmul_backward_weight<T>(float*, const T*, const T*, int, int, int, float, Blas&);                          \
+  template void classifier_forward_backward<T>(T*, const T*, const int32_t*, const T*, int, int, int, float, float*, T*, float*, \
+                                               Blas&, cudaStream_t);                                                         \
+  template void logits_forward<T>(float*, const T*, const T*, int, int, int, Blas&);
 SF_INSTANTIATE(float)
-SF_INSTANTIATE(bf16)
+SF_INSTANTIATE(nv_bf16)
 #undef SF_INSTANTIATE
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

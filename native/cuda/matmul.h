@@ -1,6 +1,6 @@
-// matmul_forward / matmul_backward_input and lora_forward / lora_backward: the CUDA twins of the CPU
-// matmul+lora kernels, on cuBLAS (compiled only when CMake found cuBLAS). No cuBLAS type leaks into
-// this header, so train_cuda.cu and the tests include it without the cuBLAS headers' paths.
+// matmul_forward / matmul_backward_input / matmul_backward_weight and the classifier chunk: the CUDA twins of the
+// CPU matmul kernels, on cuBLAS (compiled only when CMake found cuBLAS). No cuBLAS type leaks into this header, so
+// ops.cu and the tests include it without the cuBLAS headers' paths.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 enum class ElemType { F32, BF16 };
 template <typename T> constexpr ElemType elem_type_of();
@@ -34,27 +34,22 @@ class Blas {
   size_t workspace_bytes_ = 0;
 };
 
-// out[N, O] = in[N, I] W[O, I]^T (+ bias[O])
+// The CPU matmul twins (native/cpu/kernels.h), same argument order, cuBLAS behind them (blas is bound to the stream).
+// out[M, N] (+)= x[M, K] W[N, K]^T (+ bias[N])
 template <typename T>
-void matmul_forward(Blas& blas, T* out, const T* in, const T* W, const T* bias, int N, int I, int O, cudaStream_t s);
-// dinp[N, I] (+)= dout[N, O] W[O, I]; frozen W: no weight gradient.
-template <typename T>
-void matmul_backward_input(Blas& blas, T* dinp, const T* dout, const T* W, int N, int I, int O, bool accumulate);
-// u[N, r] = xd A^T (saved for the backward), out[N, O] += scale * u B^T. A [r, I], B [O, r] in T
-// (the copies of the F32 master weights).
-template <typename T>
-void lora_forward(Blas& blas, T* out, T* u, const T* xd, const T* A, const T* B, int N, int I, int O, int r,
-                  float scale);
-// dB += scale * dout^T u, du = scale * dout B, dA += du^T xd (dA, dB F32), dxd (+)= du A.
-template <typename T>
-void lora_backward(Blas& blas, float* dA, float* dB, T* dxd, T* du, const T* dout, const T* xd, const T* u, const T* A,
-                   const T* B, int N, int I, int O, int r, float scale, bool accumulate_dx);
+void matmul_forward(T* out, const T* x, const T* w, const T* bias, int M, int N, int K, bool accumulate, Blas& blas, cudaStream_t s);
+// dx[M, K] (+)= dout[M, N] W[N, K]; frozen W: no weight gradient.
+template <typename T> void matmul_backward_input(T* dx, const T* dout, const T* w, int M, int N, int K, bool accumulate, Blas& blas);
+// dw[N, K] += alpha a[M, N]^T b[M, K] with dw F32 (the LoRA A/B gradients).
+template <typename T> void matmul_backward_weight(float* dw, const T* a, const T* b, int M, int N, int K, float alpha, Blas& blas);
 
-// One chunk of the fused lm_head + cross-entropy (twin of the CPU classifier_forward_backward): logits
-// [n, V] (F32 scratch) = h[n, H] W[V, H]^T; losses[i] = logsumexp - logit[target]; with dh set,
-// dh[n, H] = scale * (softmax - onehot) W (dlogits: T scratch [n, V]).
+// One chunk of the fused lm_head + cross-entropy (twin of the CPU classifier_forward_backward): logits [Nc, V]
+// (F32 scratch) = h[Nc, C] W[V, C]^T; losses[i] = logsumexp - logit[target]; with dh set,
+// dh[Nc, C] = scale * (softmax - onehot) W (dlogits: T scratch [Nc, V]).
 template <typename T>
-void classifier_forward_backward(Blas& blas, float* losses, T* dh, const T* h, const int32_t* targets, const T* W, int n,
-                                 int V, int H, float scale, float* logits, T* dlogits, cudaStream_t s);
+void classifier_forward_backward(T* dh, const T* h, const int32_t* targets, const T* w, int Nc, int V, int C, float scale, float* logits,
+                                 T* dlogits, float* losses, Blas& blas, cudaStream_t s);
+// logits[Nc, V] (F32) = h[Nc, C] W[V, C]^T
+template <typename T> void logits_forward(float* logits, const T* h, const T* w, int Nc, int V, int C, Blas& blas);
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

@@ -1,11 +1,10 @@
-// residual_forward / residual_backward, twins of the CPU residual pair, and the bias add of the q/k/v
-// projections. Element-wise, 16-byte accesses when the length allows. residual_backward is the identity
-// into both branches, so it is an accumulate (dst += src); the CUDA step mostly fuses it into
-// rmsnorm_backward and the matmul accumulations and uses this kernel only where it cannot.
+// residual_forward, twin of the CPU residual_forward (its backward is the identity into both branches: the step
+// fuses it into rmsnorm_backward and the matmul accumulations), and the bias add of the q/k/v projections.
+// Element-wise, 16-byte accesses when the length allows.
 #include "common.cuh"
 #include "kernels.h"
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 template <typename T, int V, bool ACC>
 __global__ void add_kernel(T* out, const T* a, const T* b, size_t n) {
@@ -32,9 +31,6 @@ template <typename T, bool ACC> static void launch_add(T* out, const T* a, const
 template <typename T> void residual_forward(T* out, const T* a, const T* b, size_t n, cudaStream_t s) {
   launch_add<T, false>(out, a, b, n, s);
 }
-template <typename T> void residual_backward(T* dst, const T* src, size_t n, cudaStream_t s) {
-  launch_add<T, true>(dst, nullptr, src, n, s);
-}
 
 template <typename T> __global__ void bias_kernel(T* out, const T* bias, int N, int O) {
   const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -48,10 +44,9 @@ template <typename T> void bias_forward(T* out, const T* bias, int N, int O, cud
 
 #define SF_INSTANTIATE(T)                                                               \
   template void residual_forward<T>(T*, const T*, const T*, size_t, cudaStream_t);     \
-  template void residual_backward<T>(T*, const T*, size_t, cudaStream_t);              \
   template void bias_forward<T>(T*, const T*, int, int, cudaStream_t);
 SF_INSTANTIATE(float)
-SF_INSTANTIATE(bf16)
+SF_INSTANTIATE(nv_bf16)
 #undef SF_INSTANTIATE
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

@@ -6,7 +6,7 @@
 #include "common.cuh"
 #include "kernels.h"
 
-namespace sqlfocus::cuda {
+namespace sf::cuda {
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -65,7 +65,7 @@ void swiglu_backward(T* dg, T* du, const T* dh, const T* g, const T* u, size_t n
   template void swiglu_forward<T>(T*, const T*, const T*, size_t, cudaStream_t);                  \
   template void swiglu_backward<T>(T*, T*, const T*, const T*, const T*, size_t, cudaStream_t);
 SF_INSTANTIATE(float)
-SF_INSTANTIATE(bf16)
+SF_INSTANTIATE(nv_bf16)
 #undef SF_INSTANTIATE
 
-}  // namespace sqlfocus::cuda
+}  // namespace sf::cuda

@@ -1,7 +1,9 @@
 // sqlfocus training engine: the C boundary (llama.h style). Plain C types only; no Node, no files, no JSON.
 // A trainer holds the LoRA parameters (F32), their gradients and AdamW moments, and the activation buffers
-// for at most max_batch x max_seq tokens. Base weights are borrowed pointers (e.g. into mapped safetensors)
-// that must stay valid and unchanged while the trainer lives; they are never copied.
+// for at most max_batch x max_seq tokens, in its device's memory (host memory for SF_DEVICE_CPU, GPU memory for
+// SF_DEVICE_CUDA). Base weights are borrowed pointers (e.g. into mapped safetensors) that must stay valid and
+// unchanged while the trainer lives: the CPU reads them in place, never copying them; CUDA uploads them once.
+// Every call that can fail returns an sf_status (0 = SF_OK) and leaves its message in sf_trainer_last_error.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,7 @@ typedef struct {
 typedef struct {
   const void* data;  // NULL: absent (only biases may be absent)
   sf_dtype dtype;
+  size_t bytes;      // size of data in bytes, checked against the config's shape; 0: not checked
 } sf_tensor;
 
 /** Base weights, Hugging Face layout (Linear weights [out, in], row-major). */
@@ -44,6 +47,18 @@ typedef enum {
 
 typedef enum { SF_DEVICE_CPU = 0, SF_DEVICE_CUDA = 1 } sf_device;
 
+/** What went wrong, for callers to branch on (the addon turns these into err.code). */
+typedef enum {
+  SF_OK = 0,
+  SF_ERR_INVALID_ARGUMENT = -1,    // a bad config, parameter, weight, batch or buffer range (the message names it)
+  SF_ERR_NONFINITE_GRADIENTS = -2, // optimizer_step: NaN/inf gradients; no update applied, gradients zeroed
+  SF_ERR_OUT_OF_MEMORY = -3,       // the device could not allocate the trainer's buffers
+  SF_ERR_DEVICE = -4,              // a CUDA runtime or cuBLAS failure
+  SF_ERR_UNSUPPORTED = -5          // not available in this build or on this device (e.g. CUDA without a toolkit)
+} sf_status;
+/** "SF_OK", "SF_ERR_INVALID_ARGUMENT", … ("SF_ERR_UNKNOWN" for other values). */
+const char* sf_status_name(int status);
+
 typedef struct {
   int lora_rank;
   float lora_alpha, lora_dropout;
@@ -54,8 +69,11 @@ typedef struct {
   uint64_t seed;  // LoRA A init and dropout stream
   int recompute;  // keep only layer inputs, recompute each layer's activations in the backward pass
   float beta1, beta2, eps, weight_decay, max_grad_norm;  // AdamW (PyTorch semantics); max_grad_norm <= 0: no clipping
-  int device;     // sf_device: SF_DEVICE_CUDA runs the CUDA engine (native/cuda; builds with CUDA + cuBLAS only)
-  int ce_chunk;   // tokens per lm_head/cross-entropy chunk (0: 128): the logits scratch is ce_chunk x vocab floats
+  int device;     // sf_device: where the step runs (SF_DEVICE_CUDA: builds with CUDA + cuBLAS only)
+  int ce_chunk;   // tokens per lm_head/cross-entropy chunk (0: the device's default, CPU 128, CUDA 512): the logits
+                  // scratch is ce_chunk x vocab floats
+  int activation_dtype;  // sf_dtype of activations and of the weights' device copy (0: the device's default, CPU
+                         // SF_F32, CUDA SF_BF16; CUDA also takes SF_F32 for parity runs; the CPU takes SF_F32 only)
 } sf_trainer_params;
 
 typedef struct sf_trainer sf_trainer;
@@ -72,15 +90,19 @@ typedef struct {
 
 sf_trainer_params sf_trainer_default_params(void);
 
-/** NULL on failure, with the reason in err. */
-sf_trainer* sf_trainer_create(const sf_model_config* cfg, const sf_model_weights* w, const sf_trainer_params* p,
-                              char* err, size_t err_len);
+/** Checks cfg and p as sf_trainer_create does, without weights or allocations (SF_OK, or the status with the
+ *  field named in err). */
+int sf_check_config(const sf_model_config* cfg, const sf_trainer_params* p, char* err, size_t err_len);
+/** Validates cfg, w and p (the one place they are checked), allocates the trainer and its buffers on p->device.
+ *  On failure returns the status, sets *out = NULL and writes the reason into err. */
+int sf_trainer_create(const sf_model_config* cfg, const sf_model_weights* w, const sf_trainer_params* p,
+                      sf_trainer** out, char* err, size_t err_len);
 void sf_trainer_free(sf_trainer* t);
 /** The message of the last failed call on t. */
 const char* sf_trainer_last_error(const sf_trainer* t);
 
-/** Adds the gradient of loss_scale * (sum of token losses) to the LoRA grads. ids/labels: [batch, seq].
- *  Position t predicts labels[t+1]; label -100 is ignored. Returns 0, or -1 (see last_error). */
+/** Adds the gradient of loss_scale * (sum of token losses) to the LoRA grads. ids/labels: [batch, seq] (host).
+ *  Position t predicts labels[t+1]; label -100 is ignored. */
 int sf_trainer_forward_backward(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq,
                                 float loss_scale, sf_loss_result* out);
 /** Loss without dropout or gradients. */
@@ -89,23 +111,33 @@ int sf_trainer_evaluate(sf_trainer* t, const int32_t* ids, const int32_t* labels
 /** All logits, [batch, seq, vocab] into out (no dropout). */
 int sf_trainer_logits(sf_trainer* t, const int32_t* ids, int batch, int seq, float* out);
 /** Clips the grads to max_grad_norm, applies AdamW with lr, zeroes the grads. Rejects non-finite grads
- *  (returns -1, no update, grads zeroed). grad_norm: the norm before clipping. */
+ *  (SF_ERR_NONFINITE_GRADIENTS, no update, grads zeroed). grad_norm: the norm before clipping.
+ *  Data-parallel training all-reduces SF_LORA_GRADS (sf_trainer_lora_buffer) between the last
+ *  forward_backward of a window and this call. */
 int sf_trainer_optimizer_step(sf_trainer* t, float lr, double* grad_norm, double* ms);
-void sf_trainer_zero_grad(sf_trainer* t);
+int sf_trainer_zero_grad(sf_trainer* t);
 
-/** LoRA tensors: A [r, in] and B [out, r] for each layer and adapted module (layer-major, module order, A then B). */
+/** LoRA tensors: A [r, in] and B [out, r] for each layer and adapted module (layer-major, module order, A then B),
+ *  back to back in one flat F32 buffer per kind (sf_lora_buffer) at the offsets given by sf_trainer_lora_info. */
 int sf_trainer_lora_count(const sf_trainer* t);
 typedef struct {
   int layer;
   sf_module module;
   int is_b;
   int rows, cols;
+  size_t offset;  // first element in the flat buffers
 } sf_lora_info;
 sf_lora_info sf_trainer_lora_info(const sf_trainer* t, int i);
-float* sf_trainer_lora_data(sf_trainer* t, int i);  // rows x cols, read/write
-float* sf_trainer_lora_grad(sf_trainer* t, int i);
-float* sf_trainer_adam_m(sf_trainer* t, int i);
-float* sf_trainer_adam_v(sf_trainer* t, int i);
+/** Elements in each flat buffer (the sum of rows x cols over the LoRA tensors). */
+size_t sf_trainer_lora_size(const sf_trainer* t);
+typedef enum { SF_LORA_PARAMS = 0, SF_LORA_GRADS = 1, SF_ADAM_M = 2, SF_ADAM_V = 3 } sf_lora_buffer;
+/** Copies elements [offset, offset + count) of a flat buffer to / from host memory. Writing SF_LORA_PARAMS also
+ *  refreshes the device's working copy of the adapters. */
+int sf_trainer_read_lora(sf_trainer* t, sf_lora_buffer which, size_t offset, size_t count, float* out);
+int sf_trainer_write_lora(sf_trainer* t, sf_lora_buffer which, size_t offset, size_t count, const float* in);
+/** The flat buffer itself, sf_trainer_lora_size() F32 values in the device's memory (host memory on the CPU,
+ *  GPU memory on CUDA), valid while t lives: what an MPI/NCCL all-reduce of SF_LORA_GRADS works on. */
+float* sf_trainer_lora_buffer(sf_trainer* t, sf_lora_buffer which);
 int64_t sf_trainer_get_step(const sf_trainer* t);
 void sf_trainer_set_step(sf_trainer* t, int64_t step);
 
@@ -114,6 +146,7 @@ void sf_trainer_get_rng(const sf_trainer* t, uint64_t* seed, uint64_t* counter);
 void sf_trainer_set_rng(sf_trainer* t, uint64_t seed, uint64_t counter);
 
 sf_memory sf_trainer_memory(const sf_trainer* t);
+/** PEFT's module name ("q_proj" … "down_proj"), "?" outside the enum. */
 const char* sf_module_name(sf_module m);
 
 #ifdef __cplusplus

@@ -1,8 +1,9 @@
 // CUDA engine tests (built only with CUDA + cuBLAS; run on a GPU machine by ctest as sqlfocus_cuda_tests).
-// The CUDA step against the CPU step (native/core through the C API) on the same tiny models: logits,
-// loss, every LoRA gradient, three AdamW steps with dropout on (both engines draw the same masks), the
-// F32 config to tight tolerances and the BF16 config to BF16 ones; plus recompute == no recompute,
-// accumulation == one big batch, rejection of non-finite gradients, and host-mirror round trips.
+// The one training step (native/core/train.cpp) on the CUDA device against the same step on the CPU device, both
+// through the C API, on the same tiny models: logits, loss, every LoRA gradient, three AdamW steps with dropout on
+// (both devices draw the same masks from core/shared.h's hash), the F32 config to tight tolerances and the BF16
+// config to BF16 ones; plus recompute == no recompute, accumulation == one big batch, rejection of non-finite
+// gradients (SF_ERR_NONFINITE_GRADIENTS), LoRA state round trips, and the attention / cross-entropy kernels alone.
 // Prints one line per check like the core tests; exit 1 on failure, 77 (ctest: skipped) without a GPU.
 #include <cmath>
 #include <cstdio>
@@ -17,9 +18,9 @@
 #include <cuda_runtime.h>
 
 #include "cuda/kernels.h"
-#include "cuda/train_cuda.h"
+#include "cuda/ops.h"
 
-using namespace sqlfocus::cuda;
+using namespace sf::cuda;
 
 static int failures = 0;
 static void check(bool ok, const std::string& what, double value, double limit) {
@@ -63,7 +64,7 @@ struct TinyModel {
   sf_tensor make(size_t n, Rng& rng, float a, float center = 0) {
     store.emplace_back(n);
     for (auto& x : store.back()) x = center + rng.sym(a);
-    return sf_tensor{store.back().data(), SF_F32};
+    return sf_tensor{store.back().data(), SF_F32, n * sizeof(float)};
   }
   TinyModel(int V, int H, int I, int L, int NH, int KV, int D, uint64_t seed) {
     cfg.vocab_size = V, cfg.hidden_size = H, cfg.intermediate_size = I, cfg.num_layers = L, cfg.num_heads = NH;
@@ -105,151 +106,162 @@ struct Batch {
   }
 };
 
-static sf_trainer_params params_for(float dropout, int recompute) {
+static sf_trainer_params params_for(float dropout, int recompute, int device, int act) {
   sf_trainer_params p = sf_trainer_default_params();
   p.lora_rank = 4, p.lora_alpha = 8, p.lora_dropout = dropout, p.max_batch = 2, p.max_seq = 160, p.threads = 2;
   p.seed = 7, p.recompute = recompute, p.weight_decay = 0.01f, p.max_grad_norm = 0.5f;
+  p.device = device, p.activation_dtype = act;
   return p;
 }
 
-struct CpuTrainer {
+/** One trainer through the C API, with its flat LoRA buffers copied out on demand. */
+struct Trainer {
   sf_trainer* t = nullptr;
-  CpuTrainer(const TinyModel& m, const sf_trainer_params& p) {
+  Trainer(const TinyModel& m, const sf_trainer_params& p) {
     char err[512] = {0};
-    t = sf_trainer_create(&m.cfg, &m.w, &p, err, sizeof err);
-    if (!t) {
-      std::fprintf(stderr, "CPU trainer: %s\n", err);
+    if (int rc = sf_trainer_create(&m.cfg, &m.w, &p, &t, err, sizeof err)) {
+      std::fprintf(stderr, "%s trainer: %s: %s\n", p.device == SF_DEVICE_CUDA ? "CUDA" : "CPU", sf_status_name(rc), err);
       std::exit(1);
     }
   }
-  ~CpuTrainer() { sf_trainer_free(t); }
-  size_t lora_size() const {
-    const int n = sf_trainer_lora_count(t);
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-      const sf_lora_info info = sf_trainer_lora_info(t, i);
-      total += size_t(info.rows) * info.cols;
-    }
-    return total;
+  ~Trainer() { sf_trainer_free(t); }
+  size_t size() const { return sf_trainer_lora_size(t); }
+  std::vector<float> read(sf_lora_buffer which) const {
+    std::vector<float> v(size());
+    if (sf_trainer_read_lora(t, which, 0, v.size(), v.data())) std::exit(1);
+    return v;
   }
-  // the flat buffers are contiguous in slot order: slot 0's pointer is their start
-  float* params() { return sf_trainer_lora_data(t, 0); }
-  float* grads() { return sf_trainer_lora_grad(t, 0); }
+  void write(sf_lora_buffer which, const std::vector<float>& v) {
+    if (sf_trainer_write_lora(t, which, 0, v.size(), v.data())) std::exit(1);
+  }
+  sf_loss_result fb(const int32_t* ids, const int32_t* labels, int B, int T, float scale) {
+    sf_loss_result r{};
+    if (int rc = sf_trainer_forward_backward(t, ids, labels, B, T, scale, &r)) {
+      std::fprintf(stderr, "forward_backward: %s: %s\n", sf_status_name(rc), sf_trainer_last_error(t));
+      std::exit(1);
+    }
+    return r;
+  }
 };
 
 // B is zero at init; give both engines the same non-zero B so every gradient path carries signal.
-static void randomise_b(CpuTrainer& cpu, CudaTrainer& gpu, uint64_t seed) {
+static void randomise_b(Trainer& cpu, Trainer& gpu, uint64_t seed) {
   Rng rng{seed};
-  float* g = gpu.host_buffer(0);
+  std::vector<float> prm = cpu.read(SF_LORA_PARAMS);
   const int n = sf_trainer_lora_count(cpu.t);
   for (int i = 0; i < n; i++) {
     const sf_lora_info info = sf_trainer_lora_info(cpu.t, i);
     if (!info.is_b) continue;
-    float* c = sf_trainer_lora_data(cpu.t, i);
-    const size_t off = size_t(c - cpu.params());
-    for (int k = 0; k < info.rows * info.cols; k++) c[k] = g[off + k] = rng.sym(0.2f);
+    for (int k = 0; k < info.rows * info.cols; k++) prm[info.offset + k] = rng.sym(0.2f);
   }
+  cpu.write(SF_LORA_PARAMS, prm);
+  gpu.write(SF_LORA_PARAMS, prm);
 }
 
-static void compare_engines(const char* name, int V, int H, int I, int L, int NH, int KV, int D, int T,
-                            CudaPrecision precision, double tol_logits, double tol_loss, double tol_grad,
-                            double tol_params) {
-  const bool bf16 = precision == CudaPrecision::BF16;
+static void compare_engines(const char* name, int V, int H, int I, int L, int NH, int KV, int D, int T, int act, double tol_logits,
+                            double tol_loss, double tol_grad, double tol_params) {
+  const bool bf16 = act == SF_BF16;
   const std::string tag = std::string(name) + (bf16 ? " bf16" : " f32");
   TinyModel m(V, H, I, L, NH, KV, D, 11);
-  const sf_trainer_params p = params_for(0.1f, 0);
-  CpuTrainer cpu(m, p);
-  auto gpu = create_cuda_trainer(m.cfg, m.w, p, precision);
-  const size_t n = cpu.lora_size();
-  check(gpu->lora_size() == n, tag + ": LoRA buffer sizes", double(gpu->lora_size()) - double(n), 0);
-  check(rel_err(gpu->host_buffer(0), cpu.params(), n) == 0.0, tag + ": LoRA A init identical", 0, 0);
-  randomise_b(cpu, *gpu, 5);
-  const std::vector<float> start(cpu.params(), cpu.params() + n);
+  Trainer cpu(m, params_for(0.1f, 0, SF_DEVICE_CPU, 0));
+  Trainer gpu(m, params_for(0.1f, 0, SF_DEVICE_CUDA, act));
+  const size_t n = cpu.size();
+  check(gpu.size() == n, tag + ": LoRA buffer sizes", double(gpu.size()) - double(n), 0);
+  check(rel_err(gpu.read(SF_LORA_PARAMS).data(), cpu.read(SF_LORA_PARAMS).data(), n) == 0.0, tag + ": LoRA A init identical", 0, 0);
+  randomise_b(cpu, gpu, 5);
+  const std::vector<float> start = cpu.read(SF_LORA_PARAMS);
   Batch batch(2, T, V, 3);
 
-  std::vector<float> lc(size_t(2) * T * V);
+  std::vector<float> lc(size_t(2) * T * V), lg(lc.size());
   sf_trainer_logits(cpu.t, batch.ids.data(), 2, T, lc.data());
-  const std::vector<float> lg = gpu->logits(batch.ids.data(), 2, T);
-  check(rel_err(lg.data(), lc.data(), lc.size()) < tol_logits, tag + ": logits vs CPU", rel_err(lg.data(), lc.data(), lc.size()), tol_logits);
+  const int lrc = sf_trainer_logits(gpu.t, batch.ids.data(), 2, T, lg.data());
+  check(lrc == 0 && rel_err(lg.data(), lc.data(), lc.size()) < tol_logits, tag + ": logits vs CPU", rel_err(lg.data(), lc.data(), lc.size()), tol_logits);
 
   // three accumulation windows of one micro-batch each, dropout on, then AdamW
   for (int step = 0; step < 3; step++) {
-    sf_loss_result rc{};
-    sf_trainer_forward_backward(cpu.t, batch.ids.data(), batch.labels.data(), 2, T, 1.0f / 50, &rc);
-    const CudaLossResult rg = gpu->forward_backward(batch.ids.data(), batch.labels.data(), 2, T, 1.0f / 50);
+    const sf_loss_result rc = cpu.fb(batch.ids.data(), batch.labels.data(), 2, T, 1.0f / 50);
+    const sf_loss_result rg = gpu.fb(batch.ids.data(), batch.labels.data(), 2, T, 1.0f / 50);
     const double le = std::fabs(rg.loss_sum - rc.loss_sum) / std::fabs(rc.loss_sum);
     check(rg.tokens == rc.tokens && le < tol_loss, tag + ": step " + std::to_string(step) + " loss vs CPU", le, tol_loss);
-    const float* gg = gpu->host_buffer(1);
-    const double ge = bf16 ? 1.0 - cosine(gg, cpu.grads(), n) : rel_err(gg, cpu.grads(), n);
+    const std::vector<float> gg = gpu.read(SF_LORA_GRADS), gc = cpu.read(SF_LORA_GRADS);
+    const double ge = bf16 ? 1.0 - cosine(gg.data(), gc.data(), n) : rel_err(gg.data(), gc.data(), n);
     check(ge < tol_grad, tag + ": step " + std::to_string(step) + (bf16 ? " grads 1-cosine vs CPU" : " grads vs CPU"), ge, tol_grad);
-    double nc = 0;
+    double nc = 0, ng = 0;
     sf_trainer_optimizer_step(cpu.t, 1e-2f, &nc, nullptr);
-    const CudaOptimizerResult og = gpu->optimizer_step(1e-2f);
-    check(og.applied && std::fabs(og.grad_norm - nc) / nc < tol_grad * 10,
-          tag + ": step " + std::to_string(step) + " grad norm vs CPU", std::fabs(og.grad_norm - nc) / nc, tol_grad * 10);
+    const int orc = sf_trainer_optimizer_step(gpu.t, 1e-2f, &ng, nullptr);
+    check(orc == SF_OK && std::fabs(ng - nc) / nc < tol_grad * 10, tag + ": step " + std::to_string(step) + " grad norm vs CPU",
+          std::fabs(ng - nc) / nc, tol_grad * 10);
   }
   // compare the updates (params - start): F32 element-wise, BF16 by direction
   std::vector<float> dg(n), dc(n);
-  const float* pg = gpu->host_buffer(0);
-  for (size_t i = 0; i < n; i++) dg[i] = pg[i] - start[i], dc[i] = cpu.params()[i] - start[i];
+  const std::vector<float> pg = gpu.read(SF_LORA_PARAMS), pc = cpu.read(SF_LORA_PARAMS);
+  for (size_t i = 0; i < n; i++) dg[i] = pg[i] - start[i], dc[i] = pc[i] - start[i];
   const double pe = bf16 ? 1.0 - cosine(dg.data(), dc.data(), n) : rel_err(dg.data(), dc.data(), n);
   check(pe < tol_params, tag + (bf16 ? ": 3 AdamW updates 1-cosine vs CPU" : ": 3 AdamW updates vs CPU"), pe, tol_params);
-  sf_loss_result ec{};
+  const double me = rel_err(gpu.read(SF_ADAM_V).data(), cpu.read(SF_ADAM_V).data(), n);
+  check(me < tol_params * 10, tag + ": AdamW second moments vs CPU", me, tol_params * 10);
+  sf_loss_result ec{}, eg{};
   sf_trainer_evaluate(cpu.t, batch.ids.data(), batch.labels.data(), 2, T, &ec);
-  const CudaLossResult eg = gpu->evaluate(batch.ids.data(), batch.labels.data(), 2, T);
+  sf_trainer_evaluate(gpu.t, batch.ids.data(), batch.labels.data(), 2, T, &eg);
   const double ee = std::fabs(eg.loss_sum - ec.loss_sum) / std::fabs(ec.loss_sum);
   check(ee < tol_loss * 2, tag + ": evaluate loss vs CPU", ee, tol_loss * 2);
+  uint64_t s1, c1, s2, c2;
+  sf_trainer_get_rng(cpu.t, &s1, &c1), sf_trainer_get_rng(gpu.t, &s2, &c2);
+  check(s1 == s2 && c1 == c2 && sf_trainer_get_step(gpu.t) == 3, tag + ": dropout stream and step count as on the CPU", 0, 0);
 }
 
 // recompute must not change anything; two half batches (same loss scale) must give one batch's gradient
 static void self_consistency() {
   TinyModel m(96, 64, 160, 2, 4, 2, 16, 21);
   Batch batch(2, 48, 96, 9);
-  sf_trainer_params p = params_for(0.1f, 0);
-  auto a = create_cuda_trainer(m.cfg, m.w, p, CudaPrecision::F32);
-  p.recompute = 1;
-  auto b = create_cuda_trainer(m.cfg, m.w, p, CudaPrecision::F32);
-  p.lora_dropout = 0, p.recompute = 0;
-  auto c = create_cuda_trainer(m.cfg, m.w, p, CudaPrecision::F32);
-  auto d = create_cuda_trainer(m.cfg, m.w, p, CudaPrecision::F32);
-  for (auto* t : {a.get(), b.get(), c.get(), d.get()}) {
+  Trainer a(m, params_for(0.1f, 0, SF_DEVICE_CUDA, SF_F32));
+  Trainer b(m, params_for(0.1f, 1, SF_DEVICE_CUDA, SF_F32));
+  Trainer c(m, params_for(0.0f, 0, SF_DEVICE_CUDA, SF_F32));
+  Trainer d(m, params_for(0.0f, 0, SF_DEVICE_CUDA, SF_F32));
+  for (Trainer* t : {&a, &b, &c, &d}) {
     Rng rng{77};
-    float* prm = t->host_buffer(0);
-    for (size_t i = 0; i < t->lora_size(); i++) prm[i] += rng.sym(0.05f);
+    std::vector<float> prm = t->read(SF_LORA_PARAMS);
+    for (auto& x : prm) x += rng.sym(0.05f);
+    t->write(SF_LORA_PARAMS, prm);
   }
-  a->forward_backward(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
-  b->forward_backward(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
-  const size_t n = a->lora_size();
-  const double re = rel_err(b->host_buffer(1), a->host_buffer(1), n);
+  a.fb(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
+  b.fb(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
+  const size_t n = a.size();
+  const double re = rel_err(b.read(SF_LORA_GRADS).data(), a.read(SF_LORA_GRADS).data(), n);
   check(re <= 1e-6, "recompute == stored activations (grads, dropout on)", re, 1e-6);
 
-  c->forward_backward(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
-  d->forward_backward(batch.ids.data(), batch.labels.data(), 1, 48, 0.01f);
-  d->forward_backward(batch.ids.data() + 48, batch.labels.data() + 48, 1, 48, 0.01f);
-  const double ae = rel_err(d->host_buffer(1), c->host_buffer(1), n);
+  c.fb(batch.ids.data(), batch.labels.data(), 2, 48, 0.01f);
+  d.fb(batch.ids.data(), batch.labels.data(), 1, 48, 0.01f);
+  d.fb(batch.ids.data() + 48, batch.labels.data() + 48, 1, 48, 0.01f);
+  const double ae = rel_err(d.read(SF_LORA_GRADS).data(), c.read(SF_LORA_GRADS).data(), n);
   check(ae < 1e-5, "two half batches == one batch (grads)", ae, 1e-5);
 
   // non-finite gradients: rejected, no update, grads zeroed
-  float* prm = c->host_buffer(0);
-  const std::vector<float> before(prm, prm + n);
-  c->host_buffer(1)[0] = NAN;
-  const CudaOptimizerResult r = c->optimizer_step(1e-3f);
-  const float* after = c->host_buffer(0);
-  const float* g = c->host_buffer(1);
+  const std::vector<float> before = c.read(SF_LORA_PARAMS);
+  std::vector<float> g = c.read(SF_LORA_GRADS);
+  g[0] = NAN;
+  c.write(SF_LORA_GRADS, g);
+  double norm = 0;
+  const int rc = sf_trainer_optimizer_step(c.t, 1e-3f, &norm, nullptr);
+  const std::vector<float> after = c.read(SF_LORA_PARAMS), g2 = c.read(SF_LORA_GRADS);
   double gmax = 0;
-  for (size_t i = 0; i < n; i++) gmax = std::max(gmax, double(std::fabs(g[i])));
-  check(!r.applied && rel_err(after, before.data(), n) == 0 && gmax == 0, "non-finite grads rejected, zeroed, no update", gmax, 0);
+  for (float x : g2) gmax = std::max(gmax, double(std::fabs(x)));
+  check(rc == SF_ERR_NONFINITE_GRADIENTS && rel_err(after.data(), before.data(), n) == 0 && gmax == 0 && sf_trainer_get_step(c.t) == 0,
+        "non-finite grads rejected (SF_ERR_NONFINITE_GRADIENTS), zeroed, no update", gmax, 0);
 
   // bad input names the field
-  bool threw = false;
   std::vector<int32_t> bad = batch.ids;
   bad[5] = 96;
-  try {
-    c->forward_backward(bad.data(), batch.labels.data(), 2, 48, 1.0f);
-  } catch (const std::exception& e) {
-    threw = std::string(e.what()).find("inputIds[5]") != std::string::npos;
-  }
-  check(threw, "out-of-vocabulary id rejected naming inputIds[5]", 0, 0);
+  sf_loss_result r{};
+  const int brc = sf_trainer_forward_backward(c.t, bad.data(), batch.labels.data(), 2, 48, 1.0f, &r);
+  check(brc == SF_ERR_INVALID_ARGUMENT && std::string(sf_trainer_last_error(c.t)).find("inputIds[5]") != std::string::npos,
+        "out-of-vocabulary id rejected naming inputIds[5]", 0, 0);
+
+  // the flat gradient buffer is device memory an all-reduce can work on in place
+  float* dev_grads = sf_trainer_lora_buffer(c.t, SF_LORA_GRADS);
+  cudaPointerAttributes attr{};
+  check(dev_grads && cudaPointerGetAttributes(&attr, dev_grads) == cudaSuccess && attr.type == cudaMemoryTypeDevice,
+        "sf_trainer_lora_buffer(SF_LORA_GRADS) is device memory", 0, 0);
 }
 
 // ---- kernel-level checks (localise a failure of the step comparisons) ------------------------------
@@ -343,7 +355,7 @@ template <typename T> static void attention_kernels(int D, int T_, double tol) {
   DeviceArray<float> lse(size_t(B) * H * T_), dsum(size_t(B) * H * T_);
   upload(dq_, q), upload(dk_, k), upload(dv_, v), upload(dd, dout);
   attention_forward<T>(o.p, lse.p, dq_.p, dk_.p, dv_.p, B, T_, H, KV, D, nullptr);
-  attention_backward<T>(gq.p, gk.p, gv.p, dsum.p, dd.p, o.p, dq_.p, dk_.p, dv_.p, lse.p, B, T_, H, KV, D, nullptr);
+  attention_backward<T>(gq.p, gk.p, gv.p, dd.p, o.p, lse.p, dq_.p, dk_.p, dv_.p, B, T_, H, KV, D, dsum.p, nullptr);
   const cudaError_t e = cudaDeviceSynchronize();
   check(e == cudaSuccess, tag + ": kernels ran (" + cudaGetErrorString(e) + ")", 0, 0);
   std::vector<float> ro, rq, rk, rv;
@@ -389,7 +401,7 @@ static void cross_entropy_kernel() {
 
 int main() {
   std::string why;
-  if (!cuda_device_available(&why)) {
+  if (!device_available(&why)) {
     std::printf("skip: no CUDA device (%s)\n", why.c_str());
     return 77;
   }
@@ -400,12 +412,12 @@ int main() {
   attention_kernels<__nv_bfloat16>(128, 100, 3e-2);
   cross_entropy_kernel();
   // head_dim 16 (2 layers, GQA 4:2, T = 40: a partial tile) and head_dim 128 (the 7B head size, T = 100)
-  compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
-  compare_engines("tiny D128", 80, 256, 320, 1, 2, 1, 128, 100, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
-  compare_engines("tiny D64", 96, 128, 192, 1, 2, 2, 64, 70, CudaPrecision::F32, 1e-5, 1e-5, 1e-4, 1e-3);
+  compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, SF_F32, 1e-5, 1e-5, 1e-4, 1e-3);
+  compare_engines("tiny D128", 80, 256, 320, 1, 2, 1, 128, 100, SF_F32, 1e-5, 1e-5, 1e-4, 1e-3);
+  compare_engines("tiny D64", 96, 128, 192, 1, 2, 2, 64, 70, SF_F32, 1e-5, 1e-5, 1e-4, 1e-3);
   // BF16: the tensor-core attention (attention_tc.cu) at head_dim 16 and 128, partial 64-row tiles
-  compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, CudaPrecision::BF16, 5e-2, 2e-2, 2e-2, 5e-2);
-  compare_engines("tiny D128", 80, 256, 320, 1, 2, 1, 128, 100, CudaPrecision::BF16, 5e-2, 2e-2, 2e-2, 5e-2);
+  compare_engines("tiny D16", 96, 64, 160, 2, 4, 2, 16, 40, SF_BF16, 5e-2, 2e-2, 2e-2, 5e-2);
+  compare_engines("tiny D128", 80, 256, 320, 1, 2, 1, 128, 100, SF_BF16, 5e-2, 2e-2, 2e-2, 5e-2);
   self_consistency();
   std::printf(failures ? "%d check(s) failed\n" : "all CUDA checks passed\n", failures);
   return failures ? 1 : 0;

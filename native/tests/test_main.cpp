@@ -31,9 +31,9 @@ struct Rng {
 };
 
 /** max |analytic − numeric| / max |numeric| over the inputs x, where numeric = central differences of f. */
-static double fd_error(std::vector<double>& x, const std::vector<double>& analytic, const std::function<double()>& f, double h = 1e-5) {
+static double fd_error(double* x, size_t n, const std::vector<double>& analytic, const std::function<double()>& f, double h = 1e-5) {
   double maxdiff = 0, maxref = 1e-12;
-  for (size_t i = 0; i < x.size(); i++) {
+  for (size_t i = 0; i < n; i++) {
     double keep = x[i];
     x[i] = keep + h;
     double fp = f();
@@ -45,6 +45,9 @@ static double fd_error(std::vector<double>& x, const std::vector<double>& analyt
     maxref = std::max(maxref, std::fabs(num));
   }
   return maxdiff / maxref;
+}
+static double fd_error(std::vector<double>& x, const std::vector<double>& analytic, const std::function<double()>& f, double h = 1e-5) {
+  return fd_error(x.data(), x.size(), analytic, f, h);
 }
 static double dot(const std::vector<double>& a, const double* b) {
   double s = 0;
@@ -114,8 +117,8 @@ static void test_kernels() {
   {
     auto x = rng.vec(N * C), r = rng.vec(N * C);
     std::vector<double> out(N * C), dx(N * C, 0.0);
-    auto f = [&] { dropout_forward(out.data(), x.data(), out.size(), 0.3f, 7, 3, 2, th); return dot(r, out.data()); };
-    dropout_backward(dx.data(), r.data(), out.size(), 0.3f, 7, 3, 2, th);
+    auto f = [&] { dropout_forward(out.data(), x.data(), out.size(), 0.3f, dropout_key(7, 3, 2), th); return dot(r, out.data()); };
+    dropout_backward(dx.data(), r.data(), out.size(), 0.3f, dropout_key(7, 3, 2), th);
     double e = fd_error(x, dx, f);
     check(e < 1e-6, "dropout_backward (fd, double)", e, 1e-6);
   }
@@ -228,7 +231,7 @@ struct TinyModel {
     auto t = [&](size_t n, double a, double base = 0) {
       store.push_back(rng.vec(n, a));
       for (auto& x : store.back()) x += base;
-      return sf_tensor{store.back().data(), sf_dtype(SF_F64)};
+      return sf_tensor{store.back().data(), sf_dtype(SF_F64), 0};
     };
     store.reserve(64);
     w.embed_tokens = t(23 * H, 1);
@@ -254,9 +257,9 @@ static void test_model_gradients() {
     sf_trainer_params p = tiny_params(variant == 2 ? 0.0f : 0.2f);
     p.recompute = variant == 1;
     p.threads = 1;  // thousands of tiny steps: threads would only add overhead here
-    Engine<double> e(tm.cfg, tm.w, p);
+    Engine<cpu::Ops<double>> e(tm.cfg, tm.w, p);
     Rng rng{5};
-    for (auto& x : e.param) x = rng.sym(0.5);  // B ≠ 0 so every path carries gradient
+    for (size_t i = 0; i < e.lora_size; i++) e.param[i] = rng.sym(0.5);  // B ≠ 0 so every path carries gradient
     std::vector<int32_t> ids = {1, 5, 22, 7, 0, 3, 9, 4, 4, 18, 2, 11, 6, 13};
     std::vector<int32_t> labels = {-100, -100, 22, 7, 0, 3, -100, -100, 4, 18, -100, 11, 6, 13};
     const double scale = 0.25;
@@ -264,14 +267,14 @@ static void test_model_gradients() {
     int64_t tokens = 0;
     e.zero_grad();
     e.forward_backward(ids.data(), labels.data(), 2, 7, scale, &tokens);
-    std::vector<double> analytic = e.grad;
+    std::vector<double> analytic(e.grad, e.grad + e.lora_size);
     auto f = [&] {
       e.rng_counter = counter;
       int64_t tk;
       double l = e.forward_backward(ids.data(), labels.data(), 2, 7, scale, &tk);
       return scale * l;
     };
-    double err = fd_error(e.param, analytic, f);
+    double err = fd_error(e.param, e.lora_size, analytic, f);
     const char* names[] = {"whole model lora grads (fd, dropout 0.2, untied)", "whole model lora grads (fd, tied, recompute)", "whole model lora grads (fd, no dropout)"};
     check(err < 1e-6 && tokens == 9, names[variant], err, 1e-6);
   }
@@ -316,7 +319,7 @@ static void test_determinism_and_clipping() {
   auto conv = [&](sf_tensor t, size_t n) {
     const double* d = static_cast<const double*>(t.data);
     f32.emplace_back(d, d + n);
-    return sf_tensor{f32.back().data(), SF_F32};
+    return sf_tensor{f32.back().data(), SF_F32, f32.back().size() * 4};
   };
   f32.reserve(64);
   sf_model_weights w{};
@@ -331,28 +334,29 @@ static void test_determinism_and_clipping() {
   std::vector<float> finals[2];
   double norms[2][3];
   for (int run = 0; run < 2; run++) {
-    Engine<float> e(tm.cfg, w, tiny_params(0.1f));
+    Engine<cpu::Ops<float>> e(tm.cfg, w, tiny_params(0.1f));
     for (int s = 0; s < 3; s++) {
       int64_t tk;
       e.forward_backward(ids.data(), labels.data(), 2, 7, 1.0f / 9, &tk);
       norms[run][s] = e.optimizer_step(1e-2f);
     }
-    finals[run] = e.param;
+    finals[run].assign(e.param, e.param + e.lora_size);
   }
   bool same = finals[0] == finals[1] && norms[0][2] == norms[1][2];
   check(same, "determinism: two runs, same seed, bitwise equal", same ? 0 : 1, 0);
   // clipping: the update uses g · max_norm / (norm + 1e-6) when norm > max_norm
-  Engine<float> e(tm.cfg, w, tiny_params(0.0f));
+  Engine<cpu::Ops<float>> e(tm.cfg, w, tiny_params(0.0f));
   e.params.max_grad_norm = 1e-3f;
-  for (auto& x : e.grad) x = 1.0f;
+  for (size_t i = 0; i < e.lora_size; i++) e.grad[i] = 1.0f;
   double norm = e.optimizer_step(0.0f);
   double expect_m = 0.1 * (1e-3 / (norm + 1e-6));
   check(std::fabs(e.adam_m[0] - expect_m) < 1e-9, "clipping: m after one step = (1-b1)·g·clip", std::fabs(e.adam_m[0] - expect_m), 1e-9);
-  for (auto& x : e.grad) x = NAN;
+  for (size_t i = 0; i < e.lora_size; i++) e.grad[i] = NAN;
   bool threw = false;
-  std::vector<float> before = e.param;
-  try { e.optimizer_step(0.1f); } catch (const EngineError&) { threw = true; }
-  check(threw && before == e.param, "optimizer_step rejects NaN grads, no update", threw ? 0 : 1, 0);
+  std::vector<float> before(e.param, e.param + e.lora_size);
+  try { e.optimizer_step(0.1f); } catch (const Error& err) { threw = err.status == SF_ERR_NONFINITE_GRADIENTS; }
+  bool untouched = before == std::vector<float>(e.param, e.param + e.lora_size) && e.grad[0] == 0.0f;
+  check(threw && untouched, "optimizer_step rejects NaN grads (SF_ERR_NONFINITE_GRADIENTS), no update, grads zeroed", threw ? 0 : 1, 0);
 }
 
 // Every SIMD level the CPU has against the portable level (the templates as written), kernel by kernel, in one
@@ -391,8 +395,8 @@ static void test_levels() {
     o.sw.resize(g.size()), o.dg.resize(g.size()), o.du.resize(g.size()), o.dr.resize(g.size()), o.drb.assign(g.size(), 1.0f);
     swiglu_forward(o.sw.data(), g.data(), f32.data(), g.size(), 2);
     swiglu_backward(o.dg.data(), o.du.data(), o.sw.data(), g.data(), f32.data(), g.size(), 2);
-    dropout_forward(o.dr.data(), g.data(), g.size(), 0.3f, 7, 3, 11, 2);
-    dropout_backward(o.drb.data(), g.data(), g.size(), 0.3f, 7, 3, 11, 2);
+    dropout_forward(o.dr.data(), g.data(), g.size(), 0.3f, dropout_key(7, 3, 11), 2);
+    dropout_backward(o.drb.data(), g.data(), g.size(), 0.3f, dropout_key(7, 3, 11), 2);
     return o;
   };
   int top = cpu_detected_level();

@@ -1,6 +1,8 @@
 // Data-parallel collectives for the training loop: a DataParallel over the addon's Communicator (native/comm: Open
 // MPI opened at run time, NCCL in CUDA builds), or SINGLE_PROCESS when there is one rank. See docs/distributed.md.
-import { loadAddon } from "../native/index.js";
+import { loadAddon, nativeHandle, type MpiProbe, type NativeCommunicator } from "../native/index.js";
+
+export type { MpiProbe } from "../native/index.js";
 import { detectLaunch, type LaunchInfo } from "./launcher.js";
 
 export type ReduceOp = "sum" | "max" | "min";
@@ -32,37 +34,9 @@ export const SINGLE_PROCESS: DataParallel = {
   abort: (code: number): never => process.exit(code),
 };
 
-/** The addon's side (native/addon/comm.cpp). */
-export interface NativeCommunicator {
-  readonly rank: number;
-  readonly size: number;
-  readonly localRank: number;
-  readonly backend: "mpi" | "nccl";
-  allreduce(data: Float64Array | Float32Array, op?: ReduceOp): Promise<{ ms: number; bytes: number }>;
-  allreduceGradients(trainer: object): Promise<{ ms: number; bytes: number }>;
-  broadcast(data: Uint8Array, root: number): Promise<{ ms: number; bytes: number }>;
-  abort(code: number): never;
-}
-export interface MpiProbe {
-  /** This build can use MPI at all (false: built with SQLFOCUS_MPI=OFF). */
-  supported: boolean;
-  /** Open MPI's libmpi loaded. */
-  available: boolean;
-  library: string;
-  version: string;
-  error: string;
-  /** This build has the NCCL backend (CUDA builds). */
-  nccl: boolean;
-}
-interface CommAddon {
-  Communicator?: new (options: { backend: "mpi" | "nccl"; timeoutS?: number; checkEveryS?: number; device?: number; mpi?: boolean; rank?: number; size?: number; localRank?: number; idVia?: string }) => NativeCommunicator;
-  mpiProbe?(): MpiProbe;
-  mpiFinalize?(): void;
-}
-
 /** Whether and which MPI this process can use (loads libmpi, initialises nothing). */
 export function probeMpi(): MpiProbe {
-  const addon = loadAddon<CommAddon>();
+  const addon = loadAddon();
   if (typeof addon.mpiProbe !== "function") {
     return { supported: false, available: false, library: "", version: "", error: "this sqlfocus addon predates data-parallel training (rebuild it: npm rebuild sqlfocus)", nccl: false };
   }
@@ -94,7 +68,7 @@ export function openDataParallel(options: DataParallelOptions): DataParallel {
     throw new Error(`${where}: that is an MPICH-family launcher; sqlfocus's MPI backend is Open MPI's (libmpi.so.40): launch with Open MPI's mpirun, or srun with an Open MPI built for Slurm`);
   }
   const probe = probeMpi();
-  const addon = loadAddon<CommAddon>();
+  const addon = loadAddon();
   const timeoutS = options.timeoutS ?? 1800;
   const useNccl = options.device === "cuda" && probe.nccl;
   // GPUs without MPI (e.g. srun without an Open MPI): NCCL alone, its id handed over TCP or a shared file.
@@ -130,7 +104,7 @@ export function openDataParallel(options: DataParallelOptions): DataParallel {
     allreduce: async (values, op = "sum") => {
       await comm.allreduce(values, op);
     },
-    allreduceGradients: (trainer) => comm.allreduceGradients(trainer),
+    allreduceGradients: (trainer) => comm.allreduceGradients(nativeHandle(trainer)),
     abort: (code) => comm.abort(code),
   };
   opened = dp;

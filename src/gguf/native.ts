@@ -3,34 +3,9 @@
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { loadAddon } from "../native/index.js";
+import { loadAddon, type NativeQuantizer } from "../native/index.js";
 
-export interface NativeQuantizeOptions {
-  input: string;
-  output: string;
-  /** llama_ftype */
-  ftype: number;
-  threads?: number;
-  allowRequantize?: boolean;
-  pure?: boolean;
-  dryRun?: boolean;
-  /** Called on the JS thread as llama.cpp starts each tensor (1-based index). */
-  onTensor?: (index: number, count: number, name: string) => void;
-}
-
-export interface NativeQuantizer {
-  quantize(options: NativeQuantizeOptions): Promise<void>;
-  /**
-   * ggml_quantize_chunk (libggml-base) over all rows of `f32` on worker threads: the bytes of those rows in ggml type
-   * `ggmlType` (id), no importance matrix. Needs libggml-base (found beside libllama).
-   */
-  quantizeRows(ggmlType: number, f32: Float32Array, nPerRow: number, threads?: number): Promise<Buffer>;
-}
-
-interface QuantizerAddon {
-  quantizerBuilt?: boolean;
-  Quantizer?: new (libllamaPath: string, libggmlBasePath?: string) => NativeQuantizer;
-}
+export type { NativeQuantizeOptions, NativeQuantizer } from "../native/index.js";
 
 /** node-llama-cpp's platform package name for this machine (only the CPU builds are used here). */
 function platformPackage(): string {
@@ -86,7 +61,7 @@ let cached: NativeQuantizer | undefined;
 /** The addon's quantizer over node-llama-cpp's libllama, loaded once; clear errors when unavailable. */
 export function nativeQuantizer(): NativeQuantizer {
   if (cached) return cached;
-  const addon = loadAddon<QuantizerAddon>();
+  const addon = loadAddon();
   if (!addon.quantizerBuilt || !addon.Quantizer) {
     throw new Error(
       "the native addon was built without llama.cpp's quantizer (node-llama-cpp's llama.cpp bundle or git was missing at build time); " +

@@ -1,26 +1,12 @@
 // Loads the native addon (build/Release/sqlfocus.node, built on `npm i`) once, with a clear error if missing.
-// Capability modules declare the typed view of the part they use (e.g. src/train/native.ts).
+// Its types, all of them, are in ./binding.ts.
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { NativeAddon } from "./binding.js";
 
-export interface BuildInfo {
-  cuda: boolean;
-  /** The SIMD level the CPU kernels run at: portable | avx2 | avx512 | avx512bf16 (chosen at run time from the
-   *  CPU; SQLFOCUS_CPU=<level> forces a lower one). */
-  simd: string;
-  /** The best level this CPU (and build) supports. */
-  simdDetected: string;
-  compiler: string;
-}
-
-export interface NativeAddon {
-  buildInfo(): BuildInfo;
-  /** Maps a whole file read-only (copy-on-write) into an ArrayBuffer; unmapped when collected. */
-  /** A private memory map of the file, or of bytes [offset, offset+length) of it (at most 4 GiB per buffer). */
-  mapFile(path: string, offset?: number, length?: number): ArrayBuffer;
-}
+export * from "./binding.js";
 
 /** The package root (the folder with sqlfocus's package.json), from src/ or dist/src/. */
 export function packageRoot(): string {

@@ -7,6 +7,7 @@
 // gradients are summed over the ranks before the one AdamW update all ranks apply, and rank 0 alone logs and writes.
 import type { DataParallel } from "../distributed/index.js";
 import type { LoraAdapterSpec, LoraTensor } from "../model/index.js";
+import { isEngineError } from "../native/index.js";
 import { checkpointDir, latestCheckpoint, rotateCheckpoints, saveCheckpoint, SQLFOCUS_STATE_FORMAT, trainerStateJson, type LogHistoryEntry, type LoopState, type OptimizerState } from "./checkpoint.js";
 import type { ResolvedFinetuneOptions } from "./options.js";
 import { createTrainProgress, formatStepLine } from "./progress.js";
@@ -417,8 +418,7 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       try {
         gradNorm = (await ctx.trainer.optimizerStep(lr)).gradNorm;
       } catch (err) {
-        const msg = (err as Error).message ?? String(err);
-        if (/finite|nan|inf/i.test(msg)) return await diverged(`the gradients are not finite (${msg}); no update was applied`);
+        if (isEngineError(err, "SF_ERR_NONFINITE_GRADIENTS")) return await diverged(`the gradients are not finite (${err.message}); no update was applied`);
         throw err;
       }
       if (!finite(gradNorm)) await diverged(`the gradient norm is ${gradNorm}`);

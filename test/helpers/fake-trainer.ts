@@ -92,7 +92,7 @@ export class FakeTrainer implements LoopTrainer {
     this.ga.fill(0);
     this.gb.fill(0);
     const norm = Math.sqrt(g.reduce((s, x) => s + x * x, 0));
-    if (!Number.isFinite(norm)) throw new Error("optimizerStep: gradients are not finite (NaN/inf); no update applied");
+    if (!Number.isFinite(norm)) throw Object.assign(new Error("optimizerStep: gradients are not finite (NaN/inf); no update applied"), { code: "SF_ERR_NONFINITE_GRADIENTS" });
     const clip = this.opts.maxGradNorm > 0 && norm > this.opts.maxGradNorm ? this.opts.maxGradNorm / (norm + 1e-6) : 1;
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.opts;
