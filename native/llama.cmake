@@ -4,14 +4,26 @@
 # missing (the quantizer then reports itself unavailable). At build time it only needs the headers of
 # the same llama.cpp commit, for the layout of llama_model_quantize_params: they are extracted here
 # from node-llama-cpp's git bundle into the build folder (never committed).
-set(SQLFOCUS_LLAMA_BUNDLE "${CMAKE_CURRENT_SOURCE_DIR}/node_modules/node-llama-cpp/llama/gitRelease.bundle")
+# The bundle is found by Node's module resolution from this package (scripts/build-native.mjs passes it as
+# SQLFOCUS_LLAMA_BUNDLE; otherwise node is asked here), so a node-llama-cpp hoisted into a project's node_modules
+# is found as well as one nested under sqlfocus's.
+set(SQLFOCUS_LLAMA_BUNDLE "" CACHE FILEPATH "node-llama-cpp's llama/gitRelease.bundle (default: resolved with node)")
+if(NOT SQLFOCUS_LLAMA_BUNDLE)
+  execute_process(
+    COMMAND node -p "((p,fs,up)=>(up=(d)=>fs.existsSync(p.join(d,'package.json'))?d:up(p.dirname(d)),p.join(up(p.dirname(require.resolve('node-llama-cpp'))),'llama','gitRelease.bundle')))(require('path'),require('fs'))"
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}
+    OUTPUT_VARIABLE _sqlfocus_bundle RESULT_VARIABLE _sqlfocus_rc ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(_sqlfocus_rc EQUAL 0 AND _sqlfocus_bundle)
+    set(SQLFOCUS_LLAMA_BUNDLE "${_sqlfocus_bundle}")
+  endif()
+endif()
 set(SQLFOCUS_LLAMA_HEADERS "${CMAKE_BINARY_DIR}/llama-headers")
 find_program(SQLFOCUS_GIT git)
 
 if(WIN32)
   message(STATUS "sqlfocus: the llama.cpp quantizer is not built on Windows (dlopen route); quantize reports it unavailable")
-elseif(NOT EXISTS "${SQLFOCUS_LLAMA_BUNDLE}")
-  message(STATUS "sqlfocus: node-llama-cpp's llama.cpp bundle not found; quantize will report itself unavailable")
+elseif(NOT SQLFOCUS_LLAMA_BUNDLE OR NOT EXISTS "${SQLFOCUS_LLAMA_BUNDLE}")
+  message(STATUS "sqlfocus: node-llama-cpp's llama.cpp bundle not found ('${SQLFOCUS_LLAMA_BUNDLE}'); quantize will report itself unavailable")
 elseif(NOT SQLFOCUS_GIT)
   message(STATUS "sqlfocus: git not found (needed to read llama.cpp headers from the bundle); quantize will report itself unavailable")
 else()

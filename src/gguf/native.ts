@@ -16,26 +16,51 @@ function platformPackage(): string {
   return `${process.platform}-${arch}`;
 }
 
+/** The folder of the package whose entry `resolved` is (the nearest folder above it with a package.json). */
+function packageDirOf(resolved: string): string {
+  let dir = dirname(resolved);
+  while (!existsSync(join(dir, "package.json"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${resolved}`);
+    dir = up;
+  }
+  return dir;
+}
+
 /**
- * The path of node-llama-cpp's prebuilt libllama for this platform (env SQLFOCUS_LIBLLAMA overrides).
- * Throws a clear error where it cannot be found.
+ * node-llama-cpp's package folder, found by Node's module resolution from sqlfocus's own location (so wherever npm put
+ * it: hoisted into a project's node_modules, or nested under sqlfocus's), or null when it is not installed.
  */
-export function findLibllama(): string {
+export function findNodeLlamaCpp(from: string = import.meta.url): string | null {
+  try {
+    return packageDirOf(createRequire(from).resolve("node-llama-cpp"));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The path of node-llama-cpp's prebuilt libllama for this platform (env SQLFOCUS_LIBLLAMA overrides): the
+ * @node-llama-cpp/<platform> package, resolved from node-llama-cpp's own folder as node-llama-cpp resolves it.
+ * Throws a clear error where it cannot be found. `from` (a file path or URL) is where resolution starts (default:
+ * this module, i.e. the installed sqlfocus package).
+ */
+export function findLibllama(from: string = import.meta.url): string {
   const override = process.env.SQLFOCUS_LIBLLAMA;
   if (override) {
     if (!existsSync(override)) throw new Error(`SQLFOCUS_LIBLLAMA=${override}: no such file`);
     return override;
   }
-  const require = createRequire(import.meta.url);
-  let nlcDir: string;
-  try {
-    nlcDir = dirname(require.resolve("node-llama-cpp"));
-    while (!existsSync(join(nlcDir, "package.json"))) nlcDir = dirname(nlcDir);
-  } catch {
-    throw new Error("llama.cpp's quantizer needs node-llama-cpp (npm install node-llama-cpp@3.21.1): it is not installed");
-  }
+  const nlcDir = findNodeLlamaCpp(from);
+  if (!nlcDir) throw new Error("llama.cpp's quantizer needs node-llama-cpp, a dependency of sqlfocus, which is not installed: reinstall sqlfocus (npm i sqlfocus)");
   const pkg = platformPackage();
-  const candidates = [join(nlcDir, "..", "@node-llama-cpp", pkg, "bins", pkg), join(nlcDir, "node_modules", "@node-llama-cpp", pkg, "bins", pkg)];
+  const candidates: string[] = [];
+  try {
+    const pkgDir = packageDirOf(createRequire(join(nlcDir, "package.json")).resolve(`@node-llama-cpp/${pkg}`));
+    candidates.push(join(pkgDir, "bins", pkg));
+  } catch {
+    /* not installed for this platform: the message below says so */
+  }
   const libRe = process.platform === "win32" ? /^llama.*\.dll$/ : /^libllama(\.v[\d.]+)?\.(so|dylib)$|^libllama\.[\d.]*\.?(so|dylib)$/;
   for (const dir of candidates) {
     if (!existsSync(dir)) continue;
@@ -43,8 +68,9 @@ export function findLibllama(): string {
     if (lib) return join(dir, lib);
   }
   throw new Error(
-    `llama.cpp's library was not found for ${process.platform}-${process.arch} (looked in ${candidates.join(", ")}); ` +
-      "sqlfocus's quantizer uses the prebuilt libllama of node-llama-cpp's @node-llama-cpp/" + pkg + " package (set SQLFOCUS_LIBLLAMA to a libllama path to override)",
+    `llama.cpp's library was not found for ${process.platform}-${process.arch}: sqlfocus's quantizer uses the prebuilt libllama of ` +
+      `node-llama-cpp's optional package @node-llama-cpp/${pkg}, which ${candidates.length ? `has no libllama in ${candidates[0]}` : `is not installed beside ${nlcDir}`} ` +
+      "(reinstall without --no-optional/--omit=optional, or set SQLFOCUS_LIBLLAMA to a libllama path)",
   );
 }
 
@@ -65,7 +91,7 @@ export function nativeQuantizer(): NativeQuantizer {
   if (!addon.quantizerBuilt || !addon.Quantizer) {
     throw new Error(
       "the native addon was built without llama.cpp's quantizer (node-llama-cpp's llama.cpp bundle or git was missing at build time); " +
-        "install node-llama-cpp@3.21.1 and run 'npm run build:native'",
+        "rebuild it with 'npm rebuild sqlfocus' (needs cmake, a C++17 compiler and git)",
     );
   }
   const libllama = findLibllama();

@@ -1,4 +1,5 @@
-// Loads the native addon (build/Release/sqlfocus.node, built on `npm i`) once, with a clear error if missing.
+// Loads the native addon once: a source build (build/Release/sqlfocus.node) or the package's prebuilt binary
+// (prebuilds/<platform>-<arch>/, node-gyp-build's layout), with a clear error naming the fix when neither is there.
 // Its types, all of them, are in ./binding.ts.
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -21,31 +22,53 @@ export function packageRoot(): string {
       }
     }
     const up = dirname(dir);
-    if (up === dir) throw new Error("sqlfocus: cannot find the package root (package.json)");
+    if (up === dir) throw new Error("cannot find sqlfocus's package root (its package.json)");
     dir = up;
   }
 }
 
 let cached: NativeAddon | undefined;
 
+/** Where the addon is loaded from: $SQLFOCUS_ADDON, else build/Release (a source build), else the prebuilt binary. */
+export function addonPath(): string {
+  const override = process.env.SQLFOCUS_ADDON;
+  if (override) {
+    if (!existsSync(override)) throw new Error(`SQLFOCUS_ADDON=${override}: no such file`);
+    return override;
+  }
+  const root = packageRoot();
+  const require = createRequire(import.meta.url);
+  try {
+    // node-gyp-build: build/Release, build/Debug, then prebuilds/<platform>-<arch>/ matching this Node and libc
+    return (require("node-gyp-build") as { resolve(dir: string): string }).resolve(root);
+  } catch {
+    const failure = join(root, "build", "native-build-error.txt");
+    let why = "";
+    if (existsSync(failure)) why = ` Its build failed when sqlfocus was installed: ${readFileSync(failure, "utf8").trim().split("\n")[0]}`;
+    throw Object.assign(
+      new Error(
+        `sqlfocus's native addon is not available for ${process.platform}-${process.arch} (no build in ${join(root, "build", "Release")}, ` +
+          `no prebuilt binary for this platform in ${join(root, "prebuilds")}).${why} ` +
+          "Build it with: npm rebuild sqlfocus (needs cmake, a C++17 compiler and git; see the README, 'Building from source').",
+      ),
+      { code: "SQLFOCUS_NO_ADDON" },
+    );
+  }
+}
+
 /** The addon, loaded on first use. `T` is the caller's typed view of its part. */
 export function loadAddon<T = object>(): NativeAddon & T {
   if (!cached) {
-    const root = packageRoot();
-    const candidates = [
-      process.env.SQLFOCUS_ADDON,
-      join(root, "build", "Release", "sqlfocus.node"),
-      join(root, "build", "Debug", "sqlfocus.node"),
-    ].filter((p): p is string => !!p);
-    const path = candidates.find((p) => existsSync(p));
-    if (!path) {
-      throw new Error(
-        `sqlfocus: the native addon is not built (looked for ${candidates.join(", ")}). ` +
-          "Run 'npm run build:native' (needs cmake and a C++17 compiler).",
+    const path = addonPath();
+    const require = createRequire(import.meta.url);
+    try {
+      cached = require(path) as NativeAddon;
+    } catch (err) {
+      throw Object.assign(
+        new Error(`sqlfocus's native addon ${path} does not load here (${(err as Error).message.split("\n")[0]}). Rebuild it with: npm rebuild sqlfocus`),
+        { code: "SQLFOCUS_NO_ADDON", cause: err },
       );
     }
-    const require = createRequire(import.meta.url);
-    cached = require(path) as NativeAddon;
   }
   return cached as NativeAddon & T;
 }
