@@ -1,10 +1,199 @@
-// sqlfocus: the package's public API. Each capability folder has a small public face (index.ts).
-export * from "./model/index.js";
-export * from "./train/index.js";
-export * from "./track/index.js";
-export * from "./gguf/index.js";
-export * from "./mschema/index.js";
-export * from "./text2sql/index.js";
-export * from "./server/index.js";
-export * from "./sql/index.js";
-export * from "./eval/index.js";
+// sqlfocus: the package's public API, named one by one (the folders' index.ts files are internal faces).
+// Objects that hold resources (models, generators, servers) are released with `dispose()` or `await using`
+// (Symbol.asyncDispose); Fastify instances with `close()` or `await using`.
+
+// ---- models: Hugging Face folders, tokenizer, hub, tiny model, merge, PEFT adapters ----
+export {
+  initTinyModel,
+  merge,
+  openModel,
+  readQwen2Config,
+  resolveModel,
+  loadTokenizer,
+  Tokenizer,
+  readAdapter,
+  writeAdapter,
+  openSafetensors,
+  SafetensorsFile,
+  SafetensorsReader,
+  type TinyModelOptions,
+  type TinyModelInfo,
+  type TinyDtype,
+  type MergeOptions,
+  type MergeResult,
+  type OpenedModel,
+  type Qwen2Config,
+  type ResolveModelOptions,
+  type ResolvedModel,
+  type ChatMessage,
+  type ChatTemplateOptions,
+  type LoadTokenizerOptions,
+  type TokenizerBackend,
+  type LoraAdapter,
+  type LoraAdapterSpec,
+  type LoraModuleWeights,
+  type LoraTensor,
+  type SafetensorsDtype,
+  type TensorInfo,
+} from "./model/index.js";
+
+// ---- training ----
+export {
+  finetune,
+  FinetuneOptionError,
+  TrainingDivergedError,
+  FINETUNE_DEFAULTS,
+  LORA_TARGET_MODULES,
+  LR_SCHEDULER_TYPES,
+  REPORT_TARGETS,
+  latestCheckpoint,
+  listCheckpoints,
+  type FinetuneOptions,
+  type FinetuneRunOptions,
+  type FinetuneResult,
+  type LoraTargetModule,
+  type LrSchedulerType,
+  type ReportTarget,
+  type TrainDevice,
+  type LogEvent,
+  type StepEvent,
+  type TrainTracker,
+} from "./train/index.js";
+
+// ---- run tracking and the dashboard ----
+export {
+  listRuns,
+  readRun,
+  startBoard,
+  createBoardServer,
+  TensorBoardTracker,
+  createSwanLabTracker,
+  SwanLabTracker,
+  type BoardOptions,
+  type RunData,
+  type RunSummary,
+  type MetricRow,
+  type TensorBoardTrackerOptions,
+  type SwanLabTrackerOptions,
+} from "./track/index.js";
+
+// ---- GGUF: convert, quantize ----
+export {
+  toGGUF,
+  loraToGGUF,
+  quantize,
+  readGgufInfo,
+  writeModelfile,
+  QUANT_TYPES,
+  DEFAULT_QUANT_TYPE,
+  type QuantType,
+  type QuantizeOptions,
+  type QuantizeResult,
+  type GgufFloatType,
+  type ToGgufOptions,
+  type ToGgufResult,
+  type LoraToGgufOptions,
+  type LoraToGgufResult,
+  type GgufInfo,
+  type GgufTensorInfo,
+} from "./gguf/index.js";
+
+// ---- M-Schema ----
+export {
+  mschema,
+  formatMSchema,
+  formatMSchemaWithReport,
+  qwenTokenCounter,
+  parseDdlSchema,
+  schemaForPrompt,
+  readSqliteSchema,
+  readSqliteValues,
+  readMysqlSchema,
+  readPostgresSchema,
+  readDatabaseConfig,
+  type MSchemaOptions,
+  type MSchemaResult,
+  type MSchemaSource,
+  type PromptSchema,
+  type FormatOptions,
+  type FormatReport,
+  type DdlParseResult,
+  type DatabaseConfig,
+  type DatabaseSchema,
+  type TableSchema,
+  type ColumnSchema,
+  type ForeignKey,
+  type Dialect,
+  linkSchema,
+  ValueIndex,
+  sqliteValueIndex,
+  type LinkOptions,
+  type LinkReport,
+  type LinkResult,
+  type SchemaForPromptOptions,
+  type ValueIndexOptions,
+} from "./mschema/index.js";
+
+// ---- running SQL: the read-only executor (server `execute`, `sqlfocus query`) ----
+export {
+  openReadOnlyDatabase,
+  checkReadOnlySql,
+  describeConnection,
+  SqlRefusedError,
+  PrivilegedUserError,
+  QueryFailedError,
+  type DatabaseConnection,
+  type ExecuteLimits,
+  type ReadOnlyOptions,
+  type QueryResult,
+  type ReadOnlyDatabase,
+  type CheckOptions,
+  type RefusalCode,
+} from "./sql/index.js";
+
+// ---- text-to-SQL generation ----
+export {
+  buildNl2SqlPrompt,
+  extractSql,
+  LlamaChatModel,
+  SqlGenerator,
+  loadSqlGenerator,
+  PromptTooLongError,
+  UnknownAdapterError,
+  type Nl2SqlPromptInput,
+  type SqlDialect,
+  type ChatModel,
+  type ChatTurn,
+  type ChatRole,
+  type ChatRequest,
+  type ChatCompletion,
+  type SqlGenerateInput,
+  type SqlGenerateOptions,
+  type SqlGeneration,
+  type LlamaChatModelOptions,
+  type GgufLoraAdapter,
+} from "./text2sql/index.js";
+
+// ---- the text2sql server ----
+export { createServer, startServer, HttpError, type ServerOptions, type ServeOptions, type ConfiguredDatabase } from "./server/index.js";
+
+// ---- Spider and BIRD: prepare training data, evaluate execution accuracy ----
+export {
+  prepareSpider,
+  evaluateSpider,
+  generatorPredictor,
+  readPredictions,
+  birdBenchmark,
+  loadBirdSplit,
+  resolveBirdDir,
+  type PrepareOptions,
+  type PrepareSplitReport,
+  type EvalOptions,
+  type EvalSummary,
+  type EvalResultLine,
+  type Prediction,
+  type Predictor,
+  type SpiderExample,
+  type SpiderSplit,
+  type GeneratorPredictorOptions,
+} from "./eval/index.js";

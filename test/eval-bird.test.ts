@@ -15,9 +15,8 @@ import {
   prepareSpider,
   readPredictions,
   resolveBirdDir,
-  spiderSchemaText,
-  type SqlGeneratorLike,
 } from "../src/index.js";
+import { spiderSchemaText, type SqlGeneratorLike } from "../src/eval/index.js";
 import { makeBirdLayout, QUESTIONS } from "./helpers/made-up-dbs.js";
 
 let dir: string;

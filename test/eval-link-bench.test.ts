@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { goldItems, linkBench, qwenTokenCounter, readSqliteSchema } from "../src/index.js";
+import { goldItems, linkBench } from "../src/eval/index.js";
+import { qwenTokenCounter, readSqliteSchema } from "../src/index.js";
 import { makeSpiderLayout, writeLibrary } from "./helpers/made-up-dbs.js";
 import { requireSpider, spiderDir } from "./helpers/services.js";
 

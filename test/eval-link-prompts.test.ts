@@ -14,10 +14,9 @@ import {
   prepareSpider,
   qwenTokenCounter,
   readSqliteSchema,
-  spiderSchemaText,
   sqliteValueIndex,
-  type SqlGeneratorLike,
 } from "../src/index.js";
+import { spiderSchemaText, type SqlGeneratorLike } from "../src/eval/index.js";
 import { makeSpiderLayout, QUESTIONS } from "./helpers/made-up-dbs.js";
 
 let dir: string;

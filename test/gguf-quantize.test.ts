@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { GGML_TYPES, quantize, readGgufInfo, toGGUF, type GgmlTypeName, type GgufInfo } from "../src/gguf/index.js";
+import { GGML_TYPES, quantize, readGgufInfo, toGGUF, type GgmlTypeName, type GgufInfo, type QuantType } from "../src/gguf/index.js";
 import { makeTinyQwen2, type TinyModel } from "./helpers/gguf-tiny.js";
 import { llamaLogProbs, loadGguf } from "./helpers/gguf-llama.js";
 
@@ -108,7 +108,7 @@ describe("other types", () => {
   test("Q8_0, Q2_K and F16 from a GGUF", async () => {
     const src = join(root, "src-f32.gguf");
     await toGGUF({ model: m.dir, out: src, type: "F32" });
-    const q8 = await quantize({ input: src, output: join(root, "t", "q8.gguf"), type: "q8_0", modelfile: false });
+    const q8 = await quantize({ input: src, output: join(root, "t", "q8.gguf"), type: "q8_0" as QuantType, modelfile: false }); // JS callers: llama-quantize spellings still accepted
     assert.deepEqual(q8.tensorTypes, { Q8_0: 1 + LAYERS * 7, F32: 1 + LAYERS * 5 });
     const q2 = await quantize({ input: src, output: join(root, "t", "q2.gguf"), type: "Q2_K", modelfile: false });
     assert.ok((q2.tensorTypes.Q2_K ?? 0) > 0 && (q2.tensorTypes.Q3_K ?? 0) > 0, JSON.stringify(q2.tensorTypes));
@@ -142,7 +142,7 @@ describe("bad input", () => {
   });
 
   test("unknown type", async () => {
-    await assert.rejects(quantize({ input: m.dir, output: join(bad, "o2.gguf"), type: "Q4_K_X" }), /unknown quantization type "Q4_K_X"; known: .*Q4_K_M/);
+    await assert.rejects(quantize({ input: m.dir, output: join(bad, "o2.gguf"), type: "Q4_K_X" as QuantType }), /unknown quantization type "Q4_K_X"; known: .*Q4_K_M/);
     assert.ok(!existsSync(join(bad, "o2.gguf")));
   });
 

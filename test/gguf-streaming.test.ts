@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { quantize, readGgufInfo } from "../src/gguf/index.js";
+import { quantize, readGgufInfo, type QuantType } from "../src/gguf/index.js";
 import { makeTinyQwen2, type TinyModel } from "./helpers/gguf-tiny.js";
 
 const root = mkdtempSync(join(tmpdir(), "sqlfocus-gguf-streaming-"));
@@ -39,7 +39,7 @@ function ggufDifferences(a: string, b: string): string[] {
   return out;
 }
 
-async function compareRoutes(model: TinyModel, type: string, tag: string): Promise<void> {
+async function compareRoutes(model: TinyModel, type: QuantType, tag: string): Promise<void> {
   const dir = join(root, tag);
   const twoStep = join(dir, "two-step.gguf");
   const streamed = join(dir, "streamed.gguf");
@@ -68,7 +68,7 @@ describe("streaming convert-and-quantize equals the two-step route byte for byte
   test("tied F32 model: Q8_0", () => compareRoutes(tiedF32, "Q8_0", "f32-q80"));
   test("untied BF16 model, 320-wide rows (fallback types): Q4_K_M", () => compareRoutes(untiedBf16, "Q4_K_M", "bf16-q4km"));
   test("untied BF16 model: Q3_K_M, Q5_K_M, Q2_K", async () => {
-    for (const t of ["Q3_K_M", "Q5_K_M", "Q2_K"]) await compareRoutes(untiedBf16, t, `bf16-${t}`);
+    for (const t of ["Q3_K_M", "Q5_K_M", "Q2_K"] as const) await compareRoutes(untiedBf16, t, `bf16-${t}`);
   });
 
   test("a failing streaming run leaves nothing", async () => {

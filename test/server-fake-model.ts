@@ -58,7 +58,7 @@ export class FakeChatModel implements ChatModel {
     return { inUse: this.inUse, total: this.parallelism };
   }
 
-  async close(): Promise<void> {
+  async dispose(): Promise<void> {
     this.closed = true;
   }
 }

@@ -3,6 +3,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { commands } from "./commands.js";
+import { errorLine, sqlfocusVersion } from "./shared.js";
 
 const cli = yargs(hideBin(process.argv))
   .scriptName("sqlfocus")
@@ -12,11 +13,11 @@ const cli = yargs(hideBin(process.argv))
   .recommendCommands()
   .help()
   .alias("h", "help")
-  .version()
+  .version(sqlfocusVersion())
   .wrap(Math.min(110, process.stdout.columns || 100))
   .fail((msg, err) => {
     if (err) throw err;
-    process.stderr.write(`sqlfocus: ${msg}\n\nRun 'sqlfocus --help' for usage.\n`);
+    process.stderr.write(`${errorLine(msg)}\n\nRun 'sqlfocus --help' for usage.\n`);
     process.exit(1);
   });
 for (const command of commands) cli.command(command);
@@ -25,7 +26,7 @@ try {
 } catch (err) {
   // Errors from commands: one clear line (the cause chain follows), the stack only with SQLFOCUS_DEBUG=1.
   const e = err as Error & { cause?: unknown };
-  process.stderr.write(`sqlfocus: ${e?.message ?? String(err)}\n`);
+  process.stderr.write(`${errorLine(e?.message ?? String(err))}\n`);
   if (e?.cause instanceof Error) process.stderr.write(`  caused by: ${e.cause.message}\n`);
   if (process.env.SQLFOCUS_DEBUG) process.stderr.write(`${e?.stack}\n`);
   process.exit(1);

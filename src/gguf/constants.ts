@@ -100,6 +100,11 @@ export const FILE_TYPES = {
 
 export type FileTypeName = keyof typeof FILE_TYPES;
 
+/** A type `quantize` writes, by llama.cpp's name (what `--type` takes). */
+export type QuantType = FileTypeName;
+/** Every QuantType, in llama_ftype order. */
+export const QUANT_TYPES = Object.keys(FILE_TYPES) as readonly QuantType[];
+
 /** llama-quantize's aliases. */
 const FILE_TYPE_ALIASES: Record<string, FileTypeName> = { Q3_K: "Q3_K_M", Q4_K: "Q4_K_M", Q5_K: "Q5_K_M" };
 

@@ -10,7 +10,7 @@ export type { GgufInfo, GgufTensorInfo, GgufKv, GgufTensorSpec, GgufAsyncTensorS
 export { streamingQuantize } from "./streaming.js";
 export type { StreamingQuantizeOptions } from "./streaming.js";
 export { llamaQuantTypes, llamaQuantTensorOrder } from "./recipe.js";
-export { DEFAULT_QUANT_TYPE, FILE_TYPES, GGML_TYPES, parseFileType, ggmlTypeName } from "./constants.js";
-export type { FileTypeName, GgmlTypeName } from "./constants.js";
+export { DEFAULT_QUANT_TYPE, FILE_TYPES, GGML_TYPES, QUANT_TYPES, parseFileType, ggmlTypeName } from "./constants.js";
+export type { FileTypeName, GgmlTypeName, QuantType } from "./constants.js";
 export { modelfileText } from "./modelfile.js";
 export { findLibllama } from "./native.js";

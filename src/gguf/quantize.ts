@@ -2,12 +2,12 @@
 // from an HF folder in one command (converted to a temporary GGUF in the source precision beside the output,
 // quantized, and deleted: no F16 file is left behind). Output written atomically (temp + rename), with an Ollama
 // Modelfile beside it.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statfsSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { commitFile, removeOnInterrupt, tempPathFor, writeFileAtomic } from "../files/index.js";
 import { readQwen2Config } from "../model/index.js";
-import { DEFAULT_QUANT_TYPE, FILE_TYPES, parseFileType, type FileTypeName } from "./constants.js";
+import { DEFAULT_QUANT_TYPE, FILE_TYPES, parseFileType, type FileTypeName, type QuantType } from "./constants.js";
 import { toGGUF, type GgufFloatType } from "./convert.js";
 import { readGgufInfo, type GgufInfo } from "./file.js";
 import { modelfileText } from "./modelfile.js";
@@ -19,12 +19,16 @@ export interface QuantizeOptions {
   input: string;
   /** Output .gguf path. */
   output: string;
-  /** llama.cpp type name (Q4_K_M default; Q2_K … Q8_0, F16, BF16, F32). */
-  type?: string;
+  /** llama.cpp's type name (default Q4_K_M): one of QUANT_TYPES. */
+  type?: QuantType;
   /** Quantizer threads (default: all cores). */
   threads?: number;
   allowRequantize?: boolean;
-  /** Write an Ollama Modelfile beside the output (default true; a path to choose its name). */
+  /**
+   * Write an Ollama Modelfile beside the output (default true: `Modelfile`, or `<output name>.Modelfile` when a
+   * `Modelfile` with other content is already there; never replaced silently). A path chooses its name (an existing
+   * file there with other content is an error, checked before any work).
+   */
   modelfile?: boolean | string;
   /**
    * From an HF folder: convert and quantize in one pass (ggml_quantize_chunk per tensor, no temporary GGUF, about a
@@ -93,10 +97,33 @@ function stopStrings(info: GgufInfo): string[] {
   return stops;
 }
 
-/** Writes the Ollama Modelfile for a GGUF (from its own chat template and EOS token). */
-export function writeModelfile(gguf: string, path = join(dirname(resolve(gguf)), "Modelfile"), info = readGgufInfo(gguf)): string {
+function readIfExists(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+}
+
+/**
+ * Writes the Ollama Modelfile for a GGUF (from its own chat template and EOS token). A Modelfile is never silently
+ * replaced: with a `path`, an existing file there with other content is an error; without one, it is `Modelfile`
+ * beside the GGUF when that name is free (or holds this very text), else one named after the GGUF
+ * (`model-q4_k_m.Modelfile` for `model-q4_k_m.gguf`), which belongs to that GGUF and is rewritten with it.
+ */
+export function writeModelfile(gguf: string, path?: string, info = readGgufInfo(gguf)): string {
   const chatTemplate = (info.metadata.get("tokenizer.chat_template") as string | undefined) ?? null;
   const text = modelfileText({ gguf, chatTemplate, stop: stopStrings(info) });
+  if (path === undefined) {
+    const dir = dirname(resolve(gguf));
+    const shared = join(dir, "Modelfile");
+    const existing = readIfExists(shared);
+    path = existing === null || existing === text ? shared : join(dir, `${basename(gguf).replace(/\.gguf$/i, "")}.Modelfile`);
+  } else {
+    const existing = readIfExists(path);
+    if (existing !== null && existing !== text) throw new Error(`${path}: exists with other content; not replacing it (remove it, or name another Modelfile path)`);
+  }
   writeFileAtomic(path, text);
   return path;
 }
@@ -118,6 +145,10 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
     if (inputInfo.metadata.get("general.type") === "adapter") throw new Error(`${opts.input}: is a LoRA adapter GGUF, not a model`);
   }
   checkWritableDir(opts.output);
+  if (typeof opts.modelfile === "string" && existsSync(opts.modelfile)) {
+    const existing = readFileSync(opts.modelfile, "utf8");
+    if (!existing.startsWith(`FROM ./${basename(opts.output)}\n`)) throw new Error(`${opts.modelfile}: exists and is not the Modelfile of ${basename(opts.output)}; not replacing it (remove it, or name another Modelfile path)`);
+  }
   const quantizer = fromFolder && (type === "F32" || type === "F16" || type === "BF16") ? null : nativeQuantizer();
   const streaming = fromFolder && quantizer !== null && opts.streaming !== false;
   if (fromFolder && !streaming) checkFreeSpace(opts.input, opts.output);

@@ -112,7 +112,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
   app.addHook("onClose", async () => {
     if (options.closeModel ?? true) {
-      await model.close();
+      await model.dispose();
       await options.database?.executor?.close();
     }
   });

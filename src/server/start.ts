@@ -200,7 +200,7 @@ export async function startServer(options: ServeOptions): Promise<{ app: Fastify
     if (database) await app.ready();
     await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 4060 });
   } catch (err) {
-    await model.close();
+    await model.dispose();
     await database?.executor?.close();
     throw err;
   }

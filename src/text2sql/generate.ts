@@ -54,7 +54,8 @@ export interface ChatModel {
   complete(request: ChatRequest): Promise<ChatCompletion>;
   /** Sequences in use / total, summed over contexts (for /health and leak checks). */
   sequences(): { inUse: number; total: number };
-  close(): Promise<void>;
+  /** Releases the model (idempotent). */
+  dispose(): Promise<void>;
 }
 
 export const BASE_ADAPTER = "base";
@@ -154,8 +155,18 @@ export class SqlGenerator {
     };
   }
 
+  /** Releases the model (idempotent); `await using generator = …` does it at the end of the block. */
+  dispose(): Promise<void> {
+    return this.model.dispose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** @deprecated the same as dispose(). */
   close(): Promise<void> {
-    return this.model.close();
+    return this.dispose();
   }
 }
 
@@ -430,11 +441,21 @@ export class LlamaChatModel implements ChatModel {
     }
   }
 
-  async close(): Promise<void> {
+  /** Releases the contexts and the model (idempotent); `await using model = …` does it at the end of the block. */
+  async dispose(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const p of this.pools.values()) await p.context.dispose();
     await this.model.dispose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** @deprecated the same as dispose(). */
+  close(): Promise<void> {
+    return this.dispose();
   }
 }
 

@@ -4,5 +4,5 @@ export { JsonlTail, listRuns, readRun, resolveSessions, type MetricRow, type Run
 export { parseNvidiaSmi, queryGpus, systemSnapshot, SystemSampler, type GpuSample, type SystemSample, type SystemSnapshot } from "./system.js";
 export { crc32c, decodeEvent, encodeEvent, maskedCrc32c, readEventFile, TensorBoardTracker, tfRecord, type DecodedEvent, type TensorBoardTrackerOptions } from "./tensorboard.js";
 export { createSwanLabTracker, SwanLabApiError, swanLabConfig, SwanLabTracker, type SwanLabTrackerOptions } from "./swanlab.js";
-export { runTrackers, type RunTrackersOptions, type Tracker } from "./trackers.js";
+export { runTrackers, SWANLAB_KEY_MISSING, type RunTrackersOptions, type Tracker } from "./trackers.js";
 export { createBoardServer, runsDirOf, startBoard, type BoardOptions } from "./board.js";

@@ -13,11 +13,19 @@ export interface RunTrackersOptions {
   metadata?: Record<string, unknown>;
   /** Write TensorBoard event files into the run folder (default true). */
   tensorboard?: boolean;
+  /**
+   * Log to SwanLab: true (asked for: SWANLAB_API_KEY must be set), false (never), or undefined (when
+   * SWANLAB_API_KEY is set).
+   */
+  swanlab?: boolean;
   /** Environment to read SWANLAB_* from (default process.env). */
   env?: NodeJS.ProcessEnv;
   fetch?: typeof fetch;
   warn?: (message: string) => void;
 }
+
+export const SWANLAB_KEY_MISSING =
+  "report_to swanlab needs SWANLAB_API_KEY (the API key of your SwanLab account; SWANLAB_PROJ_NAME, SWANLAB_WORKSPACE and SWANLAB_API_HOST are optional)";
 
 export async function runTrackers(o: RunTrackersOptions): Promise<Tracker[]> {
   const env = o.env ?? process.env;
@@ -25,7 +33,8 @@ export async function runTrackers(o: RunTrackersOptions): Promise<Tracker[]> {
   const out: Tracker[] = [];
   if (o.tensorboard ?? true) out.push(new TensorBoardTracker({ logdir: o.run.dir }));
   const key = env.SWANLAB_API_KEY;
-  if (key) {
+  if (o.swanlab === true && !key) throw new Error(SWANLAB_KEY_MISSING);
+  if (key && o.swanlab !== false) {
     try {
       out.push(
         await createSwanLabTracker({

@@ -18,12 +18,12 @@ import {
 import { detectLaunch, openDataParallel, selectLocalGpu, SINGLE_PROCESS, type DataParallel } from "../distributed/index.js";
 import { checkOutputDir, removeStaleTempDirs } from "../files/index.js";
 import { loadAddon } from "../native/index.js";
-import { createRun } from "../track/index.js";
+import { createRun, runTrackers, SWANLAB_KEY_MISSING } from "../track/index.js";
 import { checkpointProblem, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { examplesFingerprint, runTrainingLoop, type CollatedBatch, type LogEvent, type LoopResult, type LoopTrainer, type StepEvent, type TrainExample, type TrainTracker } from "./loop.js";
 import { collate, formatLoadStats, loadTrainingData, type DataTokenizer } from "./data.js";
 import { engineModelConfig, type EngineModelConfig } from "./native.js";
-import { PYTHON_OPTION_NAMES, resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "./options.js";
+import { FinetuneOptionError, PYTHON_OPTION_NAMES, resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "./options.js";
 
 /** finetune()'s options: the training options plus run-time hooks (TypeScript API only). */
 export interface FinetuneRunOptions extends FinetuneOptions {
@@ -325,6 +325,7 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   });
   checkOutputDir(o.outputDir);
   checkOutputDir(o.saveModelDir);
+  if (o.reportTo.includes("swanlab") && !process.env.SWANLAB_API_KEY) throw new FinetuneOptionError("reportTo", `finetune: ${SWANLAB_KEY_MISSING}`);
   if (main) removeStaleTempDirs(o.outputDir);
   const resumeDir = resolveResumeCheckpoint(o);
   if (resumeDir) checkResumeLoraSettings(resumeDir, o);
@@ -390,7 +391,15 @@ async function trainOnRanks(
           },
         });
     say(`run folder: ${run.dir}${resume ? ` (resuming ${resume.dir})` : ""}`);
-    return await trainWithSetup(o, { ...options, progress: main ? options.progress : false }, {
+    // --report_to: TensorBoard event files in the run folder, SwanLab's cloud (beside the caller's own trackers);
+    // rank 0 alone reports, as it alone writes the run folder
+    const reported =
+      o.reportTo.length === 0 || !main
+        ? []
+        : await runTrackers({ run, config: pythonNamedOptions(o), tensorboard: o.reportTo.includes("tensorboard"), swanlab: o.reportTo.includes("swanlab"), warn: say });
+    if (reported.length) say(`reporting to: ${o.reportTo.join(", ")}`);
+    const own = options.tracker === undefined ? [] : Array.isArray(options.tracker) ? options.tracker : [options.tracker];
+    return await trainWithSetup(o, { ...options, tracker: [...own, ...reported], progress: main ? options.progress : false }, {
       trainer,
       train: train.examples,
       eval: evalData?.examples ?? null,

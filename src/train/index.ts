@@ -8,9 +8,11 @@ export {
   LORA_TARGET_MODULES,
   LR_SCHEDULER_TYPES,
   PYTHON_OPTION_NAMES,
+  REPORT_TARGETS,
+  parseReportTo,
   resolveFinetuneOptions,
 } from "./options.js";
-export type { FinetuneOptions, LoraTargetModule, LrSchedulerType, ResolvedFinetuneOptions, TrainDevice } from "./options.js";
+export type { FinetuneOptions, LoraTargetModule, LrSchedulerType, ReportTarget, ResolvedFinetuneOptions, TrainDevice } from "./options.js";
 export { TrainingDivergedError } from "./loop.js";
 export type { LogEvent, StepEvent, TrainTracker } from "./loop.js";
 export {

@@ -238,11 +238,11 @@ class EngineTrainer implements NativeTrainer {
 /** Creates the engine; throws with the offending field or tensor named when the options or weights are wrong. */
 export function createNativeTrainer(options: NativeTrainerOptions): NativeTrainer {
   const addon: NativeAddon = loadAddon();
-  if (typeof addon.Trainer !== "function") throw new Error("sqlfocus: the native addon has no Trainer (rebuild it with 'npm run build:native')");
+  if (typeof addon.Trainer !== "function") throw new Error("the native addon has no Trainer (rebuild it: npm rebuild sqlfocus)");
   const device = options.device ?? "cpu";
   if (!(device in SF_DEVICE)) throw new Error(`options.device: '${String(device)}' must be 'cpu' or 'cuda'`);
   if (device === "cuda" && addon.buildInfo().cuda !== true) {
-    throw new Error("createNativeTrainer: device 'cuda' is not available in this build (no CUDA toolkit with cuBLAS was found when the addon was built; rebuild with SQLFOCUS_CUDA=on npm run build:native, or use 'cpu')");
+    throw new Error("createNativeTrainer: device 'cuda' is not available in this build (no CUDA toolkit with cuBLAS was found when the addon was built; rebuild with SQLFOCUS_CUDA=on npm rebuild sqlfocus, or use 'cpu')");
   }
   const { config: cfg, lora } = options;
   if (typeof cfg !== "object" || cfg === null) throw new TypeError("options.config is required");

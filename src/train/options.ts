@@ -66,6 +66,11 @@ export interface FinetuneOptions {
   runName?: string;
   /** Data-parallel runs: seconds a rank waits for the others in a collective before failing (HF's ddp_timeout). */
   ddpTimeout?: number;
+  /**
+   * Trackers beside the run folder, as Hugging Face's report_to: "none" (default), "tensorboard", "swanlab", or a
+   * comma list / array of them. SwanLab needs SWANLAB_API_KEY (SWANLAB_PROJ_NAME, SWANLAB_WORKSPACE optional).
+   */
+  reportTo?: string | readonly string[];
 }
 
 /** Options with every default filled and checked. */
@@ -107,7 +112,12 @@ export interface ResolvedFinetuneOptions {
   logdir: string;
   runName: string | null;
   ddpTimeout: number;
+  reportTo: ReportTarget[];
 }
+
+/** The trackers `reportTo` can name. */
+export const REPORT_TARGETS = ["tensorboard", "swanlab"] as const;
+export type ReportTarget = (typeof REPORT_TARGETS)[number];
 
 type OptionKey = keyof FinetuneOptions & keyof ResolvedFinetuneOptions;
 
@@ -150,6 +160,7 @@ export const PYTHON_OPTION_NAMES: { readonly [K in OptionKey]: string } = {
   logdir: "logdir",
   runName: "run_name",
   ddpTimeout: "ddp_timeout",
+  reportTo: "report_to",
 };
 
 /** The defaults a user sees (Python project / Hugging Face TrainingArguments). */
@@ -284,7 +295,7 @@ export function resolveFinetuneOptions(options: FinetuneOptions = {}, cudaAvaila
   const device = o.device ?? (cudaAvailable ? "cuda" : "cpu");
   if (device !== "cpu" && device !== "cuda") fail("device", "must be cpu or cuda", o.device);
   if (device === "cuda" && !cudaAvailable) {
-    throw new FinetuneOptionError("device", "finetune: option device (--device) is cuda, but this sqlfocus build has no CUDA engine (rebuild with a CUDA toolkit: npm run build:native)");
+    throw new FinetuneOptionError("device", "finetune: option device (--device) is cuda, but this sqlfocus build has no CUDA engine (rebuild with a CUDA toolkit: SQLFOCUS_CUDA=on npm rebuild sqlfocus)");
   }
   const scheduler = o.lrSchedulerType ?? d.lrSchedulerType;
   if (!(LR_SCHEDULER_TYPES as readonly string[]).includes(scheduler)) fail("lrSchedulerType", `must be one of ${LR_SCHEDULER_TYPES.join(", ")}`, scheduler);
@@ -327,9 +338,26 @@ export function resolveFinetuneOptions(options: FinetuneOptions = {}, cudaAvaila
     logdir: str("logdir", o.logdir, null) ?? joinPath(outputDir, "runs"),
     runName: str("runName", o.runName, null),
     ddpTimeout: num("ddpTimeout", o.ddpTimeout, d.ddpTimeout, { gt: 0 }),
+    reportTo: parseReportTo(o.reportTo),
   };
   if (resolved.maxSteps === 0 || resolved.maxSteps < -1) fail("maxSteps", "must be a positive integer (or -1 for num_train_epochs)", o.maxSteps);
   return resolved;
+}
+
+/** "none" | "tensorboard" | "swanlab" | a comma list or array of them → the trackers asked for (none: []). */
+export function parseReportTo(v: unknown): ReportTarget[] {
+  if (v === undefined || v === null) return [];
+  const items = (Array.isArray(v) ? v : typeof v === "string" ? v.split(",") : fail("reportTo", "must be none, tensorboard, swanlab or a comma list of them", v)).map((x) =>
+    typeof x === "string" ? x.trim().toLowerCase() : fail("reportTo", "must be tracker names", v),
+  );
+  const out: ReportTarget[] = [];
+  for (const item of items.filter(Boolean)) {
+    if (item === "none") continue;
+    if (!(REPORT_TARGETS as readonly string[]).includes(item)) fail("reportTo", `must be none or among ${REPORT_TARGETS.join(", ")}; unknown tracker ${JSON.stringify(item)}`, v);
+    if (!out.includes(item as ReportTarget)) out.push(item as ReportTarget);
+  }
+  if (out.length > 0 && items.includes("none")) fail("reportTo", "none cannot be combined with trackers", v);
+  return out;
 }
 
 function joinPath(dir: string, name: string): string {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { loraToGGUF, toGGUF, type GgufFloatType } from "../../gguf/index.js";
 import { resolveModel } from "../../model/index.js";
-import { progressBar } from "./eval.js";
+import { progressBar } from "../shared.js";
 
 interface ConvertArgs {
   input: string;

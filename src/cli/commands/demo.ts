@@ -9,7 +9,7 @@ import { quantize } from "../../gguf/index.js";
 import { checkOutputDir } from "../../files/index.js";
 import { initTinyModel, merge } from "../../model/index.js";
 import { finetune, type FinetuneResult } from "../../train/index.js";
-import { abortOnSignals } from "./finetune.js";
+import { abortOnSignals } from "../shared.js";
 
 interface DemoArgs {
   model_dir: string;

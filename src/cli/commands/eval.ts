@@ -4,7 +4,8 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import type { Argv, CommandModule } from "yargs";
-import cliProgress from "cli-progress";
+import type cliProgress from "cli-progress";
+import { progressBar } from "../shared.js";
 import {
   evaluateSpider,
   generatorPredictor,
@@ -22,24 +23,6 @@ import {
   type Predictor,
 } from "../../eval/index.js";
 import { linkFromArgs, withLinkOptions, type LinkArgs } from "./link-options.js";
-
-/** A progress display: a bar on a TTY, a line every few seconds otherwise (on stderr). */
-export function progressBar(label: string, total: number, extra = "", payload: Record<string, string> = {}, start = 0): cliProgress.SingleBar {
-  const bar = new cliProgress.SingleBar(
-    {
-      format: `${label} [{bar}] {value}/{total} {percentage}% | {eta_formatted} left${extra ? ` | ${extra}` : ""}`,
-      stream: process.stderr,
-      hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 5000,
-      etaBuffer: 50,
-      fps: 5,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(total, start, payload);
-  return bar;
-}
 
 function defaultResultsPath(source: string, split: string, kind: string): string {
   const name = basename(source, extname(source)).replace(/[^A-Za-z0-9._-]+/g, "_") || "model";
@@ -175,7 +158,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         maxTokens: args["max-tokens"],
         temperature: 0,
       });
-      closeModel = () => generator.close();
+      closeModel = () => generator.dispose();
       const link = linkFromArgs(args);
       predict = generatorPredictor(generator, { benchmark: bench, schemaText: spiderSchemaText({ link }), schemaStyle: style });
       predictorId =

@@ -1,7 +1,11 @@
 // `sqlfocus finetune`: LoRA fine-tuning with the Python project's flag names (--model_name, --lora_rank, …) and
 // defaults. A thin layer over finetune() (src/train): flags → options, Ctrl-C → a clean stop with a checkpoint.
+import { readFileSync } from "node:fs";
+import { extname } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { detectLaunch } from "../../distributed/index.js";
+import { parse as parseYaml } from "yaml";
+import { abortOnSignals } from "../shared.js";
 import { cudaBuilt, finetune, FINETUNE_DEFAULTS, resolveFinetuneOptions, LORA_TARGET_MODULES, LR_SCHEDULER_TYPES, PYTHON_OPTION_NAMES, type FinetuneOptions, type FinetuneResult } from "../../train/index.js";
 
 type FlagType = "string" | "number" | "boolean";
@@ -53,9 +57,45 @@ export const FINETUNE_FLAGS: FlagSpec[] = [
   { key: "logdir", type: "string", describe: "run folders' parent: config, metrics.jsonl, system info (default <output_dir>/runs)" },
   { key: "runName", type: "string", describe: "run folder name (default: a timestamp)" },
   { key: "ddpTimeout", type: "number", describe: `data-parallel runs (mpirun/srun): seconds to wait for the other ranks before failing (default ${d.ddpTimeout})` },
+  { key: "reportTo", type: "string", describe: "trackers beside the run folder: none, tensorboard, swanlab, or a comma list (default none; swanlab needs SWANLAB_API_KEY)" },
 ];
 
-type FinetuneArgs = Record<string, unknown> & { progress?: boolean; dry_run?: boolean };
+type FinetuneArgs = Record<string, unknown> & { progress?: boolean; dry_run?: boolean; config?: string };
+
+/**
+ * A training config file (YAML or JSON, as `llamafactory-cli train config.yaml`): an object whose keys are the flag
+ * names (model_name, lora_rank, …). Returns finetune() options; an unknown key or a non-object file is an error
+ * naming the file and the key.
+ */
+export function readFinetuneConfig(path: string): FinetuneOptions {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`${path}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  let data: unknown;
+  try {
+    data = extname(path).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new Error(`${path}: not valid ${extname(path).toLowerCase() === ".json" ? "JSON" : "YAML"}: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== "object" || Array.isArray(data)) throw new Error(`${path}: must be a mapping of flag names to values (model_name: …, lora_rank: …)`);
+  const byFlag = new Map<string, FlagSpec>();
+  for (const f of FINETUNE_FLAGS) {
+    byFlag.set(PYTHON_OPTION_NAMES[f.key], f);
+    if (f.alias) byFlag.set(f.alias, f);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
+    const f = byFlag.get(k) ?? byFlag.get(k.replace(/-/g, "_"));
+    if (!f) throw new Error(`${path}: unknown key ${JSON.stringify(k)} (keys are finetune's flag names: ${FINETUNE_FLAGS.map((x) => PYTHON_OPTION_NAMES[x.key]).join(", ")})`);
+    if (v === null || v === undefined) continue; // null: the default
+    out[f.key] = v; // lists (target_modules, report_to) may be YAML/JSON arrays or comma strings
+  }
+  return out as FinetuneOptions;
+}
 
 /** yargs' parsed flags → finetune() options (values are validated by finetune itself). */
 export function finetuneOptionsFromArgs(args: Record<string, unknown>): FinetuneOptions {
@@ -82,34 +122,8 @@ export function formatFinetuneResult(r: FinetuneResult): string {
   return lines.join("\n");
 }
 
-/**
- * Wires Ctrl-C (SIGINT), SIGTERM and SIGUSR2 to a clean stop: finish the step, save a checkpoint, exit. Twice: exit
- * now. Under mpirun, SIGUSR2 sent to mpirun reaches every rank (mpirun forwards it; SIGINT/SIGTERM make it kill the
- * job instead): all ranks stop after the same step.
- */
-export function abortOnSignals(controller: AbortController): () => void {
-  let count = 0;
-  const handler = (sig: NodeJS.Signals) => {
-    count++;
-    if (count === 1) {
-      process.stderr.write(`\nsqlfocus: ${sig}: stopping after this step and saving a checkpoint (again to quit at once)\n`);
-      controller.abort(new Error(`stopped by ${sig}`));
-    } else {
-      process.exit(130);
-    }
-  };
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
-  process.on("SIGUSR2", handler);
-  return () => {
-    process.off("SIGINT", handler);
-    process.off("SIGTERM", handler);
-    process.off("SIGUSR2", handler);
-  };
-}
-
 export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
-  command: "finetune",
+  command: "finetune [config]",
   describe: "LoRA fine-tune a Qwen2 model on text-to-SQL JSONL (Python project's flags); PEFT checkpoints, resumable",
   builder: (y: Argv) => {
     let b = y;
@@ -124,14 +138,18 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       });
     }
     return b
+      .positional("config", { type: "string", describe: "training config file (.yaml/.yml/.json) with the flag names as keys; flags given too override it" })
       .option("progress", { type: "boolean", describe: "progress bar (default: on a terminal; periodic lines otherwise)" })
-      .option("dry_run", { type: "boolean", describe: "print the resolved options (Python names, JSON) and exit without training" })
+      .option("dry_run", { type: "boolean", describe: "print the resolved options as a config file (JSON, flag names as keys) and exit without training" })
+      .example("$0 finetune train.yaml --learning_rate 1e-4", "the options of train.yaml, with --learning_rate overriding it")
       .example("$0 finetune --model_name ./model/tiny-qwen2 --train_file data/train.jsonl --num_train_epochs 1", "")
       .example("$0 finetune --resume_from_checkpoint true", "continue the newest checkpoint in ./output") as unknown as Argv<FinetuneArgs>;
   },
   handler: async (args) => {
+    // the config file first, then the flags given on the command line over it
+    const options: FinetuneOptions = { ...(args.config ? readFinetuneConfig(args.config) : {}), ...finetuneOptionsFromArgs(args) };
     if (args.dry_run) {
-      const o = resolveFinetuneOptions(finetuneOptionsFromArgs(args), cudaBuilt());
+      const o = resolveFinetuneOptions(options, cudaBuilt());
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(o)) out[PYTHON_OPTION_NAMES[k as keyof typeof PYTHON_OPTION_NAMES]] = v;
       process.stdout.write(JSON.stringify(out, null, 2) + "\n");
@@ -141,7 +159,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
     const release = abortOnSignals(controller);
     try {
       const result = await finetune({
-        ...finetuneOptionsFromArgs(args),
+        ...options,
         signal: controller.signal,
         progress: args.progress ?? "auto",
       });

@@ -5,7 +5,7 @@ import type { Argv, CommandModule } from "yargs";
 import type cliProgress from "cli-progress";
 import { linkBench, parseSpiderSplit, prepareResultsPath, resolveSpiderDir, type LinkBenchReport } from "../../eval/index.js";
 import { qwenTokenCounter } from "../../mschema/index.js";
-import { progressBar } from "./eval.js";
+import { progressBar } from "../shared.js";
 
 interface LinkArgs {
   spider?: string;

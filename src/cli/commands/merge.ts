@@ -2,7 +2,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { existsSync } from "node:fs";
 import { merge, resolveModel } from "../../model/index.js";
-import { progressBar } from "./eval.js";
+import { progressBar } from "../shared.js";
 
 interface MergeArgs {
   base: string;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import type cliProgress from "cli-progress";
 import { birdBenchmark, parseSpiderSplit, prepareSpider, resolveBirdDir, resolveSpiderDir, spiderBenchmark, spiderSchemaText, type SpiderSplit } from "../../eval/index.js";
-import { progressBar } from "./eval.js";
+import { progressBar } from "../shared.js";
 import { linkFromArgs, withLinkOptions, type LinkArgs } from "./link-options.js";
 
 interface PrepareArgs extends LinkArgs {

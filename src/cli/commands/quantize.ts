@@ -3,8 +3,8 @@
 import { existsSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
 import { resolveModel } from "../../model/index.js";
-import { DEFAULT_QUANT_TYPE, FILE_TYPES, quantize } from "../../gguf/index.js";
-import { progressBar } from "./eval.js";
+import { DEFAULT_QUANT_TYPE, FILE_TYPES, parseFileType, quantize } from "../../gguf/index.js";
+import { progressBar } from "../shared.js";
 
 interface QuantizeArgs {
   input: string;
@@ -39,7 +39,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
     const r = await quantize({
       input,
       output: args.output,
-      type: args.type,
+      type: parseFileType(args.type),
       threads: args.threads,
       allowRequantize: args["allow-requantize"],
       modelfile: args.modelfile,
