@@ -171,7 +171,7 @@ test("atomic saves: a failed save leaves the old folder; stale temp folders and 
   const resumed = await fakeRun(dir, { maxSteps: 10, resumeFromCheckpoint: "latest" });
   assert.equal(resumed.steps[0].step, 9);
   assert.ok(!existsSync(join(dir, `checkpoint-99.tmp-${dead}`)), "stale temp folder removed");
-  assert.throws(() => resolveResumeCheckpoint(resolveFinetuneOptions({ outputDir: dir, resumeFromCheckpoint: join(dir, "checkpoint-50") })), /checkpoint-50 is not a complete checkpoint \(sqlfocus_state.json is missing\)/);
+  assert.throws(() => resolveResumeCheckpoint(resolveFinetuneOptions({ outputDir: dir, resumeFromCheckpoint: join(dir, "checkpoint-50") })), /checkpoint-50 cannot be resumed \(.*sqlfocus_state\.json is missing/);
   const empty = freshDir();
   mkdirSync(empty);
   assert.throws(() => resolveResumeCheckpoint(resolveFinetuneOptions({ outputDir: empty, resumeFromCheckpoint: true })), /no complete checkpoint/);

@@ -9,9 +9,10 @@
 import { closeSync, copyFileSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { readAdapter, type LoraModuleWeights } from "./peft-adapter.js";
-import { readQwen2Config, sortedJson } from "./config.js";
+import { sortedJson } from "./config.js";
+import { openModel } from "./open.js";
 import { checkOutputDir, writeDirAtomic, writeFileSynced } from "../files/index.js";
-import { fromFloat32, openSafetensors, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorInfo, type TensorSource } from "./safetensors.js";
+import { fromFloat32, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorInfo, type TensorSource } from "./safetensors.js";
 
 export interface MergeOptions {
   /** Base HF Qwen2 folder. */
@@ -76,8 +77,11 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
   const baseDir = resolve(opts.base);
   if (out === baseDir) throw new Error(`merge: the output folder ${out} is the base model's folder`);
   checkOutputDir(out);
-  const config = readQwen2Config(baseDir);
-  const st = openSafetensors(baseDir);
+  // config.json is checked against the weights first: every Qwen2 tensor it implies must be there with that shape
+  // (a base whose config does not match its tensors would merge into a folder nothing can load)
+  const base = openModel(baseDir);
+  const config = base.config;
+  const st = base.weights;
   const adapter = readAdapter(opts.adapter);
   const where = `${opts.adapter} (adapter) vs ${baseDir} (base)`;
 

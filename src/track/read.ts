@@ -4,7 +4,8 @@ import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from
 import os from "node:os";
 import { join } from "node:path";
 import { parseJsonLines, readJsonFile } from "./files.js";
-import type { RunStatusFile } from "./run.js";
+import { writeJsonAtomic } from "../files/index.js";
+import { markInterrupted, type RunStatusFile } from "./run.js";
 import type { SystemSample } from "./system.js";
 
 export type MetricRow = { step: number; time: string; session?: number } & Record<string, number | string | null | undefined>;
@@ -16,7 +17,7 @@ export interface RunSummary {
   started: string | null;
   updated: string | null;
   last_step: number | null;
-  /** True when status.json says running but its process on this host is gone (a crash). */
+  /** True when status.json said running but its process on this host was gone (a crash): now marked interrupted. */
   stale: boolean;
 }
 
@@ -56,9 +57,24 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-function summaryOf(id: string, status: RunStatusFile | null): RunSummary {
+/**
+ * A status.json that says running while its process on this host is gone belongs to a killed run: it is marked
+ * interrupted (and written back when the folder is writable), so readers and resumed runs see what happened.
+ */
+function settleStale(dir: string, status: RunStatusFile | null): boolean {
   const last = status?.sessions?.[status.sessions.length - 1];
   const stale = status?.status === "running" && last !== undefined && last.hostname === os.hostname() && last.pid !== process.pid && !pidAlive(last.pid);
+  if (!stale || !status) return false;
+  markInterrupted(status, new Date().toISOString());
+  try {
+    writeJsonAtomic(join(dir, "status.json"), status);
+  } catch {
+    /* a read-only folder: the summary still says interrupted */
+  }
+  return true;
+}
+
+function summaryOf(id: string, status: RunStatusFile | null, stale = false): RunSummary {
   return {
     id,
     name: status?.name ?? null,
@@ -78,13 +94,13 @@ export function listRuns(logdir: string): RunSummary[] {
     if (!e.isDirectory() || e.name.startsWith(".")) continue;
     const dir = join(logdir, e.name);
     if (!existsSync(join(dir, "status.json")) && !existsSync(join(dir, "metrics.jsonl"))) continue;
-    let status: RunStatusFile | null = null;
+    let status: RunStatusFile | null;
     try {
       status = readJsonFile<RunStatusFile>(join(dir, "status.json"));
     } catch {
       status = null;
     }
-    out.push(summaryOf(e.name, status));
+    out.push(summaryOf(e.name, status, settleStale(dir, status)));
   }
   return out.sort((a, b) => (b.started ?? b.id).localeCompare(a.started ?? a.id));
 }
@@ -93,8 +109,9 @@ export function listRuns(logdir: string): RunSummary[] {
 export function readRun(dir: string, id: string): RunData {
   if (!existsSync(dir)) throw new Error(`run ${id}: ${dir} does not exist`);
   const status = readJsonFile<RunStatusFile>(join(dir, "status.json"));
+  const stale = settleStale(dir, status);
   return {
-    summary: summaryOf(id, status),
+    summary: summaryOf(id, status, stale),
     config: readJsonFile(join(dir, "config.json")),
     system: readJsonFile(join(dir, "system.json")),
     status,

@@ -32,6 +32,24 @@ export interface CreateRunOptions {
   now?: () => Date;
 }
 
+/**
+ * Marks a status whose last session still says "running" as interrupted (its process is known to be gone): the
+ * session gets status "interrupted" and finished = `when`, and so does the run. Returns whether it changed anything.
+ */
+export function markInterrupted(status: RunStatusFile, when: string): boolean {
+  const last = status.sessions[status.sessions.length - 1];
+  if (!last || last.status !== "running") return false;
+  last.status = "interrupted";
+  last.finished = when;
+  last.error ??= "the process ended without finishing the run (killed?)";
+  if (status.status === "running") {
+    status.status = "interrupted";
+    status.finished = when;
+    status.updated = when;
+  }
+  return true;
+}
+
 export interface RunSession {
   session: number;
   started: string;
@@ -95,6 +113,8 @@ export async function createRun(options: CreateRunOptions): Promise<Run> {
     if (!existsSync(dir) || old === null) throw new Error(`createRun: cannot resume run ${id}: ${join(dir, "status.json")} does not exist`);
     if (!Array.isArray(old.sessions)) throw new Error(`${join(dir, "status.json")}: field "sessions" is not a list`);
     status = old;
+    // the session before this one never said how it ended: it was killed (SIGKILL, power loss, OOM)
+    markInterrupted(status, started.toISOString());
     previousSystem = readJsonFile(join(dir, "system.json"));
   } else {
     const name = options.name ? sanitizeName(options.name) : "";

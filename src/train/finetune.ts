@@ -3,7 +3,7 @@
 // then runs the loop (loop.ts) and saves the final adapter (PEFT format) to save-model/. Under mpirun/srun the same
 // function runs on every rank (src/distributed): rank 0 alone makes the run folder and writes checkpoints and the
 // adapter; a failure on any rank ends the whole job (MPI_Abort) rather than leaving the others waiting.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   ADAPTER_CONFIG_NAME,
@@ -19,7 +19,7 @@ import { detectLaunch, openDataParallel, selectLocalGpu, SINGLE_PROCESS, type Da
 import { checkOutputDir, removeStaleTempDirs } from "../files/index.js";
 import { loadAddon } from "../native/index.js";
 import { createRun, runTrackers, SWANLAB_KEY_MISSING } from "../track/index.js";
-import { checkpointProblem, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
+import { loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { examplesFingerprint, runTrainingLoop, type CollatedBatch, type LogEvent, type LoopResult, type LoopTrainer, type StepEvent, type TrainExample, type TrainTracker } from "./loop.js";
 import { collate, formatLoadStats, loadTrainingData, type DataTokenizer } from "./data.js";
 import { engineModelConfig, type EngineModelConfig } from "./native.js";
@@ -62,17 +62,46 @@ export function cudaBuilt(): boolean {
 }
 
 /** The checkpoint to resume from (or null), with a clear error when the asked-for one is missing or incomplete. */
-export function resolveResumeCheckpoint(o: ResolvedFinetuneOptions): string | null {
+/**
+ * The checkpoint to resume from (or null). One rule for a damaged checkpoint, whatever is wrong with it (a missing
+ * or truncated file, an unreadable sqlfocus_state.json): with `true` the newest checkpoint that loads is used, and
+ * each newer one skipped is named with its problem (through `say`); a folder named explicitly must load, or the error
+ * names it, its problem and the flag.
+ */
+export function resolveResumeCheckpoint(o: ResolvedFinetuneOptions, say: (text: string) => void = (t) => process.stderr.write(t + "\n")): string | null {
   if (o.resumeFromCheckpoint === null) return null;
+  const why = (dir: string): string | null => {
+    try {
+      loadCheckpoint(dir);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
   if (o.resumeFromCheckpoint === true) {
-    const dir = latestCheckpoint(o.outputDir);
-    if (!dir) throw new Error(`resume_from_checkpoint: no complete checkpoint (checkpoint-N/) in ${o.outputDir}`);
-    return dir;
+    const all = existsSync(o.outputDir)
+      ? readdirSync(o.outputDir)
+          .map((name) => ({ name, m: /^checkpoint-(\d+)$/.exec(name) }))
+          .filter((e) => e.m && statSync(join(o.outputDir, e.name)).isDirectory())
+          .map((e) => ({ step: Number(e.m![1]), dir: join(o.outputDir, e.name) }))
+          .sort((a, b) => b.step - a.step)
+      : [];
+    const skipped: string[] = [];
+    for (const c of all) {
+      const problem = why(c.dir);
+      if (problem === null) {
+        if (skipped.length) say(`resume_from_checkpoint: skipped ${skipped.join("; ")}; resuming ${c.dir}, the newest checkpoint that loads`);
+        return c.dir;
+      }
+      skipped.push(`${c.dir} (${problem})`);
+    }
+    if (skipped.length) throw new Error(`resume_from_checkpoint: no checkpoint in ${o.outputDir} loads: ${skipped.join("; ")} (name one with --resume_from_checkpoint <folder>, or leave the flag out to start over)`);
+    throw new Error(`resume_from_checkpoint: no complete checkpoint (checkpoint-N/) in ${o.outputDir}`);
   }
   const dir = o.resumeFromCheckpoint;
   if (!existsSync(dir)) throw new Error(`resume_from_checkpoint: ${dir} does not exist`);
-  const problem = checkpointProblem(dir);
-  if (problem) throw new Error(`resume_from_checkpoint: ${dir} is not a complete checkpoint (${problem})`);
+  const problem = why(dir);
+  if (problem) throw new Error(`resume_from_checkpoint: ${dir} cannot be resumed (${problem}); --resume_from_checkpoint true resumes the newest checkpoint that loads`);
   return dir;
 }
 
@@ -327,7 +356,8 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   checkOutputDir(o.saveModelDir);
   if (o.reportTo.includes("swanlab") && !process.env.SWANLAB_API_KEY) throw new FinetuneOptionError("reportTo", `finetune: ${SWANLAB_KEY_MISSING}`);
   if (main) removeStaleTempDirs(o.outputDir);
-  const resumeDir = resolveResumeCheckpoint(o);
+  // which checkpoints were skipped is said even without progress output: it changes what the run continues from
+  const resumeDir = resolveResumeCheckpoint(o, options.onMessage ?? ((t) => { if (main) process.stderr.write(t + "\n"); }));
   if (resumeDir) checkResumeLoraSettings(resumeDir, o);
   const resume: LoadedCheckpoint | null = resumeDir ? loadCheckpoint(resumeDir) : null;
 
