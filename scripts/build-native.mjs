@@ -93,7 +93,7 @@ function gypBuild() {
 function buildFromSource() {
   const cuda = process.env.SQLFOCUS_CUDA ?? "auto";
   const nativeArch = process.env.SQLFOCUS_NATIVE_ARCH === "1" ? "ON" : "OFF";
-  let why = "";
+  let why;
   if (process.env.SQLFOCUS_BUILD !== "gyp" && hasCmake()) {
     if (cmakeBuild({ rebuild: mode === "force", cuda, nativeArch })) return null;
     why = "cmake-js build failed";

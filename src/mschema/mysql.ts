@@ -3,7 +3,7 @@
 // column comments, and up to five distinct sample values per column turned into text as Python would.
 import type { Connection, FieldPacket, Pool } from "mysql2/promise";
 import type { ColumnSchema, DatabaseSchema, ForeignKey, TableSchema } from "./model.js";
-import { examplesToStrings, pyDatetimeFromIso, pyFloatRepr, type PyValue } from "./pyvalues.js";
+import { examplesToStrings, pyDatetimeFromIso, type PyValue } from "./pyvalues.js";
 import { valueReadLimits, type ValueColumn, type ValueReadOptions } from "./values.js";
 
 export interface MysqlReadOptions {
