@@ -21,7 +21,7 @@
 //              another CPU), SQLFOCUS_BUILD=gyp (node-gyp, CPU only), SQLFOCUS_MPI=0 (no data-parallel MPI
 //              support; libmpi is otherwise opened at run time, never linked).
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -124,6 +124,34 @@ function usablePrebuild() {
   return path;
 }
 
+/** Newest modification time (ms) of the files the addon is built from. */
+function newestSource(dir = join(root, "native"), newest = statSync(join(root, "CMakeLists.txt")).mtimeMs) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    newest = st.isDirectory() ? newestSource(p, newest) : Math.max(newest, st.mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The clone's own build/Release addon when it is already what the prebuilt one would be: configured portable
+ * (SQLFOCUS_NATIVE_ARCH=OFF), without CUDA, with the quantizer, and newer than every native source. Saves a second
+ * full build in CI, where `npm ci` has just built it.
+ */
+function reusableHostBuild() {
+  try {
+    const cache = readFileSync(join(root, "build", "CMakeCache.txt"), "utf8");
+    if (!/^SQLFOCUS_NATIVE_ARCH:BOOL=OFF$/m.test(cache)) return null;
+    if (statSync(addon).mtimeMs < newestSource()) return null;
+    const r = spawnSync(process.execPath, ["-e", `const a=require(${JSON.stringify(addon)}); process.stdout.write(JSON.stringify({ cuda: a.buildInfo().cuda, quantizer: a.quantizerBuilt === true }))`], { encoding: "utf8" });
+    const info = JSON.parse(r.stdout || "{}");
+    return r.status === 0 && info.cuda === false && info.quantizer === true ? addon : null;
+  } catch {
+    return null;
+  }
+}
+
 function prebuild() {
   const targets = [];
   if (process.platform === "linux" && process.arch === "x64") targets.push({ tuple: "linux-x64", extra: [] });
@@ -152,7 +180,9 @@ function prebuild() {
   }
   rmSync(join(root, "prebuilds"), { recursive: true, force: true });
   for (const t of targets) {
-    const built = cmakeBuild({ out: `build-prebuild/${t.tuple}`, cuda: "off", nativeArch: "OFF", extra: t.extra });
+    const reused = t.tuple === `${process.platform}-${process.arch}` ? reusableHostBuild() : null;
+    if (reused) log(`${relative(root, reused)} is already portable, CPU-only and up to date: using it for ${t.tuple}`);
+    const built = reused ?? cmakeBuild({ out: `build-prebuild/${t.tuple}`, cuda: "off", nativeArch: "OFF", extra: t.extra });
     if (!built) {
       // A git-URL install packs the package too (prepare, then prepack): without a compiler it goes on without
       // prebuilt binaries (the install then builds from source, or reports). npm publish must not.
