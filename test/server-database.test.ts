@@ -97,6 +97,28 @@ describe("PostgreSQL read-only execution", { skip: pgSkip }, () => {
     }
   });
 
+  test("a privileged configured user: the schema still loads, execute answers 422 with the SQL that makes a read-only user", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sqlfocus-server-pg-"));
+    const ini = join(dir, "config.ini");
+    const pc = pgConfig(DB);
+    writeFileSync(ini, `[database]\ntype = postgresql\nhost = ${pc.host}\nport = ${pc.port}\nuser = ${pc.user}\npassword = ${pc.password}\ndbname = ${DB}\n`);
+    const model = new FakeChatModel(() => "SELECT name FROM item\n```");
+    const app = await createServer({ model, logger: false, database: configuredDatabase(ini) });
+    try {
+      assert.match((await app.inject({ method: "GET", url: "/schema" })).json().schema, /# Table: item/);
+      const res = await app.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/json" }, payload: JSON.stringify({ question: "names?", execute: true }) });
+      assert.equal(res.statusCode, 422, res.body);
+      const body = res.json();
+      assert.equal(body.code, "privileged-user");
+      assert.equal(body.sql, "SELECT name FROM item");
+      assert.match(body.message, /^execute refused: the configured user \w+ \(PostgreSQL .*\) has more than read rights/);
+      assert.match(body.message, /CREATE ROLE sqlfocus_reader LOGIN PASSWORD 'choose-a-password';/);
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("statement timeout and SQL errors", async () => {
     await assert.rejects(db.execute("SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b", { timeoutMs: 300 }), /300 ms statement timeout/);
     await assert.rejects(db.execute("SELECT nope FROM item"), /column "nope" does not exist/);

@@ -167,7 +167,7 @@ export function checkReadOnlySql(sql: string, dialect: SqlDialect, options: Chec
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x08\x0b\x0e-\x1f\x7f]/.test(sql)) throw new SqlRefusedError("SQL contains control characters (NUL and the like)", "bad-character");
   const text = stripTrailing(sql);
-  if (!text) throw new SqlRefusedError("empty SQL", "empty");
+  if (!text) throw new SqlRefusedError("empty SQL: there is no statement to execute", "empty");
   const grammar = dialect === "MySQL" ? (options.grammar === "mariadb" ? "mariadb" : "mysql") : grammarOf(dialect);
   rawChecks(text.toLowerCase(), grammar);
   let ast: unknown;

@@ -100,8 +100,8 @@ export function describeConnection(c: DatabaseConnection): string {
 export function privilegedUserMessage(description: string, report: PrivilegeReport): string {
   const shown = report.privileges.slice(0, 6).join("; ") + (report.privileges.length > 6 ? `; … (${report.privileges.length} in all)` : "");
   return (
-    `execution refused: the configured user ${report.user} (${description}) has more than read rights (${shown}). ` +
-    `Generated SQL runs only as a read-only user. Create one with:\n${report.readOnlyUserSql}\n` +
+    `the configured user ${report.user} (${description}) has more than read rights (${shown}): ` +
+    `generated SQL is executed only as a read-only user. Create one with:\n${report.readOnlyUserSql}\n` +
     `or accept the risk with --allow-privileged-user (the function denylist still applies, the database no longer backs it).`
   );
 }

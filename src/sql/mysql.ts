@@ -4,7 +4,7 @@
 //   START TRANSACTION READ ONLY;
 //   the query as a server-side prepared statement (COM_STMT_PREPARE takes one statement), its rows streamed and
 //   counted: past rowLimit+1 rows (an explicit LIMIT overrides sql_select_limit) or the byte cap, reading stops, the
-//   connection is dropped and the query killed (KILL QUERY from a second connection);
+//   connection is dropped and its server thread ended (KILL CONNECTION from a second connection);
 //   ROLLBACK; COM_RESET_CONNECTION (named locks from GET_LOCK, user variables, prepared statements, temp tables).
 // A row is never larger than the server's max_allowed_packet (16 MiB by default on MariaDB): a bigger value comes
 // back as NULL with a warning. A connection that erred, or outlived the client's deadline, is destroyed.
@@ -226,7 +226,8 @@ export class MysqlReadOnly extends ReadOnlyExecutor {
       if (healthy) conn.release();
       else {
         conn.destroy();
-        this.killQuery(threadId);
+        // A dropped client does not stop the server's thread: end it (and its transaction) before answering.
+        await this.killConnection(threadId);
       }
     }
   }
@@ -268,12 +269,20 @@ export class MysqlReadOnly extends ReadOnlyExecutor {
     });
   }
 
-  /** Best effort: stops a query whose connection was dropped (a dropped client does not stop it by itself). */
-  private killQuery(threadId: number | null): void {
-    if (!threadId) return;
-    const c = mysql.createConnection(this.connectionConfig());
-    c.on("error", () => {});
-    c.query(`KILL QUERY ${Number(threadId)}`, () => c.destroy());
+  /** Ends the server thread of a dropped connection (KILL CONNECTION from a second one; a user may end its own). */
+  private killConnection(threadId: number | null): Promise<void> {
+    if (!threadId) return Promise.resolve();
+    return new Promise((resolve) => {
+      const c = mysql.createConnection(this.connectionConfig());
+      const done = () => {
+        clearTimeout(timer);
+        c.destroy();
+        resolve();
+      };
+      const timer = setTimeout(done, this.connectTimeoutMs + 1000);
+      c.on("error", done);
+      c.query(`KILL CONNECTION ${Number(threadId)}`, done);
+    });
   }
 
   async close(): Promise<void> {

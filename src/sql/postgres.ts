@@ -170,8 +170,10 @@ export class PostgresReadOnly extends ReadOnlyExecutor {
       const cols = Array.from({ length: n }, (_, i) => `sqlfocus_c${i + 1}`);
       const cap = limits.maxBytes;
       const select = [...cols.map((c) => `CASE WHEN sqlfocus_bytes <= ${cap} THEN ${c} END`), `sqlfocus_bytes > ${cap}`].join(", ");
+      // A row's size: its cells as text (what the text protocol sends), plus a little per cell.
+      const rowSize = [...cols.map((c) => `coalesce(octet_length(${c}::text), 0)`), String(3 * n + 2)].join(" + ");
       const wrapped =
-        `SELECT ${select} FROM (SELECT sqlfocus_q.*, sum(octet_length(sqlfocus_q::text)) OVER (ROWS UNBOUNDED PRECEDING) AS sqlfocus_bytes ` +
+        `SELECT ${select} FROM (SELECT sqlfocus_q.*, sum(${rowSize}) OVER (ROWS UNBOUNDED PRECEDING) AS sqlfocus_bytes ` +
         `FROM (\n${sql}\n) AS sqlfocus_q${n > 0 ? `(${cols.join(", ")})` : ""}) AS sqlfocus_w LIMIT ${limits.rowLimit + 1}`;
       await setLimits();
       const res = await extended(wrapped);
