@@ -2,7 +2,7 @@
 // in headless Chromium (Debian's /usr/bin/chromium via playwright-core; skipped without it, a failure under CI): the charts' data
 // points equal the recorded metrics, two runs overlay, config/system panels, a live run updates, a screenshot.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

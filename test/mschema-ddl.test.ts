@@ -1,7 +1,7 @@
 // DDL → M-Schema (parseDdlSchema) and the server's schemaForPrompt.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { formatMSchema, parseDdlSchema, readSqliteSchema, schemaForPrompt } from "../src/mschema/index.js";
 import { sqliteDdl } from "../src/eval/index.js";

@@ -36,7 +36,10 @@ function splitCjk(word: string, out: string[]): void {
   let rest = "";
   for (const ch of word) {
     if (CJK.test(ch)) {
-      if (rest) out.push(rest), (rest = "");
+      if (rest) {
+        out.push(rest);
+        rest = "";
+      }
       run += ch;
     } else {
       if (run) flush();

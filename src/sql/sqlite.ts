@@ -24,7 +24,7 @@ export class SqliteReadOnly extends ReadOnlyExecutor {
   ) {
     super(options);
     this.description = `SQLite ${path}`;
-    let isFile = false;
+    let isFile: boolean;
     try {
       isFile = statSync(path).isFile();
     } catch (err) {
