@@ -172,6 +172,12 @@ export {
   type SqlGeneration,
   type LlamaChatModelOptions,
   type GgufLoraAdapter,
+  voteByExecution,
+  type SqlCandidateOptions,
+  type VoteCandidate,
+  type VotedCandidate,
+  type VoteResult,
+  type CandidateOutcome,
 } from "./text2sql/index.js";
 
 // ---- the text2sql server ----

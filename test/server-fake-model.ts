@@ -16,6 +16,8 @@ export class FakeChatModel implements ChatModel {
     readonly parallelism = 2,
     readonly adapters: readonly string[] = [],
     readonly id = "fake-model",
+    /** Mean log-probability reported for a reply when a request asks for log-probs. */
+    readonly logprob?: (req: ChatRequest, text: string) => number,
   ) {}
 
   /** Lets every held generation finish. */
@@ -48,7 +50,8 @@ export class FakeChatModel implements ChatModel {
       }
       if (req.onText) for (const w of text.split(/(?<= )/)) req.onText(w);
       const promptTokens = req.messages.reduce((n, m) => n + m.content.split(/\s+/).length, 0);
-      return { text, finishReason, promptTokens, completionTokens: text.split(/(?<= )/).length, ms: performance.now() - start, adapter };
+      const logprob = req.logprobs && this.logprob ? { logprob: this.logprob(req, text) } : {};
+      return { text, finishReason, promptTokens, completionTokens: text.split(/(?<= )/).length, ms: performance.now() - start, adapter, ...logprob };
     } finally {
       this.inUse--;
     }

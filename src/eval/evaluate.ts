@@ -11,6 +11,7 @@ import { databaseFiles, executionMatch, type ExecErrorKind } from "./exec-match.
 import type { ScoringMode } from "./normalize.js";
 import { SqlExecutor } from "../sql/index.js";
 import type { Benchmark, BenchmarkKind } from "./bird.js";
+import { voteByExecution, type VoteCandidate } from "../text2sql/index.js";
 import { benchmarkOf } from "./prepare.js";
 import type { SpiderExample, SpiderSplit } from "./spider.js";
 
@@ -32,6 +33,10 @@ export interface EvalResultLine {
   gen_ms?: number;
   /** BIRD: the question's difficulty. */
   difficulty?: string;
+  /** With candidates: the voted SQL, whether it matches, and each candidate's votes. */
+  voted?: string;
+  voted_match?: boolean;
+  candidates?: Array<{ sql: string; logprob?: number; votes: number; error?: string }>;
 }
 
 export interface EvalSummary {
@@ -47,6 +52,8 @@ export interface EvalSummary {
   missingDbs: string[];
   errors: Record<ExecErrorKind | "predict_error", number>;
   perDb: Record<string, { scored: number; matched: number; ex: number }>;
+  /** Voted EX beside the greedy EX, when predictions came with candidates (over the questions that had them). */
+  voted?: { scored: number; matched: number; ex: number; greedyMatched: number; greedyEx: number };
   /** EX per difficulty (BIRD: simple / moderate / challenging), when the questions have one. */
   perDifficulty?: Record<string, { scored: number; matched: number; ex: number }>;
   /** Which benchmark the questions came from. */
@@ -54,9 +61,12 @@ export interface EvalSummary {
 }
 
 export interface Prediction {
+  /** The answer scored as EX (greedy). */
   sql: string;
   /** Milliseconds spent producing it (generation time). */
   ms?: number;
+  /** Sampled candidates: executed read-only and voted on (src/text2sql voteByExecution); scored as voted EX. */
+  candidates?: VoteCandidate[];
 }
 
 /** Produces the SQL for a question (from a model, a file, …). */
@@ -175,6 +185,12 @@ export function summarize(split: SpiderSplit, questions: number, lines: Iterable
     const db = (s.perDb[r.db_id] ??= { scored: 0, matched: 0, ex: 0 });
     db.scored++;
     if (r.match) db.matched++;
+    if (r.voted_match !== undefined) {
+      const v = (s.voted ??= { scored: 0, matched: 0, ex: 0, greedyMatched: 0, greedyEx: 0 });
+      v.scored++;
+      if (r.voted_match) v.matched++;
+      if (r.match) v.greedyMatched++;
+    }
     if (r.difficulty) {
       const d = ((s.perDifficulty ??= {})[r.difficulty] ??= { scored: 0, matched: 0, ex: 0 });
       d.scored++;
@@ -183,6 +199,10 @@ export function summarize(split: SpiderSplit, questions: number, lines: Iterable
   }
   s.ex = s.scored ? s.matched / s.scored : 0;
   for (const db of [...Object.values(s.perDb), ...Object.values(s.perDifficulty ?? {})]) db.ex = db.scored ? db.matched / db.scored : 0;
+  if (s.voted) {
+    s.voted.ex = s.voted.scored ? s.voted.matched / s.voted.scored : 0;
+    s.voted.greedyEx = s.voted.scored ? s.voted.greedyMatched / s.voted.scored : 0;
+  }
   s.missingDbs = [...missing].sort();
   return s;
 }
@@ -275,13 +295,14 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
       append(line(ex, { predicted: "", match: false, error, error_kind: "predict_error", gold_ms: 0, pred_ms: 0 }));
       return;
     }
-    const m = await executionMatch(executor, files, ex.query, prediction.sql, {
+    const matchOptions = {
       keepDistinct: options.keepDistinct,
       scoring: options.scoring,
       plugValue: options.plugValue,
       plugLimit: options.plugLimit,
-      comparison: bench.kind === "bird" ? "bird" : "spider",
-    });
+      comparison: bench.kind === "bird" ? ("bird" as const) : ("spider" as const),
+    };
+    const m = await executionMatch(executor, files, ex.query, prediction.sql, matchOptions);
     const result = line(ex, {
       predicted: prediction.sql,
       match: m.match,
@@ -291,6 +312,18 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
       pred_ms: Math.round(m.predMs * 100) / 100,
     });
     if (prediction.ms !== undefined) result.gen_ms = Math.round(prediction.ms);
+    if (prediction.candidates && prediction.candidates.length > 0) {
+      // Candidates run read-only on the question's first database file (src/sql's executor, as scoring does).
+      const vote = await voteByExecution(prediction.candidates, async (sql) => {
+        const o = await executor.execute(files[0]!, sql);
+        return o.kind === "rows" ? { ok: true, rows: o.rows } : { ok: false, error: o.kind === "error" ? o.message : `timed out after ${executor.timeoutMs} ms` };
+      });
+      const voted = vote.candidates[vote.winner]!.sql;
+      const vm = voted === prediction.sql ? m : await executionMatch(executor, files, ex.query, voted, matchOptions);
+      result.voted = voted;
+      result.voted_match = vm.match;
+      result.candidates = vote.candidates.map((c) => ({ sql: c.sql, ...(c.logprob !== undefined ? { logprob: Math.round(c.logprob * 1e4) / 1e4 } : {}), votes: c.votes, ...(c.error ? { error: c.error } : {}) }));
+    }
     append(result);
   };
   try {

@@ -67,6 +67,14 @@ export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean, 
         seed: { type: "integer", minimum: 0 },
         execute: { type: "boolean", description: "Run the SQL read-only on the configured database and return the rows." },
         include_prompt: { type: "boolean", description: "Return the prompt the model was asked." },
+        n: {
+          type: "integer",
+          minimum: 1,
+          maximum: 16,
+          description:
+            "Candidates to sample (default 1: one greedy answer). Above 1 (needs --enable-mschema): n candidates at `temperature` (default 0.7) run read-only on the configured database and vote on their results; ties go to the highest mean log-probability, candidates that fail lose.",
+        },
+        include_candidates: { type: "boolean", description: "With n > 1: list the candidates with their votes, log-probabilities and errors." },
       },
     },
     response: {
@@ -82,6 +90,23 @@ export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean, 
           usage,
           ms: { type: "number" },
           execution,
+          vote: {
+            type: "object",
+            properties: { n: { type: "integer" }, temperature: { type: "number" }, groups: { type: "integer" }, winner: { type: "integer" }, all_failed: { type: "boolean" } },
+          },
+          candidates: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                sql: { type: "string" },
+                logprob: { type: "number" },
+                votes: { type: "integer" },
+                status: { type: "string" },
+                error: { type: "string" },
+              },
+            },
+          },
         },
       },
       422: refusedBody,

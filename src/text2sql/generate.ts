@@ -30,6 +30,8 @@ export interface ChatRequest {
   signal?: AbortSignal;
   /** Called with each piece of reply text as it is generated (streaming). */
   onText?: (text: string) => void;
+  /** Also measure the reply's mean token log-probability under the model (ChatCompletion.logprob). */
+  logprobs?: boolean;
 }
 
 export interface ChatCompletion {
@@ -41,6 +43,8 @@ export interface ChatCompletion {
   ms: number;
   /** The adapter that generated it ("base" for none). */
   adapter: string;
+  /** Mean natural-log probability of the reply's tokens given the prompt (with request.logprobs). */
+  logprob?: number;
 }
 
 /** What the server and SqlGenerator need of a model. */
@@ -104,6 +108,11 @@ export interface SqlGenerateOptions {
   signal?: AbortSignal;
 }
 
+export interface SqlCandidateOptions extends SqlGenerateOptions {
+  /** Candidates sampled (default 5). */
+  n?: number;
+}
+
 export interface SqlGeneration {
   sql: string;
   /** The model's whole reply. */
@@ -116,6 +125,8 @@ export interface SqlGeneration {
   completionTokens: number;
   ms: number;
   adapter: string;
+  /** Mean token log-probability of the reply (candidates only). */
+  logprob?: number;
 }
 
 /** Asks a chat model for SQL exactly as the model was taught (src/text2sql/prompt.ts) and extracts it. */
@@ -153,6 +164,37 @@ export class SqlGenerator {
       ms: out.ms,
       adapter: out.adapter,
     };
+  }
+
+  /**
+   * n candidates sampled at `temperature` (default 0.7), seeds seed, seed+1, … (default 1, 2, …), each with its
+   * reply's mean token log-probability, generated one after another (one sequence at a time).
+   */
+  async candidates(input: SqlGenerateInput, options: SqlCandidateOptions = {}): Promise<SqlGeneration[]> {
+    const n = options.n ?? 5;
+    if (!Number.isInteger(n) || n < 1) throw new Error(`n must be a positive whole number, got ${n}`);
+    const dialect = input.dialect ?? "SQLite";
+    const messages = SqlGenerator.messages({ ...input, dialect });
+    const o = { ...this.defaults, ...options };
+    const temperature = options.temperature ?? 0.7;
+    const base = o.seed ?? 1;
+    const out: SqlGeneration[] = [];
+    for (let i = 0; i < n; i++) {
+      const c = await this.model.complete({ messages, maxTokens: o.maxTokens, temperature, seed: base + i, adapter: o.adapter, signal: o.signal, logprobs: true });
+      out.push({
+        sql: extractSql(c.text),
+        reply: c.text,
+        prompt: messages[0]!.content,
+        dialect,
+        finishReason: c.finishReason,
+        promptTokens: c.promptTokens,
+        completionTokens: c.completionTokens,
+        ms: c.ms,
+        adapter: c.adapter,
+        ...(c.logprob !== undefined ? { logprob: c.logprob } : {}),
+      });
+    }
+    return out;
   }
 
   /** Releases the model (idempotent); `await using generator = …` does it at the end of the block. */
@@ -427,6 +469,7 @@ export class LlamaChatModel implements ChatModel {
       });
       if (tooLong) throw tooLong;
       const reason = res.metadata.stopReason;
+      const logprob = request.logprobs ? await this.meanLogprob(sequence, history, res.response) : undefined;
       return {
         text: res.response,
         finishReason: reason === "maxTokens" ? "length" : reason === "abort" ? "abort" : "stop",
@@ -434,11 +477,37 @@ export class LlamaChatModel implements ChatModel {
         completionTokens,
         ms: performance.now() - start,
         adapter,
+        ...(logprob !== undefined ? { logprob } : {}),
       };
     } finally {
       chat.dispose({ disposeSequence: false });
       this.release(pool, sequence);
     }
+  }
+
+  /**
+   * Mean log-probability of `reply`'s tokens after the prompt of `history`, under the model's own distribution
+   * (temperature 1, no top-k/top-p): the prompt and the reply are evaluated again on the sequence, each reply
+   * token forced, its probability read from the distribution before it.
+   */
+  private async meanLogprob(sequence: LlamaContextSequence, history: ChatHistoryItem[], reply: string): Promise<number | undefined> {
+    const prompt = this.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(this.model.tokenizer);
+    const tokens = this.model.tokenize(reply);
+    if (tokens.length === 0) return undefined;
+    await sequence.clearHistory();
+    const it = sequence.evaluateWithMetadata(prompt, { probabilities: true }, { temperature: 1, topK: 0, topP: 1, minP: 0 });
+    let sum = 0;
+    try {
+      let step = await it.next();
+      for (let i = 0; i < tokens.length && !step.done; i++) {
+        const p = step.value.probabilities.get(tokens[i]!) ?? 0;
+        sum += Math.log(Math.max(p, 1e-12));
+        if (i + 1 < tokens.length) step = await it.next(tokens[i]!);
+      }
+    } finally {
+      await it.return();
+    }
+    return sum / tokens.length;
   }
 
   /** Releases the contexts and the model (idempotent); `await using model = …` does it at the end of the block. */

@@ -36,6 +36,7 @@ function pct(x: number): string {
 export function formatSummary(s: EvalSummary): string {
   const out: string[] = [];
   out.push(`${s.benchmark === "bird" ? "BIRD" : "Spider"} ${s.split}: execution accuracy ${pct(s.ex)} (${s.matched}/${s.scored} questions scored)`);
+  if (s.voted) out.push(`greedy EX ${pct(s.voted.greedyEx)} | voted EX ${pct(s.voted.ex)} (${s.voted.matched}/${s.voted.scored} with candidates)`);
   if (s.skippedMissingDb > 0) out.push(`skipped ${s.skippedMissingDb} questions whose database is missing: ${s.missingDbs.join(", ")}`);
   const e = s.errors;
   out.push(
@@ -70,6 +71,8 @@ interface EvalArgs extends LinkArgs {
   "plug-value": boolean;
   "plug-limit": number;
   strict: boolean;
+  n: number;
+  temperature: number;
   jobs: number;
   "schema-style": string;
   lora?: string;
@@ -110,6 +113,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         default: false,
         describe: "stricter scoring than test-suite-sql-eval: the whole prediction runs (text after its first statement is an error), only ' value ' in Spider-format files becomes ' 1 '",
       })
+      .option("n", { type: "number", default: 1, describe: "with --model: also sample N candidates, execute them read-only and vote on their results (voted EX beside greedy EX)" })
+      .option("temperature", { type: "number", default: 0.7, describe: "--n: sampling temperature of the candidates" })
       .option("jobs", { type: "number", default: 1, describe: "questions in flight at once (with --model: parallel sequences of one context)" })
       .option("schema-style", {
         type: "string",
@@ -124,6 +129,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         if (!(a.timeout > 0)) throw new Error("--timeout must be a positive number of seconds");
         if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new Error("--jobs must be a positive integer");
         if (!Number.isInteger(a["plug-limit"]) || a["plug-limit"] < 1) throw new Error("--plug-limit must be a positive integer");
+        if (!Number.isInteger(a.n) || a.n < 1 || a.n > 64) throw new Error(`--n must be a whole number from 1 to 64, got ${a.n}`);
+        if (!(a.temperature > 0 && a.temperature <= 2)) throw new Error(`--temperature must be above 0 and at most 2, got ${a.temperature}`);
+        if (a.n > 1 && a.predictions) throw new Error("--n samples candidates from a model: use it with --model");
         return true;
       }) as unknown as Argv<EvalArgs>,
   handler: async (args) => {
@@ -160,10 +168,12 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       });
       closeModel = () => generator.dispose();
       const link = linkFromArgs(args);
-      predict = generatorPredictor(generator, { benchmark: bench, schemaText: spiderSchemaText({ link }), schemaStyle: style });
+      const vote = args.n > 1 ? { n: args.n, temperature: args.temperature } : undefined;
+      predict = generatorPredictor(generator, { benchmark: bench, schemaText: spiderSchemaText({ link }), schemaStyle: style, vote });
       predictorId =
         `model:${resolve(model)}${args.lora ? `+lora:${resolve(args.lora)}` : ""}|schema:${style}|max_tokens:${args["max-tokens"]}` +
-        (link ? `|link:${describeLink(link)}` : "");
+        (link ? `|link:${describeLink(link)}` : "") +
+        (vote ? `|vote:n=${vote.n},t=${vote.temperature}` : "");
     }
 
     let bar: cliProgress.SingleBar | null = null;
