@@ -40,6 +40,7 @@ struct Layout {
 template <typename Dev> static sf_trainer_params with_defaults(sf_trainer_params p) {
   if (p.threads == 0) p.threads = 2;
   if (p.ce_chunk == 0) p.ce_chunk = Dev::kDefaultCeChunk;
+  p.ce_chunk = int(std::min<int64_t>(p.ce_chunk, int64_t(p.max_batch) * p.max_seq));  // a chunk never needs more rows
   if (p.target_mask == 0) p.target_mask = (1u << SF_NUM_MODULES) - 1;
   return p;
 }
