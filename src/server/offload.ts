@@ -1,12 +1,10 @@
 // A small pool of worker threads for the synchronous, CPU-heavy steps of a request (offload-worker.ts): DDL →
 // M-Schema and the read-only SQL check. Each task has a time limit (its worker is then terminated and replaced) and
 // the queue is bounded (more waiting tasks get 503), so a flood of huge schemas cannot stall the server.
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { SqlRefusedError, type CheckOptions, type RefusalCode } from "../sql/index.js";
-import type { SqlDialect } from "../text2sql/index.js";
+import { siblingScript, startWorkerThread, type SqlDialect } from "../text2sql/index.js";
 import { HttpError } from "./errors.js";
 
 /** Schema linking of a DDL db_schema to its question under a token budget (src/mschema's linkSchema). */
@@ -41,21 +39,13 @@ export interface OffThreadOptions {
   taskTimeoutMs?: number;
 }
 
-function workerScript(): string {
-  const self = fileURLToPath(import.meta.url);
-  const ext = self.endsWith(".ts") ? ".ts" : ".js";
-  const path = fileURLToPath(new URL(`./offload-worker${ext}`, import.meta.url));
-  if (!existsSync(path)) throw new Error(`server worker script not found: ${path}`);
-  return path;
-}
-
 export class OffThread {
   private readonly slots: Slot[];
   private readonly queue: Array<{ id: number; pending: Pending }> = [];
   private readonly maxQueue: number;
   private readonly taskTimeoutMs: number;
   private nextId = 1;
-  private readonly script = workerScript();
+  private readonly script = siblingScript(import.meta.url, "offload-worker");
 
   constructor(options: OffThreadOptions = {}) {
     const n = options.threads ?? Math.min(4, Math.max(1, availableParallelism() - 1));
@@ -102,15 +92,7 @@ export class OffThread {
   }
 
   private spawn(slot: Slot): Worker {
-    const execArgv = process.execArgv.filter((a) => !a.startsWith("--inspect") && a !== "--import" && !/^(tsx|--import=)/.test(a));
-    // Built (dist/): the .js script. Under tsx (tests, `npx tsx`): loader hooks do not reach worker threads, so the
-    // worker registers tsx itself before importing the .ts script.
-    const worker = this.script.endsWith(".ts")
-      ? new Worker(
-          `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(this.script).href)}); });`,
-          { eval: true, execArgv },
-        )
-      : new Worker(this.script, { execArgv });
+    const worker = startWorkerThread(this.script);
     worker.on("message", (msg: { id: number; ok: boolean; value?: string; error?: string; refusal?: RefusalCode }) => {
       const cur = slot.current;
       if (!cur || cur.id !== msg.id) return;

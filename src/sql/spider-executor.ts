@@ -37,8 +37,13 @@ export interface ExecuteOptions {
 
 interface ChildSlot {
   proc: ChildProcess | null;
+  /** Resolves when the process has loaded (its start-up does not count against a query's time limit). */
+  ready: Promise<boolean> | null;
   busy: boolean;
 }
+
+/** How long a child process may take to start (loading Node, better-sqlite3, tsx under the tests). */
+const START_TIMEOUT_MS = 60_000;
 
 interface Pending {
   resolve: (o: ExecOutcome) => void;
@@ -73,7 +78,7 @@ export class SqlExecutor {
     this.maxRows = options.maxRows ?? 1_000_000;
     this.maxHeapMb = options.maxHeapMb;
     const n = Math.max(1, Math.floor(options.processes ?? 1));
-    this.slots = Array.from({ length: n }, () => ({ proc: null, busy: false }));
+    this.slots = Array.from({ length: n }, () => ({ proc: null, ready: null, busy: false }));
   }
 
   /** Runs one statement on the database file. Never rejects for SQL problems: they come back as outcomes. */
@@ -118,7 +123,15 @@ export class SqlExecutor {
     proc.stderr?.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
     });
-    proc.on("message", (msg: { id: number; ok: boolean; rows?: SqlValue[][]; columns?: string[]; truncated?: boolean; error?: string; ms: number }) => {
+    let started: (ok: boolean) => void = () => {};
+    slot.ready = new Promise<boolean>((resolve) => (started = resolve));
+    const startTimer = setTimeout(() => started(false), START_TIMEOUT_MS);
+    startTimer.unref();
+    proc.on("message", (msg: { ready?: boolean; id: number; ok: boolean; rows?: SqlValue[][]; columns?: string[]; truncated?: boolean; error?: string; ms: number }) => {
+      if (msg.ready) {
+        clearTimeout(startTimer);
+        return started(true);
+      }
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
@@ -130,6 +143,7 @@ export class SqlExecutor {
       p.resolve(out);
     });
     proc.on("exit", (code, signal) => {
+      started(false);
       if (slot.proc === proc) slot.proc = null;
       // A query in flight on a process that died (out of memory, crash) fails with the reason.
       for (const [id, p] of this.pending) {
@@ -153,8 +167,13 @@ export class SqlExecutor {
     if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   }
 
-  private runOn(slot: ChildSlot, dbPath: string, sql: string, options: ExecuteOptions): Promise<ExecOutcome> {
+  private async runOn(slot: ChildSlot, dbPath: string, sql: string, options: ExecuteOptions): Promise<ExecOutcome> {
     const proc = slot.proc ?? this.spawn(slot);
+    const t0 = performance.now();
+    if (!(await slot.ready)) {
+      this.kill(slot);
+      return { kind: "error", message: "SQL executor process failed to start", ms: performance.now() - t0 };
+    }
     const id = this.nextId++;
     return new Promise<ExecOutcome>((resolve) => {
       const start = performance.now();

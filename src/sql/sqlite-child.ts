@@ -141,3 +141,4 @@ process.on("message", (req: ExecRequest) => {
   }
 });
 process.on("disconnect", () => process.exit(0));
+process.send!({ ready: true }); // loaded: the parent starts a query's clock from here

@@ -5,6 +5,7 @@
 import type { ChatHistoryItem, ChatWrapper, Llama, LlamaChat, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { availableParallelism } from "node:os";
 import { buildNl2SqlPrompt, extractSql, type SqlDialect } from "./prompt.js";
+import { maxTokenBytes, PromptGuard } from "./prompt-guard.js";
 
 export type ChatRole = "system" | "user" | "assistant";
 
@@ -70,8 +71,10 @@ export class PromptTooLongError extends Error {
     readonly promptTokens: number,
     readonly maxTokens: number,
     readonly contextSize: number,
+    /** promptTokens is a lower bound (the prompt was refused by its size, before being tokenised). */
+    readonly atLeast = false,
   ) {
-    super(`prompt is ${promptTokens} tokens; with max_tokens ${maxTokens} it does not fit the context of ${contextSize} tokens`);
+    super(`prompt is ${atLeast ? "at least " : ""}${promptTokens} tokens; with max_tokens ${maxTokens} it does not fit the context of ${contextSize} tokens`);
     this.name = "PromptTooLongError";
   }
 }
@@ -350,6 +353,7 @@ export class LlamaChatModel implements ChatModel {
       if (!chatWrapper) throw new Error(`${options.modelPath}: no chat template in the GGUF and none could be resolved`);
       const m = new LlamaChatModel(model, chatWrapper, pools, names, sequences, options.id ?? baseName(options.modelPath), options.maxTokens ?? 512, LlamaChat);
       m.lazyBase = names.length > 0 ? () => makePool() : undefined;
+      m.promptGuard = new PromptGuard(options.modelPath, maxTokenBytes(model.fileInfo.metadata));
       return m;
     } catch (err) {
       await model.dispose();
@@ -364,6 +368,7 @@ export class LlamaChatModel implements ChatModel {
   }
 
   private lazyBase?: () => Promise<SequencePool>;
+  private promptGuard?: PromptGuard;
   private basePool?: Promise<SequencePool>;
 
   private async pool(adapter: string): Promise<SequencePool> {
@@ -432,6 +437,13 @@ export class LlamaChatModel implements ChatModel {
     const start = performance.now();
     const adapter = resolveAdapter(request.adapter, this.adapters);
     const maxTokens = request.maxTokens ?? this.defaultMaxTokens;
+    if (this.promptGuard) {
+      // A prompt that cannot fit is refused before the main thread tokenises it (prompt-guard.ts). The template adds
+      // tokens around the messages, so their count alone (less a token lost at each seam) is a lower bound.
+      const seams = request.messages.length;
+      const v = await this.promptGuard.measure(request.messages.map((m) => m.content).join("\n"), this.contextSize - maxTokens + seams);
+      if (v.tokens !== undefined && v.tokens - seams + maxTokens > this.contextSize) throw new PromptTooLongError(v.tokens, maxTokens, this.contextSize, true);
+    }
     const history = this.history(request.messages);
     const pool = await this.pool(adapter);
     const sequence = await this.acquire(pool);
@@ -514,6 +526,7 @@ export class LlamaChatModel implements ChatModel {
   async dispose(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.promptGuard?.close();
     for (const p of this.pools.values()) await p.context.dispose();
     await this.model.dispose();
   }

@@ -16,3 +16,4 @@ export type {
   LlamaChatModelOptions,
   GgufLoraAdapter,
 } from "./generate.js";
+export { siblingScript, startWorkerThread } from "./worker-thread.js";
