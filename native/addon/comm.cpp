@@ -44,6 +44,7 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
                         InstanceAccessor("size", &Communicator::Size, nullptr),
                         InstanceAccessor("localRank", &Communicator::LocalRank, nullptr),
                         InstanceAccessor("backend", &Communicator::Backend, nullptr),
+                        InstanceAccessor("ncclError", &Communicator::NcclError, nullptr),
                         InstanceMethod("allreduce", &Communicator::Allreduce),
                         InstanceMethod("allreduceGradients", &Communicator::AllreduceGradients),
                         InstanceMethod("broadcast", &Communicator::Broadcast),
@@ -53,6 +54,7 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
 
   std::unique_ptr<comm::Communicator> mpi_;   // MPI (also the NCCL bootstrap and its host reductions)
   std::unique_ptr<comm::Communicator> nccl_;  // NCCL, for device gradients
+  std::string nccl_error_;                    // why NCCL was asked for and is not there (MPI carries on)
   bool busy_ = false;
 
   comm::Communicator& Main() { return nccl_ ? *nccl_ : *mpi_; }
@@ -65,6 +67,7 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
   Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Main().size()); }
   Napi::Value LocalRank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Main().local_rank()); }
   Napi::Value Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), Main().backend()); }
+  Napi::Value NcclError(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), nccl_error_); }
   Napi::Value Allreduce(const Napi::CallbackInfo& info);
   Napi::Value AllreduceGradients(const Napi::CallbackInfo& info);
   Napi::Value Broadcast(const Napi::CallbackInfo& info);
@@ -100,12 +103,20 @@ Communicator::Communicator(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Co
       if (use_mpi) {
         mpi_ = comm::mpi_init(watch);
         no.rank = mpi_->rank(), no.size = mpi_->size(), no.local_rank = mpi_->local_rank();
+        // With MPI, a missing libnccl is not fatal when asked so: GPU gradients then go through host memory.
+        bool fallback = o.Get("ncclFallback").ToBoolean().Value();
+        try {
+          nccl_ = comm::nccl_init(no, mpi_.get());
+        } catch (const comm::CommError& e) {
+          if (!fallback || e.code != "ERR_SQLFOCUS_NO_NCCL") throw;
+          nccl_error_ = e.what();
+        }
       } else {
         no.rank = int(OptNumber(o, "rank", 0)), no.size = int(OptNumber(o, "size", 1)), no.local_rank = int(OptNumber(o, "localRank", 0));
         no.id_via = o.Get("idVia").IsString() ? o.Get("idVia").As<Napi::String>().Utf8Value() : "";
         if (no.size < 1 || no.rank < 0 || no.rank >= no.size) throw Napi::RangeError::New(env, "Communicator: rank must be in 0..size-1");
+        nccl_ = comm::nccl_init(no, nullptr);
       }
-      nccl_ = comm::nccl_init(no, mpi_.get());
     } else {
       throw Napi::TypeError::New(env, "Communicator options.backend must be 'mpi' or 'nccl'");
     }
@@ -191,25 +202,37 @@ Napi::Value Communicator::Allreduce(const Napi::CallbackInfo& info) {
 }
 
 /** Sums the trainer's LoRA gradients over all ranks, in place (between the last forwardBackward and optimizerStep):
- *  host memory over MPI; device memory (CUDA engine) over NCCL. */
+ *  host memory over MPI; GPU memory (CUDA engine) over NCCL, or without NCCL copied through host memory over MPI. */
 Napi::Value Communicator::AllreduceGradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Ready(env, "allreduceGradients");
   TrainerLease lease = LeaseTrainer(env, info[0], "allreduceGradients");
   float* grads = lease.grads;
   size_t count = lease.grad_count;
+  sf_trainer* engine = lease.engine;
   bool device = lease.grads_on_device;
-  if (device && !(nccl_ && nccl_->device_buffers())) {
+  bool nccl = device && nccl_ && nccl_->device_buffers();
+  if (device && !nccl && !mpi_) {
     ReturnTrainer(lease);
-    throw CodedError(env, "ERR_SQLFOCUS_NO_NCCL", "allreduceGradients: the CUDA engine's gradients are in GPU memory and this communicator has no NCCL");
+    throw CodedError(env, "ERR_SQLFOCUS_NO_NCCL", "allreduceGradients: the CUDA engine's gradients are in GPU memory and this communicator has neither NCCL nor MPI");
   }
   auto* w = new CommWorker(env, this, info.This().As<Napi::Object>());
   w->lease = std::move(lease);
   w->bytes = double(count * sizeof(float));
-  comm::Communicator* c = device ? nccl_.get() : mpi_ ? mpi_.get() : nccl_.get();
-  w->work = [c, grads, count, device] {
-    if (device) c->allreduce_device(grads, count, comm::DType::F32, comm::Op::Sum, nullptr);
-    else c->allreduce(grads, count, comm::DType::F32, comm::Op::Sum);
+  comm::Communicator* c = nccl ? nccl_.get() : mpi_ ? mpi_.get() : nccl_.get();
+  w->work = [c, grads, count, device, nccl, engine] {
+    if (nccl) {
+      c->allreduce_device(grads, count, comm::DType::F32, comm::Op::Sum, nullptr);
+    } else if (device) {
+      std::vector<float> host(count);
+      if (sf_trainer_read_lora(engine, SF_LORA_GRADS, 0, count, host.data()) != SF_OK)
+        throw comm::CommError("ERR_SQLFOCUS_COMM", std::string("reading the gradients: ") + sf_trainer_last_error(engine));
+      c->allreduce(host.data(), count, comm::DType::F32, comm::Op::Sum);
+      if (sf_trainer_write_lora(engine, SF_LORA_GRADS, 0, count, host.data()) != SF_OK)
+        throw comm::CommError("ERR_SQLFOCUS_COMM", std::string("writing the gradients: ") + sf_trainer_last_error(engine));
+    } else {
+      c->allreduce(grads, count, comm::DType::F32, comm::Op::Sum);
+    }
   };
   auto promise = w->deferred.Promise();
   w->Queue();

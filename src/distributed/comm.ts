@@ -14,6 +14,8 @@ export interface DataParallel {
   readonly localRank: number;
   readonly backend: "none" | "mpi" | "nccl";
   readonly launch: LaunchInfo;
+  /** Something rank 0 should tell the user about the set-up (e.g. GPU gradients through host memory: no NCCL). */
+  readonly note?: string;
   /** In place over all ranks. */
   allreduce(values: Float64Array | Float32Array, op?: ReduceOp): Promise<void>;
   /** Sums the trainer's LoRA gradients over all ranks, in place (after the last forwardBackward of a step). */
@@ -82,7 +84,7 @@ export function openDataParallel(options: DataParallelOptions): DataParallel {
   try {
     comm = ncclOnly
       ? new addon.Communicator!({ backend: "nccl", mpi: false, rank: launch.rank, size: launch.size, localRank: launch.localRank, idVia, timeoutS, device: 0 })
-      : new addon.Communicator!({ backend: useNccl ? "nccl" : "mpi", timeoutS, device: 0 });
+      : new addon.Communicator!({ backend: useNccl ? "nccl" : "mpi", timeoutS, device: 0, ncclFallback: true });
   } catch (err) {
     throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
   }
@@ -101,6 +103,7 @@ export function openDataParallel(options: DataParallelOptions): DataParallel {
     localRank: comm.localRank,
     backend: comm.backend,
     launch,
+    note: comm.ncclError ? `NCCL is not available (${comm.ncclError}); the GPU gradients go through host memory over MPI` : undefined,
     allreduce: async (values, op = "sum") => {
       await comm.allreduce(values, op);
     },

@@ -169,6 +169,8 @@ export interface NativeCommunicator {
   readonly size: number;
   readonly localRank: number;
   readonly backend: "mpi" | "nccl";
+  /** Why NCCL was asked for (ncclFallback) and is missing: the GPU gradients then go through host memory over MPI. */
+  readonly ncclError: string;
   allreduce(data: Float64Array | Float32Array, op?: ReduceOpName): Promise<{ ms: number; bytes: number }>;
   /** Sums a trainer's flat LoRA gradient buffer (sf_trainer_lora_buffer) in place over all ranks; `trainer` is the
    *  addon's Trainer object (nativeHandle(t) of a createNativeTrainer result). */
@@ -182,6 +184,8 @@ export interface NativeCommunicatorOptions {
   checkEveryS?: number;
   device?: number;
   mpi?: boolean;
+  /** backend "nccl" with MPI: carry on over MPI alone when libnccl is missing. */
+  ncclFallback?: boolean;
   rank?: number;
   size?: number;
   localRank?: number;

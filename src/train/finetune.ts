@@ -378,6 +378,7 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   if (launch.size > 1) {
     dist = openDataParallel({ device: o.device, timeoutS: o.ddpTimeout, launch });
     say(`data-parallel: ${dist.size} ranks (${launch.launcher}, ${dist.backend}), global batch ${o.perDeviceTrainBatchSize} × ${o.gradientAccumulationSteps} × ${dist.size} = ${o.perDeviceTrainBatchSize * o.gradientAccumulationSteps * dist.size}`);
+    if (dist.note) say(`data-parallel: ${dist.note}`);
   }
   try {
     return await trainOnRanks(o, options, model, modelDir, tokenizer, train, evalData, resume, spec, dist, say);
