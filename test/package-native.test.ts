@@ -6,7 +6,7 @@
 //     says so and how to retry (npm rebuild sqlfocus); in a clone a failed build fails the install.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
@@ -61,8 +61,7 @@ function fakePackage(name: string, opts: { clone?: boolean; brokenSource?: boole
   mkdirSync(join(root, "scripts"), { recursive: true });
   write(join(root, "package.json"), JSON.stringify({ name: "sqlfocus", version: "0.0.0-test", type: "module", binary: { napi_versions: [8] } }));
   copyFileSync(join(repo, "scripts", "build-native.mjs"), join(root, "scripts", "build-native.mjs"));
-  mkdirSync(join(root, "src", "native"), { recursive: true });
-  copyFileSync(join(repo, "src", "native", "index.ts"), join(root, "src", "native", "index.ts"));
+  cpSync(join(repo, "src", "native"), join(root, "src", "native"), { recursive: true }); // the loader and its types
   symlinkSync(join(repo, "node_modules"), join(root, "node_modules"), "dir");
   if (opts.clone) mkdirSync(join(root, ".git"));
   if (opts.brokenSource) {
