@@ -2,6 +2,7 @@
 // logits against the plain TypeScript reference forward, training lowers the loss, accumulation equals one big
 // batch, state round-trips (LoRA, AdamW, RNG), evaluate has no side effects, bad inputs name the field.
 import assert from "node:assert/strict";
+import { bf16LossTolerance } from "./helpers/bf16-compute.js";
 import { describe, it } from "node:test";
 import { loadAddon } from "../src/native/index.js";
 import { createNativeTrainer, peftLoraName, type NativeTrainerOptions } from "../src/train/native.js";
@@ -68,7 +69,9 @@ describe("engine: native trainer", () => {
     const ref = referenceForward(tcfg, (n) => rounded.get(n)!, { tensors: new Map(lora.map((x) => [x.name, x.data])), rank: 4, scale: 8 / 2 }, inputIds, labels, 2, 9);
     const ev = await t.evaluate(inputIds, labels, 2, 9);
     assert.equal(ev.tokens, ref.tokens);
-    assert.ok(Math.abs(ev.lossSum / ev.tokens - ref.lossSum / ref.tokens) < 1e-5, `mean loss ${ev.lossSum / ev.tokens} vs ${ref.lossSum / ref.tokens}`);
+    // with AVX-512 BF16 the BF16 weights run BF16 compute (activations rounded at the matmuls): BF16 tolerance
+    const tol = bf16LossTolerance(ref.lossSum / ref.tokens);
+    assert.ok(Math.abs(ev.lossSum / ev.tokens - ref.lossSum / ref.tokens) < tol, `mean loss ${ev.lossSum / ev.tokens} vs ${ref.lossSum / ref.tokens} (tolerance ${tol})`);
     t.dispose();
   });
 

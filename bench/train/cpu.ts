@@ -3,6 +3,7 @@
 // intermediate 768, vocabulary 151,936, batch 4 × 256, loss on the second half of each sequence,
 // LoRA r16 / alpha 32 / dropout 0.05 on all seven projections, AdamW + clipping, 2 threads.
 // Usage: npx tsx bench/train/cpu.ts [--dtype bf16|f32|both] [--steps 6] [--no-torch] [--torch <path>]
+//        [--torch-dtype f32|bf16] (PyTorch's base dtype; default bf16 with --dtype bf16, else f32)
 //        [--hidden 256 --layers 4 --heads 4 --kv 2 --inter 768 --vocab 151936 --batch 4 --seq 256 --threads 2]
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -21,6 +22,7 @@ const H = num("hidden", 256), L = num("layers", 4), NH = num("heads", 4), KV = n
 const V = num("vocab", 151936), B = num("batch", 4), T = num("seq", 256), steps = num("steps", 6), threads = num("threads", 2);
 const dtypes = arg("dtype", "both") === "both" ? ["bf16", "f32"] : [arg("dtype", "bf16")];
 const torchPath = arg("torch", join("..", "shared", "bench", "torch_cpu_lora.py"));
+const torchDtype = arg("torch-dtype", dtypes.length === 1 && dtypes[0] === "bf16" ? "bf16" : "f32");
 
 const cfg: EngineModelConfig = { vocabSize: V, hiddenSize: H, intermediateSize: I, numLayers: L, numHeads: NH, numKvHeads: KV, ropeTheta: 1e6, rmsNormEps: 1e-6, tieWordEmbeddings: false };
 
@@ -98,7 +100,7 @@ function torch() {
     "cpu = statistics.median([marks[i + 1] - marks[i] for i in range(2, len(marks) - 1, 2)])",
     "print(json.dumps({'cpu_step_s': round(cpu, 3), 'tokens_per_cpu_s': round(int(sys.argv[sys.argv.index('--batch') + 1]) * int(sys.argv[sys.argv.index('--seq') + 1]) / cpu), 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))",
   ].join("\n");
-  const args = ["-c", wrapper, torchPath, "--hidden", String(H), "--layers", String(L), "--heads", String(NH), "--kv", String(KV), "--inter", String(I), "--vocab", String(V), "--batch", String(B), "--seq", String(T), "--threads", String(threads), "--steps", String(steps)];
+  const args = ["-c", wrapper, torchPath, "--hidden", String(H), "--layers", String(L), "--heads", String(NH), "--kv", String(KV), "--inter", String(I), "--vocab", String(V), "--batch", String(B), "--seq", String(T), "--threads", String(threads), "--steps", String(steps), "--dtype", torchDtype];
   const r = spawnSync("/usr/bin/python3", args, { encoding: "utf8" });
   if (r.status !== 0) return { engine: "torch", failed: (r.stderr || "").trim().split("\n").slice(-3).join(" | ") };
   const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
@@ -118,7 +120,7 @@ if (!argv.includes("--no-torch")) {
   if ("tokens_per_s" in r)
     for (const o of rows)
       console.log(
-        `ratio sqlfocus(${o.dtype}) / torch: ${((o.tokens_per_s as number) / (r.tokens_per_s as number)).toFixed(2)}x by wall time, ` +
+        `ratio sqlfocus(${o.dtype}) / torch(${torchDtype}): ${((o.tokens_per_s as number) / (r.tokens_per_s as number)).toFixed(2)}x by wall time, ` +
           `${((o.tokens_per_cpu_s as number) / (r.tokens_per_cpu_s as number)).toFixed(2)}x by CPU time`,
       );
 }

@@ -10,7 +10,14 @@
 //   quantizer.quantizeRows(ggmlType, f32: Float32Array, nPerRow, threads?) -> Promise<Buffer>
 //       ggml_quantize_chunk over all rows of `f32` (length a multiple of nPerRow, no importance matrix), rows split
 //       among `threads` threads; the bytes are those llama_model_quantize writes for the same rows and type
+//   With libggml-base, every quantized ggml type's own dequantizer (ggml_get_type_traits(t)->to_float) is registered
+//   with the training core (sf_register_ggml_type): base weights in any GGUF type can be trained on.
+//   quantizer.dequantize(ggmlType, bytes: Uint8Array, n, source) -> Float32Array
+//       n values (whole blocks) dequantized by the training core's kernels at the current SIMD level (source 0), its
+//       portable code (1) or ggml's to_float (2); for checking that they agree bit for bit
 #include "addon.h"
+
+#include <sqlfocus.h>
 
 #ifdef SQLFOCUS_HAVE_LLAMA
 #include <dlfcn.h>
@@ -40,7 +47,19 @@ struct LlamaApi {
   decltype(&ggml_row_size) row_size = nullptr;
   decltype(&ggml_blck_size) blck_size = nullptr;
   decltype(&ggml_quantize_requires_imatrix) requires_imatrix = nullptr;
+  decltype(&ggml_get_type_traits) type_traits = nullptr;
 };
+
+/** Hands ggml's dequantizer of every quantized type to the training core (once per process is enough; repeating it
+ *  registers the same functions). */
+static void RegisterGgmlDequantizers(const LlamaApi& api) {
+  if (!api.type_traits) return;
+  for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+    const ggml_type_traits* tr = api.type_traits(static_cast<ggml_type>(t));
+    if (!tr || !tr->is_quantized || !tr->to_float || tr->blck_size <= 0 || tr->type_size == 0) continue;
+    sf_register_ggml_type(t, tr->blck_size, tr->type_size, reinterpret_cast<sf_to_float_fn>(tr->to_float));
+  }
+}
 
 // ggml_quantize_chunk on a worker thread: rows of `src_` quantized into `dst_` (both kept alive by references).
 class QuantizeRowsWorker : public Napi::AsyncWorker {
@@ -189,7 +208,8 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Quantizer", {InstanceMethod("quantize", &Quantizer::Quantize),
-                                       InstanceMethod("quantizeRows", &Quantizer::QuantizeRows)});
+                                       InstanceMethod("quantizeRows", &Quantizer::QuantizeRows),
+                                       InstanceMethod("dequantize", &Quantizer::Dequantize)});
   }
 
   explicit Quantizer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Quantizer>(info) {
@@ -232,6 +252,8 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
       api_.row_size = reinterpret_cast<decltype(api_.row_size)>(needb("ggml_row_size"));
       api_.blck_size = reinterpret_cast<decltype(api_.blck_size)>(needb("ggml_blck_size"));
       api_.requires_imatrix = reinterpret_cast<decltype(api_.requires_imatrix)>(needb("ggml_quantize_requires_imatrix"));
+      api_.type_traits = reinterpret_cast<decltype(api_.type_traits)>(dlsym(hb, "ggml_get_type_traits"));  // optional
+      RegisterGgmlDequantizers(api_);
     }
     static std::once_flag once;
     std::call_once(once, [&] { api_.backend_init(); });
@@ -305,6 +327,28 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
     Napi::Promise promise = w->Promise();
     w->Queue();
     return promise;
+  }
+
+  Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() || !info[3].IsNumber()) {
+      throw Napi::TypeError::New(env, "dequantize(ggmlType, bytes: Uint8Array, n, source: 0 | 1 | 2)");
+    }
+    const int type = info[0].As<Napi::Number>().Int32Value();
+    Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+    const int64_t n = info[2].As<Napi::Number>().Int64Value();
+    const int source = info[3].As<Napi::Number>().Int32Value();
+    const size_t need = n > 0 ? sf_dtype_bytes(SF_GGML_TYPE(type), n) : 0;
+    if (n <= 0 || need == 0 || ta.ByteLength() < need) {
+      throw Napi::RangeError::New(env, "dequantize: " + std::to_string(n) + " values of ggml type " + std::to_string(type) +
+                                           " are not whole blocks of a known type, or need more than the " + std::to_string(ta.ByteLength()) + " bytes given");
+    }
+    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(n));
+    const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    if (sf_dequantize(SF_GGML_TYPE(type), p, out.Data(), n, source) != 0) {
+      throw Napi::Error::New(env, "dequantize: no dequantizer for ggml type " + std::to_string(type) + " from source " + std::to_string(source));
+    }
+    return out;
   }
 
   LlamaApi api_;

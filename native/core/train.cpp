@@ -6,6 +6,7 @@
 // global-norm clipping. Instantiated for the CPU (float; double for the finite-difference tests) and, in a CUDA
 // build, for CUDA (BF16; F32 for parity runs). make_trainer() at the bottom is the one device switch.
 #include "core/engine.h"
+#include "cpu/quant.h"
 
 #include <algorithm>
 #include <cmath>
@@ -22,7 +23,8 @@ namespace {
 const char* kTensorNames[SF_LAYER_TENSORS] = {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "gate_proj.weight", "up_proj.weight",
                                               "down_proj.weight", "q_proj.bias", "k_proj.bias", "v_proj.bias", "input_layernorm.weight",
                                               "post_attention_layernorm.weight"};
-size_t dtype_bytes(int dt) { return dt == SF_F32 ? 4 : dt == SF_F64 ? 8 : dt == SF_F16 || dt == SF_BF16 ? 2 : 0; }
+/** Bytes of n elements of a base-weight dtype (a ggml block type: n whole blocks; native/cpu/quant.h). */
+size_t dtype_bytes(int dt, size_t n) { return dt == SF_F64 ? n * 8 : weight_span_bytes(dt, int64_t(n)); }
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
 /** Lays out typed sub-buffers back to back (64-byte aligned) in one allocation: run once with base = 0 to size it,
@@ -108,9 +110,19 @@ template <typename Dev> void Engine<Dev>::validate(const sf_model_weights& w) {
 
   auto check = [&](const sf_tensor& t, const std::string& name, size_t rows, size_t cols) {
     need(t.data != nullptr, "weights: " + name + " is missing");
-    bool ok = t.dtype == SF_F32 || t.dtype == SF_F16 || t.dtype == SF_BF16 || (int(t.dtype) == SF_F64 && std::is_same_v<T, double>);
-    need(ok, "weights: " + name + " has an unsupported dtype (" + std::to_string(int(t.dtype)) + ")");
-    size_t want = rows * cols * dtype_bytes(t.dtype);
+    int dt = int(t.dtype), block, block_bytes;
+    if (quant_geometry(dt, &block, &block_bytes)) {
+      // a ggml block type (GGUF tensors, --base_dtype): matrices only, rows of whole blocks, dequantized per tile
+      need(Dev::kWeightsInPlace, "weights: " + name + " is in a ggml block type; the " + std::string(Dev::kName) +
+                                     " engine takes F32, F16 or BF16 base weights (quantized bases train on the CPU)");
+      need(cols > 1, "weights: " + name + " is a vector and cannot be in a ggml block type");
+      need(cols % size_t(block) == 0, "weights: " + name + " has rows of " + std::to_string(cols) + " elements, not a whole number of " +
+                                          std::to_string(block) + "-element blocks of its type");
+    } else {
+      bool ok = dt == SF_F32 || dt == SF_F16 || dt == SF_BF16 || (dt == SF_F64 && std::is_same_v<T, double>);
+      need(ok, "weights: " + name + " has an unsupported dtype (" + std::to_string(dt) + ")");
+    }
+    size_t want = rows * dtype_bytes(dt, cols);
     need(t.bytes == 0 || t.bytes == want,
          "weights: " + name + " has " + std::to_string(t.bytes) + " bytes (expected " + std::to_string(want) + " for [" + std::to_string(rows) +
              (cols > 1 ? ", " + std::to_string(cols) : std::string()) + "])");
@@ -152,7 +164,7 @@ template <typename Dev> void Engine<Dev>::place_weights(const sf_model_weights& 
   if constexpr (Dev::kWeightsInPlace) {
     for (size_t i = 0; i < host.size(); i++) {
       placed[i] = host[i];
-      weights_bytes += count[i] * dtype_bytes(host[i].dtype);
+      weights_bytes += host[i].data ? dtype_bytes(host[i].dtype, count[i]) : 0;
     }
   } else {
     size_t total = 0;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cpu/kernels.h"
+#include "cpu/quant.h"
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
 #define SF_X86 1
@@ -149,3 +150,24 @@ bool softmax_xent_rows_simd(float* logits, const int32_t* labels, int Nc, int V,
 }
 
 }  // namespace sf
+
+extern "C" {
+
+int sf_dequantize(int dtype, const void* data, float* out, int64_t n, int source) {
+  int block, bytes;
+  if (!sf::quant_geometry(dtype, &block, &bytes) || n < 0 || n % block != 0) return -1;
+  bool ok;
+  if (source == 0) {
+    const sf::CpuKernels* k = sf::cpu_kernels();
+    ok = k && k->dequantize ? k->dequantize(out, data, dtype, n) : sf::dequantize_portable(out, data, dtype, n);
+  } else if (source == 1) {
+    ok = sf::dequantize_portable(out, data, dtype, n);
+  } else {
+    ok = sf::dequantize_portable(out, data, dtype, n, true);
+  }
+  return ok ? 0 : -1;
+}
+
+const char* sf_cpu_level(void) { return sf::cpu_level_name(sf::cpu_level()); }
+
+}  // extern "C"

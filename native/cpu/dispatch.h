@@ -18,7 +18,7 @@ enum CpuLevel { CPU_PORTABLE = 0, CPU_AVX2 = 1, CPU_AVX512 = 2, CPU_AVX512_BF16 
 
 /** The float kernels of one level; a null entry (or one answering false) falls back to the portable template. */
 struct CpuKernels {
-  // out[M, N] (+)= x[M, K] · W[N, K]ᵀ, W in F32/F16/BF16 (or a ggml block type where the level supports it)
+  // out[M, N] (+)= x[M, K] · W[N, K]ᵀ, W in F32/F16/BF16 or a ggml block type (quant.h)
   bool (*matmul_forward)(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
   // dx[M, K] (+)= dout[M, N] · W[N, K]
   bool (*matmul_backward_input)(float* dx, const float* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
@@ -32,6 +32,9 @@ struct CpuKernels {
   // dropout with the per-call key of kernels.h (key = seed ^ mix64(counter·C + stream)); backward adds into dx
   void (*dropout_forward)(float* out, const float* x, size_t n, float p, uint64_t key, int threads);
   void (*dropout_backward)(float* dx, const float* dout, size_t n, float p, uint64_t key, int threads);
+  // n elements (whole blocks) of a ggml block dtype into out with this level's dequantizers (bit-identical to the
+  // portable ones); null: the portable ones
+  bool (*dequantize)(float* out, const void* blocks, int dt, int64_t n);
 };
 
 /** The kernels of the selected level (chosen on first use); null at the portable level. */

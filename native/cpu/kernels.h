@@ -1,13 +1,14 @@
 // CPU kernels of the training engine. Each op is a name_forward / name_backward pair; the comment above each
 // says what it computes and the shapes (N = B·T tokens, C channels). Templated on the activation type T
-// (float for training, double for the finite-difference tests). Base weights keep their file dtype
-// (F32/F16/BF16) and are converted inside the kernels. Threads: OpenMP over rows/heads, static schedules,
-// no atomics, so results are deterministic for a given thread count. The CUDA twins keep these names.
+// (float for training, double for the finite-difference tests). Base weights keep their file dtype (F32/F16/BF16,
+// or a ggml block type: quant.h) and are converted inside the kernels. Threads: OpenMP over rows/heads, static
+// schedules, no atomics, so results are deterministic for a given thread count. The CUDA twins keep these names.
 #pragma once
 #include <sqlfocus.h>
 
 #include "core/shared.h"
 #include "cpu/dispatch.h"
+#include "cpu/quant.h"
 
 #include <algorithm>
 #include <cmath>
@@ -77,9 +78,19 @@ template <typename T> inline T load_weight(const void* w, int dt, size_t i) {
   }
 }
 
-/** A row of a weight tensor converted to T (n elements from row * n). */
+/** A row of a weight tensor converted to T (n elements from row * n; a ggml block dtype is dequantized). */
 template <typename T> inline void load_weight_row(T* out, const void* w, int dt, size_t row, int n) {
   size_t o = row * size_t(n);
+  if (is_quant_dtype(dt)) {
+    const char* p = static_cast<const char*>(w) + row * weight_span_bytes(dt, n);
+    if constexpr (std::is_same_v<T, float>) dequantize_portable(out, p, dt, n);
+    else {
+      std::vector<float> f(n);
+      dequantize_portable(f.data(), p, dt, n);
+      for (int i = 0; i < n; i++) out[i] = T(f[i]);
+    }
+    return;
+  }
   switch (dt) {
     case SF_F32: { const float* p = static_cast<const float*>(w) + o; for (int i = 0; i < n; i++) out[i] = T(p[i]); break; }
     case SF_BF16: { const uint16_t* p = static_cast<const uint16_t*>(w) + o; for (int i = 0; i < n; i++) out[i] = T(bf16_to_f32(p[i])); break; }

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <sqlfocus.h>
+
+#include "cpu/quant.h"
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -74,6 +76,9 @@ struct Isa {
     if (dt == SF_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     return _mm256_cvtph_ps(h);
   }
+  /** Row `row` of a ggml-block W ([*, K]) as F32 (the portable dequantizers). */
+  static void dequant_row(float* dst, const void* w, int dt, int K, size_t row) { weight_row_f32(dst, w, dt, K, row, 0, K); }
+  static constexpr bool (*dequantize)(float*, const void*, int, int64_t) = nullptr;
   /** In-register 8×8 transpose. */
   static void transpose(vf r[8]) {
     vf t[8], u[8];

@@ -12,7 +12,38 @@
 extern "C" {
 #endif
 
-typedef enum { SF_F32 = 0, SF_F16 = 1, SF_BF16 = 2 } sf_dtype;
+/** Base-weight dtypes. Besides F32/F16/BF16, frozen base weights may be in ggml's block formats (the GGUF tensor
+ *  types, rows quantized along the input dimension): SF_GGML_TYPE(t) for ggml type id t. The core dequantizes
+ *  Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K itself (SIMD for the common ones); other ggml types need their
+ *  dequantizer registered with sf_register_ggml_type (the addon registers libggml-base's). Rows must be whole
+ *  blocks. LoRA parameters, activations and optimizer state stay F32. */
+#define SF_GGML_TYPE(t) (0x100 + (t))
+typedef enum {
+  SF_F32 = 0, SF_F16 = 1, SF_BF16 = 2,
+  SF_Q4_0 = SF_GGML_TYPE(2), SF_Q4_1 = SF_GGML_TYPE(3), SF_Q5_0 = SF_GGML_TYPE(6), SF_Q5_1 = SF_GGML_TYPE(7),
+  SF_Q8_0 = SF_GGML_TYPE(8), SF_Q2_K = SF_GGML_TYPE(10), SF_Q3_K = SF_GGML_TYPE(11), SF_Q4_K = SF_GGML_TYPE(12),
+  SF_Q5_K = SF_GGML_TYPE(13), SF_Q6_K = SF_GGML_TYPE(14)
+} sf_dtype;
+
+/** ggml's to_float for one type: n elements (whole blocks) from blocks into out. */
+typedef void (*sf_to_float_fn)(const void* blocks, float* out, int64_t n);
+/** Makes ggml type `ggml_type` (block_size elements in type_size bytes per block) usable as SF_GGML_TYPE(ggml_type)
+ *  base weights, dequantized with to_float. Types the core knows keep their own dequantizers (checked bit-exact
+ *  against ggml's by the tests); registering one of those only records ggml's as the reference. Process-wide;
+ *  returns 0, or -1 for a bad argument. */
+int sf_register_ggml_type(int ggml_type, int64_t block_size, size_t type_size, sf_to_float_fn to_float);
+/** Dequantizes n elements (whole blocks) of a ggml block dtype into out. source 0: the kernels the trainer uses at
+ *  the current SIMD level; 1: the core's portable code; 2: the registered ggml to_float. Returns 0, or -1 for a
+ *  dtype without that dequantizer or n not a whole number of blocks. */
+int sf_dequantize(int dtype, const void* data, float* out, int64_t n, int source);
+/** Bytes of n consecutive elements of a base-weight dtype (n whole blocks for a ggml type); 0 for an unknown dtype
+ *  or a partial block. */
+size_t sf_dtype_bytes(int dtype, int64_t n);
+/** The dtype of a GGUF / ggml type name ("F32", "F16", "BF16", "Q8_0", "Q4_K", ...), or -1 for a name the core does
+ *  not know (neither built in nor registered). */
+int sf_dtype_from_name(const char* name);
+/** The SIMD level the CPU kernels run at ("portable", "avx2", "avx512", "avx512bf16"). */
+const char* sf_cpu_level(void);
 
 /** LoRA target modules, in PEFT's order of names: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj. */
 typedef enum { SF_Q = 0, SF_K, SF_V, SF_O, SF_GATE, SF_UP, SF_DOWN, SF_NUM_MODULES } sf_module;

@@ -7,13 +7,14 @@ import { fromFloat32, readAdapter, readQwen2Config } from "../model/index.js";
 import { expectedQwen2Shapes, ggufTensorName } from "./convert.js";
 import { checkOutputFile } from "../files/index.js";
 import { kv, writeGguf, type GgufTensorSpec } from "./file.js";
+import { isGgufFile, openGgufModel } from "./model.js";
 
 export interface LoraToGgufOptions {
   /** PEFT adapter folder. */
   adapter: string;
   /** Output .gguf path. */
   out: string;
-  /** Base HF folder: when given, every adapted module is checked against its shapes first. */
+  /** Base HF folder or base GGUF file: when given, every adapted module is checked against its shapes first. */
   base?: string;
   /** Tensor type (default F32). */
   type?: "F32" | "F16";
@@ -30,7 +31,7 @@ export async function loraToGGUF(opts: LoraToGgufOptions): Promise<LoraToGgufRes
   const adapter = readAdapter(opts.adapter);
   const type = opts.type ?? "F32";
   if (type !== "F32" && type !== "F16") throw new Error(`LoRA GGUF type must be F32 or F16, got ${JSON.stringify(type)}`);
-  const expected = opts.base ? expectedQwen2Shapes(readQwen2Config(opts.base)) : null;
+  const expected = opts.base ? expectedQwen2Shapes(isGgufFile(opts.base) ? openGgufModel(opts.base).config : readQwen2Config(opts.base)) : null;
   const alpha = adapter.loraAlpha;
   const tensors: GgufTensorSpec[] = [];
   for (const m of adapter.modules) {

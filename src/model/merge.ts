@@ -38,6 +38,22 @@ export interface MergeResult {
 
 const WEIGHT_FILE_RE = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.bin\.index\.json|\.pt|\.pth|\.h5|\.msgpack|\.gguf)$/;
 
+/** True for a file that starts with GGUF's magic (a quantized model file, not an HF folder). */
+function isGgufPath(path: string): boolean {
+  try {
+    if (!statSync(path).isFile()) return false;
+    const fd = openSync(path, "r");
+    try {
+      const b = Buffer.alloc(4);
+      return readSync(fd, b, 0, 4, 0) === 4 && b.toString("latin1") === "GGUF";
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
 /** W[out, in] += scale · B[out, r] · A[r, in], in place. */
 export function addLoraDelta(w: Float32Array, outDim: number, inDim: number, a: Float32Array, b: Float32Array, rank: number, scale: number): void {
   for (let o = 0; o < outDim; o++) {
@@ -76,6 +92,15 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
   const out = resolve(opts.out ?? "new-model");
   const baseDir = resolve(opts.base);
   if (out === baseDir) throw new Error(`merge: the output folder ${out} is the base model's folder`);
+  if (isGgufPath(baseDir)) {
+    throw new Error(
+      `merge: the base ${baseDir} is a GGUF file. Merging adds scale·B·A to the full-precision base weights, as PEFT does, ` +
+        `so it needs the Hugging Face folder (safetensors) the GGUF was made from: --base <HF folder>. ` +
+        `An adapter trained on a quantized GGUF (QLoRA-style) merges into that full-precision base as usual. ` +
+        `To use it with the GGUF instead, convert it to a GGUF LoRA adapter (sqlfocus convert ${opts.adapter} adapter.gguf --base ${opts.base}) ` +
+        `and serve both: sqlfocus serve --model ${opts.base} --lora adapter.gguf`,
+    );
+  }
   checkOutputDir(out);
   // config.json is checked against the weights first: every Qwen2 tensor it implies must be there with that shape
   // (a base whose config does not match its tensors would merge into a folder nothing can load)

@@ -37,8 +37,19 @@ export function isEngineError(err: unknown, code?: EngineErrorCode): err is Engi
   return typeof c === "string" && c.startsWith("SF_ERR_") && (code === undefined || c === code);
 }
 
-/** sf_dtype (sqlfocus.h). */
-export const SF_DTYPE = { F32: 0, F16: 1, BF16: 2 } as const;
+/** sf_dtype (sqlfocus.h): F32/F16/BF16, and ggml block types as SF_GGML_TYPE(ggml id) = 0x100 + id (the core
+ *  dequantizes Q4_0 … Q6_K itself; the others once libggml-base's dequantizers are registered). */
+export const SF_DTYPE = {
+  F32: 0, F16: 1, BF16: 2,
+  Q4_0: 0x102, Q4_1: 0x103, Q5_0: 0x106, Q5_1: 0x107, Q8_0: 0x108, Q2_K: 0x10a, Q3_K: 0x10b, Q4_K: 0x10c, Q5_K: 0x10d, Q6_K: 0x10e,
+  IQ4_NL: 0x114, IQ4_XS: 0x117,
+} as const;
+/** Elements and bytes per block of each sf_dtype (F32/F16/BF16: one element). */
+export const SF_DTYPE_BLOCK: { readonly [K in keyof typeof SF_DTYPE]: readonly [number, number] } = {
+  F32: [1, 4], F16: [1, 2], BF16: [1, 2],
+  Q4_0: [32, 18], Q4_1: [32, 20], Q5_0: [32, 22], Q5_1: [32, 24], Q8_0: [32, 34], Q2_K: [256, 84], Q3_K: [256, 110], Q4_K: [256, 144],
+  Q5_K: [256, 176], Q6_K: [256, 210], IQ4_NL: [32, 18], IQ4_XS: [256, 136],
+};
 /** sf_device. */
 export const SF_DEVICE = { cpu: 0, cuda: 1 } as const;
 /** sf_lora_buffer: the four flat LoRA buffers. */
@@ -159,6 +170,12 @@ export interface NativeQuantizer {
    * `ggmlType` (id), no importance matrix. Needs libggml-base (found beside libllama).
    */
   quantizeRows(ggmlType: number, f32: Float32Array, nPerRow: number, threads?: number): Promise<Buffer>;
+  /**
+   * `n` values (whole blocks) of ggml type `ggmlType` dequantized by the training core at its current SIMD level
+   * (source 0), by its portable code (1) or by ggml's own to_float (2): for checking that they agree bit for bit.
+   * Creating the quantizer with libggml-base registers ggml's dequantizers with the training core.
+   */
+  dequantize(ggmlType: number, bytes: Uint8Array, n: number, source: 0 | 1 | 2): Float32Array;
 }
 
 export type ReduceOpName = "sum" | "max" | "min";

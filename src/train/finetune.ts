@@ -4,17 +4,8 @@
 // function runs on every rank (src/distributed): rank 0 alone makes the run folder and writes checkpoints and the
 // adapter; a failure on any rank ends the whole job (MPI_Abort) rather than leaving the others waiting.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
-import {
-  ADAPTER_CONFIG_NAME,
-  loadTokenizer,
-  openModel,
-  resolveModel,
-  writeAdapter,
-  type LoraAdapterSpec,
-  type OpenedModel,
-  type Tokenizer,
-} from "../model/index.js";
+import { join } from "node:path";
+import { ADAPTER_CONFIG_NAME, writeAdapter, type LoraAdapterSpec, type Tokenizer } from "../model/index.js";
 import { detectLaunch, openDataParallel, selectLocalGpu, SINGLE_PROCESS, type DataParallel } from "../distributed/index.js";
 import { checkOutputDir, removeStaleTempDirs } from "../files/index.js";
 import { loadAddon } from "../native/index.js";
@@ -22,7 +13,8 @@ import { createRun, runTrackers, SWANLAB_KEY_MISSING } from "../track/index.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { examplesFingerprint, runTrainingLoop, type CollatedBatch, type LogEvent, type LoopResult, type LoopTrainer, type StepEvent, type TrainExample, type TrainTracker } from "./loop.js";
 import { collate, formatLoadStats, loadTrainingData, type DataTokenizer } from "./data.js";
-import { engineModelConfig, type EngineModelConfig } from "./native.js";
+import { openTrainingBase, type TrainingBase } from "./base.js";
+import { engineModelConfig, type EngineModelConfig, type WeightDtype } from "./native.js";
 import { FinetuneOptionError, PYTHON_OPTION_NAMES, resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "./options.js";
 
 /** finetune()'s options: the training options plus run-time hooks (TypeScript API only). */
@@ -251,7 +243,8 @@ async function checkRanksAgree(dist: DataParallel, o: ResolvedFinetuneOptions, s
 export interface TrainerSpec {
   /** The engine's model config with headDim resolved. */
   config: Required<EngineModelConfig>;
-  weights: Record<string, { data: Uint8Array; dtype: "F32" | "F16" | "BF16"; shape: number[] }>;
+  /** F32/F16/BF16, or ggml block types (a GGUF base, or --base_dtype q8_0/q4_k). */
+  weights: Record<string, { data: Uint8Array; dtype: WeightDtype; shape: number[] }>;
   lora: { rank: number; alpha: number; dropout: number; targetModules: string[]; useRslora: boolean };
   maxBatch: number;
   maxSeqLen: number;
@@ -272,15 +265,10 @@ export function pythonNamedOptions(o: ResolvedFinetuneOptions): Record<string, u
   return out;
 }
 
-/** The trainer spec for a model and a run's options. */
-export function trainerSpecFor(model: OpenedModel, o: ResolvedFinetuneOptions, maxBatch: number, maxSeqLen: number): TrainerSpec {
-  const c = model.config;
-  const weights: TrainerSpec["weights"] = {};
-  for (const name of model.tensorNames) {
-    const t = model.tensor(name);
-    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") throw new Error(`${model.dir}: tensor ${name} has dtype ${t.dtype}; the trainer takes F32, F16 or BF16 weights`);
-    weights[name] = { data: t.data, dtype: t.dtype, shape: t.shape };
-  }
+/** The trainer spec for a base model and a run's options. */
+export function trainerSpecFor(base: Pick<TrainingBase, "config" | "weights">, o: ResolvedFinetuneOptions, maxBatch: number, maxSeqLen: number): TrainerSpec {
+  const c = base.config;
+  const weights: TrainerSpec["weights"] = { ...base.weights };
   return {
     config: { ...engineModelConfig(c), headDim: c.headDim },
     weights,
@@ -309,20 +297,12 @@ export function dataTokenizerOf(tok: Tokenizer): DataTokenizer {
 }
 
 const tokenizers = new Map<string, Promise<Tokenizer>>();
-/** Tokenizers are slow to build (seconds for Qwen's 151k vocabulary): reuse one per folder while its files are unchanged. */
-function cachedTokenizer(dir: string): Promise<Tokenizer> {
-  const stamp = (f: string) => {
-    try {
-      const st = statSync(join(dir, f));
-      return `${st.size}:${st.mtimeMs}`;
-    } catch {
-      return "-";
-    }
-  };
-  const key = `${resolve(dir)}|${stamp("tokenizer.json")}|${stamp("tokenizer_config.json")}`;
+/** Tokenizers are slow to build (seconds for Qwen's 151k vocabulary): reuse one per base while its files are unchanged. */
+function cachedTokenizer(base: TrainingBase): Promise<Tokenizer> {
+  const key = base.tokenizerKey;
   let t = tokenizers.get(key);
   if (!t) {
-    t = loadTokenizer(dir);
+    t = base.loadTokenizer();
     t.catch(() => tokenizers.delete(key));
     tokenizers.set(key, t);
   }
@@ -361,9 +341,10 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   if (resumeDir) checkResumeLoraSettings(resumeDir, o);
   const resume: LoadedCheckpoint | null = resumeDir ? loadCheckpoint(resumeDir) : null;
 
-  const modelDir = (await resolveModel(o.modelName, options.progress === false ? { progress: false } : {})).dir;
-  const model = openModel(modelDir);
-  const tokenizer = dataTokenizerOf(await cachedTokenizer(model.tokenizerDir));
+  const base = await openTrainingBase(o.modelName, { baseDtype: o.baseDtype, threads: o.threads, progress: options.progress !== false, onMessage: say });
+  const modelDir = base.source;
+  say(`base model: ${base.source}: ${base.description}`);
+  const tokenizer = dataTokenizerOf(await cachedTokenizer(base));
   const train = loadTrainingData(o.trainFile, tokenizer, o.maxSeqLength);
   say(`train data: ${formatLoadStats(train.stats, o.maxSeqLength)}`);
   const evalData = o.evalFile ? loadTrainingData(o.evalFile, tokenizer, o.maxSeqLength) : null;
@@ -371,7 +352,7 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
 
   const maxSeqLen = Math.max(train.stats.maxLength, evalData?.stats.maxLength ?? 0);
   const maxBatch = Math.max(o.perDeviceTrainBatchSize, evalData ? o.perDeviceEvalBatchSize : 0);
-  const spec = trainerSpecFor(model, o, maxBatch, maxSeqLen);
+  const spec = trainerSpecFor(base, o, maxBatch, maxSeqLen);
   // Several ranks: MPI starts here, after the checks every rank makes alike, so that a bad option or file ends each
   // rank on its own without MPI.
   let dist: DataParallel = SINGLE_PROCESS;
@@ -381,7 +362,7 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
     if (dist.note) say(`data-parallel: ${dist.note}`);
   }
   try {
-    return await trainOnRanks(o, options, model, modelDir, tokenizer, train, evalData, resume, spec, dist, say);
+    return await trainOnRanks(o, options, base, modelDir, tokenizer, train, evalData, resume, spec, dist, say);
   } catch (err) {
     if (dist.size === 1) throw err;
     // The other ranks cannot go on without this one (and wait for it in the next collective): end the job.
@@ -394,7 +375,7 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
 async function trainOnRanks(
   o: ResolvedFinetuneOptions,
   options: FinetuneRunOptions,
-  model: OpenedModel,
+  base: TrainingBase,
   modelDir: string,
   tokenizer: DataTokenizer,
   train: ReturnType<typeof loadTrainingData>,
@@ -407,7 +388,7 @@ async function trainOnRanks(
   const main = dist.rank === 0;
   const trainer: FinetuneTrainer = options.createTrainer ? await options.createTrainer(spec) : await nativeTrainer(spec);
   try {
-    const c = model.config;
+    const c = base.config;
     const run: RunSink = !main
       ? { id: "", dir: "", log: () => {}, finish: () => {} }
       : await createRun({
@@ -417,6 +398,7 @@ async function trainOnRanks(
           config: {
             ...pythonNamedOptions(o),
             model_dir: modelDir,
+            base_weights: base.description,
             model: { vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize, num_hidden_layers: c.numHiddenLayers, num_attention_heads: c.numAttentionHeads, num_key_value_heads: c.numKeyValueHeads, tie_word_embeddings: c.tieWordEmbeddings, torch_dtype: c.torchDtype },
             data: { train: train.stats, eval: evalData?.stats ?? null },
           },

@@ -3,6 +3,7 @@
 export { finetune, adapterSpecOf, cudaBuilt } from "./finetune.js";
 export type { FinetuneRunOptions, FinetuneResult } from "./finetune.js";
 export {
+  BASE_DTYPES,
   FINETUNE_DEFAULTS,
   FinetuneOptionError,
   LORA_TARGET_MODULES,
@@ -12,7 +13,7 @@ export {
   parseReportTo,
   resolveFinetuneOptions,
 } from "./options.js";
-export type { FinetuneOptions, LoraTargetModule, LrSchedulerType, ReportTarget, ResolvedFinetuneOptions, TrainDevice } from "./options.js";
+export type { BaseDtype, FinetuneOptions, LoraTargetModule, LrSchedulerType, ReportTarget, ResolvedFinetuneOptions, TrainDevice } from "./options.js";
 export { TrainingDivergedError } from "./loop.js";
 export type { LogEvent, StepEvent, TrainTracker } from "./loop.js";
 export {

@@ -6,12 +6,14 @@
 // numeric parameters. Base weights are handed over as views (e.g. into mapped safetensors) and read in place; the
 // trainer keeps them referenced while it lives.
 import type { OpenedModel, Qwen2Config } from "../model/index.js";
-import { loadAddon, NATIVE_HANDLE, SF_DEVICE, SF_DTYPE, SF_LORA_BUFFER, type BindingLoraSlot, type BindingTensor, type BindingTrainer, type NativeAddon } from "../native/index.js";
+import { loadAddon, NATIVE_HANDLE, SF_DEVICE, SF_DTYPE, SF_DTYPE_BLOCK, SF_LORA_BUFFER, type BindingLoraSlot, type BindingTensor, type BindingTrainer, type NativeAddon } from "../native/index.js";
 import type { LoraTensor } from "../model/index.js";
 import type { OptimizerState } from "./checkpoint.js";
 import type { LoopTrainer } from "./loop.js";
 
-export type WeightDtype = "F32" | "F16" | "BF16";
+/** F32 / F16 / BF16, or a ggml block type (GGUF tensors: "Q8_0", "Q4_K", "Q6_K", ...; rows quantized along the input
+ *  dimension, dequantized by the engine tile by tile). */
+export type WeightDtype = "F32" | "F16" | "BF16" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0" | "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K" | (string & {});
 
 export interface EngineModelConfig {
   vocabSize: number;
@@ -115,13 +117,20 @@ function bindingWeights(cfg: EngineModelConfig, weights: Record<string, EngineWe
       throw new Error(`weights: missing tensor ${name}`);
     }
     if (typeof t !== "object") throw new TypeError(`weights['${name}'] must be { data, dtype, shape }`);
-    if (!(t.dtype in SF_DTYPE)) throw new TypeError(`weights['${name}'].dtype is '${String(t.dtype)}' (expected F32, F16 or BF16)`);
+    if (!Object.hasOwn(SF_DTYPE, t.dtype)) {
+      throw new TypeError(`weights['${name}'].dtype is '${String(t.dtype)}' (expected F32, F16, BF16 or a ggml block type: ${Object.keys(SF_DTYPE).slice(3).join(", ")})`);
+    }
     if (!Array.isArray(t.shape)) throw new TypeError(`weights['${name}'].shape must be an array`);
     if (t.shape.join(",") !== shape.join(",")) throw new RangeError(`weights['${name}'].shape is [${t.shape.join(", ")}] (expected [${shape.join(", ")}])`);
     if (!ArrayBuffer.isView(t.data)) throw new TypeError(`weights['${name}'].data must be a Uint8Array (or other typed array view)`);
-    const bytes = shape.reduce((a, b) => a * b, 1) * (t.dtype === "F32" ? 4 : 2);
-    if (t.data.byteLength !== bytes) throw new RangeError(`weights['${name}'].data has ${t.data.byteLength} bytes (expected ${bytes})`);
-    return { data: t.data, dtype: SF_DTYPE[t.dtype] };
+    // ggml block types quantize rows (the last dimension) in whole blocks
+    const dtype = t.dtype as keyof typeof SF_DTYPE;
+    const [block, blockBytes] = SF_DTYPE_BLOCK[dtype];
+    const cols = shape[shape.length - 1];
+    if (cols % block !== 0) throw new RangeError(`weights['${name}']: rows of ${cols} elements are not whole ${block}-element blocks of ${dtype}`);
+    const bytes = (shape.reduce((a, b) => a * b, 1) / block) * blockBytes;
+    if (t.data.byteLength !== bytes) throw new RangeError(`weights['${name}'].data has ${t.data.byteLength} bytes (expected ${bytes} for ${dtype})`);
+    return { data: t.data, dtype: SF_DTYPE[dtype] };
   };
   const shapes = [[q, H], [kv, H], [kv, H], [H, q], [I, H], [I, H], [H, I], [q], [kv], [kv], [H], [H]];
   const layers: (BindingTensor | null)[][] = [];

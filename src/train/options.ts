@@ -11,10 +11,19 @@ export type LrSchedulerType = (typeof LR_SCHEDULER_TYPES)[number];
 
 export type TrainDevice = "cpu" | "cuda";
 
+/** How the frozen base weights are held: as the model files have them ("auto"), or quantized on load to a ggml block
+ *  type (QLoRA-style: the seven projection matrices; embeddings, lm_head and norms stay as they are). */
+export const BASE_DTYPES = ["auto", "q8_0", "q4_k"] as const;
+export type BaseDtype = (typeof BASE_DTYPES)[number];
+
 /** What finetune() takes. Every field is optional; `resolveFinetuneOptions` fills the defaults. */
 export interface FinetuneOptions {
-  /** Base model: local HF folder, HF cache entry, ./model/<name>, or a hub id (resolved by src/model). */
+  /** Base model: local HF folder, HF cache entry, ./model/<name>, a hub id (resolved by src/model), or a qwen2 GGUF
+   *  file (e.g. a Q4_K_M file from `sqlfocus quantize`, llama.cpp or Ollama: trained on as quantized, QLoRA-style). */
   modelName?: string;
+  /** "auto" keeps the base weights' own dtype; "q8_0" / "q4_k" quantize an HF model's projection matrices on load
+   *  (ggml's quantizer), so a 7B base needs ~7 / ~4 GB instead of ~15 GB. */
+  baseDtype?: BaseDtype;
   /** Checkpoints go to `<outputDir>/checkpoint-N/`, run folders to `<outputDir>/runs/` (unless `logdir`). */
   outputDir?: string;
   /** Training JSONL (instruction/input/output, messages, or question+db_schema+query lines). */
@@ -76,6 +85,7 @@ export interface FinetuneOptions {
 /** Options with every default filled and checked. */
 export interface ResolvedFinetuneOptions {
   modelName: string;
+  baseDtype: BaseDtype;
   outputDir: string;
   trainFile: string;
   evalFile: string | null;
@@ -124,6 +134,7 @@ type OptionKey = keyof FinetuneOptions & keyof ResolvedFinetuneOptions;
 /** camelCase (TypeScript) → snake_case (Python project, CLI flags). */
 export const PYTHON_OPTION_NAMES: { readonly [K in OptionKey]: string } = {
   modelName: "model_name",
+  baseDtype: "base_dtype",
   outputDir: "output_dir",
   trainFile: "train_file",
   evalFile: "eval_file",
@@ -166,6 +177,7 @@ export const PYTHON_OPTION_NAMES: { readonly [K in OptionKey]: string } = {
 /** The defaults a user sees (Python project / Hugging Face TrainingArguments). */
 export const FINETUNE_DEFAULTS = {
   modelName: "XGenerationLab/XiYanSQL-QwenCoder-7B-2502",
+  baseDtype: "auto" as BaseDtype,
   outputDir: "./output",
   trainFile: "./data/train_data.jsonl",
   saveModelDir: "./save-model",
@@ -262,6 +274,14 @@ export function parseTargetModules(v: unknown): LoraTargetModule[] {
   return out;
 }
 
+/** Parses base_dtype (case-insensitive: Q4_K and q4_k are the same). */
+export function parseBaseDtype(v: unknown): BaseDtype {
+  if (v === undefined || v === null) return FINETUNE_DEFAULTS.baseDtype;
+  const s = typeof v === "string" ? v.trim().toLowerCase() : v;
+  if (typeof s !== "string" || !(BASE_DTYPES as readonly string[]).includes(s)) fail("baseDtype", `must be one of ${BASE_DTYPES.join(", ")}`, v);
+  return s as BaseDtype;
+}
+
 /** Parses resume_from_checkpoint: a path, true/"true"/"latest"/"" for the newest checkpoint, false/"false" for none. */
 export function parseResume(v: unknown): string | true | null {
   if (v === undefined || v === null || v === false) return null;
@@ -302,6 +322,7 @@ export function resolveFinetuneOptions(options: FinetuneOptions = {}, cudaAvaila
   const saveTotalLimit = o.saveTotalLimit === undefined || o.saveTotalLimit === null ? null : num("saveTotalLimit", o.saveTotalLimit, 0, { int: true, min: 1 });
   const resolved: ResolvedFinetuneOptions = {
     modelName: str("modelName", o.modelName, d.modelName),
+    baseDtype: parseBaseDtype(o.baseDtype),
     outputDir,
     trainFile: str("trainFile", o.trainFile, d.trainFile),
     evalFile: str("evalFile", o.evalFile, null),

@@ -23,7 +23,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       .positional("input", { type: "string", describe: "HF model folder (or hub id), or PEFT adapter folder (adapter_config.json)" })
       .positional("output", { type: "string", describe: "output .gguf file" })
       .option("type", { type: "string", alias: "outtype", describe: "models: F32 | F16 | BF16 (default F16); adapters: F32 | F16 (default F32)" })
-      .option("base", { type: "string", describe: "adapters: the base HF folder, to check the adapter fits it" })
+      .option("base", { type: "string", describe: "adapters: the base HF folder or base .gguf, to check the adapter fits it" })
       .option("name", { type: "string", describe: "general.name (default: the folder name)" }) as unknown as Argv<ConvertArgs>,
   handler: async (args) => {
     const isAdapter = existsSync(join(args.input, "adapter_config.json"));

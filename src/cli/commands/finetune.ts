@@ -6,7 +6,7 @@ import type { Argv, CommandModule } from "yargs";
 import { detectLaunch } from "../../distributed/index.js";
 import { parse as parseYaml } from "yaml";
 import { abortOnSignals } from "../shared.js";
-import { cudaBuilt, finetune, FINETUNE_DEFAULTS, resolveFinetuneOptions, LORA_TARGET_MODULES, LR_SCHEDULER_TYPES, PYTHON_OPTION_NAMES, type FinetuneOptions, type FinetuneResult } from "../../train/index.js";
+import { BASE_DTYPES, cudaBuilt, finetune, FINETUNE_DEFAULTS, resolveFinetuneOptions, LORA_TARGET_MODULES, LR_SCHEDULER_TYPES, PYTHON_OPTION_NAMES, type FinetuneOptions, type FinetuneResult } from "../../train/index.js";
 
 type FlagType = "string" | "number" | "boolean";
 interface FlagSpec {
@@ -20,7 +20,8 @@ interface FlagSpec {
 const d = FINETUNE_DEFAULTS;
 /** Every finetune flag, in --help order. Defaults live in FINETUNE_DEFAULTS (one source of truth). */
 export const FINETUNE_FLAGS: FlagSpec[] = [
-  { key: "modelName", type: "string", describe: `base model: local HF folder, HF cache, ./model/<name>, or hub id (default ${d.modelName})` },
+  { key: "modelName", type: "string", describe: `base model: local HF folder, HF cache, ./model/<name>, hub id, or a qwen2 .gguf file (trained on as quantized) (default ${d.modelName})` },
+  { key: "baseDtype", type: "string", choices: BASE_DTYPES, describe: "frozen base weights: auto (as the files have them), or q8_0 / q4_k quantized on load, QLoRA-style (~7 / ~4 GB for 7B) (default auto)" },
   { key: "trainFile", type: "string", describe: `training JSONL (default ${d.trainFile})` },
   { key: "evalFile", type: "string", describe: "evaluation JSONL: eval_loss every --eval_steps and at the end (default none)" },
   { key: "outputDir", type: "string", describe: `checkpoints folder: checkpoint-N/ (default ${d.outputDir})` },
