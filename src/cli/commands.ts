@@ -8,6 +8,7 @@ import { convertCommand } from "./commands/convert.js";
 import { quantizeCommand } from "./commands/quantize.js";
 import { serveCommand } from "./commands/serve.js";
 import { mschemaCommand } from "./commands/mschema.js";
+import { queryCommand } from "./commands/query.js";
 import { prepareCommand } from "./commands/prepare.js";
 import { evalCommand } from "./commands/eval.js";
 import { linkCommand } from "./commands/link.js";
@@ -23,6 +24,7 @@ export const commands: CommandModule<any, any>[] = [
   quantizeCommand,
   serveCommand,
   mschemaCommand,
+  queryCommand,
   prepareCommand,
   evalCommand,
   linkCommand,

@@ -16,7 +16,7 @@ import {
   type ValueIndex,
 } from "../mschema/index.js";
 import { LlamaChatModel, type GgufLoraAdapter, type SqlDialect } from "../text2sql/index.js";
-import { openReadOnlyDatabase, privilegedUserMessage, type DatabaseConnection, type ReadOnlyOptions } from "../sql/index.js";
+import { connectionFromConfig, openReadOnlyDatabase, privilegedUserMessage, type ReadOnlyOptions } from "../sql/index.js";
 import { createServer, type ConfiguredDatabase, type ServerOptions } from "./app.js";
 import { checkReadOnlySqlOffThread, schemaForPromptOffThread } from "./offload.js";
 
@@ -112,10 +112,7 @@ const DIALECT: Record<DatabaseConfig["type"], SqlDialect> = { sqlite: "SQLite", 
 export function configuredDatabase(configPath: string, options: ReadOnlyOptions & { link?: ServeOptions["link"] } = {}): ConfiguredDatabase {
   const config = readDatabaseConfig(configPath);
   const dialect = DIALECT[config.type];
-  const connection: DatabaseConnection =
-    config.type === "sqlite"
-      ? { dialect: "SQLite", path: config.path! }
-      : { dialect: dialect as "MySQL" | "PostgreSQL", host: config.host, port: config.port, user: config.user, password: config.password, database: config.dbname };
+  const connection = connectionFromConfig(config);
   const { link, ...executeOptions } = options;
   const executor = openReadOnlyDatabase(connection, { check: checkReadOnlySqlOffThread, ...executeOptions });
   if (link && !(Number.isInteger(link.budget) && link.budget >= 0)) throw new Error(`link budget must be a whole number of tokens >= 0, got ${link.budget}`);

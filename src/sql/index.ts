@@ -1,6 +1,6 @@
 // Public face of src/sql: the one place that runs SQL. The read-only executor (server `execute`, `sqlfocus query`),
 // its parser-based check, privilege check and denylist, and the Spider evaluator's SQLite executor.
-export { openReadOnlyDatabase } from "./open.js";
+export { openReadOnlyDatabase, connectionFromConfig, type DatabaseSection } from "./open.js";
 export {
   describeConnection,
   privilegedUserMessage,

@@ -17,3 +17,30 @@ export function openReadOnlyDatabase(connection: DatabaseConnection, options: Re
       throw new Error(`unsupported database dialect '${(connection as { dialect: string }).dialect}' (${describeConnection(connection)})`);
   }
 }
+
+/** A [database] section as src/mschema reads config.ini (`type` mysql | postgresql | sqlite). */
+export interface DatabaseSection {
+  type: "mysql" | "postgresql" | "sqlite";
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  dbname: string;
+  path?: string;
+}
+
+/** The connection a config.ini's [database] section names. */
+export function connectionFromConfig(config: DatabaseSection): DatabaseConnection {
+  if (config.type === "sqlite") {
+    if (!config.path) throw new Error("[database] type = sqlite needs path = <file>");
+    return { dialect: "SQLite", path: config.path };
+  }
+  return {
+    dialect: config.type === "mysql" ? "MySQL" : "PostgreSQL",
+    host: config.host,
+    port: config.port,
+    user: config.user,
+    password: config.password,
+    database: config.dbname,
+  };
+}
