@@ -3,7 +3,8 @@
 // Hugging Face names and shapes, tokenizer rebuilt from its metadata = the HF tokenizer); a step on a Q4_K_M (or
 // Q3_K_M: ggml's dequantizers) GGUF equals the same step on its dequantized weights; --base_dtype quantizes an HF
 // folder's projections as ggml does; finetune on a GGUF writes a PEFT adapter that merges into the HF base (and is
-// refused, clearly, against the GGUF), converts to a GGUF LoRA adapter that llama.cpp applies on the GGUF base.
+// refused, clearly, against the GGUF), converts to a GGUF LoRA adapter that llama.cpp applies on the GGUF base (its
+// distribution = the engine's with that adapter), and that `serve --model the.gguf --lora` serves.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { GGML_TYPES, loraToGGUF, nativeQuantizer, openGgufModel, quantize, toGGU
 import { initTinyModel, loadTokenizer, merge, openModel, toFloat32 } from "../src/model/index.js";
 import { loadAddon } from "../src/native/index.js";
 import { openTrainingBase } from "../src/train/base.js";
+import { startServer } from "../src/server/index.js";
 import { finetune, readAdapter } from "../src/train/index.js";
 import { createNativeTrainer, engineModelConfig, type EngineWeight, type NativeTrainer } from "../src/train/native.js";
 import { argmax, llamaLogProbs, loadGguf, logSoftmax } from "./helpers/gguf-llama.js";
@@ -248,5 +250,21 @@ test("finetune on a GGUF: PEFT adapter; merge needs the HF base (clear error on 
     }
   } finally {
     trainer.dispose();
+  }
+
+  // `serve --model tiny-Q8_0.gguf --lora sql=save-model`: the server converts the PEFT folder and applies it
+  const server = await startServer({ model: q8, lora: [`sql=${adapterDir}`], port: 0, cacheDir: join(root, "serve-cache"), sequences: 1, contextSize: 256, threads: 2, log: () => {}, server: { logger: false } });
+  try {
+    const ask = async (adapter: string) => {
+      const r = await fetch(server.url + "/text2sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: rows[0][0], db_schema: "CREATE TABLE customers(id INT, name TEXT, city TEXT)", max_tokens: 12, adapter }) });
+      assert.equal(r.status, 200);
+      return (await r.json()) as { reply: string; adapter: string };
+    };
+    const tuned = await ask("sql");
+    const plain = await ask("base");
+    assert.equal(tuned.adapter, "sql");
+    assert.notEqual(tuned.reply, plain.reply, "the adapter changes what the served GGUF generates");
+  } finally {
+    await server.app.close();
   }
 });
