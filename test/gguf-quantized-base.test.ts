@@ -187,6 +187,10 @@ test("--base_dtype q4_k / q8_0 quantizes an HF folder's projections on load as g
     assert.match(base.description, new RegExp(`${type} ×14 quantized on load`));
   }
   await assert.rejects(openTrainingBase(q8, { baseDtype: "q4_k" }), /is a GGUF file, already stored as its own types/);
+  await assert.rejects(openTrainingBase(join(root, "missing.gguf")), /missing\.gguf: no such file/);
+  const notGguf = join(root, "fake.gguf");
+  writeFileSync(notGguf, "not a model");
+  await assert.rejects(openTrainingBase(notGguf), /fake\.gguf: not a GGUF file/);
 });
 
 test("finetune on a GGUF: PEFT adapter; merge needs the HF base (clear error on the GGUF); GGUF LoRA served on the GGUF base", async () => {

@@ -3,7 +3,7 @@
 // embeddings, lm_head and norms stay as they are). A qwen2 GGUF file: every tensor as the file holds it (a Q4_K_M
 // file's Q4_K / Q6_K blocks, F32 norms), mapped in place; the tokenizer comes from the file's metadata. The engine
 // dequantizes ggml blocks tile by tile inside its matmuls; LoRA, activations and optimizer state stay F32.
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { isGgufFile, nativeQuantizer, openGgufModel, GGML_TYPES, type GgmlTypeName } from "../gguf/index.js";
 import { openModel, resolveModel, toFloat32, type OpenedModel, type Qwen2Config, type Tokenizer } from "../model/index.js";
 import type { EngineWeight, WeightDtype } from "./native.js";
@@ -54,6 +54,9 @@ function countsText(counts: Record<string, number>): string {
 /** Opens the base named by --model_name (an HF folder / hub id, or a .gguf file), quantizing on load if asked. */
 export async function openTrainingBase(modelName: string, options: OpenTrainingBaseOptions = {}): Promise<TrainingBase> {
   const baseDtype = options.baseDtype ?? "auto";
+  if (/\.gguf$/i.test(modelName) && !isGgufFile(modelName)) {
+    throw new Error(existsSync(modelName) ? `--model_name ${modelName}: not a GGUF file (no GGUF magic at its start)` : `--model_name ${modelName}: no such file`);
+  }
   if (isGgufFile(modelName)) {
     if (baseDtype !== "auto") {
       throw new Error(`--base_dtype ${baseDtype}: ${modelName} is a GGUF file, already stored as its own types; --base_dtype quantizes an HF folder on load (drop the option to train on the GGUF as it is)`);
