@@ -11,11 +11,38 @@ export default tseslint.config(
     languageOptions: {
       ecmaVersion: 2022,
       sourceType: "module",
-      globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", setImmediate: "readonly", AbortController: "readonly", AbortSignal: "readonly", TextEncoder: "readonly", TextDecoder: "readonly", fetch: "readonly", performance: "readonly", structuredClone: "readonly", queueMicrotask: "readonly", Response: "readonly", Request: "readonly", Headers: "readonly", __dirname: "readonly", require: "readonly", module: "writable" },
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        URL: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+        setImmediate: "readonly",
+        AbortController: "readonly",
+        AbortSignal: "readonly",
+        TextEncoder: "readonly",
+        TextDecoder: "readonly",
+        fetch: "readonly",
+        performance: "readonly",
+        structuredClone: "readonly",
+        queueMicrotask: "readonly",
+        Response: "readonly",
+        Request: "readonly",
+        Headers: "readonly",
+        __dirname: "readonly",
+        require: "readonly",
+        module: "writable",
+      },
     },
     rules: {
       // `_`-prefixed names are deliberately unused (callbacks' positional parameters)
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
       // empty catch blocks carry a comment saying why the error is ignored
       "no-empty": ["error", { allowEmptyCatch: true }],
       // errors re-thrown from a catch name the file/field and fold the original message into theirs; the CLI prints
@@ -32,6 +59,18 @@ export default tseslint.config(
   {
     // the board page's script runs in the browser
     files: ["src/track/board-page.ts"],
-    languageOptions: { globals: { window: "readonly", document: "readonly", EventSource: "readonly", uPlot: "readonly", localStorage: "readonly", location: "readonly", requestAnimationFrame: "readonly", getComputedStyle: "readonly", matchMedia: "readonly" } },
+    languageOptions: {
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        EventSource: "readonly",
+        uPlot: "readonly",
+        localStorage: "readonly",
+        location: "readonly",
+        requestAnimationFrame: "readonly",
+        getComputedStyle: "readonly",
+        matchMedia: "readonly",
+      },
+    },
   },
 );

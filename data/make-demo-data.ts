@@ -133,84 +133,180 @@ export interface DemoExample {
 /** Questions written for this demo database (not taken from any benchmark). */
 export const DEMO_TRAIN: DemoExample[] = [
   { question: "How many customers are there?", query: "SELECT count(*) FROM customers" },
-  { question: "List the names of all customers from London.", query: "SELECT name FROM customers WHERE city = 'London'" },
-  { question: "What are the names and prices of the products in the Kitchen category?", query: "SELECT name, price FROM products WHERE category = 'Kitchen'" },
-  { question: "Which products cost more than 100? Give their names.", query: "SELECT name FROM products WHERE price > 100" },
+  {
+    question: "List the names of all customers from London.",
+    query: "SELECT name FROM customers WHERE city = 'London'",
+  },
+  {
+    question: "What are the names and prices of the products in the Kitchen category?",
+    query: "SELECT name, price FROM products WHERE category = 'Kitchen'",
+  },
+  {
+    question: "Which products cost more than 100? Give their names.",
+    query: "SELECT name FROM products WHERE price > 100",
+  },
   { question: "How many orders have been cancelled?", query: "SELECT count(*) FROM orders WHERE status = 'cancelled'" },
   { question: "List all distinct product categories.", query: "SELECT DISTINCT category FROM products" },
   { question: "What is the average product price?", query: "SELECT avg(price) FROM products" },
-  { question: "What is the name and price of the most expensive product?", query: "SELECT name, price FROM products ORDER BY price DESC LIMIT 1" },
-  { question: "How many customers are there in each country?", query: "SELECT country, count(*) FROM customers GROUP BY country" },
+  {
+    question: "What is the name and price of the most expensive product?",
+    query: "SELECT name, price FROM products ORDER BY price DESC LIMIT 1",
+  },
+  {
+    question: "How many customers are there in each country?",
+    query: "SELECT country, count(*) FROM customers GROUP BY country",
+  },
   { question: "Which products are out of stock?", query: "SELECT name FROM products WHERE stock = 0" },
-  { question: "List the emails of customers who signed up in 2024.", query: "SELECT email FROM customers WHERE strftime('%Y', signup_date) = '2024'" },
+  {
+    question: "List the emails of customers who signed up in 2024.",
+    query: "SELECT email FROM customers WHERE strftime('%Y', signup_date) = '2024'",
+  },
   {
     question: "Show each customer's name and the number of orders they placed.",
-    query: "SELECT T1.name, count(*) FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id GROUP BY T1.customer_id",
+    query:
+      "SELECT T1.name, count(*) FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id GROUP BY T1.customer_id",
   },
-  { question: "Which customers have never placed an order?", query: "SELECT name FROM customers WHERE customer_id NOT IN (SELECT customer_id FROM orders)" },
+  {
+    question: "Which customers have never placed an order?",
+    query: "SELECT name FROM customers WHERE customer_id NOT IN (SELECT customer_id FROM orders)",
+  },
   {
     question: "What is the total quantity sold of each product? Show the product name and the quantity.",
-    query: "SELECT T1.name, sum(T2.quantity) FROM products AS T1 JOIN order_items AS T2 ON T1.product_id = T2.product_id GROUP BY T1.product_id",
+    query:
+      "SELECT T1.name, sum(T2.quantity) FROM products AS T1 JOIN order_items AS T2 ON T1.product_id = T2.product_id GROUP BY T1.product_id",
   },
-  { question: "Count the products in each category.", query: "SELECT category, count(*) FROM products GROUP BY category" },
-  { question: "What is the cheapest product in the Sports category?", query: "SELECT name FROM products WHERE category = 'Sports' ORDER BY price ASC LIMIT 1" },
-  { question: "List the ids and dates of the orders placed in March 2024.", query: "SELECT order_id, order_date FROM orders WHERE order_date BETWEEN '2024-03-01' AND '2024-03-31'" },
-  { question: "Which cities have more than one customer?", query: "SELECT city FROM customers GROUP BY city HAVING count(*) > 1" },
+  {
+    question: "Count the products in each category.",
+    query: "SELECT category, count(*) FROM products GROUP BY category",
+  },
+  {
+    question: "What is the cheapest product in the Sports category?",
+    query: "SELECT name FROM products WHERE category = 'Sports' ORDER BY price ASC LIMIT 1",
+  },
+  {
+    question: "List the ids and dates of the orders placed in March 2024.",
+    query: "SELECT order_id, order_date FROM orders WHERE order_date BETWEEN '2024-03-01' AND '2024-03-31'",
+  },
+  {
+    question: "Which cities have more than one customer?",
+    query: "SELECT city FROM customers GROUP BY city HAVING count(*) > 1",
+  },
   {
     question: "What is the total revenue of all delivered orders?",
-    query: "SELECT sum(T2.quantity * T2.unit_price) FROM orders AS T1 JOIN order_items AS T2 ON T1.order_id = T2.order_id WHERE T1.status = 'delivered'",
+    query:
+      "SELECT sum(T2.quantity * T2.unit_price) FROM orders AS T1 JOIN order_items AS T2 ON T1.order_id = T2.order_id WHERE T1.status = 'delivered'",
   },
-  { question: "What is the name of the customer who placed order 7?", query: "SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id WHERE T2.order_id = 7" },
-  { question: "How many different products are in order 12?", query: "SELECT count(DISTINCT product_id) FROM order_items WHERE order_id = 12" },
+  {
+    question: "What is the name of the customer who placed order 7?",
+    query:
+      "SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id WHERE T2.order_id = 7",
+  },
+  {
+    question: "How many different products are in order 12?",
+    query: "SELECT count(DISTINCT product_id) FROM order_items WHERE order_id = 12",
+  },
   {
     question: "List the names of the products Alice Martin has ordered.",
     query:
       "SELECT DISTINCT T4.name FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id JOIN order_items AS T3 ON T2.order_id = T3.order_id JOIN products AS T4 ON T3.product_id = T4.product_id WHERE T1.name = 'Alice Martin'",
   },
   { question: "How many orders are pending?", query: "SELECT count(*) FROM orders WHERE status = 'pending'" },
-  { question: "What is the total stock of Office products?", query: "SELECT sum(stock) FROM products WHERE category = 'Office'" },
-  { question: "Which customers live in France? List their names and cities.", query: "SELECT name, city FROM customers WHERE country = 'France'" },
+  {
+    question: "What is the total stock of Office products?",
+    query: "SELECT sum(stock) FROM products WHERE category = 'Office'",
+  },
+  {
+    question: "Which customers live in France? List their names and cities.",
+    query: "SELECT name, city FROM customers WHERE country = 'France'",
+  },
   {
     question: "What are the ids and statuses of the orders placed by Bob Smith?",
-    query: "SELECT T1.order_id, T1.status FROM orders AS T1 JOIN customers AS T2 ON T1.customer_id = T2.customer_id WHERE T2.name = 'Bob Smith'",
+    query:
+      "SELECT T1.order_id, T1.status FROM orders AS T1 JOIN customers AS T2 ON T1.customer_id = T2.customer_id WHERE T2.name = 'Bob Smith'",
   },
-  { question: "List the products and their prices from the cheapest to the most expensive.", query: "SELECT name, price FROM products ORDER BY price ASC" },
+  {
+    question: "List the products and their prices from the cheapest to the most expensive.",
+    query: "SELECT name, price FROM products ORDER BY price ASC",
+  },
   {
     question: "How many orders were placed in each month of 2024?",
-    query: "SELECT strftime('%m', order_date), count(*) FROM orders WHERE strftime('%Y', order_date) = '2024' GROUP BY strftime('%m', order_date)",
+    query:
+      "SELECT strftime('%m', order_date), count(*) FROM orders WHERE strftime('%Y', order_date) = '2024' GROUP BY strftime('%m', order_date)",
   },
   { question: "What is the average quantity of an order line?", query: "SELECT avg(quantity) FROM order_items" },
-  { question: "Which product categories have an average price above 100?", query: "SELECT category FROM products GROUP BY category HAVING avg(price) > 100" },
+  {
+    question: "Which product categories have an average price above 100?",
+    query: "SELECT category FROM products GROUP BY category HAVING avg(price) > 100",
+  },
   {
     question: "Give the names of the customers who placed more than two orders.",
-    query: "SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id GROUP BY T1.customer_id HAVING count(*) > 2",
+    query:
+      "SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id GROUP BY T1.customer_id HAVING count(*) > 2",
   },
   { question: "When was the most recent order placed?", query: "SELECT max(order_date) FROM orders" },
-  { question: "Who was the first customer to sign up?", query: "SELECT name FROM customers ORDER BY signup_date ASC LIMIT 1" },
-  { question: "List the names of the products that have never been ordered.", query: "SELECT name FROM products WHERE product_id NOT IN (SELECT product_id FROM order_items)" },
-  { question: "Find the customers whose name starts with the letter J.", query: "SELECT name FROM customers WHERE name LIKE 'J%'" },
-  { question: "What is the total value of order 5?", query: "SELECT sum(quantity * unit_price) FROM order_items WHERE order_id = 5" },
-  { question: "Show each order id with the total quantity of items in it.", query: "SELECT order_id, sum(quantity) FROM order_items GROUP BY order_id" },
+  {
+    question: "Who was the first customer to sign up?",
+    query: "SELECT name FROM customers ORDER BY signup_date ASC LIMIT 1",
+  },
+  {
+    question: "List the names of the products that have never been ordered.",
+    query: "SELECT name FROM products WHERE product_id NOT IN (SELECT product_id FROM order_items)",
+  },
+  {
+    question: "Find the customers whose name starts with the letter J.",
+    query: "SELECT name FROM customers WHERE name LIKE 'J%'",
+  },
+  {
+    question: "What is the total value of order 5?",
+    query: "SELECT sum(quantity * unit_price) FROM order_items WHERE order_id = 5",
+  },
+  {
+    question: "Show each order id with the total quantity of items in it.",
+    query: "SELECT order_id, sum(quantity) FROM order_items GROUP BY order_id",
+  },
   {
     question: "Which countries have customers with a cancelled order?",
-    query: "SELECT DISTINCT T1.country FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id WHERE T2.status = 'cancelled'",
+    query:
+      "SELECT DISTINCT T1.country FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id WHERE T2.status = 'cancelled'",
   },
-  { question: "How many products cost between 20 and 50?", query: "SELECT count(*) FROM products WHERE price BETWEEN 20 AND 50" },
-  { question: "List the three most expensive products.", query: "SELECT name FROM products ORDER BY price DESC LIMIT 3" },
+  {
+    question: "How many products cost between 20 and 50?",
+    query: "SELECT count(*) FROM products WHERE price BETWEEN 20 AND 50",
+  },
+  {
+    question: "List the three most expensive products.",
+    query: "SELECT name FROM products ORDER BY price DESC LIMIT 3",
+  },
   {
     question: "What is the total revenue of each product category?",
-    query: "SELECT T1.category, sum(T2.quantity * T2.unit_price) FROM products AS T1 JOIN order_items AS T2 ON T1.product_id = T2.product_id GROUP BY T1.category",
+    query:
+      "SELECT T1.category, sum(T2.quantity * T2.unit_price) FROM products AS T1 JOIN order_items AS T2 ON T1.product_id = T2.product_id GROUP BY T1.category",
   },
   {
     question: "Which customer has spent the most in total?",
     query:
       "SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id JOIN order_items AS T3 ON T2.order_id = T3.order_id GROUP BY T1.customer_id ORDER BY sum(T3.quantity * T3.unit_price) DESC LIMIT 1",
   },
-  { question: "How many customers signed up before June 2023?", query: "SELECT count(*) FROM customers WHERE signup_date < '2023-06-01'" },
-  { question: "Show every order status with the number of orders that have it.", query: "SELECT status, count(*) FROM orders GROUP BY status" },
-  { question: "What are the names of the customers in Germany or Spain?", query: "SELECT name FROM customers WHERE country = 'Germany' OR country = 'Spain'" },
-  { question: "Which Electronics products are in stock?", query: "SELECT name FROM products WHERE category = 'Electronics' AND stock > 0" },
-  { question: "What is the largest quantity of one product in a single order?", query: "SELECT max(quantity) FROM order_items" },
+  {
+    question: "How many customers signed up before June 2023?",
+    query: "SELECT count(*) FROM customers WHERE signup_date < '2023-06-01'",
+  },
+  {
+    question: "Show every order status with the number of orders that have it.",
+    query: "SELECT status, count(*) FROM orders GROUP BY status",
+  },
+  {
+    question: "What are the names of the customers in Germany or Spain?",
+    query: "SELECT name FROM customers WHERE country = 'Germany' OR country = 'Spain'",
+  },
+  {
+    question: "Which Electronics products are in stock?",
+    query: "SELECT name FROM products WHERE category = 'Electronics' AND stock > 0",
+  },
+  {
+    question: "What is the largest quantity of one product in a single order?",
+    query: "SELECT max(quantity) FROM order_items",
+  },
   {
     question: "List the customers who have ordered a Yoga Mat.",
     query:
@@ -222,20 +318,41 @@ export const DEMO_DEV: DemoExample[] = [
   { question: "How many products are there?", query: "SELECT count(*) FROM products" },
   { question: "List the names of the customers from Paris.", query: "SELECT name FROM customers WHERE city = 'Paris'" },
   { question: "What is the price of the Smart Watch?", query: "SELECT price FROM products WHERE name = 'Smart Watch'" },
-  { question: "How many orders are pending or shipped?", query: "SELECT count(*) FROM orders WHERE status IN ('pending', 'shipped')" },
-  { question: "What is the average price of Sports products?", query: "SELECT avg(price) FROM products WHERE category = 'Sports'" },
+  {
+    question: "How many orders are pending or shipped?",
+    query: "SELECT count(*) FROM orders WHERE status IN ('pending', 'shipped')",
+  },
+  {
+    question: "What is the average price of Sports products?",
+    query: "SELECT avg(price) FROM products WHERE category = 'Sports'",
+  },
   {
     question: "Which customers placed an order on June 30, 2024?",
-    query: "SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id WHERE T2.order_date = '2024-06-30'",
+    query:
+      "SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.customer_id = T2.customer_id WHERE T2.order_date = '2024-06-30'",
   },
-  { question: "What is the highest price in each category?", query: "SELECT category, max(price) FROM products GROUP BY category" },
-  { question: "How many orders has Chen Wei placed?", query: "SELECT count(*) FROM orders AS T1 JOIN customers AS T2 ON T1.customer_id = T2.customer_id WHERE T2.name = 'Chen Wei'" },
-  { question: "List the products with fewer than 20 units in stock and their stock.", query: "SELECT name, stock FROM products WHERE stock < 20" },
+  {
+    question: "What is the highest price in each category?",
+    query: "SELECT category, max(price) FROM products GROUP BY category",
+  },
+  {
+    question: "How many orders has Chen Wei placed?",
+    query:
+      "SELECT count(*) FROM orders AS T1 JOIN customers AS T2 ON T1.customer_id = T2.customer_id WHERE T2.name = 'Chen Wei'",
+  },
+  {
+    question: "List the products with fewer than 20 units in stock and their stock.",
+    query: "SELECT name, stock FROM products WHERE stock < 20",
+  },
   {
     question: "How many Espresso Machines have been sold in total?",
-    query: "SELECT sum(T1.quantity) FROM order_items AS T1 JOIN products AS T2 ON T1.product_id = T2.product_id WHERE T2.name = 'Espresso Machine'",
+    query:
+      "SELECT sum(T1.quantity) FROM order_items AS T1 JOIN products AS T2 ON T1.product_id = T2.product_id WHERE T2.name = 'Espresso Machine'",
   },
-  { question: "Which countries have more than one customer?", query: "SELECT country FROM customers GROUP BY country HAVING count(*) > 1" },
+  {
+    question: "Which countries have more than one customer?",
+    query: "SELECT country FROM customers GROUP BY country HAVING count(*) > 1",
+  },
   {
     question: "What is the total revenue of the orders placed in June 2024 that were not cancelled?",
     query:
@@ -280,7 +397,9 @@ export function makeDemoData(outDir: string): { db: string; train: string; dev: 
   writeDemoDatabase(db);
   const schema = formatMSchema(readSqliteSchema(db, { dbId: DEMO_DB_ID }));
   const lines = (examples: DemoExample[]) =>
-    examples.map((e) => JSON.stringify({ question: e.question, db_schema: schema, query: e.query, dialect: "SQLite" })).join("\n") + "\n";
+    examples
+      .map((e) => JSON.stringify({ question: e.question, db_schema: schema, query: e.query, dialect: "SQLite" }))
+      .join("\n") + "\n";
   const write = (name: string, text: string) => {
     const p = join(outDir, name);
     writeFileSync(`${p}.tmp-${process.pid}`, text);
@@ -305,6 +424,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     }
   } else {
     const r = makeDemoData(outDir);
-    process.stdout.write(`wrote ${r.db}, ${r.train} (${DEMO_TRAIN.length} examples), ${r.dev} (${DEMO_DEV.length} examples)\n`);
+    process.stdout.write(
+      `wrote ${r.db}, ${r.train} (${DEMO_TRAIN.length} examples), ${r.dev} (${DEMO_DEV.length} examples)\n`,
+    );
   }
 }

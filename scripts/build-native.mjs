@@ -21,7 +21,16 @@
 //              another CPU), SQLFOCUS_BUILD=gyp (node-gyp, CPU only), SQLFOCUS_MPI=0 (no data-parallel MPI
 //              support; libmpi is otherwise opened at run time, never linked).
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -38,7 +47,9 @@ const inClone = existsSync(join(root, ".git"));
 const log = (msg) => console.log(`sqlfocus: ${msg}`);
 
 function run(cmd, cmdArgs, env = process.env) {
-  log(`${cmd === process.execPath ? "node" : cmd} ${cmdArgs.map((a) => relative(root, a).startsWith("..") ? a : relative(root, a) || a).join(" ")}`);
+  log(
+    `${cmd === process.execPath ? "node" : cmd} ${cmdArgs.map((a) => (relative(root, a).startsWith("..") ? a : relative(root, a) || a)).join(" ")}`,
+  );
   const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: "inherit", env });
   return r.status === 0;
 }
@@ -67,9 +78,17 @@ function cmakeJs() {
 function cmakeBuild({ out = "build", rebuild = false, cuda, nativeArch, extra = [] }) {
   const bundle = llamaBundle();
   const ok = run(process.execPath, [
-    cmakeJs(), rebuild ? "rebuild" : "compile", "--config", "Release", "--out", out,
-    "--parallel", String(Math.max(1, availableParallelism())),
-    `--CDSQLFOCUS_CUDA=${cuda}`, `--CDSQLFOCUS_NATIVE_ARCH=${nativeArch}`, `--CDSQLFOCUS_MPI=${process.env.SQLFOCUS_MPI === "0" ? "OFF" : "ON"}`,
+    cmakeJs(),
+    rebuild ? "rebuild" : "compile",
+    "--config",
+    "Release",
+    "--out",
+    out,
+    "--parallel",
+    String(Math.max(1, availableParallelism())),
+    `--CDSQLFOCUS_CUDA=${cuda}`,
+    `--CDSQLFOCUS_NATIVE_ARCH=${nativeArch}`,
+    `--CDSQLFOCUS_MPI=${process.env.SQLFOCUS_MPI === "0" ? "OFF" : "ON"}`,
     ...(bundle ? [`--CDSQLFOCUS_LLAMA_BUNDLE=${bundle}`] : []),
     ...extra,
   ]);
@@ -80,11 +99,22 @@ function cmakeBuild({ out = "build", rebuild = false, cuda, nativeArch, extra = 
 function gypBuild() {
   // npm ships node-gyp and names it in npm_config_node_gyp while running install scripts; outside npm, look
   // beside the npm that runs us, then on the PATH.
-  const npmGyp = join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js");
+  const npmGyp = join(
+    dirname(process.execPath),
+    "..",
+    "lib",
+    "node_modules",
+    "npm",
+    "node_modules",
+    "node-gyp",
+    "bin",
+    "node-gyp.js",
+  );
   const gypJs = [process.env.npm_config_node_gyp, npmGyp].find((p) => p && existsSync(p));
   // Offline, node-gyp must not download Node's headers: use the ones installed beside this node when present.
   const prefix = join(dirname(process.execPath), "..");
-  const nodedir = process.env.npm_config_nodedir ?? (existsSync(join(prefix, "include", "node", "node_api.h")) ? prefix : null);
+  const nodedir =
+    process.env.npm_config_nodedir ?? (existsSync(join(prefix, "include", "node", "node_api.h")) ? prefix : null);
   const gypArgs = ["rebuild", "--release", ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
   return gypJs ? run(process.execPath, [gypJs, ...gypArgs]) : run("node-gyp", gypArgs);
 }
@@ -99,7 +129,11 @@ function buildFromSource() {
     why = "cmake-js build failed";
     console.error(`sqlfocus: ${why}; trying node-gyp`);
   } else {
-    log(process.env.SQLFOCUS_BUILD === "gyp" ? "SQLFOCUS_BUILD=gyp, building with node-gyp (CPU engine only)" : "cmake not found, building with node-gyp (CPU engine only)");
+    log(
+      process.env.SQLFOCUS_BUILD === "gyp"
+        ? "SQLFOCUS_BUILD=gyp, building with node-gyp (CPU engine only)"
+        : "cmake not found, building with node-gyp (CPU engine only)",
+    );
     why = "cmake not found";
   }
   if (gypBuild() && existsSync(addon)) return null;
@@ -118,7 +152,9 @@ function usablePrebuild() {
   if (!path.startsWith(join(root, "prebuilds"))) return null;
   const r = spawnSync(process.execPath, ["-e", `require(${JSON.stringify(path)}).buildInfo()`], { encoding: "utf8" });
   if (r.status !== 0) {
-    log(`the prebuilt ${relative(root, path)} does not load here (${(r.stderr || "").trim().split("\n").slice(-3).join(" ")}); building from source`);
+    log(
+      `the prebuilt ${relative(root, path)} does not load here (${(r.stderr || "").trim().split("\n").slice(-3).join(" ")}); building from source`,
+    );
     return null;
   }
   return path;
@@ -144,7 +180,14 @@ function reusableHostBuild() {
     const cache = readFileSync(join(root, "build", "CMakeCache.txt"), "utf8");
     if (!/^SQLFOCUS_NATIVE_ARCH:BOOL=OFF$/m.test(cache)) return null;
     if (statSync(addon).mtimeMs < newestSource()) return null;
-    const r = spawnSync(process.execPath, ["-e", `const a=require(${JSON.stringify(addon)}); process.stdout.write(JSON.stringify({ cuda: a.buildInfo().cuda, quantizer: a.quantizerBuilt === true }))`], { encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const a=require(${JSON.stringify(addon)}); process.stdout.write(JSON.stringify({ cuda: a.buildInfo().cuda, quantizer: a.quantizerBuilt === true }))`,
+      ],
+      { encoding: "utf8" },
+    );
     const info = JSON.parse(r.stdout || "{}");
     return r.status === 0 && info.cuda === false && info.quantizer === true ? addon : null;
   } catch {
@@ -155,22 +198,33 @@ function reusableHostBuild() {
 function prebuild() {
   const targets = [];
   if (process.platform === "linux" && process.arch === "x64") targets.push({ tuple: "linux-x64", extra: [] });
-  if (process.platform === "linux" && spawnSync("aarch64-linux-gnu-g++", ["--version"], { stdio: "ignore" }).status === 0) {
+  if (
+    process.platform === "linux" &&
+    spawnSync("aarch64-linux-gnu-g++", ["--version"], { stdio: "ignore" }).status === 0
+  ) {
     targets.push({
       tuple: "linux-arm64",
-      extra: ["--CDCMAKE_SYSTEM_NAME=Linux", "--CDCMAKE_SYSTEM_PROCESSOR=aarch64",
-        "--CDCMAKE_C_COMPILER=aarch64-linux-gnu-gcc", "--CDCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++"],
+      extra: [
+        "--CDCMAKE_SYSTEM_NAME=Linux",
+        "--CDCMAKE_SYSTEM_PROCESSOR=aarch64",
+        "--CDCMAKE_C_COMPILER=aarch64-linux-gnu-gcc",
+        "--CDCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++",
+      ],
       strip: "aarch64-linux-gnu-strip",
     });
   } else if (process.platform === "linux" && process.arch === "x64") {
-    log("aarch64-linux-gnu-g++ not found: no linux-arm64 prebuilt binary (apt-get install g++-aarch64-linux-gnu to add one)");
+    log(
+      "aarch64-linux-gnu-g++ not found: no linux-arm64 prebuilt binary (apt-get install g++-aarch64-linux-gnu to add one)",
+    );
   }
   if (targets.length === 0) {
     console.error(`sqlfocus: --prebuild makes linux binaries; nothing to build on ${process.platform}-${process.arch}`);
     process.exit(1);
   }
   if (!llamaBundle()) {
-    console.error("sqlfocus: --prebuild needs node-llama-cpp installed (its llama.cpp bundle gives the quantizer's headers)");
+    console.error(
+      "sqlfocus: --prebuild needs node-llama-cpp installed (its llama.cpp bundle gives the quantizer's headers)",
+    );
     process.exit(1);
   }
   if (!hasCmake()) {
@@ -182,12 +236,15 @@ function prebuild() {
   for (const t of targets) {
     const reused = t.tuple === `${process.platform}-${process.arch}` ? reusableHostBuild() : null;
     if (reused) log(`${relative(root, reused)} is already portable, CPU-only and up to date: using it for ${t.tuple}`);
-    const built = reused ?? cmakeBuild({ out: `build-prebuild/${t.tuple}`, cuda: "off", nativeArch: "OFF", extra: t.extra });
+    const built =
+      reused ?? cmakeBuild({ out: `build-prebuild/${t.tuple}`, cuda: "off", nativeArch: "OFF", extra: t.extra });
     if (!built) {
       // A git-URL install packs the package too (prepare, then prepack): without a compiler it goes on without
       // prebuilt binaries (the install then builds from source, or reports). npm publish must not.
       const strict = process.env.npm_command === "publish" || process.env.SQLFOCUS_PREBUILD_REQUIRED === "1";
-      console.error(`sqlfocus: ${strict ? "" : "warning: "}the ${t.tuple} prebuilt binary failed to build${strict ? "" : "; packing without it"}`);
+      console.error(
+        `sqlfocus: ${strict ? "" : "warning: "}the ${t.tuple} prebuilt binary failed to build${strict ? "" : "; packing without it"}`,
+      );
       if (strict) process.exit(1);
       continue;
     }
@@ -212,7 +269,9 @@ if (mode === "install" && process.env.SQLFOCUS_BUILD_FROM_SOURCE !== "1" && proc
   const pre = usablePrebuild();
   if (pre) {
     rmSync(errorFile, { force: true });
-    log(`using the prebuilt addon ${relative(root, pre)} (SQLFOCUS_BUILD_FROM_SOURCE=1 npm rebuild sqlfocus builds it here instead)`);
+    log(
+      `using the prebuilt addon ${relative(root, pre)} (SQLFOCUS_BUILD_FROM_SOURCE=1 npm rebuild sqlfocus builds it here instead)`,
+    );
     process.exit(0);
   }
 }

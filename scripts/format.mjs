@@ -28,7 +28,9 @@ function nativeFiles(dir = root, out = []) {
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit" });
   if (r.error) {
-    console.error(`format: cannot run ${cmd}: ${r.error.message}${cmd === "clang-format" ? " (apt-get install clang-format)" : ""}`);
+    console.error(
+      `format: cannot run ${cmd}: ${r.error.message}${cmd === "clang-format" ? " (apt-get install clang-format)" : ""}`,
+    );
     return false;
   }
   return r.status === 0;

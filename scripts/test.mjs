@@ -47,7 +47,14 @@ if ((filters.length === 0 || all) && STYLE_CHECKS) {
 if (filters.length === 0 || all) {
   run("typescript", process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"]);
   const jobs = String(availableParallelism());
-  run("native configure", "cmake", ["-S", ".", "-B", "build-tests", "-DCMAKE_BUILD_TYPE=Release", "-DSQLFOCUS_TESTS=ON"]);
+  run("native configure", "cmake", [
+    "-S",
+    ".",
+    "-B",
+    "build-tests",
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DSQLFOCUS_TESTS=ON",
+  ]);
   run("native build", "cmake", ["--build", "build-tests", "--parallel", jobs]);
   run("native tests", "ctest", ["--test-dir", "build-tests", "--output-on-failure"]);
 }

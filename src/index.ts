@@ -181,7 +181,14 @@ export {
 } from "./text2sql/index.js";
 
 // ---- the text2sql server ----
-export { createServer, startServer, HttpError, type ServerOptions, type ServeOptions, type ConfiguredDatabase } from "./server/index.js";
+export {
+  createServer,
+  startServer,
+  HttpError,
+  type ServerOptions,
+  type ServeOptions,
+  type ConfiguredDatabase,
+} from "./server/index.js";
 
 // ---- Spider and BIRD: prepare training data, evaluate execution accuracy ----
 export {

@@ -10,8 +10,19 @@ import { after, test } from "node:test";
 const repo = join(import.meta.dirname, "..");
 const script = join(repo, "scripts", "check-imports.mjs");
 
-interface Crossing { from: string; to: string; fromFolder: string; toFolder: string; specifier: string }
-interface Report { folders: string[]; edges: [string, string][]; cycles: { folders: string[]; imports: Crossing[] }[]; deepImports: Crossing[] }
+interface Crossing {
+  from: string;
+  to: string;
+  fromFolder: string;
+  toFolder: string;
+  specifier: string;
+}
+interface Report {
+  folders: string[];
+  edges: [string, string][];
+  cycles: { folders: string[]; imports: Crossing[] }[];
+  deepImports: Crossing[];
+}
 
 function check(root: string, ...extra: string[]): { status: number | null; report: Report; stdout: string } {
   const json = spawnSync(process.execPath, [script, "--root", root, "--json", ...extra], { encoding: "utf8" });
@@ -43,12 +54,16 @@ test("the checker finds a folder cycle (through static, type-only and dynamic im
     "src/index.ts": 'export * from "./a/index.js";\nexport * from "./b/index.js";\n',
     "src/a/index.ts": 'export { x } from "./x.js";\n',
     "src/a/x.ts": 'import { y } from "../b/index.js";\nimport fs from "node:fs";\nexport const x = y;\n',
-    "src/b/index.ts": 'export const y = 1;\n',
+    "src/b/index.ts": "export const y = 1;\n",
   });
   const ok = check(clean);
   assert.equal(ok.status, 0);
   assert.deepEqual(ok.report.folders, ["(src)", "a", "b"]);
-  assert.deepEqual(ok.report.edges, [["(src)", "a"], ["(src)", "b"], ["a", "b"]]);
+  assert.deepEqual(ok.report.edges, [
+    ["(src)", "a"],
+    ["(src)", "b"],
+    ["a", "b"],
+  ]);
   assert.deepEqual(ok.report.cycles, []);
   assert.deepEqual(ok.report.deepImports, []);
   assert.match(ok.stdout, /no circular imports/);
@@ -74,7 +89,10 @@ test("the checker finds a folder cycle (through static, type-only and dynamic im
   assert.deepEqual(bad.report.deepImports.map(edge), ["src/a/x.ts → src/b/y.ts"]);
   assert.match(bad.stdout, /CYCLE between a, b, c:\n {2}src\/a\/x\.ts → src\/b\/y\.ts/);
 
-  const deepOnly = tree("deep", { "src/a/index.ts": 'import { y } from "../b/y.js";\nexport const a = y;\n', "src/b/y.ts": "export const y = 1;\n" });
+  const deepOnly = tree("deep", {
+    "src/a/index.ts": 'import { y } from "../b/y.js";\nexport const a = y;\n',
+    "src/b/y.ts": "export const y = 1;\n",
+  });
   assert.equal(check(deepOnly).status, 0);
   assert.equal(check(deepOnly, "--strict-deep").status, 1);
 });
@@ -87,14 +105,22 @@ test("src/: no folder cycles and no deep imports beyond the known ones", (t) => 
   // every cycle must be explained by a known import: without those imports, no cycle would remain
   for (const cycle of report.cycles) {
     const known = cycle.imports.filter((c) => KNOWN_CYCLE_IMPORTS.has(edge(c)));
-    assert.ok(known.length > 0, `new circular import between ${cycle.folders.join(", ")}:\n${cycle.imports.map(edge).join("\n")}`);
+    assert.ok(
+      known.length > 0,
+      `new circular import between ${cycle.folders.join(", ")}:\n${cycle.imports.map(edge).join("\n")}`,
+    );
     for (const k of known) {
       const rest = cycle.imports.filter((c) => c !== k && c.fromFolder === k.fromFolder && c.toFolder === k.toFolder);
-      assert.deepEqual(rest.map(edge), [], `more imports from src/${k.fromFolder} into src/${k.toFolder} close the cycle`);
+      assert.deepEqual(
+        rest.map(edge),
+        [],
+        `more imports from src/${k.fromFolder} into src/${k.toFolder} close the cycle`,
+      );
     }
     t.diagnostic(`known cycle still present: ${cycle.folders.join(" ↔ ")} via ${known.map(edge).join(", ")}`);
   }
   const newDeep = report.deepImports.map(edge).filter((e) => !KNOWN_DEEP.has(e));
   assert.deepEqual(newDeep, [], "import another folder through its index.ts");
-  for (const e of KNOWN_DEEP) if (!report.deepImports.some((c) => edge(c) === e)) t.diagnostic(`fixed, drop from KNOWN_DEEP: ${e}`);
+  for (const e of KNOWN_DEEP)
+    if (!report.deepImports.some((c) => edge(c) === e)) t.diagnostic(`fixed, drop from KNOWN_DEEP: ${e}`);
 });

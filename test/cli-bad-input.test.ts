@@ -11,7 +11,10 @@ const root = mkdtempSync(join(tmpdir(), "sqlfocus-cli-bad-input-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { status: r.status, stderr: r.stderr };
 }
 
@@ -32,10 +35,18 @@ test("board: --port out of range and a --logdir that is a file are one clear lin
 test("demo: a --merged_dir / --save_model_dir / --output_dir that is a file is refused before any model is made", () => {
   const modelDir = join(root, "model");
   for (const flag of ["--merged_dir", "--save_model_dir", "--output_dir"]) {
-    const paths: Record<string, string> = { "--output_dir": join(root, "out"), "--save_model_dir": join(root, "adapter"), "--merged_dir": join(root, "merged"), [flag]: file };
+    const paths: Record<string, string> = {
+      "--output_dir": join(root, "out"),
+      "--save_model_dir": join(root, "adapter"),
+      "--merged_dir": join(root, "merged"),
+      [flag]: file,
+    };
     const r = cli("demo", "--model_dir", modelDir, ...Object.entries(paths).flat());
     assert.equal(r.status, 1, r.stderr);
-    assert.equal(r.stderr, `sqlfocus: ${file}: exists and is not a folder (refusing to replace it with the output folder)\n`);
+    assert.equal(
+      r.stderr,
+      `sqlfocus: ${file}: exists and is not a folder (refusing to replace it with the output folder)\n`,
+    );
   }
   assert.deepEqual(readdirSync(root), ["notes.txt"]);
   assert.equal(readFileSync(file, "utf8"), "keep me\n");

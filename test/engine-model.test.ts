@@ -16,12 +16,27 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("engine: on a src/model folder", () => {
   it("tiny BF16 model: loss equals the reference, and a few steps lower it", async () => {
-    await initTinyModel(join(dir, "m"), { layers: 2, hidden: 32, intermediate: 64, heads: 4, kvHeads: 2, seed: 5, dtype: "bf16" });
+    await initTinyModel(join(dir, "m"), {
+      layers: 2,
+      hidden: 32,
+      intermediate: 64,
+      heads: 4,
+      kvHeads: 2,
+      seed: 5,
+      dtype: "bf16",
+    });
     const model = openModel(join(dir, "m"));
     const config = engineModelConfig(model.config);
     const weights = engineWeightsFromModel(model);
     assert.equal(weights["model.embed_tokens.weight"].dtype, "BF16");
-    const t = createNativeTrainer({ config, weights, lora: { rank: 8, alpha: 16, dropout: 0 }, maxBatch: 2, maxSeqLen: 16, seed: 3 });
+    const t = createNativeTrainer({
+      config,
+      weights,
+      lora: { rank: 8, alpha: 16, dropout: 0 },
+      maxBatch: 2,
+      maxSeqLen: 16,
+      seed: 3,
+    });
     const ids = new Int32Array(2 * 16).map((_, i) => (i * 7919 + 13) % 5000);
     const labels = ids.slice();
     labels.fill(-100, 0, 6);
@@ -36,13 +51,19 @@ describe("engine: on a src/model folder", () => {
     assert.equal(ev.tokens, ref.tokens);
     // BF16 weights: BF16 compute where the CPU has AVX-512 BF16, so a BF16 tolerance there
     const tol = bf16LossTolerance(ref.lossSum / ref.tokens);
-    assert.ok(Math.abs(ev.lossSum / ev.tokens - ref.lossSum / ref.tokens) < tol, `${ev.lossSum / ev.tokens} vs ${ref.lossSum / ref.tokens} (tolerance ${tol})`);
+    assert.ok(
+      Math.abs(ev.lossSum / ev.tokens - ref.lossSum / ref.tokens) < tol,
+      `${ev.lossSum / ev.tokens} vs ${ref.lossSum / ref.tokens} (tolerance ${tol})`,
+    );
     for (let s = 0; s < 8; s++) {
       await t.forwardBackward(ids, labels, 2, 16, 1 / ev.tokens);
       await t.optimizerStep(1e-2);
     }
     const after8 = await t.evaluate(ids, labels, 2, 16);
-    assert.ok(after8.lossSum / after8.tokens < ev.lossSum / ev.tokens - 0.3, `loss ${ev.lossSum / ev.tokens} → ${after8.lossSum / after8.tokens}`);
+    assert.ok(
+      after8.lossSum / after8.tokens < ev.lossSum / ev.tokens - 0.3,
+      `loss ${ev.lossSum / ev.tokens} → ${after8.lossSum / after8.tokens}`,
+    );
     t.dispose();
   });
 });

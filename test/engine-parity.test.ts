@@ -56,7 +56,9 @@ describe("engine: parity with the PyTorch reference", () => {
     }
     assert.ok(maxRef > 1e-3, "reference gradients are not trivially zero");
     assert.ok(maxDiff / maxRef < 1e-4, `LoRA gradients: max relative difference ${maxDiff / maxRef}`);
-    ctx.diagnostic(`loss diff ${Math.abs(loss - fixture.loss).toExponential(2)}, max logit diff ${maxLogit.toExponential(2)}, grad rel diff ${(maxDiff / maxRef).toExponential(2)}`);
+    ctx.diagnostic(
+      `loss diff ${Math.abs(loss - fixture.loss).toExponential(2)}, max logit diff ${maxLogit.toExponential(2)}, grad rel diff ${(maxDiff / maxRef).toExponential(2)}`,
+    );
     t.dispose();
   });
 });

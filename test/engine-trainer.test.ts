@@ -8,7 +8,15 @@ import { loadAddon } from "../src/native/index.js";
 import { createNativeTrainer, peftLoraName, type NativeTrainerOptions } from "../src/train/native.js";
 import { LORA_TARGET_MODULES } from "../src/train/options.js";
 import { referenceForward } from "./helpers/qwen2-reference.js";
-import { engineWeights, fromBf16, randomBatch, seededRandom, TINY_CONFIG, tinyWeightsF32, toBf16 } from "./parity/tiny-model.js";
+import {
+  engineWeights,
+  fromBf16,
+  randomBatch,
+  seededRandom,
+  TINY_CONFIG,
+  tinyWeightsF32,
+  toBf16,
+} from "./parity/tiny-model.js";
 
 const cfg = TINY_CONFIG;
 const f32 = tinyWeightsF32(cfg);
@@ -36,8 +44,24 @@ function randomizeLora(t: ReturnType<typeof createNativeTrainer>, seed = 3) {
   return list;
 }
 
-function reference(weights: Map<string, Float32Array>, lora: { name: string; data: Float32Array }[], scale: number, ids: Int32Array, labels: Int32Array | null, batch: number, seqLen: number) {
-  return referenceForward(cfg, (n) => weights.get(n)!, { tensors: new Map(lora.map((x) => [x.name, x.data])), rank: 4, scale }, ids, labels, batch, seqLen);
+function reference(
+  weights: Map<string, Float32Array>,
+  lora: { name: string; data: Float32Array }[],
+  scale: number,
+  ids: Int32Array,
+  labels: Int32Array | null,
+  batch: number,
+  seqLen: number,
+) {
+  return referenceForward(
+    cfg,
+    (n) => weights.get(n)!,
+    { tensors: new Map(lora.map((x) => [x.name, x.data])), rank: 4, scale },
+    ids,
+    labels,
+    batch,
+    seqLen,
+  );
 }
 
 describe("engine: native trainer", () => {
@@ -48,7 +72,10 @@ describe("engine: native trainer", () => {
     const ref = reference(f32, lora, 8 / 4, inputIds, labels, 3, 12);
     const ev = await t.evaluate(inputIds, labels, 3, 12);
     assert.equal(ev.tokens, ref.tokens);
-    assert.ok(Math.abs(ev.lossSum / ev.tokens - ref.lossSum / ref.tokens) < 1e-5, `mean loss ${ev.lossSum / ev.tokens} vs ${ref.lossSum / ref.tokens}`);
+    assert.ok(
+      Math.abs(ev.lossSum / ev.tokens - ref.lossSum / ref.tokens) < 1e-5,
+      `mean loss ${ev.lossSum / ev.tokens} vs ${ref.lossSum / ref.tokens}`,
+    );
     const fb = await t.forwardBackward(inputIds, labels, 3, 12, 1 / ref.tokens);
     assert.ok(Math.abs(fb.lossSum - ref.lossSum) / ref.lossSum < 1e-5);
     const logits = await t.logits(inputIds, 3, 12);
@@ -63,15 +90,32 @@ describe("engine: native trainer", () => {
     const tcfg = { ...cfg, tieWordEmbeddings: true };
     const w = new Map([...f32].filter(([n]) => n !== "lm_head.weight"));
     const rounded = new Map([...w].map(([n, a]) => [n, fromBf16(toBf16(a))]));
-    const t = createNativeTrainer(options({ config: tcfg, weights: engineWeights(tcfg, w, "BF16"), lora: { rank: 4, alpha: 8, dropout: 0, useRslora: true } }));
+    const t = createNativeTrainer(
+      options({
+        config: tcfg,
+        weights: engineWeights(tcfg, w, "BF16"),
+        lora: { rank: 4, alpha: 8, dropout: 0, useRslora: true },
+      }),
+    );
     const lora = randomizeLora(t, 5);
     const { inputIds, labels } = randomBatch(cfg, 2, 9, 12);
-    const ref = referenceForward(tcfg, (n) => rounded.get(n)!, { tensors: new Map(lora.map((x) => [x.name, x.data])), rank: 4, scale: 8 / 2 }, inputIds, labels, 2, 9);
+    const ref = referenceForward(
+      tcfg,
+      (n) => rounded.get(n)!,
+      { tensors: new Map(lora.map((x) => [x.name, x.data])), rank: 4, scale: 8 / 2 },
+      inputIds,
+      labels,
+      2,
+      9,
+    );
     const ev = await t.evaluate(inputIds, labels, 2, 9);
     assert.equal(ev.tokens, ref.tokens);
     // with AVX-512 BF16 the BF16 weights run BF16 compute (activations rounded at the matmuls): BF16 tolerance
     const tol = bf16LossTolerance(ref.lossSum / ref.tokens);
-    assert.ok(Math.abs(ev.lossSum / ev.tokens - ref.lossSum / ref.tokens) < tol, `mean loss ${ev.lossSum / ev.tokens} vs ${ref.lossSum / ref.tokens} (tolerance ${tol})`);
+    assert.ok(
+      Math.abs(ev.lossSum / ev.tokens - ref.lossSum / ref.tokens) < tol,
+      `mean loss ${ev.lossSum / ev.tokens} vs ${ref.lossSum / ref.tokens} (tolerance ${tol})`,
+    );
     t.dispose();
   });
 
@@ -94,7 +138,10 @@ describe("engine: native trainer", () => {
       assert.ok(Number.isFinite(gradNorm) && gradNorm > 0);
     }
     const last = await t.evaluate(inputIds, labels, 3, 12);
-    assert.ok(last.lossSum < first.lossSum * 0.8, `loss ${first.lossSum / first.tokens} → ${last.lossSum / last.tokens}`);
+    assert.ok(
+      last.lossSum < first.lossSum * 0.8,
+      `loss ${first.lossSum / first.tokens} → ${last.lossSum / last.tokens}`,
+    );
     assert.equal(t.optimizerState().step, 15);
     t.dispose();
   });
@@ -118,7 +165,8 @@ describe("engine: native trainer", () => {
     const two = await run(true);
     assert.ok(Math.abs(one.gradNorm - two.gradNorm) / one.gradNorm < 1e-5);
     for (let i = 0; i < one.out.length; i++)
-      for (let j = 0; j < one.out[i].data.length; j++) assert.ok(Math.abs(one.out[i].data[j] - two.out[i].data[j]) < 1e-6);
+      for (let j = 0; j < one.out[i].data.length; j++)
+        assert.ok(Math.abs(one.out[i].data[j] - two.out[i].data[j]) < 1e-6);
   });
 
   it("LoRA, AdamW and RNG state round-trip: a restored trainer continues exactly (with dropout)", async () => {
@@ -174,22 +222,49 @@ describe("engine: native trainer", () => {
     const badLabels = labels.slice();
     badLabels[5] = -1;
     await assert.rejects(t.evaluate(inputIds, badLabels, 2, 6), /labels\[5\] = -1/);
-    assert.throws(() => t.forwardBackward(inputIds, labels, 2, 7, 1), /inputIds has 12 elements \(expected batch × seqLen = 14\)/);
-    assert.throws(() => t.evaluate(inputIds, new Float32Array(12) as unknown as Int32Array, 2, 6), /labels must be an Int32Array/);
-    await assert.rejects(t.forwardBackward(new Int32Array(4 * 6), new Int32Array(4 * 6).fill(-100), 4, 6, 1), /batch 4 is outside 1..3 \(maxBatch\)/);
+    assert.throws(
+      () => t.forwardBackward(inputIds, labels, 2, 7, 1),
+      /inputIds has 12 elements \(expected batch × seqLen = 14\)/,
+    );
+    assert.throws(
+      () => t.evaluate(inputIds, new Float32Array(12) as unknown as Int32Array, 2, 6),
+      /labels must be an Int32Array/,
+    );
+    await assert.rejects(
+      t.forwardBackward(new Int32Array(4 * 6), new Int32Array(4 * 6).fill(-100), 4, 6, 1),
+      /batch 4 is outside 1..3 \(maxBatch\)/,
+    );
     const lora = t.loraTensors();
-    assert.throws(() => t.setLoraTensors(lora.slice(1)), /missing tensor base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight/);
-    assert.throws(() => t.setLoraTensors([...lora.slice(1), { ...lora[0], data: new Float32Array(3) }]), /lora_A\.weight\.data has 3 values/);
+    assert.throws(
+      () => t.setLoraTensors(lora.slice(1)),
+      /missing tensor base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight/,
+    );
+    assert.throws(
+      () => t.setLoraTensors([...lora.slice(1), { ...lora[0], data: new Float32Array(3) }]),
+      /lora_A\.weight\.data has 3 values/,
+    );
     t.dispose();
     assert.throws(() => t.loraTensors(), /disposed/);
 
     const missing = engineWeights(cfg, f32);
     delete missing["model.layers.1.mlp.up_proj.weight"];
-    assert.throws(() => createNativeTrainer(options({ weights: missing })), /missing tensor model\.layers\.1\.mlp\.up_proj\.weight/);
+    assert.throws(
+      () => createNativeTrainer(options({ weights: missing })),
+      /missing tensor model\.layers\.1\.mlp\.up_proj\.weight/,
+    );
     const wrong = engineWeights(cfg, f32);
-    wrong["model.layers.0.self_attn.k_proj.weight"] = { ...wrong["model.layers.0.self_attn.k_proj.weight"], shape: [32, 32] };
-    assert.throws(() => createNativeTrainer(options({ weights: wrong })), /k_proj\.weight'\]\.shape is \[32, 32\] \(expected \[16, 32\]\)/);
-    assert.throws(() => createNativeTrainer(options({ lora: { rank: 4, alpha: 8, dropout: 0, targetModules: ["qkv"] } })), /lora\.targetModules\[0\] = 'qkv'/);
+    wrong["model.layers.0.self_attn.k_proj.weight"] = {
+      ...wrong["model.layers.0.self_attn.k_proj.weight"],
+      shape: [32, 32],
+    };
+    assert.throws(
+      () => createNativeTrainer(options({ weights: wrong })),
+      /k_proj\.weight'\]\.shape is \[32, 32\] \(expected \[16, 32\]\)/,
+    );
+    assert.throws(
+      () => createNativeTrainer(options({ lora: { rank: 4, alpha: 8, dropout: 0, targetModules: ["qkv"] } })),
+      /lora\.targetModules\[0\] = 'qkv'/,
+    );
     assert.throws(() => createNativeTrainer(options({ maxBatch: 0 })), /maxBatch/);
   });
 
@@ -197,23 +272,42 @@ describe("engine: native trainer", () => {
     assert.deepEqual([...loadAddon().Trainer.moduleNames], [...LORA_TARGET_MODULES]);
     assert.equal(peftLoraName(3, "down_proj", true), "base_model.model.model.layers.3.mlp.down_proj.lora_B.weight");
     assert.equal(peftLoraName(0, "k_proj", false), "base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight");
-    const t = createNativeTrainer(options({ lora: { rank: 2, alpha: 4, dropout: 0, targetModules: ["v_proj", "up_proj"] } }));
+    const t = createNativeTrainer(
+      options({ lora: { rank: 2, alpha: 4, dropout: 0, targetModules: ["v_proj", "up_proj"] } }),
+    );
     assert.deepEqual(
       t.loraTensors().map((x) => `${x.name} ${x.shape.join("x")}`),
-      [0, 1].flatMap((l) => [`${peftLoraName(l, "v_proj", false)} 2x32`, `${peftLoraName(l, "v_proj", true)} 16x2`, `${peftLoraName(l, "up_proj", false)} 2x32`, `${peftLoraName(l, "up_proj", true)} 48x2`]),
+      [0, 1].flatMap((l) => [
+        `${peftLoraName(l, "v_proj", false)} 2x32`,
+        `${peftLoraName(l, "v_proj", true)} 16x2`,
+        `${peftLoraName(l, "up_proj", false)} 2x32`,
+        `${peftLoraName(l, "up_proj", true)} 48x2`,
+      ]),
     );
     t.dispose();
   });
 
   it("errors carry codes: bad config / batch SF_ERR_INVALID_ARGUMENT, disposed, busy, CUDA-less build SF_ERR_UNSUPPORTED", async () => {
     const code = (code: string, re: RegExp) => (e: Error & { code?: string }) => e.code === code && re.test(e.message);
-    assert.throws(() => createNativeTrainer(options({ maxBatch: 0 })), code("SF_ERR_INVALID_ARGUMENT", /maxBatch and maxSeqLen must be > 0/));
-    assert.throws(() => createNativeTrainer(options({ lora: { rank: 4, alpha: 8, dropout: 1.5 } })), code("SF_ERR_INVALID_ARGUMENT", /lora\.dropout must be in \[0, 1\)/));
-    assert.throws(() => createNativeTrainer(options({ config: { ...cfg, numKvHeads: 3 } })), code("SF_ERR_INVALID_ARGUMENT", /numHeads must be a positive multiple of config\.numKvHeads/));
+    assert.throws(
+      () => createNativeTrainer(options({ maxBatch: 0 })),
+      code("SF_ERR_INVALID_ARGUMENT", /maxBatch and maxSeqLen must be > 0/),
+    );
+    assert.throws(
+      () => createNativeTrainer(options({ lora: { rank: 4, alpha: 8, dropout: 1.5 } })),
+      code("SF_ERR_INVALID_ARGUMENT", /lora\.dropout must be in \[0, 1\)/),
+    );
+    assert.throws(
+      () => createNativeTrainer(options({ config: { ...cfg, numKvHeads: 3 } })),
+      code("SF_ERR_INVALID_ARGUMENT", /numHeads must be a positive multiple of config\.numKvHeads/),
+    );
     const t = createNativeTrainer(options());
     const { inputIds, labels } = randomBatch(cfg, 2, 6, 61);
     const long = randomBatch(cfg, 2, 13, 62);
-    await assert.rejects(t.evaluate(long.inputIds, long.labels, 2, 13), code("SF_ERR_INVALID_ARGUMENT", /seqLen 13 is outside 1\.\.12 \(maxSeqLen\)/));
+    await assert.rejects(
+      t.evaluate(long.inputIds, long.labels, 2, 13),
+      code("SF_ERR_INVALID_ARGUMENT", /seqLen 13 is outside 1\.\.12 \(maxSeqLen\)/),
+    );
     const pending = t.evaluate(inputIds, labels, 2, 6);
     assert.throws(() => t.loraTensors(), code("SF_ERR_BUSY", /another call is still running/));
     await pending;
@@ -224,28 +318,68 @@ describe("engine: native trainer", () => {
       // past the TypeScript guard, straight to the binding: the core refuses the device
       const w = engineWeights(cfg, f32);
       const layers = Array.from({ length: cfg.numLayers }, (_, l) =>
-        ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "input_layernorm.weight", "post_attention_layernorm.weight"].map((n) => {
+        [
+          "self_attn.q_proj.weight",
+          "self_attn.k_proj.weight",
+          "self_attn.v_proj.weight",
+          "self_attn.o_proj.weight",
+          "mlp.gate_proj.weight",
+          "mlp.up_proj.weight",
+          "mlp.down_proj.weight",
+          "self_attn.q_proj.bias",
+          "self_attn.k_proj.bias",
+          "self_attn.v_proj.bias",
+          "input_layernorm.weight",
+          "post_attention_layernorm.weight",
+        ].map((n) => {
           const x = w[`model.layers.${l}.${n}`];
           return { data: x.data, dtype: 0 };
         }),
       );
       const tensor = (n: string) => ({ data: w[n].data, dtype: 0 });
       assert.throws(
-        () => new addon.Trainer({ ...cfg, headDim: 0 }, { embedTokens: tensor("model.embed_tokens.weight"), norm: tensor("model.norm.weight"), lmHead: tensor("lm_head.weight"), layers }, { loraRank: 4, loraAlpha: 8, maxBatch: 1, maxSeq: 8, device: 1 }),
+        () =>
+          new addon.Trainer(
+            { ...cfg, headDim: 0 },
+            {
+              embedTokens: tensor("model.embed_tokens.weight"),
+              norm: tensor("model.norm.weight"),
+              lmHead: tensor("lm_head.weight"),
+              layers,
+            },
+            { loraRank: 4, loraAlpha: 8, maxBatch: 1, maxSeq: 8, device: 1 },
+          ),
         code("SF_ERR_UNSUPPORTED", /this build has no CUDA engine/),
       );
       // and a weight whose bytes do not fit the config is named by the core
       layers[1][4] = { data: w["model.layers.1.mlp.gate_proj.weight"].data.subarray(4), dtype: 0 };
       assert.throws(
-        () => new addon.Trainer({ ...cfg, headDim: 0 }, { embedTokens: tensor("model.embed_tokens.weight"), norm: tensor("model.norm.weight"), lmHead: tensor("lm_head.weight"), layers }, { loraRank: 4, loraAlpha: 8, maxBatch: 1, maxSeq: 8 }),
+        () =>
+          new addon.Trainer(
+            { ...cfg, headDim: 0 },
+            {
+              embedTokens: tensor("model.embed_tokens.weight"),
+              norm: tensor("model.norm.weight"),
+              lmHead: tensor("lm_head.weight"),
+              layers,
+            },
+            { loraRank: 4, loraAlpha: 8, maxBatch: 1, maxSeq: 8 },
+          ),
         code("SF_ERR_INVALID_ARGUMENT", /layer 1 gate_proj\.weight has 6140 bytes \(expected 6144 for \[48, 32\]\)/),
       );
     }
   });
 
-  it("device 'cuda' in a build without the CUDA engine is a clear error", { skip: loadAddon<{ buildInfo(): { cuda: boolean } }>().buildInfo().cuda ? "this addon has CUDA" : false }, () => {
-    assert.throws(() => createNativeTrainer(options({ device: "cuda" })), /device 'cuda' is not available in this build .*SQLFOCUS_CUDA=on/);
-  });
+  it(
+    "device 'cuda' in a build without the CUDA engine is a clear error",
+    { skip: loadAddon<{ buildInfo(): { cuda: boolean } }>().buildInfo().cuda ? "this addon has CUDA" : false },
+    () => {
+      assert.throws(
+        () => createNativeTrainer(options({ device: "cuda" })),
+        /device 'cuda' is not available in this build .*SQLFOCUS_CUDA=on/,
+      );
+    },
+  );
 
   it("optimizerStep rejects non-finite gradients without updating", async () => {
     const poisoned = new Map(f32);
@@ -258,7 +392,11 @@ describe("engine: native trainer", () => {
     const ids = new Int32Array([0, 1, 2, 3, 4, 5]);
     const r = await t.forwardBackward(ids, ids, 1, 6, 1);
     assert.ok(Number.isNaN(r.lossSum));
-    await assert.rejects(t.optimizerStep(1e-2), (e: Error & { code?: string }) => e.code === "SF_ERR_NONFINITE_GRADIENTS" && /gradients are not finite/.test(e.message));
+    await assert.rejects(
+      t.optimizerStep(1e-2),
+      (e: Error & { code?: string }) =>
+        e.code === "SF_ERR_NONFINITE_GRADIENTS" && /gradients are not finite/.test(e.message),
+    );
     assert.deepEqual(t.loraTensors(), before);
     assert.equal(t.optimizerState().step, 0);
     t.dispose();

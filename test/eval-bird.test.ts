@@ -28,7 +28,8 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const cli = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { encoding: "utf8" });
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { encoding: "utf8" });
 
 test("BIRD's dev.json: SQL, evidence, difficulty and question_id read; bad entries named", () => {
   const qs = loadBirdSplit(bird, "dev");
@@ -40,8 +41,14 @@ test("BIRD's dev.json: SQL, evidence, difficulty and question_id read; bad entri
   assert.equal(qs[1]!.query, QUESTIONS[1]!.query);
   const bad = join(dir, "bad");
   makeBirdLayout(bad);
-  writeFileSync(join(bad, "dev.json"), JSON.stringify([{ db_id: "zoo", question: "q", SQL: "SELECT 1", difficulty: "easy" }]));
-  assert.throws(() => loadBirdSplit(bad, "dev"), /dev\.json: entry 0: field 'difficulty' must be one of simple, moderate, challenging, got "easy"/);
+  writeFileSync(
+    join(bad, "dev.json"),
+    JSON.stringify([{ db_id: "zoo", question: "q", SQL: "SELECT 1", difficulty: "easy" }]),
+  );
+  assert.throws(
+    () => loadBirdSplit(bad, "dev"),
+    /dev\.json: entry 0: field 'difficulty' must be one of simple, moderate, challenging, got "easy"/,
+  );
   writeFileSync(join(bad, "dev.json"), JSON.stringify([{ db_id: "zoo", question: "q", query: "SELECT 1" }]));
   assert.throws(() => loadBirdSplit(bad, "dev"), /entry 0: field 'SQL' must be a string/);
   assert.throws(() => resolveBirdDir(join(dir, "nowhere")), /BIRD folder not found/);
@@ -49,18 +56,35 @@ test("BIRD's dev.json: SQL, evidence, difficulty and question_id read; bad entri
 
 test("prepare --bird: the evidence goes into the prompt's 【参考信息】, as XiYan's BIRD prompt", async () => {
   const out = join(dir, "bird_dev.jsonl");
-  await prepareSpider({ benchmark: birdBenchmark(bird), outputs: [{ split: "dev", path: out }], schemaText: spiderSchemaText() });
-  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  await prepareSpider({
+    benchmark: birdBenchmark(bird),
+    outputs: [{ split: "dev", path: out }],
+    schemaText: spiderSchemaText(),
+  });
+  const lines = readFileSync(out, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, QUESTIONS.length);
   const prompt = lines[2].messages[0].content as string;
   assert.match(prompt, /【参考信息】\nmystery book refers to genre_name = 'Mystery'\n\n【用户问题】/);
-  assert.equal(prompt, buildNl2SqlPrompt({ question: QUESTIONS[2]!.question, dbSchema: prompt.slice(prompt.indexOf("【DB_ID】"), prompt.indexOf("\n\n【参考信息】")), evidence: QUESTIONS[2]!.evidence }));
+  assert.equal(
+    prompt,
+    buildNl2SqlPrompt({
+      question: QUESTIONS[2]!.question,
+      dbSchema: prompt.slice(prompt.indexOf("【DB_ID】"), prompt.indexOf("\n\n【参考信息】")),
+      evidence: QUESTIONS[2]!.evidence,
+    }),
+  );
   assert.match(lines[0].messages[0].content, /【参考信息】\n\n\n【用户问题】/, "no evidence: the section stays empty");
   // The fields form carries evidence for the trainer's own prompt builder.
   const fields = join(dir, "bird_fields.jsonl");
   const r = cli(["prepare", "--bird", bird, "--splits", "dev", "--format", "fields", "--dev-out", fields]);
   assert.equal(r.status, 0, r.stderr);
-  const f = readFileSync(fields, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const f = readFileSync(fields, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(f[5].evidence, QUESTIONS[5]!.evidence);
   assert.equal(f[0].evidence, undefined);
 });
@@ -77,7 +101,13 @@ test("eval on BIRD: the model sees the evidence; BIRD's set comparison; EX by di
   };
   const bench = birdBenchmark(bird);
   const predict = generatorPredictor(generator, { benchmark: bench, schemaText: spiderSchemaText() });
-  const s = await evaluateSpider({ benchmark: bench, split: "dev", predict, predictorId: "fake", resultsPath: join(dir, "eval", "bird.jsonl") });
+  const s = await evaluateSpider({
+    benchmark: bench,
+    split: "dev",
+    predict,
+    predictorId: "fake",
+    resultsPath: join(dir, "eval", "bird.jsonl"),
+  });
   assert.equal(s.benchmark, "bird");
   assert.deepEqual([s.scored, s.matched], [10, 8]);
   assert.deepEqual(s.perDifficulty, {
@@ -94,8 +124,10 @@ test("CLI: eval --bird --predictions; BIRD's predict_dev.json form; sets, not ba
   // set rule; question 4 with its columns swapped does not (Spider's rule would accept the permutation).
   const preds: Record<string, string> = {};
   QUESTIONS.forEach((q, i) => (preds[String(i)] = `${q.query}\t----- bird -----\t${q.db_id}`));
-  preds["5"] = "SELECT loan_date FROM loans WHERE returned = 'no' UNION ALL SELECT loan_date FROM loans WHERE returned = 'no'\t----- bird -----\tlibrary";
-  preds["4"] = "SELECT b.title, a.full_name FROM authors a JOIN books b ON a.author_id = b.author_id WHERE b.title = 'Night Ferry'\t----- bird -----\tlibrary";
+  preds["5"] =
+    "SELECT loan_date FROM loans WHERE returned = 'no' UNION ALL SELECT loan_date FROM loans WHERE returned = 'no'\t----- bird -----\tlibrary";
+  preds["4"] =
+    "SELECT b.title, a.full_name FROM authors a JOIN books b ON a.author_id = b.author_id WHERE b.title = 'Night Ferry'\t----- bird -----\tlibrary";
   const file = join(dir, "predict_dev.json");
   writeFileSync(file, JSON.stringify(preds));
   const ex = loadBirdSplit(bird, "dev");

@@ -55,8 +55,14 @@ test("invalid UTF-8 in text is dropped, as decode(errors='ignore') does", async 
 });
 
 test("double-quoted strings work as in stock SQLite; double-quoted names stay identifiers", async () => {
-  const r = await executor.execute(dbFile, 'SELECT "name", id FROM item WHERE name = "ink" OR "name" = \'pen\' ORDER BY id');
-  assert.deepEqual(r.kind === "rows" && r.rows, [["pen", 1n], ["ink", 2n]]);
+  const r = await executor.execute(
+    dbFile,
+    'SELECT "name", id FROM item WHERE name = "ink" OR "name" = \'pen\' ORDER BY id',
+  );
+  assert.deepEqual(r.kind === "rows" && r.rows, [
+    ["pen", 1n],
+    ["ink", 2n],
+  ]);
   const m = await executionMatch(executor, [dbFile], 'SELECT id FROM item WHERE name = "cap"', "SELECT 3");
   assert.equal(m.match, true);
 });
@@ -92,7 +98,9 @@ test("a query past its timeout is killed and the next query runs normally", asyn
 test("queries run in parallel on several processes", async () => {
   const pool = new SqlExecutor({ timeoutMs: 5000, processes: 2 });
   try {
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.execute(dbFile, `SELECT ${i}, count(*) FROM item`)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => pool.execute(dbFile, `SELECT ${i}, count(*) FROM item`)),
+    );
     results.forEach((r, i) => assert.deepEqual(r.kind === "rows" && r.rows, [[BigInt(i), 3n]]));
   } finally {
     pool.close();

@@ -28,7 +28,11 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const lines = (path: string) => readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const lines = (path: string) =>
+  readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 
 test("prepare --link-budget: each line's prompt carries its question's linked M-Schema", async () => {
   const out = join(dir, "linked.jsonl");
@@ -39,8 +43,15 @@ test("prepare --link-budget: each line's prompt carries its question's linked M-
   assert.equal(got.length, QUESTIONS.length);
   const count = await qwenTokenCounter();
   const lib = join(spiderLike, "database", "library", "library.sqlite");
-  const expected = linkSchema(readSqliteSchema(lib, { dbId: "library" }), QUESTIONS[4]!.question, { budget: 160, countTokens: count, values: sqliteValueIndex(lib, { dbId: "library" }) });
-  assert.equal(got[4].messages[0].content, buildNl2SqlPrompt({ question: QUESTIONS[4]!.question, dbSchema: expected.text, dialect: "SQLite" }));
+  const expected = linkSchema(readSqliteSchema(lib, { dbId: "library" }), QUESTIONS[4]!.question, {
+    budget: 160,
+    countTokens: count,
+    values: sqliteValueIndex(lib, { dbId: "library" }),
+  });
+  assert.equal(
+    got[4].messages[0].content,
+    buildNl2SqlPrompt({ question: QUESTIONS[4]!.question, dbSchema: expected.text, dialect: "SQLite" }),
+  );
   assert.match(got[4].messages[0].content, /Examples: \[Night Ferry/);
   // Different questions on one database get different schemas; each fits the budget.
   const schemaOf = (p: string) => p.slice(p.indexOf("【DB_ID】"), p.indexOf("\n\n【参考信息】"));
@@ -57,8 +68,17 @@ test("eval with a linked provider: the model is asked with the same linked schem
       return { sql: QUESTIONS.find((q) => q.question === input.question)!.query };
     },
   };
-  const predict = generatorPredictor(generator, { spiderDir: spiderLike, schemaText: spiderSchemaText({ link: { budget: 0 } }) });
-  const s = await evaluateSpider({ spiderDir: spiderLike, split: "dev", predict, predictorId: "gold", resultsPath: join(dir, "eval", "r.jsonl") });
+  const predict = generatorPredictor(generator, {
+    spiderDir: spiderLike,
+    schemaText: spiderSchemaText({ link: { budget: 0 } }),
+  });
+  const s = await evaluateSpider({
+    spiderDir: spiderLike,
+    split: "dev",
+    predict,
+    predictorId: "gold",
+    resultsPath: join(dir, "eval", "r.jsonl"),
+  });
   assert.equal(s.ex, 1);
   assert.equal(asked.length, QUESTIONS.length);
   assert.match(asked[6]!, /\(species:TEXT, Examples: \[Lion, /, "the lion question sees Lion first");
@@ -66,15 +86,40 @@ test("eval with a linked provider: the model is asked with the same linked schem
 });
 
 test("CLI: prepare --link-budget writes linked prompts; bad values and the DDL style are refused", () => {
-  const run = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { encoding: "utf8" });
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { encoding: "utf8" });
   const out = join(dir, "cli.jsonl");
-  const r = run(["prepare", "--spider", spiderLike, "--splits", "dev", "--dev-out", out, "--link-budget", "0", "--value-cache", join(dir, "vc2")]);
+  const r = run([
+    "prepare",
+    "--spider",
+    spiderLike,
+    "--splits",
+    "dev",
+    "--dev-out",
+    out,
+    "--link-budget",
+    "0",
+    "--value-cache",
+    join(dir, "vc2"),
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(lines(out)[1].messages[0].content, /\(birth_country:TEXT, Examples: \[France, /);
   const bad = run(["prepare", "--spider", spiderLike, "--splits", "dev", "--dev-out", out, "--link-budget", "-5"]);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--link-budget must be a whole number of tokens >= 0, got -5/);
-  const ddl = run(["prepare", "--spider", spiderLike, "--splits", "dev", "--dev-out", out, "--link-budget", "100", "--schema-style", "ddl"]);
+  const ddl = run([
+    "prepare",
+    "--spider",
+    spiderLike,
+    "--splits",
+    "dev",
+    "--dev-out",
+    out,
+    "--link-budget",
+    "100",
+    "--schema-style",
+    "ddl",
+  ]);
   assert.match(ddl.stderr, /cannot be used with --schema-style ddl/);
   const preds = run(["eval", "--spider", spiderLike, "--predictions", out, "--link-budget", "100"]);
   assert.match(preds.stderr, /use it with --model, not --predictions/);

@@ -24,22 +24,54 @@ before(async () => {
   writeFileSync(join(root, "dev.json"), JSON.stringify(dev));
   mkdirSync(join(root, "database", "shop"), { recursive: true });
   const db = new Database(join(root, "database", "shop", "shop.sqlite"));
-  db.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, price REAL); INSERT INTO item VALUES (1, 'pen', 1.5), (2, 'ink', 0.5);");
+  db.exec(
+    "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, price REAL); INSERT INTO item VALUES (1, 'pen', 1.5), (2, 'ink', 0.5);",
+  );
   db.close();
-  const m = makeTinyQwen2(join(root, "tiny"), { tied: true, seed: 3, layers: 1, hidden: 64, intermediate: 128, heads: 2, kvHeads: 1 });
+  const m = makeTinyQwen2(join(root, "tiny"), {
+    tied: true,
+    seed: 3,
+    layers: 1,
+    hidden: 64,
+    intermediate: 128,
+    heads: 2,
+    kvHeads: 1,
+  });
   gguf = join(root, "tiny.gguf");
   await toGGUF({ model: m.dir, out: gguf, type: "F32" });
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "eval", ...args], { encoding: "utf8", timeout: 240_000 });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "eval", ...args], {
+    encoding: "utf8",
+    timeout: 240_000,
+  });
 
 test("eval --model generates, scores, writes results and a summary, and resumes", () => {
   const out = join(root, "out", "tiny.jsonl");
-  const first = cli("--model", gguf, "--spider", root, "--limit", "2", "--max-tokens", "6", "--jobs", "2", "--threads", "2", "--out", out);
+  const first = cli(
+    "--model",
+    gguf,
+    "--spider",
+    root,
+    "--limit",
+    "2",
+    "--max-tokens",
+    "6",
+    "--jobs",
+    "2",
+    "--threads",
+    "2",
+    "--out",
+    out,
+  );
   assert.equal(first.status, 0, first.stderr);
   assert.match(first.stdout, /Spider dev: execution accuracy [\d.]+% \(\d\/2 questions scored\)/);
-  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const lines = readFileSync(out, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => l.question).sort(), ["Cheapest item?", "How many items?"]);
   for (const l of lines) {
     assert.equal(typeof l.predicted, "string");
@@ -51,7 +83,20 @@ test("eval --model generates, scores, writes results and a summary, and resumes"
   const meta = readFileSync(out.replace(/\.jsonl$/, ".meta.json"), "utf8");
   assert.match(meta, /model:.*tiny\.gguf\|schema:mschema\|max_tokens:6/);
   // Resume: the two answered questions are kept, only the third is asked.
-  const second = cli("--model", gguf, "--spider", root, "--limit", "3", "--max-tokens", "6", "--threads", "2", "--out", out);
+  const second = cli(
+    "--model",
+    gguf,
+    "--spider",
+    root,
+    "--limit",
+    "3",
+    "--max-tokens",
+    "6",
+    "--threads",
+    "2",
+    "--out",
+    out,
+  );
   assert.equal(second.status, 0, second.stderr);
   assert.match(second.stderr, /resuming .*: 2 of 3 questions already done/);
   assert.equal(readFileSync(out, "utf8").trim().split("\n").length, 3);

@@ -54,16 +54,22 @@ test("questions reach the generator with their schema; answers are scored", asyn
   });
   const results = join(dir, "out", "model.jsonl");
   const s = await evaluateSpider({ spiderDir: dir, split: "dev", predict, predictorId: "fake", resultsPath: results });
-  assert.deepEqual(asked.map((a) => [a.question, a.dbSchema, a.dialect]), [
-    ["How many items?", "ddl of shop", "SQLite"],
-    ["Names by price", "ddl of shop", "SQLite"],
-    ["Animals?", "ddl of zoo", "SQLite"],
-    ["Crash me", "ddl of shop", "SQLite"],
-  ]);
+  assert.deepEqual(
+    asked.map((a) => [a.question, a.dbSchema, a.dialect]),
+    [
+      ["How many items?", "ddl of shop", "SQLite"],
+      ["Names by price", "ddl of shop", "SQLite"],
+      ["Animals?", "ddl of zoo", "SQLite"],
+      ["Crash me", "ddl of shop", "SQLite"],
+    ],
+  );
   assert.equal(schemaCalls, 2);
   assert.deepEqual([s.scored, s.matched, s.errors.predict_error], [4, 2, 1]);
   const lines = readResults(results);
   assert.equal(lines.get("dev-1")!.match, false); // gold orders ascending
   assert.equal(typeof lines.get("dev-0")!.gen_ms, "number");
-  assert.deepEqual([lines.get("dev-3")!.error_kind, lines.get("dev-3")!.error], ["predict_error", "model ran out of memory"]);
+  assert.deepEqual(
+    [lines.get("dev-3")!.error_kind, lines.get("dev-3")!.error],
+    ["predict_error", "model ran out of memory"],
+  );
 });

@@ -36,17 +36,29 @@ before(() => {
 });
 after(() => rmSync(mini, { recursive: true, force: true }));
 
-const lines = (path: string) => readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const lines = (path: string) =>
+  readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 
 test("messages lines: XiYan prompt over the schema, gold SQL in a ```sql block; missing databases skipped", async () => {
   const path = join(out, "dev.jsonl");
-  const [r] = await prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path }], schemaStyle: "ddl", schemaText: spiderSchemaText() });
+  const [r] = await prepareSpider({
+    spiderDir: mini,
+    outputs: [{ split: "dev", path }],
+    schemaStyle: "ddl",
+    schemaText: spiderSchemaText(),
+  });
   assert.deepEqual([r.examples, r.written, r.dropped.missingDb], [5, 4, 1]);
   assert.deepEqual(r.missingDbs, { ghost: 1 });
   const [first] = lines(path);
   assert.deepEqual(first, {
     messages: [
-      { role: "user", content: buildNl2SqlPrompt({ question: "How many items?", dbSchema: SHOP_DDL, dialect: "SQLite" }) },
+      {
+        role: "user",
+        content: buildNl2SqlPrompt({ question: "How many items?", dbSchema: SHOP_DDL, dialect: "SQLite" }),
+      },
       { role: "assistant", content: "```sql\nSELECT count(*) FROM item\n```" },
     ],
   });
@@ -61,12 +73,27 @@ test("fields lines and the dropping options", async () => {
     schemaStyle: "ddl",
     format: "fields",
     schemaText: spiderSchemaText(),
-    drop: { duplicates: true, unexecutable: true, maxChars: buildNl2SqlPrompt({ question: "How many items?", dbSchema: SHOP_DDL }).length + 40 },
+    drop: {
+      duplicates: true,
+      unexecutable: true,
+      maxChars: buildNl2SqlPrompt({ question: "How many items?", dbSchema: SHOP_DDL }).length + 40,
+    },
   });
   assert.deepEqual(r.dropped, { missingDb: 1, excludedDb: 0, tooLong: 1, unexecutable: 1, duplicate: 1 });
-  assert.deepEqual(r.unexecutable.map((u) => u.id), ["dev-4"]);
-  assert.deepEqual(lines(path), [{ question: "How many items?", db_schema: SHOP_DDL, query: "SELECT count(*) FROM item", dialect: "SQLite" }]);
-  const [ex] = await prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path }], schemaStyle: "ddl", schemaText: spiderSchemaText(), drop: { dbIds: ["shop"] } });
+  assert.deepEqual(
+    r.unexecutable.map((u) => u.id),
+    ["dev-4"],
+  );
+  assert.deepEqual(lines(path), [
+    { question: "How many items?", db_schema: SHOP_DDL, query: "SELECT count(*) FROM item", dialect: "SQLite" },
+  ]);
+  const [ex] = await prepareSpider({
+    spiderDir: mini,
+    outputs: [{ split: "dev", path }],
+    schemaStyle: "ddl",
+    schemaText: spiderSchemaText(),
+    drop: { dbIds: ["shop"] },
+  });
   assert.deepEqual([ex.written, ex.dropped.excludedDb], [0, 4]);
 });
 
@@ -83,7 +110,10 @@ test("a failure leaves no output file and names the database", async () => {
     /cannot read shop/,
   );
   assert.equal(existsSync(path), false);
-  assert.deepEqual(readdirSync(out).filter((f) => f.includes("fail")), []);
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.includes("fail")),
+    [],
+  );
 });
 
 test("an output that is a folder, or under a file, is an error naming it before any work; CLI checks --example-values", async () => {
@@ -91,14 +121,37 @@ test("an output that is a folder, or under a file, is an error naming it before 
   mkdirSync(folder, { recursive: true });
   let asked = 0;
   const schemaText = () => (asked++, "schema");
-  await assert.rejects(prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path: folder }], schemaText }), (err: Error) => err.message === `cannot write ${folder}: it is a folder (name the output .jsonl file)`);
+  await assert.rejects(
+    prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path: folder }], schemaText }),
+    (err: Error) => err.message === `cannot write ${folder}: it is a folder (name the output .jsonl file)`,
+  );
   const file = join(out, "notes.txt");
   writeFileSync(file, "keep me\n");
   const under = join(file, "dev.jsonl");
-  await assert.rejects(prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path: under }], schemaText }), (err: Error) => err.message === `cannot write ${under}: a part of its folder path is a file`);
+  await assert.rejects(
+    prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path: under }], schemaText }),
+    (err: Error) => err.message === `cannot write ${under}: a part of its folder path is a file`,
+  );
   assert.equal(asked, 0);
   assert.equal(readFileSync(file, "utf8"), "keep me\n");
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "prepare", "--spider", mini, "--splits", "dev", "--example-values", "-1", "--dev-out", join(out, "never.jsonl")], { encoding: "utf8" });
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "prepare",
+      "--spider",
+      mini,
+      "--splits",
+      "dev",
+      "--example-values",
+      "-1",
+      "--dev-out",
+      join(out, "never.jsonl"),
+    ],
+    { encoding: "utf8" },
+  );
   assert.equal(r.status, 1);
   assert.match(r.stderr, /^sqlfocus: --example-values must be a whole number >= 0\n/);
   assert.equal(existsSync(join(out, "never.jsonl")), false);
@@ -107,7 +160,21 @@ test("an output that is a folder, or under a file, is an error naming it before 
 test("CLI: prepare writes the split and reports skipped examples", () => {
   const r = spawnSync(
     process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "prepare", "--spider", mini, "--splits", "dev", "--schema-style", "ddl", "--dev-out", join(out, "cli.jsonl"), "--drop-unexecutable"],
+    [
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "prepare",
+      "--spider",
+      mini,
+      "--splits",
+      "dev",
+      "--schema-style",
+      "ddl",
+      "--dev-out",
+      join(out, "cli.jsonl"),
+      "--drop-unexecutable",
+    ],
     { encoding: "utf8" },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -121,8 +188,17 @@ const spider = skipSpider ? null : resolveSpiderDir(spiderDir);
 
 // Spider's dev-0 as read at test time: the question, gold SQL and database the prompt must carry.
 function spiderDev0(dir: string): { question: string; query: string; dbId: string; dbPath: string } {
-  const [first] = JSON.parse(readFileSync(join(dir, "dev.json"), "utf8")) as Array<{ question: string; query: string; db_id: string }>;
-  return { question: first!.question, query: first!.query, dbId: first!.db_id, dbPath: join(dir, "database", first!.db_id, `${first!.db_id}.sqlite`) };
+  const [first] = JSON.parse(readFileSync(join(dir, "dev.json"), "utf8")) as Array<{
+    question: string;
+    query: string;
+    db_id: string;
+  }>;
+  return {
+    question: first!.question,
+    query: first!.query,
+    dbId: first!.db_id,
+    dbPath: join(dir, "database", first!.db_id, `${first!.db_id}.sqlite`),
+  };
 }
 
 // The XiYan prompt around a schema, written out (the project's template text, not Spider's).
@@ -141,28 +217,47 @@ const DEV0_SHA256 = {
   answer: "a0b1187e3043af32ed112d62237f9255433f8aad7b28c29c1f592fabc581f11c",
 };
 
-test("Spider dev-0 prepared with DDL: the expected prompt (by digest), its question, DDL and gold SQL", { skip: skipSpider }, async () => {
-  const path = join(out, "spider-dev.jsonl");
-  await prepareSpider({ spiderDir: spider!, outputs: [{ split: "dev", path }], schemaStyle: "ddl", schemaText: spiderSchemaText(), limit: 1 });
-  const [line] = lines(path);
-  const dev0 = spiderDev0(spider!);
-  const db = new Database(dev0.dbPath, { readonly: true });
-  const creates = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL ORDER BY rowid").all() as Array<{ sql: string }>).map((r) => r.sql.trim());
-  db.close();
-  assert.ok(creates.length > 0);
-  const ddl = creates.map((c) => c.replace(/;?$/, ";")).join("\n\n");
-  const content: string = line.messages[0].content;
-  assert.equal(content, xiyanPrompt(dev0.question, ddl));
-  assert.equal(content.split(`【用户问题】\n${dev0.question}\n\n`).length, 3); // the question, before and after the schema
-  for (const c of creates) assert.ok(content.includes(c), `the prompt holds ${c.slice(0, 40)}…`);
-  assert.equal(line.messages[1].content, "```sql\n" + dev0.query + "\n```");
-  assertDigest(content, DEV0_SHA256.ddlPrompt, "Spider dev-0 DDL prompt");
-  assertDigest(line.messages[1].content, DEV0_SHA256.answer, "Spider dev-0 answer");
-});
+test(
+  "Spider dev-0 prepared with DDL: the expected prompt (by digest), its question, DDL and gold SQL",
+  { skip: skipSpider },
+  async () => {
+    const path = join(out, "spider-dev.jsonl");
+    await prepareSpider({
+      spiderDir: spider!,
+      outputs: [{ split: "dev", path }],
+      schemaStyle: "ddl",
+      schemaText: spiderSchemaText(),
+      limit: 1,
+    });
+    const [line] = lines(path);
+    const dev0 = spiderDev0(spider!);
+    const db = new Database(dev0.dbPath, { readonly: true });
+    const creates = (
+      db
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL ORDER BY rowid")
+        .all() as Array<{ sql: string }>
+    ).map((r) => r.sql.trim());
+    db.close();
+    assert.ok(creates.length > 0);
+    const ddl = creates.map((c) => c.replace(/;?$/, ";")).join("\n\n");
+    const content: string = line.messages[0].content;
+    assert.equal(content, xiyanPrompt(dev0.question, ddl));
+    assert.equal(content.split(`【用户问题】\n${dev0.question}\n\n`).length, 3); // the question, before and after the schema
+    for (const c of creates) assert.ok(content.includes(c), `the prompt holds ${c.slice(0, 40)}…`);
+    assert.equal(line.messages[1].content, "```sql\n" + dev0.query + "\n```");
+    assertDigest(content, DEV0_SHA256.ddlPrompt, "Spider dev-0 DDL prompt");
+    assertDigest(line.messages[1].content, DEV0_SHA256.answer, "Spider dev-0 answer");
+  },
+);
 
 test("prepare defaults to M-Schema: the schema text is src/mschema's for the database", async () => {
   const path = join(out, "mschema.jsonl");
-  const [r] = await prepareSpider({ spiderDir: mini, outputs: [{ split: "dev", path }], schemaText: spiderSchemaText(), limit: 1 });
+  const [r] = await prepareSpider({
+    spiderDir: mini,
+    outputs: [{ split: "dev", path }],
+    schemaText: spiderSchemaText(),
+    limit: 1,
+  });
   assert.equal(r.written, 1);
   const expected = formatMSchema(readSqliteSchema(join(mini, "database", "shop", "shop.sqlite"), { dbId: "shop" }));
   // Written out by hand: the mini shop's one table, both rows as examples, REAL values as Python floats.
@@ -177,23 +272,39 @@ test("prepare defaults to M-Schema: the schema text is src/mschema's for the dat
     "]",
   ].join("\n");
   assert.equal(expected, byHand);
-  assert.equal(lines(path)[0].messages[0].content, buildNl2SqlPrompt({ question: "How many items?", dbSchema: expected, dialect: "SQLite" }));
+  assert.equal(
+    lines(path)[0].messages[0].content,
+    buildNl2SqlPrompt({ question: "How many items?", dbSchema: expected, dialect: "SQLite" }),
+  );
   assert.equal(lines(path)[0].messages[0].content, xiyanPrompt("How many items?", byHand));
 });
 
-test("Spider dev-0 prepared with M-Schema: the expected prompt (by digest), its question, schema and gold SQL", { skip: skipSpider }, async () => {
-  const path = join(out, "spider-dev-mschema.jsonl");
-  await prepareSpider({ spiderDir: spider!, outputs: [{ split: "dev", path }], schemaStyle: "mschema", schemaText: spiderSchemaText(), limit: 1 });
-  const [line] = lines(path);
-  const dev0 = spiderDev0(spider!);
-  const content: string = line.messages[0].content;
-  const m = /^[^\n]*\n【用户问题】\n([\s\S]*?)\n\n【数据库schema】\n([\s\S]*)\n\n【参考信息】\n\n\n【用户问题】\n([\s\S]*?)\n\n```sql$/.exec(content);
-  assert.ok(m, `not a XiYan prompt:\n${content}`);
-  assert.deepEqual([m[1], m[3]], [dev0.question, dev0.question]);
-  const c = checkMSchemaAgainstSqlite(m[2]!, dev0.dbPath, dev0.dbId);
-  assert.ok(c.tables > 0 && c.examples > 0);
-  assert.equal(content, xiyanPrompt(dev0.question, m[2]!));
-  assert.equal(line.messages[1].content, "```sql\n" + dev0.query + "\n```");
-  assertDigest(content, DEV0_SHA256.mschemaPrompt, "Spider dev-0 M-Schema prompt");
-  assertDigest(line.messages[1].content, DEV0_SHA256.answer, "Spider dev-0 answer");
-});
+test(
+  "Spider dev-0 prepared with M-Schema: the expected prompt (by digest), its question, schema and gold SQL",
+  { skip: skipSpider },
+  async () => {
+    const path = join(out, "spider-dev-mschema.jsonl");
+    await prepareSpider({
+      spiderDir: spider!,
+      outputs: [{ split: "dev", path }],
+      schemaStyle: "mschema",
+      schemaText: spiderSchemaText(),
+      limit: 1,
+    });
+    const [line] = lines(path);
+    const dev0 = spiderDev0(spider!);
+    const content: string = line.messages[0].content;
+    const m =
+      /^[^\n]*\n【用户问题】\n([\s\S]*?)\n\n【数据库schema】\n([\s\S]*)\n\n【参考信息】\n\n\n【用户问题】\n([\s\S]*?)\n\n```sql$/.exec(
+        content,
+      );
+    assert.ok(m, `not a XiYan prompt:\n${content}`);
+    assert.deepEqual([m[1], m[3]], [dev0.question, dev0.question]);
+    const c = checkMSchemaAgainstSqlite(m[2]!, dev0.dbPath, dev0.dbId);
+    assert.ok(c.tables > 0 && c.examples > 0);
+    assert.equal(content, xiyanPrompt(dev0.question, m[2]!));
+    assert.equal(line.messages[1].content, "```sql\n" + dev0.query + "\n```");
+    assertDigest(content, DEV0_SHA256.mschemaPrompt, "Spider dev-0 M-Schema prompt");
+    assertDigest(line.messages[1].content, DEV0_SHA256.answer, "Spider dev-0 answer");
+  },
+);

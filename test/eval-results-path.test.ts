@@ -15,10 +15,16 @@ test("prepareResultsPath: makes the folder; refuses a folder or a path under a f
   assert.deepEqual(readdirSync(join(root, "a")), ["b"]);
   const folder = join(root, "folder");
   mkdirSync(folder);
-  assert.throws(() => prepareResultsPath(folder), (err: Error) => err.message === `cannot write ${folder}: it is a folder (name the results .jsonl file)`);
+  assert.throws(
+    () => prepareResultsPath(folder),
+    (err: Error) => err.message === `cannot write ${folder}: it is a folder (name the results .jsonl file)`,
+  );
   const file = join(root, "notes.txt");
   writeFileSync(file, "keep me\n");
   const under = join(file, "results.jsonl");
-  assert.throws(() => prepareResultsPath(under), (err: Error) => err.message === `cannot write ${under}: a part of its folder path is a file`);
+  assert.throws(
+    () => prepareResultsPath(under),
+    (err: Error) => err.message === `cannot write ${under}: a part of its folder path is a file`,
+  );
   assert.equal(readFileSync(file, "utf8"), "keep me\n");
 });

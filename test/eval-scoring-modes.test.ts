@@ -41,12 +41,22 @@ test("sqlparse's statement split: the first statement keeps its ';', spaces and 
   assert.equal(firstStatement("SELECT 1; -- why\nSELECT 2"), "SELECT 1; -- why\n");
   assert.equal(firstStatement("SELECT 'a;b' FROM t; x"), "SELECT 'a;b' FROM t; ");
   assert.equal(firstStatement('SELECT "x;y"; z'), 'SELECT "x;y"; ');
-  assert.equal(firstStatement("SELECT (1; 2) FROM t; x"), "SELECT (1; 2) FROM t; ", "';' inside parentheses does not split");
+  assert.equal(
+    firstStatement("SELECT (1; 2) FROM t; x"),
+    "SELECT (1; 2) FROM t; ",
+    "';' inside parentheses does not split",
+  );
   assert.equal(firstStatement("SELECT CASE WHEN a THEN b END FROM t; x"), "SELECT CASE WHEN a THEN b END FROM t; ");
   assert.equal(firstStatement("/* c */ SELECT 1; x"), "/* c */ SELECT 1; ");
   assert.equal(firstStatement(""), "");
-  assert.equal(removeDistinctFirstStatement("SELECT DISTINCT a, count(DISTINCT b) FROM t; DROP TABLE t"), "SELECT  a, count( b) FROM t; ");
-  assert.equal(removeDistinctFirstStatement(`SELECT "distinct", 'distinct' FROM t -- distinct`), `SELECT "distinct", 'distinct' FROM t -- distinct`);
+  assert.equal(
+    removeDistinctFirstStatement("SELECT DISTINCT a, count(DISTINCT b) FROM t; DROP TABLE t"),
+    "SELECT  a, count( b) FROM t; ",
+  );
+  assert.equal(
+    removeDistinctFirstStatement(`SELECT "distinct", 'distinct' FROM t -- distinct`),
+    `SELECT "distinct", 'distinct' FROM t -- distinct`,
+  );
 });
 
 test("Python sqlite3's rules: only comments is no rows; anything after the first statement is an error", () => {
@@ -64,12 +74,24 @@ test("the value placeholder: every lowercase 'value' in reference scoring, ' val
   const p = preparePair("SELECT 1", "SELECT name FROM t WHERE x = 'value' ORDER BY value_rank LIMIT value");
   assert.equal(p.pred, "SELECT name FROM t WHERE x = '1' ORDER BY 1_rank LIMIT 1");
   assert.equal(preparePair("SELECT 1", "SELECT Value FROM t", {}).pred, "SELECT Value FROM t", "only lowercase");
-  assert.equal(preparePair("SELECT 1", "SELECT a FROM t LIMIT value", { scoring: "strict" }).pred, "SELECT a FROM t LIMIT value");
-  assert.equal(predictionFromLine("SELECT a FROM t WHERE b = value LIMIT value\tdb", "strict"), "SELECT a FROM t WHERE b = 1 LIMIT value");
-  assert.equal(predictionFromLine("SELECT a FROM t WHERE b = value LIMIT value\tdb"), "SELECT a FROM t WHERE b = value LIMIT value");
+  assert.equal(
+    preparePair("SELECT 1", "SELECT a FROM t LIMIT value", { scoring: "strict" }).pred,
+    "SELECT a FROM t LIMIT value",
+  );
+  assert.equal(
+    predictionFromLine("SELECT a FROM t WHERE b = value LIMIT value\tdb", "strict"),
+    "SELECT a FROM t WHERE b = 1 LIMIT value",
+  );
+  assert.equal(
+    predictionFromLine("SELECT a FROM t WHERE b = value LIMIT value\tdb"),
+    "SELECT a FROM t WHERE b = value LIMIT value",
+  );
   // keep_distinct: the whole text; without it, the first statement only (as the reference's remove_distinct).
   assert.equal(preparePair("SELECT 1", "SELECT DISTINCT a FROM t; SELECT 2").pred, "SELECT  a FROM t; ");
-  assert.equal(preparePair("SELECT 1", "SELECT DISTINCT a FROM t; SELECT 2", { keepDistinct: true }).pred, "SELECT DISTINCT a FROM t; SELECT 2");
+  assert.equal(
+    preparePair("SELECT 1", "SELECT DISTINCT a FROM t; SELECT 2", { keepDistinct: true }).pred,
+    "SELECT DISTINCT a FROM t; SELECT 2",
+  );
 });
 
 test("--plug_value: the gold's values in the prediction's slots, every combination", () => {
@@ -81,13 +103,17 @@ test("--plug_value: the gold's values in the prediction's slots, every combinati
   assert.equal(all.length, 4);
   assert.ok(all.includes("select nickname from animals where species = 'Lion' and born_year > 2016"), all.join("\n"));
   // No slots: one candidate, the prediction as the reference rewrites it.
-  assert.deepEqual([...plugValueCandidates(gold, "SELECT nickname FROM animals").candidates], ["select nickname from animals"]);
+  assert.deepEqual(
+    [...plugValueCandidates(gold, "SELECT nickname FROM animals").candidates],
+    ["select nickname from animals"],
+  );
 });
 
 test("executionMatch: reference vs strict scoring on the classes where they differ", async () => {
   const files = [zoo];
   const gold = "SELECT nickname FROM animals WHERE species = 'Lion' ORDER BY nickname LIMIT 1";
-  const score = (pred: string, o: Parameters<typeof executionMatch>[4] = {}) => executionMatch(executor, files, gold, pred, o);
+  const score = (pred: string, o: Parameters<typeof executionMatch>[4] = {}) =>
+    executionMatch(executor, files, gold, pred, o);
   // Text after the first statement: the reference scores the first statement.
   const trailing = "SELECT nickname FROM animals WHERE species = 'Lion' ORDER BY nickname LIMIT 1; SELECT 2";
   assert.equal((await score(trailing)).match, true);
@@ -105,11 +131,34 @@ test("executionMatch: reference vs strict scoring on the classes where they diff
   const slots = "SELECT nickname FROM animals WHERE species = value ORDER BY nickname LIMIT value";
   assert.equal((await score(slots)).match, false);
   assert.equal((await score(slots, { plugValue: true })).match, true);
-  assert.equal((await score("SELECT nickname FROM animals WHERE species = value ORDER BY nickname DESC LIMIT value", { plugValue: true })).match, false);
+  assert.equal(
+    (
+      await score("SELECT nickname FROM animals WHERE species = value ORDER BY nickname DESC LIMIT value", {
+        plugValue: true,
+      })
+    ).match,
+    false,
+  );
   // Only comments: no rows (as Python's sqlite3), which matches an empty gold result.
-  const none = await executionMatch(executor, files, "SELECT nickname FROM animals WHERE species = 'Okapi'", "-- I do not know");
+  const none = await executionMatch(
+    executor,
+    files,
+    "SELECT nickname FROM animals WHERE species = 'Okapi'",
+    "-- I do not know",
+  );
   assert.equal(none.match, true);
-  assert.equal((await executionMatch(executor, files, "SELECT nickname FROM animals WHERE species = 'Okapi'", "-- I do not know", { scoring: "strict" })).match, false);
+  assert.equal(
+    (
+      await executionMatch(
+        executor,
+        files,
+        "SELECT nickname FROM animals WHERE species = 'Okapi'",
+        "-- I do not know",
+        { scoring: "strict" },
+      )
+    ).match,
+    false,
+  );
 });
 
 test("CLI: eval --predictions scores by the reference by default, --strict as before; a resume cannot mix them", () => {
@@ -118,7 +167,12 @@ test("CLI: eval --predictions scores by the reference by default, --strict as be
   // Every prediction is the gold with a second statement after it.
   const preds = join(dir, "preds.sql");
   writeFileSync(preds, gold.map((g) => `${g.query}; SELECT 1`).join("\n") + "\n");
-  const run = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "eval", "--spider", spiderLike, "--predictions", preds, ...args], { encoding: "utf8" });
+  const run = (args: string[]) =>
+    spawnSync(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "eval", "--spider", spiderLike, "--predictions", preds, ...args],
+      { encoding: "utf8" },
+    );
   const ref = run(["--out", join(dir, "ref.jsonl")]);
   assert.equal(ref.status, 0, ref.stderr);
   assert.match(ref.stdout, /execution accuracy 100\.00% \(10\/10/);

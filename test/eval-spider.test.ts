@@ -7,7 +7,14 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { evaluateSpider, loadSpiderSplit, readPredictions, readResults, resolveSpiderDir, spiderDatabasePath } from "../src/eval/index.js";
+import {
+  evaluateSpider,
+  loadSpiderSplit,
+  readPredictions,
+  readResults,
+  resolveSpiderDir,
+  spiderDatabasePath,
+} from "../src/eval/index.js";
 import { requireSpider, spiderDir } from "./helpers/services.js";
 
 const skip = requireSpider(); // skipped without Spider; a failure under CI (test/helpers/services.ts)
@@ -44,7 +51,11 @@ test("wrong answers are scored as mismatches and errors by kind", { skip }, asyn
   assert.match(dev[2]!.query, orderBy, "dev-2's gold orders DESC");
   const select = /^SELECT\s+(.+?)\s+FROM\s+(.+)$/is.exec(dev[3]!.query);
   assert.ok(select && select[1]!.includes(","), "dev-3's gold selects several columns");
-  const permuted = select[1]!.split(",").map((c) => c.trim()).reverse().join(", ");
+  const permuted = select[1]!
+    .split(",")
+    .map((c) => c.trim())
+    .reverse()
+    .join(", ");
   const wrong: Record<string, string> = {
     "dev-0": `SELECT * FROM (${dev[0]!.query}) UNION ALL SELECT * FROM (${dev[0]!.query})`, // every row twice
     "dev-1": `SELECT (${dev[1]!.query}`, // unbalanced: does not run
@@ -61,7 +72,10 @@ test("wrong answers are scored as mismatches and errors by kind", { skip }, asyn
   });
   assert.deepEqual([s.scored, s.matched, s.errors.pred_error], [4, 1, 1]);
   const byId = readResults(join(work, "wrong.jsonl"));
-  assert.deepEqual([byId.get("dev-0")!.match, byId.get("dev-1")!.error_kind, byId.get("dev-2")!.match, byId.get("dev-3")!.match], [false, "pred_error", false, true]);
+  assert.deepEqual(
+    [byId.get("dev-0")!.match, byId.get("dev-1")!.error_kind, byId.get("dev-2")!.match, byId.get("dev-3")!.match],
+    [false, "pred_error", false, true],
+  );
   assert.ok(dev.every((e) => e.dbId === dev[0]!.dbId));
   assert.equal(s.perDb[dev[0]!.dbId]!.ex, 0.25);
 });
@@ -83,13 +97,26 @@ test("an interrupted run resumes: done questions are skipped, a torn last line i
   appendFileSync(results, '{"id":"dev-10","index":10,"db_id":"some_d'); // a write cut short
   asked.length = 0;
   const s = await run(25);
-  assert.deepEqual(asked, Array.from({ length: 15 }, (_, i) => `dev-${i + 10}`));
+  assert.deepEqual(
+    asked,
+    Array.from({ length: 15 }, (_, i) => `dev-${i + 10}`),
+  );
   assert.equal(s.matched, 25);
-  const ids = readFileSync(results, "utf8").trim().split("\n").map((l) => JSON.parse(l).id);
+  const ids = readFileSync(results, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l).id);
   assert.equal(new Set(ids).size, 25);
   assert.equal(ids.length, 25);
   await assert.rejects(
-    evaluateSpider({ spiderDir: spider!, split: "dev", limit: 5, predict: async () => ({ sql: "" }), predictorId: "other model", resultsPath: results }),
+    evaluateSpider({
+      spiderDir: spider!,
+      split: "dev",
+      limit: 5,
+      predict: async () => ({ sql: "" }),
+      predictorId: "other model",
+      resultsPath: results,
+    }),
     /written with predictor = "gold"/,
   );
 });
@@ -98,14 +125,27 @@ test("predictions files: Spider lines (tab, ' value ') and JSONL by id or order"
   const dev = loadSpiderSplit(spider!, "dev").slice(0, 3);
   const txt = join(work, "pred.sql");
   writeFileSync(txt, "SELECT count(*) FROM pets\tsome_db\nSELECT * FROM pets WHERE age > value LIMIT 1 \n\n");
-  assert.throws(() => readPredictions(txt, loadSpiderSplit(spider!, "dev").slice(0, 4)), /3 prediction lines for 4 questions/);
+  assert.throws(
+    () => readPredictions(txt, loadSpiderSplit(spider!, "dev").slice(0, 4)),
+    /3 prediction lines for 4 questions/,
+  );
   const p = readPredictions(txt, dev, "strict");
   assert.deepEqual([...p.values()], ["SELECT count(*) FROM pets", "SELECT * FROM pets WHERE age > 1 LIMIT 1", ""]);
   // Reference scoring reads the text as it is and replaces every "value" when scoring.
-  assert.deepEqual([...readPredictions(txt, dev).values()], ["SELECT count(*) FROM pets", "SELECT * FROM pets WHERE age > value LIMIT 1", ""]);
+  assert.deepEqual(
+    [...readPredictions(txt, dev).values()],
+    ["SELECT count(*) FROM pets", "SELECT * FROM pets WHERE age > value LIMIT 1", ""],
+  );
   const jsonl = join(work, "pred.jsonl");
-  writeFileSync(jsonl, '{"id":"dev-2","sql":"SELECT 2"}\n{"index":0,"predicted":"SELECT 0"}\n{"id":"dev-1","pred":"SELECT 1"}\n');
-  assert.deepEqual([...readPredictions(jsonl, dev)].sort(), [["dev-0", "SELECT 0"], ["dev-1", "SELECT 1"], ["dev-2", "SELECT 2"]]);
+  writeFileSync(
+    jsonl,
+    '{"id":"dev-2","sql":"SELECT 2"}\n{"index":0,"predicted":"SELECT 0"}\n{"id":"dev-1","pred":"SELECT 1"}\n',
+  );
+  assert.deepEqual([...readPredictions(jsonl, dev)].sort(), [
+    ["dev-0", "SELECT 0"],
+    ["dev-1", "SELECT 1"],
+    ["dev-2", "SELECT 2"],
+  ]);
   writeFileSync(jsonl, '{"sql":"SELECT 0"}\n{"sql": 5}\n');
   assert.throws(() => readPredictions(jsonl, dev), /pred\.jsonl:2: no SQL field/);
 });
@@ -117,7 +157,20 @@ test("CLI: eval --predictions prints EX and writes results and summary", { skip 
   const out = join(work, "cli-results.jsonl");
   const r = spawnSync(
     process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "eval", "--predictions", preds, "--spider", spider!, "--limit", "12", "--out", out],
+    [
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "eval",
+      "--predictions",
+      preds,
+      "--spider",
+      spider!,
+      "--limit",
+      "12",
+      "--out",
+      out,
+    ],
     { encoding: "utf8" },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -127,7 +180,9 @@ test("CLI: eval --predictions prints EX and writes results and summary", { skip 
   const summary = JSON.parse(readFileSync(join(work, "cli-results.summary.json"), "utf8"));
   assert.equal(summary.matched, 11);
   assert.equal(readFileSync(out, "utf8").trim().split("\n").length, 12);
-  const bad = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "eval", "--spider", spider!], { encoding: "utf8" });
+  const bad = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "eval", "--spider", spider!], {
+    encoding: "utf8",
+  });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /exactly one of --model or --predictions/);
 });

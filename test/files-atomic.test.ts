@@ -64,7 +64,10 @@ test("streamFileAtomic: a producer that throws leaves the old file and no temp f
     /producer failed/,
   );
   assert.deepEqual([...readFileSync(p)], [1, 2, 3]);
-  assert.deepEqual(readdirSync(root).filter((n) => n.includes("stream")), ["stream.bin"]);
+  assert.deepEqual(
+    readdirSync(root).filter((n) => n.includes("stream")),
+    ["stream.bin"],
+  );
 });
 
 test("writeDirAtomic: swaps the folder in whole; a failing fill keeps the old folder; never replaces a file", async () => {
@@ -80,10 +83,16 @@ test("writeDirAtomic: swaps the folder in whole; a failing fill keeps the old fo
     /fill failed/,
   );
   assert.deepEqual(readdirSync(d), ["two"]);
-  assert.deepEqual(readdirSync(root).filter((n) => n.startsWith("dir-out")), ["dir-out"]);
+  assert.deepEqual(
+    readdirSync(root).filter((n) => n.startsWith("dir-out")),
+    ["dir-out"],
+  );
   const file = join(root, "a-file");
   writeFileSync(file, "keep me");
-  await assert.rejects(writeDirAtomic(file, () => {}), /exists and is not a folder/);
+  await assert.rejects(
+    writeDirAtomic(file, () => {}),
+    /exists and is not a folder/,
+  );
   assert.equal(readFileSync(file, "utf8"), "keep me");
   assert.throws(() => checkOutputDir(file), /not a folder/);
 });
@@ -91,11 +100,17 @@ test("writeDirAtomic: swaps the folder in whole; a failing fill keeps the old fo
 test("checkOutputFile names the path when it is a folder or under a file", () => {
   const dir = join(root, "is-dir");
   mkdirSync(dir);
-  assert.throws(() => checkOutputFile(dir, "results .jsonl"), (e: Error) => e.message === `cannot write ${dir}: it is a folder (name the results .jsonl file)`);
+  assert.throws(
+    () => checkOutputFile(dir, "results .jsonl"),
+    (e: Error) => e.message === `cannot write ${dir}: it is a folder (name the results .jsonl file)`,
+  );
   const file = join(root, "plain");
   writeFileSync(file, "");
   const under = join(file, "x.json");
-  assert.throws(() => checkOutputFile(under), (e: Error) => e.message === `cannot write ${under}: a part of its folder path is a file`);
+  assert.throws(
+    () => checkOutputFile(under),
+    (e: Error) => e.message === `cannot write ${under}: a part of its folder path is a file`,
+  );
   checkOutputFile(join(root, "new", "deeper", "ok.json"));
   assert.ok(existsSync(join(root, "new", "deeper")));
 });
@@ -103,9 +118,15 @@ test("checkOutputFile names the path when it is a folder or under a file", () =>
 test("removeStaleTempDirs clears temp/old entries of dead processes only", () => {
   const d = join(root, "stale");
   mkdirSync(d);
-  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
-  for (const n of [`checkpoint-5.tmp-${dead}`, `save.old-${dead}`, `mine.tmp-${process.pid}`, "checkpoint-5"]) mkdirSync(join(d, n));
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
+    encoding: "utf8",
+  }).stdout;
+  for (const n of [`checkpoint-5.tmp-${dead}`, `save.old-${dead}`, `mine.tmp-${process.pid}`, "checkpoint-5"])
+    mkdirSync(join(d, n));
   writeFileSync(join(d, `.status.json.tmp-${dead}`), "{");
-  assert.deepEqual(removeStaleTempDirs(d).sort(), [`.status.json.tmp-${dead}`, `checkpoint-5.tmp-${dead}`, `save.old-${dead}`].sort());
+  assert.deepEqual(
+    removeStaleTempDirs(d).sort(),
+    [`.status.json.tmp-${dead}`, `checkpoint-5.tmp-${dead}`, `save.old-${dead}`].sort(),
+  );
   assert.deepEqual(readdirSync(d).sort(), ["checkpoint-5", `mine.tmp-${process.pid}`].sort());
 });

@@ -15,7 +15,10 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const SHAPE = { layers: 1, hidden: 256, intermediate: 768, heads: 4, kvHeads: 2 };
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -25,7 +28,15 @@ before(async () => {
 });
 
 test("merge → quantize Q8_0 (with Modelfile); adapter → GGUF LoRA", () => {
-  let r = cli("merge", "--base", join(root, "model"), "--adapter", join(root, "save-model"), "--out", join(root, "new-model"));
+  let r = cli(
+    "merge",
+    "--base",
+    join(root, "model"),
+    "--adapter",
+    join(root, "save-model"),
+    "--out",
+    join(root, "new-model"),
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /merged 3 modules into .*new-model/);
   r = cli("quantize", join(root, "new-model"), join(root, "gguf", "m-q8.gguf"), "--type", "Q8_0", "--threads", "2");

@@ -55,7 +55,10 @@ function maxLogProbError(ref: Float64Array[], got: Map<number, number>[]): numbe
     const lp = logSoftmax(row);
     const top = [...lp.keys()].sort((a, b) => lp[b] - lp[a]).slice(0, 10);
     const g0 = got[t].get(top[0]);
-    assert.ok(g0 !== undefined, `position ${t}: the reference's top token ${top[0]} is missing from llama.cpp's candidates`);
+    assert.ok(
+      g0 !== undefined,
+      `position ${t}: the reference's top token ${top[0]} is missing from llama.cpp's candidates`,
+    );
     for (const tok of top) {
       const g = got[t].get(tok);
       assert.ok(g !== undefined, `position ${t}: token ${tok} missing from llama.cpp's candidates`);
@@ -95,7 +98,10 @@ describe("HF → GGUF (tied embeddings)", () => {
     assert.equal(tokens.length, 151936);
     assert.equal(types.length, 151936);
     const tj = JSON.parse(readFileSync(join(m.dir, "tokenizer.json"), "utf8"));
-    assert.equal(tokens[4858], Object.entries(tj.model.vocab as Record<string, number>).find(([, id]) => id === 4858)![0]);
+    assert.equal(
+      tokens[4858],
+      Object.entries(tj.model.vocab as Record<string, number>).find(([, id]) => id === 4858)![0],
+    );
     assert.equal(types[4858], 1); // normal
     assert.equal(tokens[151643], "<|endoftext|>");
     assert.equal(types[151643], 3); // control
@@ -192,7 +198,10 @@ describe("bad input", () => {
     const out = join(root, "bad-out", "x.gguf");
     await assert.rejects(toGGUF({ model: m.dir, out }), /model\.layers\.1\.[a-z_.]+' is missing/);
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, intermediate_size: 512 }));
-    await assert.rejects(toGGUF({ model: m.dir, out }), /mlp\.(gate|up|down)_proj\.weight' has shape \[\d+,\d+\], config\.json implies/);
+    await assert.rejects(
+      toGGUF({ model: m.dir, out }),
+      /mlp\.(gate|up|down)_proj\.weight' has shape \[\d+,\d+\], config\.json implies/,
+    );
     assert.ok(!existsSync(out));
     assert.ok(!existsSync(join(root, "bad-out")) || readdirSync(join(root, "bad-out")).length === 0);
   });
@@ -202,12 +211,21 @@ describe("bad input", () => {
     const { mkdirSync, writeFileSync } = await import("node:fs");
     const folder = join(root, "a-folder");
     mkdirSync(join(folder, "inside"), { recursive: true });
-    await assert.rejects(toGGUF({ model: m.dir, out: folder }), (err: Error) => err.message === `cannot write ${folder}: it is a folder (name the output .gguf file)`);
+    await assert.rejects(
+      toGGUF({ model: m.dir, out: folder }),
+      (err: Error) => err.message === `cannot write ${folder}: it is a folder (name the output .gguf file)`,
+    );
     assert.deepEqual(readdirSync(folder), ["inside"]);
-    assert.deepEqual(readdirSync(root).filter((f) => f.includes("a-folder.")), []);
+    assert.deepEqual(
+      readdirSync(root).filter((f) => f.includes("a-folder.")),
+      [],
+    );
     const file = join(root, "a-file.txt");
     writeFileSync(file, "keep me\n");
-    await assert.rejects(toGGUF({ model: m.dir, out: join(file, "x.gguf") }), (err: Error) => err.message === `cannot write ${join(file, "x.gguf")}: a part of its folder path is a file`);
+    await assert.rejects(
+      toGGUF({ model: m.dir, out: join(file, "x.gguf") }),
+      (err: Error) => err.message === `cannot write ${join(file, "x.gguf")}: a part of its folder path is a file`,
+    );
     assert.equal(readFileSync(file, "utf8"), "keep me\n");
   });
 });

@@ -43,7 +43,8 @@ before(async () => {
     seed: 1,
     threads: 2,
   });
-  adapter = (await writeRandomAdapter(join(root, "adapter"), { ...SHAPE, rank: 8, alpha: 16, targets: TARGETS })).tensors;
+  adapter = (await writeRandomAdapter(join(root, "adapter"), { ...SHAPE, rank: 8, alpha: 16, targets: TARGETS }))
+    .tensors;
   await toGGUF({ model: m.dir, out: join(root, "base.gguf"), type: "F32" });
   await loraToGGUF({ adapter: join(root, "adapter"), out: join(root, "adapter.gguf"), base: m.dir });
 });

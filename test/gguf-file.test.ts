@@ -34,7 +34,12 @@ test("metadata of every type and tensors round-trip; data aligned to 32", () => 
       kv.i32s("ints", [1, -2, 3]),
     ],
     [
-      { name: "x", dims: [3, 2], type: "F32", data: () => [new Uint8Array(f32.buffer, 0, 12), new Uint8Array(f32.buffer, 12, 12)] },
+      {
+        name: "x",
+        dims: [3, 2],
+        type: "F32",
+        data: () => [new Uint8Array(f32.buffer, 0, 12), new Uint8Array(f32.buffer, 12, 12)],
+      },
       { name: "y", dims: [5], type: "F16", data: () => [new Uint8Array(10).fill(1)] },
       { name: "z", dims: [2], type: "F32", data: () => [new Uint8Array(f32.buffer, 0, 8)] },
     ],
@@ -42,10 +47,29 @@ test("metadata of every type and tensors round-trip; data aligned to 32", () => 
   const info = readGgufInfo(path);
   const md = Object.fromEntries(info.metadata);
   assert.deepEqual(md, {
-    "general.architecture": "qwen2", u8: 200, i8: -5, u16: 60000, i16: -3000, u32: 4000000000, i32: -7, f32: 0.5, b: true,
-    u64: 2n ** 40n, i64: -(2n ** 40n), f64: Math.PI, strs: ["a", "é", ""], ints: [1, -2, 3],
+    "general.architecture": "qwen2",
+    u8: 200,
+    i8: -5,
+    u16: 60000,
+    i16: -3000,
+    u32: 4000000000,
+    i32: -7,
+    f32: 0.5,
+    b: true,
+    u64: 2n ** 40n,
+    i64: -(2n ** 40n),
+    f64: Math.PI,
+    strs: ["a", "é", ""],
+    ints: [1, -2, 3],
   });
-  assert.deepEqual(info.tensors.map((t) => [t.name, t.dims, t.type, t.offset]), [["x", [3, 2], "F32", 0], ["y", [5], "F16", 32], ["z", [2], "F32", 64]]);
+  assert.deepEqual(
+    info.tensors.map((t) => [t.name, t.dims, t.type, t.offset]),
+    [
+      ["x", [3, 2], "F32", 0],
+      ["y", [5], "F16", 32],
+      ["z", [2], "F32", 64],
+    ],
+  );
   assert.equal(info.dataOffset % 32, 0);
   assert.deepEqual([...new Float32Array(readGgufTensorBytes(path, info, "x").buffer.slice(0))], [1, 2, 3, 4, 5, 6]);
   assert.deepEqual([...readGgufTensorBytes(path, info, "y")], new Array(10).fill(1));
@@ -54,11 +78,19 @@ test("metadata of every type and tensors round-trip; data aligned to 32", () => 
 test("a tensor producing the wrong byte count fails and leaves no file", () => {
   const path = join(root, "b.gguf");
   assert.throws(
-    () => writeGguf(path, [kv.str("general.architecture", "qwen2")], [{ name: "x", dims: [4], type: "F32", data: () => [new Uint8Array(12)] }]),
+    () =>
+      writeGguf(
+        path,
+        [kv.str("general.architecture", "qwen2")],
+        [{ name: "x", dims: [4], type: "F32", data: () => [new Uint8Array(12)] }],
+      ),
     /tensor x produced 12 bytes, expected 16/,
   );
   assert.ok(!existsSync(path));
-  assert.deepEqual(readdirSync(root).filter((f) => f.includes("b.gguf")), []);
+  assert.deepEqual(
+    readdirSync(root).filter((f) => f.includes("b.gguf")),
+    [],
+  );
 });
 
 test("reader rejects files that are not GGUF", () => {
@@ -77,7 +109,11 @@ test("quantization type names", () => {
 });
 
 test("Modelfile: ChatML as a Go template, Qwen2.5's default system prompt, stop tokens", () => {
-  const text = modelfileText({ gguf: "/x/y/model-q4_k_m.gguf", chatTemplate: QWEN25_CHAT_TEMPLATE, stop: ["<|im_end|>", "<|im_end|>", "<|endoftext|>"] });
+  const text = modelfileText({
+    gguf: "/x/y/model-q4_k_m.gguf",
+    chatTemplate: QWEN25_CHAT_TEMPLATE,
+    stop: ["<|im_end|>", "<|im_end|>", "<|endoftext|>"],
+  });
   assert.match(text, /^FROM \.\/model-q4_k_m\.gguf\n/);
   assert.match(text, /\nSYSTEM """You are Qwen, created by Alibaba Cloud\. You are a helpful assistant\."""\n/);
   assert.match(text, /\{\{ \.Content \}\}<\|im_end\|>/);
@@ -92,5 +128,8 @@ test("addon Quantizer: built with llama.cpp's headers; a bad library path is a c
   const addon = loadAddon<{ quantizerBuilt: boolean; Quantizer: new (p: string) => unknown }>();
   assert.equal(addon.quantizerBuilt, true);
   assert.match(findLibllama(), /libllama[^/]*\.so$/);
-  assert.throws(() => new addon.Quantizer(join(root, "no-such-libllama.so")), /cannot load llama\.cpp's library .*no-such-libllama\.so/);
+  assert.throws(
+    () => new addon.Quantizer(join(root, "no-such-libllama.so")),
+    /cannot load llama\.cpp's library .*no-such-libllama\.so/,
+  );
 });

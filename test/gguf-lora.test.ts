@@ -34,7 +34,10 @@ function maxError(ref: Float64Array[], got: Map<number, number>[]): number {
   ref.forEach((lp, t) => {
     const top = [...lp.keys()].sort((a, b) => lp[b] - lp[a]).slice(0, 10);
     const g0 = got[t].get(top[0]);
-    if (g0 === undefined) { worst = Infinity; return; }
+    if (g0 === undefined) {
+      worst = Infinity;
+      return;
+    }
     for (const tok of top) {
       const g = got[t].get(tok);
       worst = Math.max(worst, g === undefined ? Infinity : Math.abs(g - g0 - (lp[tok] - lp[top[0]])));
@@ -45,7 +48,12 @@ function maxError(ref: Float64Array[], got: Map<number, number>[]): number {
 
 before(async () => {
   base = makeTinyQwen2(join(root, "base"), { ...SHAPE, seed: 31 });
-  const ad = await writeRandomAdapter(join(root, "adapter"), { ...SHAPE, rank: 8, alpha: 16, targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] });
+  const ad = await writeRandomAdapter(join(root, "adapter"), {
+    ...SHAPE,
+    rank: 8,
+    alpha: 16,
+    targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+  });
   lora = { tensors: new Map(ad.tensors.map((t) => [t.name, t.data])), rank: ad.rank, scale: ad.scale };
   refWith = rows(base, lora);
   refWithout = rows(base, null);
@@ -88,6 +96,14 @@ test("merged model → GGUF in llama.cpp = reference with LoRA", async () => {
 });
 
 test("an adapter that does not fit the base is refused", async () => {
-  await writeRandomAdapter(join(root, "adapter-wide"), { ...SHAPE, layers: 1, intermediate: 512, targets: ["up_proj"] });
-  await assert.rejects(loraToGGUF({ adapter: join(root, "adapter-wide"), out: join(root, "x.gguf"), base: base.dir }), /up_proj adapts a \[512, 256\] weight, but the base model's is \[768,256\]/);
+  await writeRandomAdapter(join(root, "adapter-wide"), {
+    ...SHAPE,
+    layers: 1,
+    intermediate: 512,
+    targets: ["up_proj"],
+  });
+  await assert.rejects(
+    loraToGGUF({ adapter: join(root, "adapter-wide"), out: join(root, "x.gguf"), base: base.dir }),
+    /up_proj adapts a \[512, 256\] weight, but the base model's is \[768,256\]/,
+  );
 });

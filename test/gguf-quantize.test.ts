@@ -7,7 +7,15 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { GGML_TYPES, quantize, readGgufInfo, toGGUF, type GgmlTypeName, type GgufInfo, type QuantType } from "../src/gguf/index.js";
+import {
+  GGML_TYPES,
+  quantize,
+  readGgufInfo,
+  toGGUF,
+  type GgmlTypeName,
+  type GgufInfo,
+  type QuantType,
+} from "../src/gguf/index.js";
 import { makeTinyQwen2, type TinyModel } from "./helpers/gguf-tiny.js";
 import { llamaLogProbs, loadGguf } from "./helpers/gguf-llama.js";
 
@@ -51,7 +59,14 @@ describe("Q4_K_M from an HF folder", () => {
 
   test("one command: tensor types, size, Modelfile, nothing else left behind", async () => {
     const calls: [number, string][] = [];
-    const r = await quantize({ input: m.dir, output: out, type: "Q4_K_M", threads: 2, streaming: false, onProgress: (f, s) => calls.push([f, s]) });
+    const r = await quantize({
+      input: m.dir,
+      output: out,
+      type: "Q4_K_M",
+      threads: 2,
+      streaming: false,
+      onProgress: (f, s) => calls.push([f, s]),
+    });
     assert.equal(r.type, "Q4_K_M");
     // progress (temporary-GGUF route): every tensor converted, then every tensor started by llama.cpp (from its
     // log), monotonic, ends at 1
@@ -67,7 +82,9 @@ describe("Q4_K_M from an HF folder", () => {
     // quantized: the file is its header plus the block sizes of its tensors (aligned)
     const expectedSize = info.dataOffset + dataBytes(info);
     assert.ok(Math.abs(info.fileSize - expectedSize) < 32, `size ${info.fileSize} vs ${expectedSize}`);
-    const f32Size = readGgufInfo((await toGGUF({ model: m.dir, out: join(root, "ref-f32.gguf"), type: "F32" })).path).fileSize;
+    const f32Size = readGgufInfo(
+      (await toGGUF({ model: m.dir, out: join(root, "ref-f32.gguf"), type: "F32" })).path,
+    ).fileSize;
     assert.ok(info.fileSize < f32Size / 4, `Q4_K_M ${info.fileSize} B vs F32 ${f32Size} B`);
     // tokenizer and chat template carried over
     assert.equal(info.metadata.get("tokenizer.ggml.eos_token_id"), 151645);
@@ -108,7 +125,12 @@ describe("other types", () => {
   test("Q8_0, Q2_K and F16 from a GGUF", async () => {
     const src = join(root, "src-f32.gguf");
     await toGGUF({ model: m.dir, out: src, type: "F32" });
-    const q8 = await quantize({ input: src, output: join(root, "t", "q8.gguf"), type: "q8_0" as QuantType, modelfile: false }); // JS callers: llama-quantize spellings still accepted
+    const q8 = await quantize({
+      input: src,
+      output: join(root, "t", "q8.gguf"),
+      type: "q8_0" as QuantType,
+      modelfile: false,
+    }); // JS callers: llama-quantize spellings still accepted
     assert.deepEqual(q8.tensorTypes, { Q8_0: 1 + LAYERS * 7, F32: 1 + LAYERS * 5 });
     const q2 = await quantize({ input: src, output: join(root, "t", "q2.gguf"), type: "Q2_K", modelfile: false });
     assert.ok((q2.tensorTypes.Q2_K ?? 0) > 0 && (q2.tensorTypes.Q3_K ?? 0) > 0, JSON.stringify(q2.tensorTypes));
@@ -142,14 +164,20 @@ describe("bad input", () => {
   });
 
   test("unknown type", async () => {
-    await assert.rejects(quantize({ input: m.dir, output: join(bad, "o2.gguf"), type: "Q4_K_X" as QuantType }), /unknown quantization type "Q4_K_X"; known: .*Q4_K_M/);
+    await assert.rejects(
+      quantize({ input: m.dir, output: join(bad, "o2.gguf"), type: "Q4_K_X" as QuantType }),
+      /unknown quantization type "Q4_K_X"; known: .*Q4_K_M/,
+    );
     assert.ok(!existsSync(join(bad, "o2.gguf")));
   });
 
   test("unwritable output", async () => {
     const file = join(bad, "a-file");
     writeFileSync(file, "x");
-    await assert.rejects(quantize({ input: join(root, "src-f32.gguf"), output: join(file, "o3.gguf") }), /cannot write .*a-file\/o3\.gguf/);
+    await assert.rejects(
+      quantize({ input: join(root, "src-f32.gguf"), output: join(file, "o3.gguf") }),
+      /cannot write .*a-file\/o3\.gguf/,
+    );
   });
 
   test("a truncated GGUF fails in llama.cpp and leaves no partial output", async () => {
@@ -157,7 +185,13 @@ describe("bad input", () => {
     const cut = join(bad, "cut.gguf");
     writeFileSync(cut, full.subarray(0, Math.floor(full.length / 2)));
     const out = join(bad, "o4.gguf");
-    await assert.rejects(quantize({ input: cut, output: out, modelfile: false }), /llama_model_quantize failed .*cut\.gguf/);
-    assert.deepEqual(readdirSync(bad).filter((f) => f.includes("o4")), []);
+    await assert.rejects(
+      quantize({ input: cut, output: out, modelfile: false }),
+      /llama_model_quantize failed .*cut\.gguf/,
+    );
+    assert.deepEqual(
+      readdirSync(bad).filter((f) => f.includes("o4")),
+      [],
+    );
   });
 });

@@ -10,7 +10,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { GGML_TYPES, loraToGGUF, nativeQuantizer, openGgufModel, quantize, toGGUF, type GgmlTypeName } from "../src/gguf/index.js";
+import {
+  GGML_TYPES,
+  loraToGGUF,
+  nativeQuantizer,
+  openGgufModel,
+  quantize,
+  toGGUF,
+  type GgmlTypeName,
+} from "../src/gguf/index.js";
 import { initTinyModel, loadTokenizer, merge, openModel, toFloat32 } from "../src/model/index.js";
 import { loadAddon } from "../src/native/index.js";
 import { openTrainingBase } from "../src/train/base.js";
@@ -70,24 +78,52 @@ test("a qwen2 GGUF opens as a training base: config, HF names and shapes, bytes,
   await toGGUF({ model: hf, out: f32, type: "F32" });
   const g = openGgufModel(f32);
   const m = openModel(hf);
-  for (const k of ["vocabSize", "hiddenSize", "intermediateSize", "numHiddenLayers", "numAttentionHeads", "numKeyValueHeads", "headDim", "ropeTheta", "tieWordEmbeddings"] as const) {
+  for (const k of [
+    "vocabSize",
+    "hiddenSize",
+    "intermediateSize",
+    "numHiddenLayers",
+    "numAttentionHeads",
+    "numKeyValueHeads",
+    "headDim",
+    "ropeTheta",
+    "tieWordEmbeddings",
+  ] as const) {
     assert.equal(g.config[k], m.config[k], k);
   }
   assert.ok(Math.abs(g.config.rmsNormEps - m.config.rmsNormEps) < 1e-12);
-  assert.deepEqual([...g.tensorNames].sort(), m.tensorNames.filter((n) => n.startsWith("model.") || n === "lm_head.weight").sort());
+  assert.deepEqual(
+    [...g.tensorNames].sort(),
+    m.tensorNames.filter((n) => n.startsWith("model.") || n === "lm_head.weight").sort(),
+  );
   for (const name of g.tensorNames) {
     const a = g.tensor(name);
     const b = m.tensor(name);
     assert.equal(a.dtype, "F32", name);
     assert.deepEqual(a.shape, b.shape, name);
-    assert.ok(Buffer.from(a.data).equals(Buffer.from(b.data)), `${name}: bytes differ (llama.cpp permutes nothing for qwen2)`);
+    assert.ok(
+      Buffer.from(a.data).equals(Buffer.from(b.data)),
+      `${name}: bytes differ (llama.cpp permutes nothing for qwen2)`,
+    );
   }
   const fromGguf = await g.loadTokenizer();
   const fromHf = await loadTokenizer(hf);
-  const texts = ["SELECT count(*) FROM customers WHERE city = 'Paris';", "  indented\n\tcode()  ", "naïve café 東京 🙂", "<|im_start|>user\nhi<|im_end|>\n<|endoftext|>", "x".repeat(50)];
+  const texts = [
+    "SELECT count(*) FROM customers WHERE city = 'Paris';",
+    "  indented\n\tcode()  ",
+    "naïve café 東京 🙂",
+    "<|im_start|>user\nhi<|im_end|>\n<|endoftext|>",
+    "x".repeat(50),
+  ];
   for (const t of texts) assert.deepEqual(fromGguf.encode(t), fromHf.encode(t), t);
-  const chat = [{ role: "user", content: "How many customers?" }, { role: "assistant", content: "SELECT count(*) FROM customers" }];
-  assert.equal(fromGguf.applyChatTemplate(chat, { tokenize: false }), fromHf.applyChatTemplate(chat, { tokenize: false }));
+  const chat = [
+    { role: "user", content: "How many customers?" },
+    { role: "assistant", content: "SELECT count(*) FROM customers" },
+  ];
+  assert.equal(
+    fromGguf.applyChatTemplate(chat, { tokenize: false }),
+    fromHf.applyChatTemplate(chat, { tokenize: false }),
+  );
   assert.equal(fromGguf.eosTokenId, fromHf.eosTokenId);
   assert.equal(fromGguf.padTokenId, fromHf.padTokenId);
   assert.equal(fromGguf.decode(fromHf.encode(texts[2])), texts[2]);
@@ -100,7 +136,10 @@ test("a GGUF that is not qwen2, or is truncated, is a clear error naming the fil
   const copy = Buffer.from(bytes);
   copy.write("llama", i, "latin1");
   writeFileSync(bad, copy);
-  assert.throws(() => openGgufModel(bad), new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: GGUF general.architecture is "llama"`));
+  assert.throws(
+    () => openGgufModel(bad),
+    new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: GGUF general.architecture is "llama"`),
+  );
   const cut = join(root, "cut.gguf");
   writeFileSync(cut, bytes.subarray(0, bytes.length - 4096));
   assert.throws(() => openGgufModel(cut), /runs past the end of the file/);
@@ -139,13 +178,24 @@ async function stepOf(t: NativeTrainer, ids: Int32Array, labels: Int32Array) {
   return { logits, loss: fb.lossSum, loss2: fb2.lossSum, lora: t.loraTensors() };
 }
 
-for (const [label, file, holds] of [["Q4_K_M", q4km, ["Q4_K", "Q6_K"]], ["Q3_K_M (ggml's dequantizers)", q3km, ["Q3_K"]]] as const) {
+for (const [label, file, holds] of [
+  ["Q4_K_M", q4km, ["Q4_K", "Q6_K"]],
+  ["Q3_K_M (ggml's dequantizers)", q3km, ["Q3_K"]],
+] as const) {
   test(`a step on a ${label} GGUF equals the step on its dequantized weights (loss, logits, LoRA after AdamW)`, async () => {
     const base = await openTrainingBase(file);
     const types = new Set(Object.values(base.weights).map((w) => w.dtype));
     for (const t of holds) assert.ok(types.has(t), `${file} holds ${t} tensors (${[...types]})`);
     const make = (weights: Record<string, EngineWeight>) =>
-      createNativeTrainer({ config: engineModelConfig(base.config), weights, lora: { rank: 4, alpha: 8, dropout: 0.1 }, maxBatch: 2, maxSeqLen: 12, seed: 3, threads: 2 });
+      createNativeTrainer({
+        config: engineModelConfig(base.config),
+        weights,
+        lora: { rank: 4, alpha: 8, dropout: 0.1 },
+        maxBatch: 2,
+        maxSeqLen: 12,
+        seed: 3,
+        threads: 2,
+      });
     const ids = Int32Array.from({ length: 24 }, (_, i) => (i * 7919 + 13) % 151000);
     const labels = ids.map((x, i) => (i % 12 < 4 ? -100 : x));
     const a = make(base.weights);
@@ -156,7 +206,11 @@ for (const [label, file, holds] of [["Q4_K_M", q4km, ["Q4_K", "Q6_K"]], ["Q3_K_M
       let e = 0;
       for (let i = 0; i < sa.logits.length; i++) e = Math.max(e, Math.abs(sa.logits[i] - sb.logits[i]));
       assert.ok(e <= 1e-6, `logits differ by ${e}`);
-      assert.ok(Math.abs(sa.loss - sb.loss) <= 1e-6 * Math.abs(sb.loss) && Math.abs(sa.loss2 - sb.loss2) <= 1e-6 * Math.abs(sb.loss2), `loss ${sa.loss} vs ${sb.loss}`);
+      assert.ok(
+        Math.abs(sa.loss - sb.loss) <= 1e-6 * Math.abs(sb.loss) &&
+          Math.abs(sa.loss2 - sb.loss2) <= 1e-6 * Math.abs(sb.loss2),
+        `loss ${sa.loss} vs ${sb.loss}`,
+      );
       assert.ok(sa.loss2 !== sa.loss, "the update changed the loss");
       sa.lora.forEach((t, i) => {
         let d = 0;
@@ -173,7 +227,10 @@ for (const [label, file, holds] of [["Q4_K_M", q4km, ["Q4_K", "Q6_K"]], ["Q3_K_M
 test("--base_dtype q4_k / q8_0 quantizes an HF folder's projections on load as ggml does; the rest stays as stored", async () => {
   const m = openModel(hf);
   const q = nativeQuantizer();
-  for (const [dtype, type] of [["q4_k", "Q4_K"], ["q8_0", "Q8_0"]] as const) {
+  for (const [dtype, type] of [
+    ["q4_k", "Q4_K"],
+    ["q8_0", "Q8_0"],
+  ] as const) {
     const base = await openTrainingBase(hf, { baseDtype: dtype, threads: 2 });
     for (const [name, w] of Object.entries(base.weights)) {
       if (/_proj\.weight$/.test(name)) {
@@ -201,23 +258,49 @@ test("finetune on a GGUF: PEFT adapter; merge needs the HF base (clear error on 
     ["Which cities do customers live in?", "SELECT DISTINCT city FROM customers"],
     ["What is the name of customer 1?", "SELECT name FROM customers WHERE id = 1"],
   ];
-  writeFileSync(trainFile, rows.map(([q, s]) => JSON.stringify({ question: q, db_schema: "CREATE TABLE customers(id INT, name TEXT, city TEXT)", query: s })).join("\n") + "\n");
+  writeFileSync(
+    trainFile,
+    rows
+      .map(([q, s]) =>
+        JSON.stringify({ question: q, db_schema: "CREATE TABLE customers(id INT, name TEXT, city TEXT)", query: s }),
+      )
+      .join("\n") + "\n",
+  );
   const out = join(root, "run");
   const messages: string[] = [];
   const r = await finetune({
-    modelName: q8, trainFile, outputDir: join(out, "output"), saveModelDir: join(out, "save-model"), maxSeqLength: 128,
-    perDeviceTrainBatchSize: 2, gradientAccumulationSteps: 1, maxSteps: 3, loggingSteps: 1, saveSteps: 10, learningRate: 2e-2,
-    loraRank: 4, loraAlpha: 8, threads: 2, progress: false, onMessage: (t) => messages.push(t),
+    modelName: q8,
+    trainFile,
+    outputDir: join(out, "output"),
+    saveModelDir: join(out, "save-model"),
+    maxSeqLength: 128,
+    perDeviceTrainBatchSize: 2,
+    gradientAccumulationSteps: 1,
+    maxSteps: 3,
+    loggingSteps: 1,
+    saveSteps: 10,
+    learningRate: 2e-2,
+    loraRank: 4,
+    loraAlpha: 8,
+    threads: 2,
+    progress: false,
+    onMessage: (t) => messages.push(t),
   });
   assert.equal(r.status, "finished");
-  assert.ok(messages.some((t) => /base model: .*tiny-Q8_0\.gguf: GGUF Q8_0 \(Q8_0 ×\d+, F32 ×\d+\)/.test(t)), messages.join("\n"));
+  assert.ok(
+    messages.some((t) => /base model: .*tiny-Q8_0\.gguf: GGUF Q8_0 \(Q8_0 ×\d+, F32 ×\d+\)/.test(t)),
+    messages.join("\n"),
+  );
   const adapterDir = join(out, "save-model");
   const cfg = JSON.parse(readFileSync(join(adapterDir, "adapter_config.json"), "utf8"));
   assert.equal(cfg.peft_type, "LORA");
   assert.equal(cfg.base_model_name_or_path, q8);
   const adapter = readAdapter(adapterDir);
   assert.equal(adapter.modules.length, 2 * 7);
-  await assert.rejects(merge({ base: q8, adapter: adapterDir, out: join(root, "merged-bad") }), /is a GGUF file\. Merging adds scale·B·A to the full-precision base weights.*--base <HF folder>/s);
+  await assert.rejects(
+    merge({ base: q8, adapter: adapterDir, out: join(root, "merged-bad") }),
+    /is a GGUF file\. Merging adds scale·B·A to the full-precision base weights.*--base <HF folder>/s,
+  );
   const merged = await merge({ base: hf, adapter: adapterDir, out: join(root, "merged") });
   assert.equal(merged.merged, 14);
 
@@ -225,7 +308,15 @@ test("finetune on a GGUF: PEFT adapter; merge needs the HF base (clear error on 
   const loraGguf = join(root, "adapter.gguf");
   await loraToGGUF({ adapter: adapterDir, out: loraGguf, base: q8 });
   const base = await openTrainingBase(q8);
-  const trainer = createNativeTrainer({ config: engineModelConfig(base.config), weights: base.weights, lora: { rank: 4, alpha: 8, dropout: 0 }, maxBatch: 1, maxSeqLen: 16, seed: 1, threads: 2 });
+  const trainer = createNativeTrainer({
+    config: engineModelConfig(base.config),
+    weights: base.weights,
+    lora: { rank: 4, alpha: 8, dropout: 0 },
+    maxBatch: 1,
+    maxSeqLen: 16,
+    seed: 1,
+    threads: 2,
+  });
   const prompt = [4858, 829, 4295, 3847, 5288, 3988];
   try {
     trainer.setLoraTensors(adapter.tensors);
@@ -257,10 +348,29 @@ test("finetune on a GGUF: PEFT adapter; merge needs the HF base (clear error on 
   }
 
   // `serve --model tiny-Q8_0.gguf --lora sql=save-model`: the server converts the PEFT folder and applies it
-  const server = await startServer({ model: q8, lora: [`sql=${adapterDir}`], port: 0, cacheDir: join(root, "serve-cache"), sequences: 1, contextSize: 256, threads: 2, log: () => {}, server: { logger: false } });
+  const server = await startServer({
+    model: q8,
+    lora: [`sql=${adapterDir}`],
+    port: 0,
+    cacheDir: join(root, "serve-cache"),
+    sequences: 1,
+    contextSize: 256,
+    threads: 2,
+    log: () => {},
+    server: { logger: false },
+  });
   try {
     const ask = async (adapter: string) => {
-      const r = await fetch(server.url + "/text2sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: rows[0][0], db_schema: "CREATE TABLE customers(id INT, name TEXT, city TEXT)", max_tokens: 12, adapter }) });
+      const r = await fetch(server.url + "/text2sql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          question: rows[0][0],
+          db_schema: "CREATE TABLE customers(id INT, name TEXT, city TEXT)",
+          max_tokens: 12,
+          adapter,
+        }),
+      });
       assert.equal(r.status, 200);
       return (await r.json()) as { reply: string; adapter: string };
     };

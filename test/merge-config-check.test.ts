@@ -24,7 +24,10 @@ test("more layers in config.json than in the weights: the missing tensor is name
   const original = readFileSync(join(base, "config.json"), "utf8");
   withConfig({ num_hidden_layers: 2 });
   const out = join(root, "out-layers");
-  await assert.rejects(merge({ base, adapter: join(root, "no-adapter-needed"), out }), /tensor 'model\.layers\.1\.[a-z_.]+' is missing \(config\.json describes 2 layers/);
+  await assert.rejects(
+    merge({ base, adapter: join(root, "no-adapter-needed"), out }),
+    /tensor 'model\.layers\.1\.[a-z_.]+' is missing \(config\.json describes 2 layers/,
+  );
   assert.ok(!existsSync(out));
   writeFileSync(join(base, "config.json"), original);
 });
@@ -33,7 +36,10 @@ test("another hidden size in config.json: the tensor and both shapes are named",
   const original = readFileSync(join(base, "config.json"), "utf8");
   withConfig({ hidden_size: 128 });
   const out = join(root, "out-hidden");
-  await assert.rejects(merge({ base, adapter: join(root, "no-adapter-needed"), out }), /tensor 'model\.embed_tokens\.weight' has shape \[151936, 64\], config\.json implies \[151936, 128\]/);
+  await assert.rejects(
+    merge({ base, adapter: join(root, "no-adapter-needed"), out }),
+    /tensor 'model\.embed_tokens\.weight' has shape \[151936, 64\], config\.json implies \[151936, 128\]/,
+  );
   assert.ok(!existsSync(out));
   writeFileSync(join(base, "config.json"), original);
 });

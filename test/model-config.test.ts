@@ -70,7 +70,8 @@ test("write then read gives the same config; keys sorted like transformers", () 
 
 test("validation names the file and the field", () => {
   const f = "/m/config.json";
-  const bad = (patch: Record<string, unknown>, re: RegExp) => assert.throws(() => parseQwen2Config({ ...QWEN25_05B, ...patch }, f), re);
+  const bad = (patch: Record<string, unknown>, re: RegExp) =>
+    assert.throws(() => parseQwen2Config({ ...QWEN25_05B, ...patch }, f), re);
   bad({ hidden_size: undefined }, /\/m\/config\.json: field 'hidden_size' is missing/);
   bad({ hidden_size: "896" }, /field 'hidden_size' must be a positive integer, got "896"/);
   bad({ vocab_size: -1 }, /field 'vocab_size' must be a positive integer/);
@@ -90,7 +91,12 @@ test("validation names the file and the field", () => {
   writeFileSync(join(dir, "config.json"), "{ nope");
   assert.throws(() => readQwen2Config(dir), /config\.json: not valid JSON/);
   // defaults: key/value heads default to attention heads; dtype field spelled "dtype" (transformers ≥ 4.56)
-  const c = parseQwen2Config({ ...QWEN25_05B, num_key_value_heads: undefined, torch_dtype: undefined, dtype: "float32" });
+  const c = parseQwen2Config({
+    ...QWEN25_05B,
+    num_key_value_heads: undefined,
+    torch_dtype: undefined,
+    dtype: "float32",
+  });
   assert.equal(c.numKeyValueHeads, 14);
   assert.equal(c.torchDtype, "float32");
 });

@@ -16,7 +16,11 @@ interface Line {
   query: string;
   dialect: string;
 }
-const readLines = (p: string): Line[] => readFileSync(p, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
+const readLines = (p: string): Line[] =>
+  readFileSync(p, "utf8")
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 
 // The JSONL files are committed; shop.sqlite is made by `npm install` (prepare) and here in a temp folder.
 const made = mkdtempSync(join(tmpdir(), "sqlfocus-demo-"));
@@ -24,13 +28,22 @@ makeDemoData(made);
 
 test("the committed demo set is what the script writes (same bytes); the database is deterministic", () => {
   for (const f of ["train.jsonl", "dev.jsonl"]) {
-    assert.ok(readFileSync(join(made, f)).equals(readFileSync(join(committed, f))), `${f} differs: run 'npx tsx data/make-demo-data.ts'`);
+    assert.ok(
+      readFileSync(join(made, f)).equals(readFileSync(join(committed, f))),
+      `${f} differs: run 'npx tsx data/make-demo-data.ts'`,
+    );
   }
   const again = mkdtempSync(join(tmpdir(), "sqlfocus-demo-"));
   writeDemoDatabase(join(again, "shop.sqlite"));
-  assert.ok(readFileSync(join(again, "shop.sqlite")).equals(readFileSync(join(made, "shop.sqlite"))), "shop.sqlite is not the same bytes twice");
+  assert.ok(
+    readFileSync(join(again, "shop.sqlite")).equals(readFileSync(join(made, "shop.sqlite"))),
+    "shop.sqlite is not the same bytes twice",
+  );
   if (existsSync(join(committed, "shop.sqlite"))) {
-    assert.ok(readFileSync(join(committed, "shop.sqlite")).equals(readFileSync(join(made, "shop.sqlite"))), "data/demo/shop.sqlite is stale: delete it and run npm run prepare");
+    assert.ok(
+      readFileSync(join(committed, "shop.sqlite")).equals(readFileSync(join(made, "shop.sqlite"))),
+      "data/demo/shop.sqlite is stale: delete it and run npm run prepare",
+    );
   }
 });
 

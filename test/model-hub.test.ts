@@ -29,7 +29,10 @@ test("HF cache layout: models--org--name/snapshots/<refs/main>/", async () => {
   writeFileSync(join(repo, "refs", "main"), SHA + "\n");
   const r = await resolveModel("Qwen/Qwen2.5-0.5B", { cacheDir: cache, modelDir: tmp(), offline: true });
   assert.deepEqual(r, { dir: join(repo, "snapshots", SHA), source: "cache" });
-  assert.equal(findInHubCache("Qwen/Qwen2.5-0.5B", cache, "ffffffffffffffffffffffffffffffffffffffff"), join(repo, "snapshots", "ffffffffffffffffffffffffffffffffffffffff"));
+  assert.equal(
+    findInHubCache("Qwen/Qwen2.5-0.5B", cache, "ffffffffffffffffffffffffffffffffffffffff"),
+    join(repo, "snapshots", "ffffffffffffffffffffffffffffffffffffffff"),
+  );
   assert.equal(findInHubCache("Qwen/Other", cache), undefined);
   // HF_HUB_CACHE is the default cache folder
   const saved = process.env.HF_HUB_CACHE;
@@ -46,7 +49,11 @@ test("./model/<name> is found; offline with nothing local fails at once saying w
   const modelDir = tmp();
   mkdirSync(join(modelDir, "XiYanSQL-QwenCoder-7B-2502"));
   writeFileSync(join(modelDir, "XiYanSQL-QwenCoder-7B-2502", "config.json"), "{}");
-  const r = await resolveModel("XGenerationLab/XiYanSQL-QwenCoder-7B-2502", { cacheDir: tmp(), modelDir, offline: true });
+  const r = await resolveModel("XGenerationLab/XiYanSQL-QwenCoder-7B-2502", {
+    cacheDir: tmp(),
+    modelDir,
+    offline: true,
+  });
   assert.deepEqual(r, { dir: join(modelDir, "XiYanSQL-QwenCoder-7B-2502"), source: "model-dir" });
   const saved = process.env.HF_HUB_OFFLINE;
   process.env.HF_HUB_OFFLINE = "1";
@@ -71,7 +78,12 @@ test("an unreachable hub fails at once with the same advice", async () => {
   const port = (srv.address() as AddressInfo).port;
   await new Promise<void>((r) => srv.close(() => r())); // nothing listens there now
   await assert.rejects(
-    resolveModel("org/model", { cacheDir: tmp(), modelDir: tmp(), endpoint: `http://127.0.0.1:${port}`, progress: false }),
+    resolveModel("org/model", {
+      cacheDir: tmp(),
+      modelDir: tmp(),
+      endpoint: `http://127.0.0.1:${port}`,
+      progress: false,
+    }),
     /org\/model is not on this machine and the hub cannot be reached .*put the model's files/,
   );
 });
@@ -93,7 +105,12 @@ before(async () => {
     requests.push({ url: req.url!, range: req.headers.range, auth: req.headers.authorization });
     if (req.url === "/api/models/org/tiny/revision/main?blobs=true") {
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ sha: SHA, siblings: Object.entries(FILES).map(([k, v]) => ({ rfilename: k, size: v.length })) }));
+      res.end(
+        JSON.stringify({
+          sha: SHA,
+          siblings: Object.entries(FILES).map(([k, v]) => ({ rfilename: k, size: v.length })),
+        }),
+      );
       return;
     }
     const m = /^\/org\/tiny\/resolve\/([0-9a-f]{40})\/(.+)$/.exec(req.url!);
@@ -132,9 +149,15 @@ test("download: file list from the API, files into the cache snapshot, resumed w
   process.env.HF_ENDPOINT = endpoint;
   process.env.HF_TOKEN = "hf_test";
   try {
-    await assert.rejects(resolveModel("org/tiny", { cacheDir: cache, modelDir: opts.modelDir, progress: false }), /download interrupted|got \d+ of 200000 bytes|hub cannot be reached/);
+    await assert.rejects(
+      resolveModel("org/tiny", { cacheDir: cache, modelDir: opts.modelDir, progress: false }),
+      /download interrupted|got \d+ of 200000 bytes|hub cannot be reached/,
+    );
   } finally {
-    for (const [k, v] of [["HF_ENDPOINT", saved.e], ["HF_TOKEN", saved.t]] as const) {
+    for (const [k, v] of [
+      ["HF_ENDPOINT", saved.e],
+      ["HF_TOKEN", saved.t],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -149,7 +172,8 @@ test("download: file list from the API, files into the cache snapshot, resumed w
   const seen: number[] = [];
   const r = await resolveModel("org/tiny", { ...opts, onProgress: (p) => seen.push(p.bytes) });
   assert.deepEqual(r, { dir: snap, source: "download" });
-  for (const f of ["config.json", "model.safetensors", "tokenizer.json"]) assert.ok(readFileSync(join(snap, f)).equals(FILES[f]), f);
+  for (const f of ["config.json", "model.safetensors", "tokenizer.json"])
+    assert.ok(readFileSync(join(snap, f)).equals(FILES[f]), f);
   assert.ok(!existsSync(join(snap, "pytorch_model.bin")));
   assert.ok(!existsSync(partial));
   assert.equal(readFileSync(join(cache, "models--org--tiny", "refs", "main"), "utf8"), SHA);
@@ -158,13 +182,37 @@ test("download: file list from the API, files into the cache snapshot, resumed w
   assert.equal(weights[0].range, undefined);
   assert.equal(weights[1].range, `bytes=${have}-`);
   assert.ok(requests.every((q) => q.auth === "Bearer hf_test"));
-  assert.equal(seen[seen.length - 1], Object.entries(FILES).filter(([k]) => wantedRepoFile(k)).reduce((a, [, v]) => a + v.length, 0));
+  assert.equal(
+    seen[seen.length - 1],
+    Object.entries(FILES)
+      .filter(([k]) => wantedRepoFile(k))
+      .reduce((a, [, v]) => a + v.length, 0),
+  );
   // now it is in the cache: no network needed
-  assert.deepEqual(await resolveModel("org/tiny", { ...opts, endpoint: "http://127.0.0.1:9", offline: true }), { dir: snap, source: "cache" });
+  assert.deepEqual(await resolveModel("org/tiny", { ...opts, endpoint: "http://127.0.0.1:9", offline: true }), {
+    dir: snap,
+    source: "cache",
+  });
   await assert.rejects(resolveModel("org/missing", opts), /org\/missing: no such model/);
 });
 
 test("which repository files are fetched", () => {
-  for (const f of ["config.json", "model-00001-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json", "merges.txt", "vocab.json", "generation_config.json"]) assert.ok(wantedRepoFile(f), f);
-  for (const f of ["pytorch_model.bin", "model.gguf", "onnx/model.onnx", "pytorch_model.bin.index.json", "flax_model.msgpack"]) assert.ok(!wantedRepoFile(f), f);
+  for (const f of [
+    "config.json",
+    "model-00001-of-00002.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer.json",
+    "merges.txt",
+    "vocab.json",
+    "generation_config.json",
+  ])
+    assert.ok(wantedRepoFile(f), f);
+  for (const f of [
+    "pytorch_model.bin",
+    "model.gguf",
+    "onnx/model.onnx",
+    "pytorch_model.bin.index.json",
+    "flax_model.msgpack",
+  ])
+    assert.ok(!wantedRepoFile(f), f);
 });

@@ -35,8 +35,14 @@ test("openModel: config, zero-copy tensors, tokenizer; missing or misshapen tens
   writeFileSync(join(bad, "config.json"), readFileSync(join(dir, "config.json")));
   await writeSafetensorsModel(bad, copy(keep));
   assert.throws(() => openModel(bad), /model\.safetensors: tensor 'model\.layers\.1\.mlp\.up_proj\.weight' is missing/);
-  await writeSafetensorsModel(bad, copy(st.names(), (n) => (n === "model.norm.weight" ? [16, 16] : undefined)));
-  assert.throws(() => openModel(bad), /tensor 'model\.norm\.weight' has shape \[16, 16\], config\.json implies \[256\]/);
+  await writeSafetensorsModel(
+    bad,
+    copy(st.names(), (n) => (n === "model.norm.weight" ? [16, 16] : undefined)),
+  );
+  assert.throws(
+    () => openModel(bad),
+    /tensor 'model\.norm\.weight' has shape \[16, 16\], config\.json implies \[256\]/,
+  );
   assert.throws(() => openModel(join(bad, "nope")), /no such model folder/);
 });
 

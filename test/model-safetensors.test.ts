@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
-import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -26,22 +37,33 @@ const f32bytes = (xs: number[]) => new Uint8Array(new Float32Array(xs).buffer);
 
 test("byte-identical to the Rust/Python safetensors serializer (its own test vectors)", () => {
   // safetensors/src/tensor.rs test_serialization: {"attn.0": F32 [1,2,3] = 0..5}
-  const out = serializeSafetensors([{ name: "attn.0", dtype: "F32", shape: [1, 2, 3], data: f32bytes([0, 1, 2, 3, 4, 5]) }]);
+  const out = serializeSafetensors([
+    { name: "attn.0", dtype: "F32", shape: [1, 2, 3], data: f32bytes([0, 1, 2, 3, 4, 5]) },
+  ]);
   assert.deepEqual(
     [...out],
     [
-      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34,
-      58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63,
-      0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
+      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34,
+      70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95,
+      111, 102, 102, 115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0,
+      64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
     ],
   );
   // test_serialization_forced_alignement: "attn0" [1,1,2,3] → 7 spaces of padding
-  const out2 = serializeSafetensors([{ name: "attn0", dtype: "F32", shape: [1, 1, 2, 3], data: f32bytes([0, 1, 2, 3, 4, 5]) }]);
+  const out2 = serializeSafetensors([
+    { name: "attn0", dtype: "F32", shape: [1, 1, 2, 3], data: f32bytes([0, 1, 2, 3, 4, 5]) },
+  ]);
   assert.equal(out2.readBigUInt64LE(0), 72n);
-  assert.equal(out2.subarray(8, 80).toString(), '{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}       ');
+  assert.equal(
+    out2.subarray(8, 80).toString(),
+    '{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}       ',
+  );
   // test_empty: with and without metadata
   assert.deepEqual([...serializeSafetensors([])], [8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32]);
-  assert.equal(serializeSafetensors([], { framework: "pt" }).subarray(8).toString(), '{"__metadata__":{"framework":"pt"}}     ');
+  assert.equal(
+    serializeSafetensors([], { framework: "pt" }).subarray(8).toString(),
+    '{"__metadata__":{"framework":"pt"}}     ',
+  );
 });
 
 test("tensors ordered by dtype alignment (largest first), then by name; integer-like names keep their place", () => {
@@ -111,7 +133,8 @@ test("F16/BF16 conversions round to nearest even", () => {
   for (let i = 0; i < xs.length; i++) {
     assert.equal(back16[i], f16BitsToF32(f16[i]));
     assert.equal(backbf[i], bf16BitsToF32(bf16[i]));
-    if (Math.abs(xs[i]) > 1e-4 && Math.abs(xs[i]) < 6e4) assert.ok(Math.abs(back16[i] - xs[i]) <= Math.abs(xs[i]) * 2 ** -11);
+    if (Math.abs(xs[i]) > 1e-4 && Math.abs(xs[i]) < 6e4)
+      assert.ok(Math.abs(back16[i] - xs[i]) <= Math.abs(xs[i]) * 2 ** -11);
     if (xs[i] !== 0) assert.ok(Math.abs(backbf[i] - xs[i]) <= Math.abs(xs[i]) * 2 ** -8);
   }
   assert.deepEqual(toFloat32({ dtype: "F32", data: fromFloat32(xs, "F32") }), xs);
@@ -124,7 +147,12 @@ test("F16/BF16 conversions round to nearest even", () => {
 
 function allDtypeTensors(): Tensor[] {
   const vals = [0.5, -1.25, 3, 1e-3, 65000, -0];
-  const mk = (name: string, dtype: Tensor["dtype"], shape: number[], data: Uint8Array): Tensor => ({ name, dtype, shape, data });
+  const mk = (name: string, dtype: Tensor["dtype"], shape: number[], data: Uint8Array): Tensor => ({
+    name,
+    dtype,
+    shape,
+    data,
+  });
   return [
     mk("w.f32", "F32", [2, 3], fromFloat32(new Float32Array(vals), "F32")),
     mk("w.f16", "F16", [3, 2], fromFloat32(new Float32Array(vals), "F16")),
@@ -175,7 +203,13 @@ for (const mapped of [true, false]) {
 test("sharded model: shards by size, index with total_size and sorted weight_map, read back as one", async () => {
   const dir = tmp();
   const tensors: Tensor[] = [];
-  for (let i = 0; i < 5; i++) tensors.push({ name: `layers.${i}.w`, dtype: "F32", shape: [10], data: f32bytes(Array.from({ length: 10 }, (_, k) => i * 100 + k)) });
+  for (let i = 0; i < 5; i++)
+    tensors.push({
+      name: `layers.${i}.w`,
+      dtype: "F32",
+      shape: [10],
+      data: f32bytes(Array.from({ length: 10 }, (_, k) => i * 100 + k)),
+    });
   tensors.push({ name: "big", dtype: "F32", shape: [50], data: f32bytes(Array.from({ length: 50 }, (_, k) => k)) });
   tensors.push({ name: "tail", dtype: "BF16", shape: [4], data: fromFloat32(new Float32Array([1, 2, 3, 4]), "BF16") });
   // 40-byte tensors, limit 100 → 2 per shard; "big" (200 B) gets a shard of its own at once while the open shard
@@ -229,42 +263,83 @@ test("bad headers and truncated files fail with the file and tensor named", () =
     h.copy(b, 8);
     return b;
   };
-  assert.throws(() => SafetensorsFile.open(write("short.safetensors", good.subarray(0, 5))), /short\.safetensors: truncated file: 5 bytes/);
-  assert.throws(() => SafetensorsFile.open(write("hdr.safetensors", good.subarray(0, 30))), /hdr\.safetensors: truncated file: header says \d+ header bytes/);
-  assert.throws(() => SafetensorsFile.open(write("data.safetensors", good.subarray(0, good.length - 2))), /data\.safetensors: truncated file: tensor 'b' needs bytes 8\.\.12/);
-  assert.throws(() => SafetensorsFile.open(write("json.safetensors", withHeader('{"a":{"dtype":"F32",', 0))), /json\.safetensors: header is not valid JSON/);
   assert.throws(
-    () => SafetensorsFile.open(write("dtype.safetensors", withHeader('{"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}', 1))),
+    () => SafetensorsFile.open(write("short.safetensors", good.subarray(0, 5))),
+    /short\.safetensors: truncated file: 5 bytes/,
+  );
+  assert.throws(
+    () => SafetensorsFile.open(write("hdr.safetensors", good.subarray(0, 30))),
+    /hdr\.safetensors: truncated file: header says \d+ header bytes/,
+  );
+  assert.throws(
+    () => SafetensorsFile.open(write("data.safetensors", good.subarray(0, good.length - 2))),
+    /data\.safetensors: truncated file: tensor 'b' needs bytes 8\.\.12/,
+  );
+  assert.throws(
+    () => SafetensorsFile.open(write("json.safetensors", withHeader('{"a":{"dtype":"F32",', 0))),
+    /json\.safetensors: header is not valid JSON/,
+  );
+  assert.throws(
+    () =>
+      SafetensorsFile.open(
+        write("dtype.safetensors", withHeader('{"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}', 1)),
+      ),
     /dtype\.safetensors: tensor 'a': unknown dtype "Q4"/,
   );
   assert.throws(
-    () => SafetensorsFile.open(write("range.safetensors", withHeader('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', 4))),
+    () =>
+      SafetensorsFile.open(
+        write("range.safetensors", withHeader('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', 4)),
+      ),
     /range\.safetensors: tensor 'a': data_offsets \[0,4\] span 4 bytes, but F32 \[2\] needs 8/,
   );
   assert.throws(
-    () => SafetensorsFile.open(write("gap.safetensors", withHeader('{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8))),
+    () =>
+      SafetensorsFile.open(
+        write("gap.safetensors", withHeader('{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8)),
+      ),
     /gap\.safetensors: tensor 'a': data_offsets begin at 4, expected 0/,
   );
   assert.throws(
-    () => SafetensorsFile.open(write("oob.safetensors", withHeader('{"a":{"dtype":"U8","shape":[16],"data_offsets":[0,16]}}', 8))),
+    () =>
+      SafetensorsFile.open(
+        write("oob.safetensors", withHeader('{"a":{"dtype":"U8","shape":[16],"data_offsets":[0,16]}}', 8)),
+      ),
     /oob\.safetensors: truncated file: tensor 'a' needs bytes 0\.\.16 of the data buffer, which has only 8 bytes/,
   );
-  assert.throws(() => SafetensorsFile.open(write("huge.safetensors", Buffer.from([255, 255, 255, 255, 0, 0, 0, 0, 1]))), /huge\.safetensors: header length \d+ is larger/);
-  assert.throws(() => SafetensorsFile.open(write("trail.safetensors", Buffer.concat([good, Buffer.alloc(3)]))), /trail\.safetensors: 3 unexpected trailing bytes/);
+  assert.throws(
+    () => SafetensorsFile.open(write("huge.safetensors", Buffer.from([255, 255, 255, 255, 0, 0, 0, 0, 1]))),
+    /huge\.safetensors: header length \d+ is larger/,
+  );
+  assert.throws(
+    () => SafetensorsFile.open(write("trail.safetensors", Buffer.concat([good, Buffer.alloc(3)]))),
+    /trail\.safetensors: 3 unexpected trailing bytes/,
+  );
   assert.throws(() => SafetensorsFile.open(join(dir, "missing.safetensors")), /missing\.safetensors: cannot open/);
   // index problems
   const sub = join(dir, "sharded");
   write("x", new Uint8Array(0));
   mkdirSync(sub);
   writeFileSync(join(sub, "model-00001-of-00001.safetensors"), good);
-  writeFileSync(join(sub, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: { a: "model-00001-of-00001.safetensors", c: "model-00001-of-00001.safetensors" } }));
-  assert.throws(() => openSafetensors(sub), /index\.json: weight_map lists 'c' in model-00001-of-00001\.safetensors, but that file has no such tensor/);
-  writeFileSync(join(sub, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: { a: "model-00002-of-00002.safetensors" } }));
+  writeFileSync(
+    join(sub, "model.safetensors.index.json"),
+    JSON.stringify({
+      metadata: {},
+      weight_map: { a: "model-00001-of-00001.safetensors", c: "model-00001-of-00001.safetensors" },
+    }),
+  );
+  assert.throws(
+    () => openSafetensors(sub),
+    /index\.json: weight_map lists 'c' in model-00001-of-00001\.safetensors, but that file has no such tensor/,
+  );
+  writeFileSync(
+    join(sub, "model.safetensors.index.json"),
+    JSON.stringify({ metadata: {}, weight_map: { a: "model-00002-of-00002.safetensors" } }),
+  );
   assert.throws(() => openSafetensors(sub), /shard model-00002-of-00002\.safetensors listed in weight_map is missing/);
   assert.throws(() => openSafetensors(join(dir, "nothing-here")), /no such file or folder/);
   assert.ok(existsSync(join(dir, "x")));
 });
-
 
 function addonBuilt(): boolean {
   try {
@@ -284,7 +359,10 @@ test("a file over the mappable size (> 4 GiB) is read tensor by tensor", () => {
     { name: "b", dtype: "F32", shape: [2] },
   ]);
   // F32 sorts first: b at [0, 8), a after it
-  assert.deepEqual(plan.order.map((o) => o.name), ["b", "a"]);
+  assert.deepEqual(
+    plan.order.map((o) => o.name),
+    ["b", "a"],
+  );
   const fd = openSync(path, "w");
   try {
     writeSync(fd, plan.header, 0, plan.header.length, 0);

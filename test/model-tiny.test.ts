@@ -10,7 +10,16 @@ import { initTinyModel, TinyRng, type TinyModelInfo } from "../src/model/tiny.js
 
 const tmp = () => mkdtempSync(join(tmpdir(), "sqlfocus-tiny-"));
 const digest = (dir: string) =>
-  Object.fromEntries(readdirSync(dir).sort().map((f) => [f, createHash("sha256").update(readFileSync(join(dir, f))).digest("hex")]));
+  Object.fromEntries(
+    readdirSync(dir)
+      .sort()
+      .map((f) => [
+        f,
+        createHash("sha256")
+          .update(readFileSync(join(dir, f)))
+          .digest("hex"),
+      ]),
+  );
 
 let shared: string; // the default model (seed 0), written once
 let sharedInfo: TinyModelInfo;
@@ -20,10 +29,19 @@ before(async () => {
 });
 
 test("same seed → same bytes; another seed → other weights", async () => {
-  const b = tmp(), c = tmp();
+  const b = tmp(),
+    c = tmp();
   await initTinyModel(b, { seed: 0 });
   const da = digest(shared);
-  assert.deepEqual(Object.keys(da), ["config.json", "generation_config.json", "merges.txt", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.json"]);
+  assert.deepEqual(Object.keys(da), [
+    "config.json",
+    "generation_config.json",
+    "merges.txt",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+  ]);
   assert.deepEqual(digest(b), da);
   await initTinyModel(c, { seed: 8, tied: true, layers: 1 });
   const dc = digest(c);
@@ -57,7 +75,10 @@ test("default model: Qwen2 shapes, bf16, N(0, 0.02) weights, unit norms, untied 
   assert.deepEqual(st.metadata, { format: "pt" });
   assert.equal(st.names().length, 1 + 4 * 12 + 1 + 1);
   assert.equal(info.tensors, 51);
-  assert.equal(info.nonEmbeddingParameters, 4 * (2 * 256 * 256 + 2 * 128 * 256 + 3 * 768 * 256 + 256 + 2 * 128 + 2 * 256) + 256);
+  assert.equal(
+    info.nonEmbeddingParameters,
+    4 * (2 * 256 * 256 + 2 * 128 * 256 + 3 * 768 * 256 + 256 + 2 * 128 + 2 * 256) + 256,
+  );
   const shape = (n: string) => st.info(n).shape;
   assert.deepEqual(shape("model.embed_tokens.weight"), [151936, 256]);
   assert.deepEqual(shape("lm_head.weight"), [151936, 256]);
@@ -75,14 +96,20 @@ test("default model: Qwen2 shapes, bf16, N(0, 0.02) weights, unit norms, untied 
   assert.ok(norm.every((x) => x === 1));
   for (const n of ["model.layers.1.mlp.up_proj.weight", "model.embed_tokens.weight", "lm_head.weight"]) {
     const w = toFloat32(st.tensor(n));
-    let s = 0, s2 = 0;
-    for (const x of w) { s += x; s2 += x * x; }
-    const mean = s / w.length, sd = Math.sqrt(s2 / w.length - mean * mean);
+    let s = 0,
+      s2 = 0;
+    for (const x of w) {
+      s += x;
+      s2 += x * x;
+    }
+    const mean = s / w.length,
+      sd = Math.sqrt(s2 / w.length - mean * mean);
     assert.ok(Math.abs(mean) < 1e-3, `${n} mean ${mean}`);
     assert.ok(Math.abs(sd - 0.02) < 0.0005, `${n} std ${sd}`);
   }
   // tensors differ from each other (each has its own random stream)
-  const q0 = st.tensor("model.layers.0.self_attn.q_proj.weight").data, q1 = st.tensor("model.layers.1.self_attn.q_proj.weight").data;
+  const q0 = st.tensor("model.layers.0.self_attn.q_proj.weight").data,
+    q1 = st.tensor("model.layers.1.self_attn.q_proj.weight").data;
   assert.notDeepEqual(q0.slice(0, 64), q1.slice(0, 64));
 });
 
@@ -106,22 +133,33 @@ test("tied f32 variant, sharded; a non-empty folder needs overwrite", async () =
   await assert.rejects(initTinyModel(other, { heads: 3 }), /heads \(3\) must divide hidden \(256\)/);
   await assert.rejects(initTinyModel(tmp(), { dtype: "q4" as never }), /dtype must be bf16, f16 or f32/);
   const file = join(other, "x");
-  await assert.rejects(initTinyModel(file, { overwrite: true }), (err: Error) => err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`);
+  await assert.rejects(
+    initTinyModel(file, { overwrite: true }),
+    (err: Error) =>
+      err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`,
+  );
   assert.equal(readFileSync(file, "utf8"), "");
 });
 
 test("random stream: deterministic, uniform in (0,1), seeds and names give distinct streams", () => {
-  const a = new TinyRng(1, "x"), b = new TinyRng(1, "x"), c = new TinyRng(1, "y"), d = new TinyRng(2, "x");
+  const a = new TinyRng(1, "x"),
+    b = new TinyRng(1, "x"),
+    c = new TinyRng(1, "y"),
+    d = new TinyRng(2, "x");
   const seq = (r: TinyRng) => Array.from({ length: 8 }, () => r.nextU32());
   const sa = seq(a);
   assert.deepEqual(seq(b), sa);
   assert.notDeepEqual(seq(c), sa);
   assert.notDeepEqual(seq(d), sa);
   const r = new TinyRng(5, "u");
-  let lo = 1, hi = 0, sum = 0;
+  let lo = 1,
+    hi = 0,
+    sum = 0;
   for (let i = 0; i < 100000; i++) {
     const u = r.uniform();
-    lo = Math.min(lo, u); hi = Math.max(hi, u); sum += u;
+    lo = Math.min(lo, u);
+    hi = Math.max(hi, u);
+    sum += u;
   }
   assert.ok(lo > 0 && hi < 1);
   // the inlined normal filler draws the same stream as uniform(): Box-Muller on consecutive pairs
@@ -129,7 +167,8 @@ test("random stream: deterministic, uniform in (0,1), seeds and names give disti
   new TinyRng(9, "n").fillNormal(n, 0.5);
   const ref = new TinyRng(9, "n");
   for (let i = 0; i < n.length; i += 2) {
-    const rr = Math.sqrt(-2 * Math.log(ref.uniform())) * 0.5, a = 2 * Math.PI * ref.uniform();
+    const rr = Math.sqrt(-2 * Math.log(ref.uniform())) * 0.5,
+      a = 2 * Math.PI * ref.uniform();
     assert.equal(n[i], Math.fround(rr * Math.cos(a)));
     if (i + 1 < n.length) assert.equal(n[i + 1], Math.fround(rr * Math.sin(a)));
   }

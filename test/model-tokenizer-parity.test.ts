@@ -41,7 +41,10 @@ const CHATS: { messages: ChatMessage[]; addGenerationPrompt?: boolean; tools?: R
   {
     messages: [
       { role: "system", content: "You are a SQL expert." },
-      { role: "user", content: "【Schema】\n# Table: singer\n[(id:INTEGER, Primary Key), (name:TEXT)]\n\nList all names." },
+      {
+        role: "user",
+        content: "【Schema】\n# Table: singer\n[(id:INTEGER, Primary Key), (name:TEXT)]\n\nList all names.",
+      },
       { role: "assistant", content: "SELECT name FROM singer" },
     ],
   },
@@ -56,7 +59,16 @@ const CHATS: { messages: ChatMessage[]; addGenerationPrompt?: boolean; tools?: R
   {
     messages: [{ role: "user", content: "What is the weather?" }],
     addGenerationPrompt: true,
-    tools: [{ type: "function", function: { name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+    tools: [
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          description: "Weather",
+          parameters: { type: "object", properties: { city: { type: "string" } } },
+        },
+      },
+    ],
   },
 ];
 
@@ -74,13 +86,16 @@ function corpusDigest(s: Side): string {
   const ids = TEXTS.map((t) => s.encode(t));
   const decoded = ids.map((i) => [s.decode(i, false), s.decode(i, true)]);
   const renders = CHATS.map((c) => s.render(c));
-  return createHash("sha256").update(JSON.stringify([ids, decoded, renders])).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify([ids, decoded, renders]))
+    .digest("hex");
 }
 
 const ours = (tok: Tokenizer): Side => ({
   encode: (t) => tok.encode(t),
   decode: (ids, skip) => tok.decode(ids, { skipSpecialTokens: skip }),
-  render: (c) => tok.applyChatTemplate(c.messages, { addGenerationPrompt: c.addGenerationPrompt, tools: c.tools, tokenize: false }),
+  render: (c) =>
+    tok.applyChatTemplate(c.messages, { addGenerationPrompt: c.addGenerationPrompt, tools: c.tools, tokenize: false }),
 });
 
 let tok: Tokenizer;
@@ -103,7 +118,12 @@ before(async () => {
     encode: (s) => t.encode(s, { add_special_tokens: false }),
     decode: (ids, skip) => t.decode(ids, { skip_special_tokens: skip }),
     render: (c) =>
-      t.apply_chat_template(c.messages as never, { chat_template: template, add_generation_prompt: c.addGenerationPrompt ?? false, tools: c.tools as never, tokenize: false }) as unknown as string,
+      t.apply_chat_template(c.messages as never, {
+        chat_template: template,
+        add_generation_prompt: c.addGenerationPrompt ?? false,
+        tools: c.tools as never,
+        tokenize: false,
+      }) as unknown as string,
   };
 });
 
@@ -125,27 +145,43 @@ test("the same ids, text and special-token ids as @huggingface/transformers, str
   for (const c of CHATS) {
     const text = ours(tok).render(c);
     assert.equal(text, ref.render(c));
-    assert.deepEqual(tok.applyChatTemplate(c.messages, { addGenerationPrompt: c.addGenerationPrompt, tools: c.tools }).ids, ref.encode(text));
+    assert.deepEqual(
+      tok.applyChatTemplate(c.messages, { addGenerationPrompt: c.addGenerationPrompt, tools: c.tools }).ids,
+      ref.encode(text),
+    );
   }
   const viaTransformers = await Tokenizer.load(dir, { backend: "transformers" });
   assert.equal(viaTransformers.backend, "transformers");
-  for (const k of ["size", "eosTokenId", "padTokenId", "bosTokenId"] as const) assert.equal(tok[k], viaTransformers[k], k);
-  for (const s of ["<|im_end|>", "<|endoftext|>", "SELECT", "Ġsinger", "no-such-token-xyz"]) assert.equal(tok.tokenToId(s), viaTransformers.tokenToId(s), s);
+  for (const k of ["size", "eosTokenId", "padTokenId", "bosTokenId"] as const)
+    assert.equal(tok[k], viaTransformers[k], k);
+  for (const s of ["<|im_end|>", "<|endoftext|>", "SELECT", "Ġsinger", "no-such-token-xyz"])
+    assert.equal(tok.tokenToId(s), viaTransformers.tokenToId(s), s);
   assert.equal(corpusDigest(ours(viaTransformers)), EXPECTED_DIGEST);
 });
 
 test("Spider questions and gold queries tokenise identically (SQLFOCUS_SPIDER)", async (t) => {
   const spider = process.env.SQLFOCUS_SPIDER;
   if (!reference) return t.skip(transformersMissing);
-  if (!spider || !existsSync(join(spider, "dev.json"))) return t.skip("SQLFOCUS_SPIDER is not set to a Spider folder with dev.json");
-  const dev = JSON.parse(readFileSync(join(spider, "dev.json"), "utf8")) as { question: string; query: string; db_id: string }[];
+  if (!spider || !existsSync(join(spider, "dev.json")))
+    return t.skip("SQLFOCUS_SPIDER is not set to a Spider folder with dev.json");
+  const dev = JSON.parse(readFileSync(join(spider, "dev.json"), "utf8")) as {
+    question: string;
+    query: string;
+    db_id: string;
+  }[];
   let n = 0;
   for (const ex of dev) {
     for (const s of [ex.question, ex.query]) {
       assert.deepEqual(tok.encode(s), reference.encode(s), `${ex.db_id}: ${JSON.stringify(s)}`);
       n++;
     }
-    const c = { messages: [{ role: "user", content: ex.question }, { role: "assistant", content: ex.query }], addGenerationPrompt: false };
+    const c = {
+      messages: [
+        { role: "user", content: ex.question },
+        { role: "assistant", content: ex.query },
+      ],
+      addGenerationPrompt: false,
+    };
     assert.equal(ours(tok).render(c), reference.render(c));
   }
   assert.ok(n > 1000, `compared ${n} strings`);

@@ -17,15 +17,19 @@ before(async () => {
   vocab = JSON.parse(readFileSync(join(dir, "vocab.json"), "utf8"));
   tok = await Tokenizer.load(dir);
 });
-const ids = (pieces: string[]) => pieces.map((p) => {
-  assert.ok(p in vocab, `'${p}' is in the vocabulary`);
-  return vocab[p];
-});
+const ids = (pieces: string[]) =>
+  pieces.map((p) => {
+    assert.ok(p in vocab, `'${p}' is in the vocabulary`);
+    return vocab[p];
+  });
 
 test("tokenizer files are Qwen2.5's: 151,665 ids, special tokens, eos/pad", () => {
   const t = JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8"));
   assert.equal(Object.keys(t.model.vocab).length, 151643);
-  assert.deepEqual(t.added_tokens.map((a: { id: number }) => a.id), Array.from({ length: 22 }, (_, i) => 151643 + i));
+  assert.deepEqual(
+    t.added_tokens.map((a: { id: number }) => a.id),
+    Array.from({ length: 22 }, (_, i) => 151643 + i),
+  );
   assert.equal(tok.size, QWEN25_TOKENIZER_SIZE);
   assert.equal(tok.tokenToId("<|endoftext|>"), 151643);
   assert.equal(tok.tokenToId("<|im_start|>"), 151644);
@@ -70,11 +74,28 @@ test("ChatML conversation: Qwen2.5's template text and ids", () => {
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHow many singers?<|im_end|>\n" +
       "<|im_start|>assistant\nSELECT count(*) FROM singer<|im_end|>\n",
   );
-  const S = 151644, E = 151645, NL = vocab["Ċ"];
+  const S = 151644,
+    E = 151645,
+    NL = vocab["Ċ"];
   assert.deepEqual(got, [
-    S, ...ids(["system"]), NL, ...ids(["You", "Ġare", "Ġa", "Ġhelpful", "Ġassistant", "."]), E, NL,
-    S, ...ids(["user"]), NL, ...ids(["How", "Ġmany", "Ġsingers", "?"]), E, NL,
-    S, ...ids(["assistant"]), NL, ...ids(["SELECT", "Ġcount", "(*)", "ĠFROM", "Ġsinger"]), E, NL,
+    S,
+    ...ids(["system"]),
+    NL,
+    ...ids(["You", "Ġare", "Ġa", "Ġhelpful", "Ġassistant", "."]),
+    E,
+    NL,
+    S,
+    ...ids(["user"]),
+    NL,
+    ...ids(["How", "Ġmany", "Ġsingers", "?"]),
+    E,
+    NL,
+    S,
+    ...ids(["assistant"]),
+    NL,
+    ...ids(["SELECT", "Ġcount", "(*)", "ĠFROM", "Ġsinger"]),
+    E,
+    NL,
   ]);
   // no system message → Qwen2.5's default one; generation prompt opens the assistant turn
   const g = tok.applyChatTemplate([{ role: "user", content: "How many singers?" }], { addGenerationPrompt: true });
@@ -87,7 +108,13 @@ test("ChatML conversation: Qwen2.5's template text and ids", () => {
   assert.deepEqual(g.ids.slice(0, 4), [S, vocab["system"], NL, vocab["You"]]);
   // render only: the same text, no ids
   assert.equal(tok.applyChatTemplate(messages, { tokenize: false }), text);
-  assert.equal(tok.applyChatTemplate([{ role: "user", content: "How many singers?" }], { addGenerationPrompt: true, tokenize: false }), g.text);
+  assert.equal(
+    tok.applyChatTemplate([{ role: "user", content: "How many singers?" }], {
+      addGenerationPrompt: true,
+      tokenize: false,
+    }),
+    g.text,
+  );
   assert.throws(() => tok.applyChatTemplate([], { tokenize: false }), /non-empty/);
   assert.throws(() => tok.applyChatTemplate([]), /non-empty/);
   assert.throws(() => tok.applyChatTemplate([{ role: "user" } as never]), /messages\[0\]/);

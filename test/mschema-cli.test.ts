@@ -11,7 +11,9 @@ const root = mkdtempSync(join(tmpdir(), "sqlfocus-mschema-cli-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "mschema", ...args], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "mschema", ...args], {
+    encoding: "utf8",
+  });
   return { status: r.status, stderr: r.stderr.trim() };
 }
 

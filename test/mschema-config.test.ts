@@ -39,19 +39,30 @@ test("the Python project's config.ini: [database] host port user password dbname
 });
 
 test("type = postgresql (default port 5432) and type = sqlite with a path relative to the config file", async () => {
-  const pgc = readDatabaseConfig(write("pg.ini", "[database]\ntype = PostgreSQL\nhost = localhost\nuser = postgres\ndbname = shop\n"));
+  const pgc = readDatabaseConfig(
+    write("pg.ini", "[database]\ntype = PostgreSQL\nhost = localhost\nuser = postgres\ndbname = shop\n"),
+  );
   assert.equal(pgc.type, "postgresql");
   assert.equal(pgc.port, 5432);
   const lite = write("lite.ini", "[database]\ntype: sqlite\npath = shop.sqlite\n");
   assert.equal(readDatabaseConfig(lite).path, join(dir, "shop.sqlite"));
   const r = await mschema(lite, { dbId: "shop" });
-  assert.equal(r.text, "【DB_ID】 shop\n【Schema】\n# Table: item\n[\n(id:INTEGER, Primary Key, Examples: [1]),\n(name:TEXT, Examples: [pen])\n]");
+  assert.equal(
+    r.text,
+    "【DB_ID】 shop\n【Schema】\n# Table: item\n[\n(id:INTEGER, Primary Key, Examples: [1]),\n(name:TEXT, Examples: [pen])\n]",
+  );
 });
 
 test("bad config: errors name the file, line and field, never the password", () => {
   const cases: Array<[string, RegExp]> = [
-    [`[database]\nhost = h\nport = 33o6\npassword = ${SECRET}\ndbname = d\n`, /bad1\.ini:3: field "port" must be a whole number/],
-    [`[database]\ntype = oracle\npassword = ${SECRET}\n`, /bad2\.ini:2: field "type" must be mysql, postgresql or sqlite/],
+    [
+      `[database]\nhost = h\nport = 33o6\npassword = ${SECRET}\ndbname = d\n`,
+      /bad1\.ini:3: field "port" must be a whole number/,
+    ],
+    [
+      `[database]\ntype = oracle\npassword = ${SECRET}\n`,
+      /bad2\.ini:2: field "type" must be mysql, postgresql or sqlite/,
+    ],
     [`[database]\nhost = h\npassword = ${SECRET}\n`, /bad3\.ini: \[database\] needs field "dbname"/],
     [`password = ${SECRET}\n[database]\n`, /bad4\.ini:1: "password" comes before any \[section\]/],
     [`[db]\npassword = ${SECRET}\n`, /bad5\.ini: no \[database\] section/],
@@ -60,13 +71,19 @@ test("bad config: errors name the file, line and field, never the password", () 
   ];
   cases.forEach(([text, re], i) => {
     const p = write(`bad${i + 1}.ini`, text);
-    assert.throws(() => readDatabaseConfig(p), (err: Error) => {
-      assert.match(err.message, re);
-      assert.ok(!err.message.includes(SECRET), err.message);
-      return true;
-    });
+    assert.throws(
+      () => readDatabaseConfig(p),
+      (err: Error) => {
+        assert.match(err.message, re);
+        assert.ok(!err.message.includes(SECRET), err.message);
+        return true;
+      },
+    );
   });
-  assert.throws(() => readDatabaseConfig(join(dir, "missing.ini")), /cannot read database config .*missing\.ini: ENOENT/);
+  assert.throws(
+    () => readDatabaseConfig(join(dir, "missing.ini")),
+    /cannot read database config .*missing\.ini: ENOENT/,
+  );
 });
 
 test("URLs: mysql://, postgres://, sqlite:///; the password is redacted in messages", () => {
@@ -76,18 +93,31 @@ test("URLs: mysql://, postgres://, sqlite:///; the password is redacted in messa
   assert.equal(databaseConfigFromUrl("postgresql://u@h/warehouse").port, 5432);
   assert.equal(databaseConfigFromUrl("sqlite:///tmp/x.sqlite").path, "/tmp/x.sqlite");
   assert.equal(redactUrl("postgres://u:hunter2@h:5432/db"), "postgres://u:***@h:5432/db");
-  assert.throws(() => databaseConfigFromUrl("oracle://u:hunter2@h/db"), (err: Error) => !err.message.includes("hunter2") && /unsupported database URL scheme "oracle"/.test(err.message));
-  assert.throws(() => databaseConfigFromUrl("mysql://u:hunter2@h"), (err: Error) => !err.message.includes("hunter2") && /names no database/.test(err.message));
+  assert.throws(
+    () => databaseConfigFromUrl("oracle://u:hunter2@h/db"),
+    (err: Error) => !err.message.includes("hunter2") && /unsupported database URL scheme "oracle"/.test(err.message),
+  );
+  assert.throws(
+    () => databaseConfigFromUrl("mysql://u:hunter2@h"),
+    (err: Error) => !err.message.includes("hunter2") && /names no database/.test(err.message),
+  );
 });
 
 test("a connection that fails shows host and user, not the password (nothing listens on the port)", async () => {
-  const ini = write("down.ini", `[database]\ntype = postgresql\nhost = 127.0.0.1\nport = 1\nuser = someone\npassword = ${SECRET}\ndbname = d\n`);
+  const ini = write(
+    "down.ini",
+    `[database]\ntype = postgresql\nhost = 127.0.0.1\nport = 1\nuser = someone\npassword = ${SECRET}\ndbname = d\n`,
+  );
   await assert.rejects(mschema(ini), (err: Error) => {
     assert.match(err.message, /^PostgreSQL someone@127\.0\.0\.1:1\/d: /);
     assert.ok(!err.message.includes(SECRET), err.message);
     return true;
   });
-  const cli = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts"), "mschema", "--config", ini], { encoding: "utf8" });
+  const cli = spawnSync(
+    process.execPath,
+    ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts"), "mschema", "--config", ini],
+    { encoding: "utf8" },
+  );
   assert.equal(cli.status, 1);
   assert.match(cli.stderr, /someone@127\.0\.0\.1:1/);
   assert.ok(!cli.stderr.includes(SECRET) && !cli.stdout.includes(SECRET));
@@ -97,11 +127,25 @@ test("sqlfocus mschema --sqlite writes the M-Schema (stdout or --out, atomically
   const out = join(dir, "out.txt");
   const cli = spawnSync(
     process.execPath,
-    ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts"), "mschema", "--sqlite", join(dir, "shop.sqlite"), "--db-id", "shop", "--out", out],
+    [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "..", "src", "cli", "main.ts"),
+      "mschema",
+      "--sqlite",
+      join(dir, "shop.sqlite"),
+      "--db-id",
+      "shop",
+      "--out",
+      out,
+    ],
     { encoding: "utf8" },
   );
   assert.equal(cli.status, 0, cli.stderr);
   assert.match(cli.stderr, /read SQLite .*shop\.sqlite: 1 tables, 2 columns/);
   const text = readFileSync(out, "utf8");
-  assert.equal(text, "【DB_ID】 shop\n【Schema】\n# Table: item\n[\n(id:INTEGER, Primary Key, Examples: [1]),\n(name:TEXT, Examples: [pen])\n]\n");
+  assert.equal(
+    text,
+    "【DB_ID】 shop\n【Schema】\n# Table: item\n[\n(id:INTEGER, Primary Key, Examples: [1]),\n(name:TEXT, Examples: [pen])\n]\n",
+  );
 });

@@ -96,27 +96,38 @@ test("PostgreSQL DDL: quoted identifiers, schemas, COMMENT ON TABLE/COLUMN, REFE
 const spiderDb = (id: string) => join(spiderDir, "database", id, `${id}.sqlite`);
 
 // Skipped without Spider; a failure under CI (test/helpers/services.ts).
-test("SQLite DDL gives the live reader's M-Schema without examples, for every Spider database", { skip: requireSpider() }, () => {
-  const dir = dirname(dirname(spiderDb("concert_singer")));
-  const ids = readdirSync(dir).filter((id) => existsSync(spiderDb(id)));
-  assert.ok(ids.length >= 3);
-  for (const id of ids) {
-    const live = readSqliteSchema(spiderDb(id));
-    const fromDdl = ok(parseDdlSchema(sqliteDdl(spiderDb(id)), "sqlite", { dbId: id }));
-    // the live reader lists tables by name (as SQLAlchemy); DDL keeps declaration order
-    fromDdl.tables.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const liveText = formatMSchema(live, { maxExamples: 0 }).split("\n");
-    const ddlText = formatMSchema(fromDdl).split("\n");
-    const cut = (lines: string[]) => (lines.includes("【Foreign keys】") ? lines.indexOf("【Foreign keys】") : lines.length);
-    assert.deepEqual(ddlText.slice(0, cut(ddlText)), liveText.slice(0, cut(liveText)), id);
-    // key order differs (SQLAlchemy's PRAGMA order vs declaration order); keys declared twice are shown once by both
-    assert.deepEqual([...new Set(ddlText.slice(cut(ddlText)))].sort(), liveText.slice(cut(liveText)).sort(), id);
-  }
-});
+test(
+  "SQLite DDL gives the live reader's M-Schema without examples, for every Spider database",
+  { skip: requireSpider() },
+  () => {
+    const dir = dirname(dirname(spiderDb("concert_singer")));
+    const ids = readdirSync(dir).filter((id) => existsSync(spiderDb(id)));
+    assert.ok(ids.length >= 3);
+    for (const id of ids) {
+      const live = readSqliteSchema(spiderDb(id));
+      const fromDdl = ok(parseDdlSchema(sqliteDdl(spiderDb(id)), "sqlite", { dbId: id }));
+      // the live reader lists tables by name (as SQLAlchemy); DDL keeps declaration order
+      fromDdl.tables.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const liveText = formatMSchema(live, { maxExamples: 0 }).split("\n");
+      const ddlText = formatMSchema(fromDdl).split("\n");
+      const cut = (lines: string[]) =>
+        lines.includes("【Foreign keys】") ? lines.indexOf("【Foreign keys】") : lines.length;
+      assert.deepEqual(ddlText.slice(0, cut(ddlText)), liveText.slice(0, cut(liveText)), id);
+      // key order differs (SQLAlchemy's PRAGMA order vs declaration order); keys declared twice are shown once by both
+      assert.deepEqual([...new Set(ddlText.slice(cut(ddlText)))].sort(), liveText.slice(cut(liveText)).sort(), id);
+    }
+  },
+);
 
 test("CREATE TABLE … AS SELECT is left out with a warning; SQL Server-style [names] and COLLATE NOCASE read", () => {
-  const r = parseDdlSchema('CREATE TABLE "t" ("a b" TEXT COLLATE NOCASE DEFAULT \'x\', [c] INT, PRIMARY KEY ("a b")); CREATE TABLE u AS SELECT * FROM t;', "sqlite");
-  assert.equal(formatMSchema(ok(r)), "【DB_ID】 Anonymous\n【Schema】\n# Table: t\n[\n(a b:TEXT, Primary Key),\n(c:INTEGER)\n]");
+  const r = parseDdlSchema(
+    'CREATE TABLE "t" ("a b" TEXT COLLATE NOCASE DEFAULT \'x\', [c] INT, PRIMARY KEY ("a b")); CREATE TABLE u AS SELECT * FROM t;',
+    "sqlite",
+  );
+  assert.equal(
+    formatMSchema(ok(r)),
+    "【DB_ID】 Anonymous\n【Schema】\n# Table: t\n[\n(a b:TEXT, Primary Key),\n(c:INTEGER)\n]",
+  );
   assert.ok(r.warnings.some((w) => /CREATE TABLE u has no column list/.test(w)));
 });
 

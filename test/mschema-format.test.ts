@@ -31,8 +31,16 @@ const shop = (): DatabaseSchema => ({
         col("price", "DECIMAL(10, 2)", { examples: ["1.5"] }),
       ],
     },
-    { name: "orders", comment: "", columns: [col("order_id", "INTEGER", { primaryKey: true }), col("customer_id", "INTEGER")] },
-    { name: "audit_log", comment: "", columns: [col("entry", "TEXT", { comment: "what happened", examples: ["login"] })] },
+    {
+      name: "orders",
+      comment: "",
+      columns: [col("order_id", "INTEGER", { primaryKey: true }), col("customer_id", "INTEGER")],
+    },
+    {
+      name: "audit_log",
+      comment: "",
+      columns: [col("entry", "TEXT", { comment: "what happened", examples: ["login"] })],
+    },
   ],
   foreignKeys: [{ table: "orders", column: "customer_id", refTable: "customer", refColumn: "id" }],
 });
@@ -80,7 +88,19 @@ test("the examples cap counts before the length rule; max examples 0 shows none"
 
 test("include/exclude (case-insensitive); foreign keys only between shown tables, header kept as the reference", () => {
   const text = formatMSchema(shop(), { include: ["ORDERS", "audit_log"], exclude: ["audit_log"] });
-  assert.equal(text, ["【DB_ID】 shop", "【Schema】", "# Table: orders", "[", "(order_id:INTEGER, Primary Key),", "(customer_id:INTEGER)", "]", "【Foreign keys】"].join("\n"));
+  assert.equal(
+    text,
+    [
+      "【DB_ID】 shop",
+      "【Schema】",
+      "# Table: orders",
+      "[",
+      "(order_id:INTEGER, Primary Key),",
+      "(customer_id:INTEGER)",
+      "]",
+      "【Foreign keys】",
+    ].join("\n"),
+  );
   assert.throws(() => formatMSchema(shop(), { include: ["nope"] }), /include: no table named nope in shop/);
 });
 
@@ -129,17 +149,63 @@ test("the default counter is the Qwen tokenizer", async () => {
 
 test("Python's str() of values: float repr, Decimal as float, examples_to_str", () => {
   const cases: Array<[number, string]> = [
-    [3, "3.0"], [0.1, "0.1"], [1e16, "1e+16"], [1e15, "1000000000000000.0"], [0.0001, "0.0001"], [0.00001, "1e-05"],
-    [-2.5, "-2.5"], [1.5e-7, "1.5e-07"], [123456789.125, "123456789.125"], [1e22, "1e+22"], [-0, "-0.0"], [NaN, "nan"],
-    [1.5e-5, "1.5e-05"], [123456789012345680, "1.2345678901234568e+17"], [2.5e-300, "2.5e-300"],
-    [0.1 + 0.2, "0.30000000000000004"], [-12.5, "-12.5"], [Infinity, "inf"], [-Infinity, "-inf"],
+    [3, "3.0"],
+    [0.1, "0.1"],
+    [1e16, "1e+16"],
+    [1e15, "1000000000000000.0"],
+    [0.0001, "0.0001"],
+    [0.00001, "1e-05"],
+    [-2.5, "-2.5"],
+    [1.5e-7, "1.5e-07"],
+    [123456789.125, "123456789.125"],
+    [1e22, "1e+22"],
+    [-0, "-0.0"],
+    [NaN, "nan"],
+    [1.5e-5, "1.5e-05"],
+    [123456789012345680, "1.2345678901234568e+17"],
+    [2.5e-300, "2.5e-300"],
+    [0.1 + 0.2, "0.30000000000000004"],
+    [-12.5, "-12.5"],
+    [Infinity, "inf"],
+    [-Infinity, "-inf"],
   ];
   for (const [x, s] of cases) assert.equal(pyFloatRepr(x), s, String(x));
   assert.equal(pyDecimalAsFloat("1000.50"), "1000.5");
   assert.equal(pyDecimalAsFloat("98.0000"), "98.0");
-  assert.deepEqual(examplesToStrings([{ kind: "int", value: 5n }, { kind: "decimal", value: "2.50" }, { kind: "bool", value: false }]), ["5", "2.5", "False"]);
-  assert.deepEqual(examplesToStrings([{ kind: "date", value: "2020-01-02" }, { kind: "date", value: "2021-01-01" }]), ["2020-01-02"]);
-  assert.deepEqual(examplesToStrings([{ kind: "str", value: "a" }, { kind: "str", value: "see https://x.org" }]), []);
-  assert.deepEqual(examplesToStrings([{ kind: "str", value: "a" }, { kind: "str", value: "first.last@mail.co.uk" }]), []);
-  assert.deepEqual(examplesToStrings([{ kind: "str", value: "not@an email" }, { kind: "bytes", value: new Uint8Array([0, 39, 65]) }]), ["not@an email", "b\"\\x00'A\""]);
+  assert.deepEqual(
+    examplesToStrings([
+      { kind: "int", value: 5n },
+      { kind: "decimal", value: "2.50" },
+      { kind: "bool", value: false },
+    ]),
+    ["5", "2.5", "False"],
+  );
+  assert.deepEqual(
+    examplesToStrings([
+      { kind: "date", value: "2020-01-02" },
+      { kind: "date", value: "2021-01-01" },
+    ]),
+    ["2020-01-02"],
+  );
+  assert.deepEqual(
+    examplesToStrings([
+      { kind: "str", value: "a" },
+      { kind: "str", value: "see https://x.org" },
+    ]),
+    [],
+  );
+  assert.deepEqual(
+    examplesToStrings([
+      { kind: "str", value: "a" },
+      { kind: "str", value: "first.last@mail.co.uk" },
+    ]),
+    [],
+  );
+  assert.deepEqual(
+    examplesToStrings([
+      { kind: "str", value: "not@an email" },
+      { kind: "bytes", value: new Uint8Array([0, 39, 65]) },
+    ]),
+    ["not@an email", 'b"\\x00\'A"'],
+  );
 });

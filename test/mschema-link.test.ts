@@ -55,14 +55,20 @@ test("value index: case, plurals, accents, partial and misspelt mentions find th
   const top = (q: string) => index.match(q).map((m) => `${m.table}.${m.column}=${m.value}`);
   assert.ok(top("how many LIONS are there").includes("animals.species=Lion"), "plural and case");
   assert.ok(top("books by lea moreau").includes("authors.full_name=Léa Moreau"), "accents");
-  assert.ok(top("which bears live in the polar zone").includes("animals.species=Polar Bear"), "whole value from its words");
+  assert.ok(
+    top("which bears live in the polar zone").includes("animals.species=Polar Bear"),
+    "whole value from its words",
+  );
   assert.ok(top("books by Brenner").includes("authors.full_name=Tomas Brenner"), "partial: a surname");
   assert.ok(top("novels by Ursla Quill").includes("authors.full_name=Ursula Quill"), "one letter missing");
   assert.ok(top("science-fiction titles").includes("genres.genre_name=Science Fiction"));
   assert.ok(top("住在北京的用户").includes("cities.name=北京"), "CJK without spaces");
   assert.deepEqual(top("what is the weather"), [], "nothing mentioned, nothing matched");
   // The best match comes first; limits hold.
-  assert.equal(index.match("lion giraffe panda bear", { perColumn: 2 }).filter((m) => m.column === "species").length, 2);
+  assert.equal(
+    index.match("lion giraffe panda bear", { perColumn: 2 }).filter((m) => m.column === "species").length,
+    2,
+  );
   assert.equal(index.match("lion giraffe panda mystery poetry", { limit: 3 }).length, 3);
   // A word that names the schema does not make a partial match.
   const byCountry = ValueIndex.build("t", [{ table: "cars", column: "make", values: ["ford country", "usa"] }]);
@@ -76,16 +82,25 @@ test("value index: deterministic, snapshot round trip, clear errors for a bad sn
   const b = ValueIndex.fromJSON(JSON.parse(JSON.stringify(a.toJSON())));
   assert.deepEqual(b.match("lions in the savanna"), a.match("lions in the savanna"));
   assert.equal(b.size, a.size);
-  assert.throws(() => ValueIndex.fromJSON({ format: "nope" }, "x.json"), /x\.json: not a sqlfocus value index \(field "format"\)/);
+  assert.throws(
+    () => ValueIndex.fromJSON({ format: "nope" }, "x.json"),
+    /x\.json: not a sqlfocus value index \(field "format"\)/,
+  );
   assert.throws(() => ValueIndex.fromJSON({ format: "sqlfocus-value-index", version: 2 }), /unsupported version 2/);
-  assert.throws(() => ValueIndex.fromJSON({ format: "sqlfocus-value-index", version: 1, dbId: "z", columns: [{ table: "t" }] }), /column 0 needs table, column and values/);
+  assert.throws(
+    () => ValueIndex.fromJSON({ format: "sqlfocus-value-index", version: 1, dbId: "z", columns: [{ table: "t" }] }),
+    /column 0 needs table, column and values/,
+  );
 });
 
 test("readSqliteValues: text values of text columns only, with caps", () => {
   const cols = readSqliteValues(zoo);
   const names = cols.map((c) => `${c.table}.${c.column}`);
   assert.ok(names.includes("animals.species") && names.includes("keepers.keeper_name"));
-  assert.ok(!names.includes("animals.born_year") && !names.includes("enclosures.area_m2"), "numeric columns are not read");
+  assert.ok(
+    !names.includes("animals.born_year") && !names.includes("enclosures.area_m2"),
+    "numeric columns are not read",
+  );
   const capped = readSqliteValues(zoo, { perColumn: 2 });
   const species = capped.find((c) => c.column === "species")!;
   assert.equal(species.values.length, 2);
@@ -93,7 +108,10 @@ test("readSqliteValues: text values of text columns only, with caps", () => {
   const short = readSqliteValues(zoo, { maxLength: 5 });
   assert.ok(short.every((c) => c.values.every((v) => v.length <= 5)));
   assert.ok(short.find((c) => c.column === "species")!.values.includes("Lion"));
-  assert.equal(readSqliteValues(zoo, { total: 3 }).reduce((n, c) => n + c.values.length, 0), 3);
+  assert.equal(
+    readSqliteValues(zoo, { total: 3 }).reduce((n, c) => n + c.values.length, 0),
+    3,
+  );
   assert.throws(() => readSqliteValues(zoo, { perColumn: 0 }), /perColumn must be a positive whole number/);
 });
 
@@ -173,10 +191,17 @@ test("linkSchema: the join path is kept even when only its ends are mentioned", 
 
 test("linkSchema: a tiny budget keeps the best table; bad options are refused", () => {
   const schema = readSqliteSchema(zoo);
-  const r = linkSchema(schema, "What does the keeper Rosa Delgado do?", { budget: 25, countTokens: count, values: sqliteValueIndex(zoo) });
+  const r = linkSchema(schema, "What does the keeper Rosa Delgado do?", {
+    budget: 25,
+    countTokens: count,
+    values: sqliteValueIndex(zoo),
+  });
   assert.deepEqual(r.report.tables, ["keepers"]);
   assert.throws(() => linkSchema(schema, "q", { budget: 100 }), /needs a token counter/);
-  assert.throws(() => linkSchema(schema, "q", { budget: -1, countTokens: count }), /budget must be a number of tokens >= 0/);
+  assert.throws(
+    () => linkSchema(schema, "q", { budget: -1, countTokens: count }),
+    /budget must be a number of tokens >= 0/,
+  );
   assert.throws(() => linkSchema(schema, "q", { maxExamples: 1.5 }), /maxExamples/);
 });
 

@@ -114,7 +114,13 @@ describe("MySQL/MariaDB", { skip }, () => {
     ].join("\n");
 
   test("readMysqlSchema through an open connection prints the reference's M-Schema", async () => {
-    const conn = await mysql.createConnection({ host: adminUrl.hostname, port: Number(adminUrl.port || 3306), user: decodeURIComponent(adminUrl.username) || "root", password: decodeURIComponent(adminUrl.password), database: dbName });
+    const conn = await mysql.createConnection({
+      host: adminUrl.hostname,
+      port: Number(adminUrl.port || 3306),
+      user: decodeURIComponent(adminUrl.username) || "root",
+      password: decodeURIComponent(adminUrl.password),
+      database: dbName,
+    });
     try {
       const { formatMSchema } = await import("../src/mschema/index.js");
       assert.equal(formatMSchema(await readMysqlSchema(conn)), expected());
@@ -137,7 +143,18 @@ describe("MySQL/MariaDB", { skip }, () => {
       const byIni = await mschema({ config: ini }, { include: ["emp", "DEPT"], exclude: ["emp"], maxExamples: 0 });
       assert.equal(
         byIni.text,
-        [`【DB_ID】 ${dbName}`, "【Schema】", "# Table: dept, departments", "[", "(id:INTEGER, Primary Key),", "(name:VARCHAR, department name),", "(budget:DECIMAL),", "(homepage:VARCHAR)", "]", "【Foreign keys】"].join("\n"),
+        [
+          `【DB_ID】 ${dbName}`,
+          "【Schema】",
+          "# Table: dept, departments",
+          "[",
+          "(id:INTEGER, Primary Key),",
+          "(name:VARCHAR, department name),",
+          "(budget:DECIMAL),",
+          "(homepage:VARCHAR)",
+          "]",
+          "【Foreign keys】",
+        ].join("\n"),
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -154,10 +171,16 @@ describe("MySQL/MariaDB", { skip }, () => {
       assert.ok(!err.message.includes(secret) && !err.message.includes(encodeURIComponent(secret)), err.message);
       return true;
     });
-    const cli = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts"), "mschema", "--url", u.toString()], { encoding: "utf8" });
+    const cli = spawnSync(
+      process.execPath,
+      ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts"), "mschema", "--url", u.toString()],
+      { encoding: "utf8" },
+    );
     assert.equal(cli.status, 1);
     assert.match(cli.stderr, /Access denied/);
-    assert.ok(!cli.stderr.includes(secret) && !cli.stdout.includes(secret) && !cli.stderr.includes(encodeURIComponent(secret)));
+    assert.ok(
+      !cli.stderr.includes(secret) && !cli.stdout.includes(secret) && !cli.stderr.includes(encodeURIComponent(secret)),
+    );
   });
 
   test("a database that does not exist is named in the error", async () => {

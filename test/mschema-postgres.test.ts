@@ -121,7 +121,10 @@ describe("PostgreSQL", { skip }, () => {
 
   test("--schema public only (through a URL); keys into other schemas left out", async () => {
     const r = await mschema(dbUrl(), { schema: "public" });
-    assert.deepEqual(normalizeExampleOrder(r.text.split("\n")), normalizeExampleOrder([`【DB_ID】 ${dbName}`, "【Schema】", ...deptBlock]));
+    assert.deepEqual(
+      normalizeExampleOrder(r.text.split("\n")),
+      normalizeExampleOrder([`【DB_ID】 ${dbName}`, "【Schema】", ...deptBlock]),
+    );
     assert.equal(r.report.dialect, "postgresql");
     const s = await mschema(dbUrl(), { schema: "sales", maxExamples: 0, dbId: "shop" });
     assert.equal(
@@ -165,5 +168,7 @@ describe("PostgreSQL", { skip }, () => {
 
 /** PostgreSQL's DISTINCT order is its own (hash or sort): compare example lists as sorted sets. */
 function normalizeExampleOrder(lines: string[]): string[] {
-  return lines.map((l) => l.replace(/Examples: \[(.*)\]\)/, (_m, list: string) => `Examples: {${list.split(", ").sort().join(", ")}})`));
+  return lines.map((l) =>
+    l.replace(/Examples: \[(.*)\]\)/, (_m, list: string) => `Examples: {${list.split(", ").sort().join(", ")}})`),
+  );
 }

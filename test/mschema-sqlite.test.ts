@@ -16,7 +16,9 @@ import { requireService, requireSpider, spiderDir } from "./helpers/services.js"
 
 const spiderDb = (id: string) => join(spiderDir, "database", id, `${id}.sqlite`);
 // Skipped without Spider; a failure under CI (test/helpers/services.ts).
-const skipSpider = (id: string) => requireSpider() || requireService("Spider 1.0", existsSync(spiderDb(id)) ? null : `database ${id} not found under ${spiderDir}`);
+const skipSpider = (id: string) =>
+  requireSpider() ||
+  requireService("Spider 1.0", existsSync(spiderDb(id)) ? null : `database ${id} not found under ${spiderDir}`);
 
 // sha256 of the expected M-Schema texts, derived by hand (sqlite3 shell: SELECT DISTINCT col FROM t LIMIT 5, then
 // the rules above) when they were still written out here; the texts themselves are Spider-derived and not committed.
@@ -27,37 +29,59 @@ const SPIDER_MSCHEMA_SHA256: Record<string, string> = {
 };
 
 describe("Spider databases (digest of the expected text + structure read from the database)", () => {
-  test("concert_singer: BOOLEAN from 'T'/'F', TEXT columns holding numbers, composite key", { skip: skipSpider("concert_singer") }, () => {
-    const text = formatMSchema(readSqliteSchema(spiderDb("concert_singer")));
-    const r = checkMSchemaAgainstSqlite(text, spiderDb("concert_singer"), "concert_singer");
-    assert.deepEqual([r.tables, r.columns, r.primaryKeys, r.foreignKeyLines], [4, 21, 5, 3]);
-    assert.match(text, /\(Is_male:BOOLEAN, Examples: \[True, True\]\)/); // 'F' and 'T' are both true through bool()
-    assertDigest(text, SPIDER_MSCHEMA_SHA256.concert_singer!, "concert_singer M-Schema");
-  });
+  test(
+    "concert_singer: BOOLEAN from 'T'/'F', TEXT columns holding numbers, composite key",
+    { skip: skipSpider("concert_singer") },
+    () => {
+      const text = formatMSchema(readSqliteSchema(spiderDb("concert_singer")));
+      const r = checkMSchemaAgainstSqlite(text, spiderDb("concert_singer"), "concert_singer");
+      assert.deepEqual([r.tables, r.columns, r.primaryKeys, r.foreignKeyLines], [4, 21, 5, 3]);
+      assert.match(text, /\(Is_male:BOOLEAN, Examples: \[True, True\]\)/); // 'F' and 'T' are both true through bool()
+      assertDigest(text, SPIDER_MSCHEMA_SHA256.concert_singer!, "concert_singer M-Schema");
+    },
+  );
 
-  test("dog_kennels: DECIMAL as float text, one DATETIME example, e-mail columns without examples, FK declared twice shown once", { skip: skipSpider("dog_kennels") }, () => {
-    const text = formatMSchema(readSqliteSchema(spiderDb("dog_kennels")));
-    const r = checkMSchemaAgainstSqlite(text, spiderDb("dog_kennels"), "dog_kennels");
-    assert.deepEqual([r.tables, r.columns, r.primaryKeys, r.foreignKeyLines], [8, 49, 8, 6]);
-    assert.equal(text.match(/\(email_address:VARCHAR\)/g)?.length, 2);
-    for (const m of text.matchAll(/\(\w+:DATETIME, Examples: \[([^\]]*)\]\)/g)) assert.doesNotMatch(m[1]!, /, /);
-    assert.match(text, /\(charge_amount:DECIMAL, Examples: \[\d+\.\d+, \d+\.\d+, \d+\.\d+\]\)/);
-    assertDigest(text, SPIDER_MSCHEMA_SHA256.dog_kennels!, "dog_kennels M-Schema");
-  });
+  test(
+    "dog_kennels: DECIMAL as float text, one DATETIME example, e-mail columns without examples, FK declared twice shown once",
+    { skip: skipSpider("dog_kennels") },
+    () => {
+      const text = formatMSchema(readSqliteSchema(spiderDb("dog_kennels")));
+      const r = checkMSchemaAgainstSqlite(text, spiderDb("dog_kennels"), "dog_kennels");
+      assert.deepEqual([r.tables, r.columns, r.primaryKeys, r.foreignKeyLines], [8, 49, 8, 6]);
+      assert.equal(text.match(/\(email_address:VARCHAR\)/g)?.length, 2);
+      for (const m of text.matchAll(/\(\w+:DATETIME, Examples: \[([^\]]*)\]\)/g)) assert.doesNotMatch(m[1]!, /, /);
+      assert.match(text, /\(charge_amount:DECIMAL, Examples: \[\d+\.\d+, \d+\.\d+, \d+\.\d+\]\)/);
+      assertDigest(text, SPIDER_MSCHEMA_SHA256.dog_kennels!, "dog_kennels M-Schema");
+    },
+  );
 
-  test("world_1: FLOAT(10,2) through Decimal, long values cut to one or none, sqlite_sequence left out", { skip: skipSpider("world_1") }, () => {
-    const text = formatMSchema(readSqliteSchema(spiderDb("world_1")));
-    const r = checkMSchemaAgainstSqlite(text, spiderDb("world_1"), "world_1");
-    assert.deepEqual([r.tables, r.columns, r.primaryKeys, r.foreignKeyLines], [3, 24, 4, 2]);
-    assert.doesNotMatch(text, /sqlite_sequence/);
-    assertDigest(text, SPIDER_MSCHEMA_SHA256.world_1!, "world_1 M-Schema");
-  });
+  test(
+    "world_1: FLOAT(10,2) through Decimal, long values cut to one or none, sqlite_sequence left out",
+    { skip: skipSpider("world_1") },
+    () => {
+      const text = formatMSchema(readSqliteSchema(spiderDb("world_1")));
+      const r = checkMSchemaAgainstSqlite(text, spiderDb("world_1"), "world_1");
+      assert.deepEqual([r.tables, r.columns, r.primaryKeys, r.foreignKeyLines], [3, 24, 4, 2]);
+      assert.doesNotMatch(text, /sqlite_sequence/);
+      assertDigest(text, SPIDER_MSCHEMA_SHA256.world_1!, "world_1 M-Schema");
+    },
+  );
 
   test("mschema() on a Spider file: include/exclude and max examples", { skip: skipSpider("world_1") }, async () => {
-    const r = await mschema({ sqlite: spiderDb("world_1") }, { include: ["COUNTRYLANGUAGE", "country"], exclude: ["country"], maxExamples: 1 });
-    const c = checkMSchemaAgainstSqlite(r.text, spiderDb("world_1"), "world_1", { tables: ["countrylanguage"], maxExamples: 1 });
+    const r = await mschema(
+      { sqlite: spiderDb("world_1") },
+      { include: ["COUNTRYLANGUAGE", "country"], exclude: ["country"], maxExamples: 1 },
+    );
+    const c = checkMSchemaAgainstSqlite(r.text, spiderDb("world_1"), "world_1", {
+      tables: ["countrylanguage"],
+      maxExamples: 1,
+    });
     assert.deepEqual([c.tables, c.columns, c.primaryKeys, c.foreignKeyLines, c.examples], [1, 4, 2, 0, 4]);
-    assertDigest(r.text, "b99bfb67f16532ec01d787efa6c1b84ac3e81a75f51df4861edf8d9c026d8364", "world_1 M-Schema of countrylanguage, one example");
+    assertDigest(
+      r.text,
+      "b99bfb67f16532ec01d787efa6c1b84ac3e81a75f51df4861edf8d9c026d8364",
+      "world_1 M-Schema of countrylanguage, one example",
+    );
     assert.equal(r.report.tables, 1);
     assert.equal(r.report.dialect, "sqlite");
   });
@@ -190,10 +214,21 @@ describe("the Spider rules on a generated kennel database", () => {
     const text = formatMSchema(readSqliteSchema(path));
     const r = checkMSchemaAgainstSqlite(text, path, "kennel");
     assert.deepEqual([r.tables, r.columns, r.primaryKeys, r.foreignKeyLines], [4, 24, 5, 3]);
-    assert.throws(() => checkMSchemaAgainstSqlite(text.replace("[Beagle, ", "[Boxer, "), path, "kennel"), /breeds\.label: examples/);
-    assert.throws(() => checkMSchemaAgainstSqlite(text.replace("Dogs.breed_code=breeds.code\n", ""), path, "kennel"), /foreign-key lines/);
-    assert.throws(() => checkMSchemaAgainstSqlite(text.replace("(notes:TEXT)", "(notes:TEXT, Primary Key)"), path, "kennel"));
-    assert.throws(() => assertDigest(text + " ", "0".repeat(64), "kennel"), /----- produced text -----\n【DB_ID】 kennel/);
+    assert.throws(
+      () => checkMSchemaAgainstSqlite(text.replace("[Beagle, ", "[Boxer, "), path, "kennel"),
+      /breeds\.label: examples/,
+    );
+    assert.throws(
+      () => checkMSchemaAgainstSqlite(text.replace("Dogs.breed_code=breeds.code\n", ""), path, "kennel"),
+      /foreign-key lines/,
+    );
+    assert.throws(() =>
+      checkMSchemaAgainstSqlite(text.replace("(notes:TEXT)", "(notes:TEXT, Primary Key)"), path, "kennel"),
+    );
+    assert.throws(
+      () => assertDigest(text + " ", "0".repeat(64), "kennel"),
+      /----- produced text -----\n【DB_ID】 kennel/,
+    );
   });
 });
 

@@ -72,8 +72,12 @@ describe("MariaDB/MySQL values", { skip: mySkip }, () => {
     admin = await mysql.createConnection(mysqlConfig());
     await admin.query(`CREATE DATABASE ${name}`);
     await admin.query(`USE ${name}`);
-    await admin.query("CREATE TABLE keepers (id INT PRIMARY KEY, keeper_name VARCHAR(40), shift ENUM('early','late'), hired INT)");
-    await admin.query("INSERT INTO keepers VALUES (1, 'Rosa Delgado', 'early', 2012), (2, 'Ben Okafor', 'late', 2018), (3, '', 'late', 2020)");
+    await admin.query(
+      "CREATE TABLE keepers (id INT PRIMARY KEY, keeper_name VARCHAR(40), shift ENUM('early','late'), hired INT)",
+    );
+    await admin.query(
+      "INSERT INTO keepers VALUES (1, 'Rosa Delgado', 'early', 2012), (2, 'Ben Okafor', 'late', 2018), (3, '', 'late', 2020)",
+    );
   });
   after(async () => {
     await admin.query(`DROP DATABASE IF EXISTS ${name}`);

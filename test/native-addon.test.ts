@@ -18,7 +18,10 @@ test("SQLFOCUS_CPU forces a lower SIMD level at run time; an unknown level is a 
   const detected = loadAddon().buildInfo().simdDetected;
   const script = "import { loadAddon } from './src/native/index.ts'; console.log(loadAddon().buildInfo().simd)";
   for (const want of ["portable", "avx2", "avx512bf16"]) {
-    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { encoding: "utf8", env: { ...process.env, SQLFOCUS_CPU: want } });
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
+      encoding: "utf8",
+      env: { ...process.env, SQLFOCUS_CPU: want },
+    });
     assert.equal(r.status, 0, r.stderr);
     const expect = levels[Math.min(levels.indexOf(want), levels.indexOf(detected))];
     assert.equal(r.stdout.trim(), expect);
@@ -29,7 +32,10 @@ test("SQLFOCUS_CPU forces a lower SIMD level at run time; an unknown level is a 
     "try { createNativeTrainer({ config: TINY_CONFIG, weights: engineWeights(TINY_CONFIG, tinyWeightsF32(), 'F32'), lora: { rank: 2, alpha: 4, dropout: 0 }, maxBatch: 1, maxSeqLen: 4 }); console.log('created') }",
     "catch (e) { console.log(String(e.message)) }",
   ].join("\n");
-  const bad = spawnSync(process.execPath, ["--import", "tsx", "-e", make], { encoding: "utf8", env: { ...process.env, SQLFOCUS_CPU: "avx9000" } });
+  const bad = spawnSync(process.execPath, ["--import", "tsx", "-e", make], {
+    encoding: "utf8",
+    env: { ...process.env, SQLFOCUS_CPU: "avx9000" },
+  });
   assert.equal(bad.status, 0, bad.stderr);
   assert.match(bad.stdout, /SQLFOCUS_CPU=avx9000 is not one of auto, portable, avx2, avx512, avx512bf16/);
 });
@@ -69,7 +75,10 @@ test("mapFile refuses a window over 4 GiB with a clear error instead of crashing
   writeFileSync(path, "");
   // a sparse 5 GiB file costs no disk
   truncateSync(path, 5 * 1024 ** 3);
-  assert.throws(() => loadAddon().mapFile(path), (e: Error) => e instanceof RangeError && /at most 4 GiB/.test(e.message));
+  assert.throws(
+    () => loadAddon().mapFile(path),
+    (e: Error) => e instanceof RangeError && /at most 4 GiB/.test(e.message),
+  );
   const tail = loadAddon().mapFile(path, 5 * 1024 ** 3 - 4096, 4096);
   assert.equal(tail.byteLength, 4096);
 });

@@ -25,10 +25,39 @@ void typo;
 
 test("the public API names what users need, and no internals", () => {
   const names = Object.keys(api);
-  for (const n of ["finetune", "merge", "toGGUF", "quantize", "mschema", "createServer", "startServer", "evaluateSpider", "prepareSpider", "initTinyModel", "openModel", "loadTokenizer", "Tokenizer", "readAdapter", "LlamaChatModel", "SqlGenerator", "QUANT_TYPES"]) {
+  for (const n of [
+    "finetune",
+    "merge",
+    "toGGUF",
+    "quantize",
+    "mschema",
+    "createServer",
+    "startServer",
+    "evaluateSpider",
+    "prepareSpider",
+    "initTinyModel",
+    "openModel",
+    "loadTokenizer",
+    "Tokenizer",
+    "readAdapter",
+    "LlamaChatModel",
+    "SqlGenerator",
+    "QUANT_TYPES",
+  ]) {
     assert.ok(names.includes(n), `exports ${n}`);
   }
-  for (const n of ["crc32c", "tfRecord", "fsyncDir", "pyFloatRepr", "writeFileAtomic", "loadAddon", "addLoraDelta", "encodeEvent", "f32ToBf16Bits", "removeOnInterrupt"]) {
+  for (const n of [
+    "crc32c",
+    "tfRecord",
+    "fsyncDir",
+    "pyFloatRepr",
+    "writeFileAtomic",
+    "loadAddon",
+    "addLoraDelta",
+    "encodeEvent",
+    "f32ToBf16Bits",
+    "removeOnInterrupt",
+  ]) {
     assert.ok(!names.includes(n), `does not export the internal ${n}`);
   }
   assert.ok(names.length < 120, `${names.length} runtime names`);
@@ -46,13 +75,26 @@ test("one cleanup convention: dispose() and Symbol.asyncDispose release the mode
 });
 
 function cli(args: string[], cwd = repo) {
-  return spawnSync(process.execPath, ["--import", "tsx", join(repo, "src", "cli", "main.ts"), ...args], { cwd: repo, encoding: "utf8", env: { ...process.env, INIT_CWD: cwd } });
+  return spawnSync(process.execPath, ["--import", "tsx", join(repo, "src", "cli", "main.ts"), ...args], {
+    cwd: repo,
+    encoding: "utf8",
+    env: { ...process.env, INIT_CWD: cwd },
+  });
 }
 
 test("--version prints sqlfocus's own version, whatever the current project", () => {
   const own = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")).version;
   writeFileSync(join(tmp, "package.json"), JSON.stringify({ name: "someone-elses-app", version: "9.9.9" }));
-  const r = spawnSync(process.execPath, ["--import", join(repo, "node_modules", "tsx", "dist", "esm", "index.mjs"), join(repo, "src", "cli", "main.ts"), "--version"], { cwd: tmp, encoding: "utf8" });
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      join(repo, "node_modules", "tsx", "dist", "esm", "index.mjs"),
+      join(repo, "src", "cli", "main.ts"),
+      "--version",
+    ],
+    { cwd: tmp, encoding: "utf8" },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), own);
 });
@@ -67,7 +109,10 @@ test("errors carry one sqlfocus: prefix", () => {
 
 test("finetune config.yaml / config.json: flag names as keys, flags override, --dry_run output feeds back", () => {
   const yaml = join(tmp, "train.yaml");
-  writeFileSync(yaml, "model_name: ./model/base\nlora_rank: 8\nlearning_rate: 1e-4\ntarget_modules: [q_proj, v_proj]\nreport_to: tensorboard\n");
+  writeFileSync(
+    yaml,
+    "model_name: ./model/base\nlora_rank: 8\nlearning_rate: 1e-4\ntarget_modules: [q_proj, v_proj]\nreport_to: tensorboard\n",
+  );
   const r = cli(["finetune", yaml, "--learning_rate", "3e-4", "--dry_run"]);
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
@@ -86,10 +131,16 @@ test("finetune config.yaml / config.json: flag names as keys, flags override, --
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /typo\.yaml: unknown key "lora_rnk"/);
   writeFileSync(join(tmp, "list.yaml"), "- a\n- b\n");
-  assert.match(cli(["finetune", join(tmp, "list.yaml"), "--dry_run"]).stderr, /list\.yaml: must be a mapping of flag names/);
+  assert.match(
+    cli(["finetune", join(tmp, "list.yaml"), "--dry_run"]).stderr,
+    /list\.yaml: must be a mapping of flag names/,
+  );
   writeFileSync(join(tmp, "broken.json"), "{ nope");
   assert.match(cli(["finetune", join(tmp, "broken.json"), "--dry_run"]).stderr, /broken\.json: not valid JSON/);
-  assert.match(cli(["finetune", join(tmp, "missing.yaml"), "--dry_run"]).stderr, /missing\.yaml: cannot read the config file \(ENOENT\)/);
+  assert.match(
+    cli(["finetune", join(tmp, "missing.yaml"), "--dry_run"]).stderr,
+    /missing\.yaml: cannot read the config file \(ENOENT\)/,
+  );
 });
 
 test("report_to: none | tensorboard | swanlab, as a comma list", () => {
@@ -97,7 +148,10 @@ test("report_to: none | tensorboard | swanlab, as a comma list", () => {
   assert.deepEqual(parseReportTo("none"), []);
   assert.deepEqual(parseReportTo("tensorboard, swanlab"), ["tensorboard", "swanlab"]);
   assert.deepEqual(parseReportTo(["SwanLab"]), ["swanlab"]);
-  assert.throws(() => parseReportTo("wandb"), /report_to\) must be none or among tensorboard, swanlab; unknown tracker "wandb"/);
+  assert.throws(
+    () => parseReportTo("wandb"),
+    /report_to\) must be none or among tensorboard, swanlab; unknown tracker "wandb"/,
+  );
   assert.throws(() => parseReportTo("none,tensorboard"), /none cannot be combined/);
   assert.deepEqual(resolveFinetuneOptions({ reportTo: "tensorboard" }).reportTo, ["tensorboard"]);
   const r = cli(["finetune", "--report_to", "swanlab", "--model_name", join(tmp, "no-model")], tmp);
@@ -109,7 +163,14 @@ test("quantize's Modelfile never silently replaces another: Modelfile when free,
   const { writeModelfile } = await import("../src/gguf/index.js");
   const dir = join(tmp, "modelfiles");
   const info = (tokens: string[]) =>
-    ({ metadata: new Map<string, unknown>([["tokenizer.ggml.tokens", tokens], ["tokenizer.ggml.eos_token_id", 0]]), tensors: [], fileSize: 0 }) as unknown as Parameters<typeof writeModelfile>[2];
+    ({
+      metadata: new Map<string, unknown>([
+        ["tokenizer.ggml.tokens", tokens],
+        ["tokenizer.ggml.eos_token_id", 0],
+      ]),
+      tensors: [],
+      fileSize: 0,
+    }) as unknown as Parameters<typeof writeModelfile>[2];
   const { mkdirSync, readdirSync } = await import("node:fs");
   mkdirSync(dir);
   const a = join(dir, "a.gguf");
@@ -117,11 +178,18 @@ test("quantize's Modelfile never silently replaces another: Modelfile when free,
   assert.equal(writeModelfile(a, undefined, info(["</s>"])), join(dir, "Modelfile"));
   assert.equal(writeModelfile(a, undefined, info(["</s>"])), join(dir, "Modelfile"), "the same text: kept");
   const first = readFileSync(join(dir, "Modelfile"), "utf8");
-  assert.equal(writeModelfile(b, undefined, info(["</s>"])), join(dir, "b.Modelfile"), "another model's Modelfile is not replaced");
+  assert.equal(
+    writeModelfile(b, undefined, info(["</s>"])),
+    join(dir, "b.Modelfile"),
+    "another model's Modelfile is not replaced",
+  );
   assert.equal(readFileSync(join(dir, "Modelfile"), "utf8"), first);
   writeFileSync(join(dir, "Modelfile"), first + "PARAMETER temperature 0.2\n"); // the user's edit
   assert.equal(writeModelfile(a, undefined, info(["</s>"])), join(dir, "a.Modelfile"));
   assert.match(readFileSync(join(dir, "Modelfile"), "utf8"), /temperature 0\.2/);
   assert.deepEqual(readdirSync(dir).sort(), ["Modelfile", "a.Modelfile", "b.Modelfile"]);
-  assert.throws(() => writeModelfile(a, join(dir, "Modelfile"), info(["</s>"])), /Modelfile: exists with other content; not replacing it/);
+  assert.throws(
+    () => writeModelfile(a, join(dir, "Modelfile"), info(["</s>"])),
+    /Modelfile: exists with other content; not replacing it/,
+  );
 });

@@ -15,8 +15,16 @@ test("the packed file list: links resolve, LICENSE, no .map files, no tests", ()
   assert.ok(files.has("LICENSE") && readFileSync(join(repo, "LICENSE"), "utf8").includes("Apache License"));
   assert.ok(files.has("package.json") && files.has("README.md") && files.has("scripts/build-native.mjs"));
   assert.ok(files.has("dist/src/index.js") && files.has("dist/src/index.d.ts") && files.has("dist/src/cli/main.js"));
-  assert.deepEqual([...files].filter((f) => f.endsWith(".map")), [], "no source maps (their sources are not shipped)");
-  assert.deepEqual([...files].filter((f) => f.startsWith("test/") || f.startsWith("dist/test/")), [], "no tests");
+  assert.deepEqual(
+    [...files].filter((f) => f.endsWith(".map")),
+    [],
+    "no source maps (their sources are not shipped)",
+  );
+  assert.deepEqual(
+    [...files].filter((f) => f.startsWith("test/") || f.startsWith("dist/test/")),
+    [],
+    "no tests",
+  );
   const pkg = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
   assert.ok(pkg.files.includes("prebuilds"));
   for (const k of ["repository", "homepage", "bugs"]) assert.ok(pkg[k], `package.json has ${k}`);

@@ -40,11 +40,18 @@ describe("PostgreSQL read-only execution", { skip: pgSkip }, () => {
     const c = new pg.Client(pgConfig(DB));
     await c.connect();
     await c.query("CREATE TABLE item (id serial PRIMARY KEY, name text, price numeric(6,2), big bigint, added date)");
-    await c.query("INSERT INTO item (name, price, big, added) SELECT 'n' || g, g * 1.5, 9007199254740993, DATE '2024-01-02' FROM generate_series(1, 30) g");
-    await c.query("CREATE FUNCTION bump() RETURNS int LANGUAGE sql AS $$ INSERT INTO item (name) VALUES ('x') RETURNING 1 $$");
+    await c.query(
+      "INSERT INTO item (name, price, big, added) SELECT 'n' || g, g * 1.5, 9007199254740993, DATE '2024-01-02' FROM generate_series(1, 30) g",
+    );
+    await c.query(
+      "CREATE FUNCTION bump() RETURNS int LANGUAGE sql AS $$ INSERT INTO item (name) VALUES ('x') RETURNING 1 $$",
+    );
     await c.end();
     const pc = pgConfig(DB);
-    db = openReadOnlyDatabase({ dialect: "PostgreSQL", host: pc.host, port: pc.port, user: pc.user, password: pc.password, database: DB }, { allowPrivilegedUser: true });
+    db = openReadOnlyDatabase(
+      { dialect: "PostgreSQL", host: pc.host, port: pc.port, user: pc.user, password: pc.password, database: DB },
+      { allowPrivilegedUser: true },
+    );
   });
   after(async () => {
     await db?.close();
@@ -69,7 +76,10 @@ describe("PostgreSQL read-only execution", { skip: pgSkip }, () => {
   });
 
   test("a write hidden in a function is stopped by the read-only transaction", async () => {
-    await assert.rejects(db.execute("SELECT bump()"), (e: Error) => e instanceof SqlRefusedError && /read-only transaction/.test(e.message));
+    await assert.rejects(
+      db.execute("SELECT bump()"),
+      (e: Error) => e instanceof SqlRefusedError && /read-only transaction/.test(e.message),
+    );
     const r = await db.execute("SELECT count(*)::int FROM item");
     assert.deepEqual(r.rows, [[30]]);
   });
@@ -78,19 +88,37 @@ describe("PostgreSQL read-only execution", { skip: pgSkip }, () => {
     const dir = mkdtempSync(join(tmpdir(), "sqlfocus-server-pg-"));
     const ini = join(dir, "config.ini");
     const pc = pgConfig(DB);
-    writeFileSync(ini, `[database]\ntype = postgresql\nhost = ${pc.host}\nport = ${pc.port}\nuser = ${pc.user}\npassword = ${pc.password}\ndbname = ${DB}\n`);
+    writeFileSync(
+      ini,
+      `[database]\ntype = postgresql\nhost = ${pc.host}\nport = ${pc.port}\nuser = ${pc.user}\npassword = ${pc.password}\ndbname = ${DB}\n`,
+    );
     const model = new FakeChatModel(() => "SELECT name FROM item WHERE id <= 2 ORDER BY id\n```");
-    const app = await createServer({ model, logger: false, database: configuredDatabase(ini, { allowPrivilegedUser: true }) });
+    const app = await createServer({
+      model,
+      logger: false,
+      database: configuredDatabase(ini, { allowPrivilegedUser: true }),
+    });
     try {
       const schema = (await app.inject({ method: "GET", url: "/schema" })).json();
       assert.equal(schema.dialect, "PostgreSQL");
       assert.match(schema.schema, /# Table: item/);
-      const res = await app.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/json" }, payload: JSON.stringify({ question: "First two names?", execute: true }) });
+      const res = await app.inject({
+        method: "POST",
+        url: "/text2sql",
+        headers: { "content-type": "application/json" },
+        payload: JSON.stringify({ question: "First two names?", execute: true }),
+      });
       assert.equal(res.statusCode, 200, res.body);
       const body = res.json();
       assert.equal(body.dialect, "PostgreSQL");
       assert.match(model.requests[0]!.messages[0]!.content, /^你是一名PostgreSQL专家[\s\S]*# Table: item/);
-      assert.deepEqual(body.execution, { status: "ok", columns: ["name"], rows: [["n1"], ["n2"]], truncated: false, ms: body.execution.ms });
+      assert.deepEqual(body.execution, {
+        status: "ok",
+        columns: ["name"],
+        rows: [["n1"], ["n2"]],
+        truncated: false,
+        ms: body.execution.ms,
+      });
     } finally {
       await app.close();
       rmSync(dir, { recursive: true, force: true });
@@ -101,17 +129,28 @@ describe("PostgreSQL read-only execution", { skip: pgSkip }, () => {
     const dir = mkdtempSync(join(tmpdir(), "sqlfocus-server-pg-"));
     const ini = join(dir, "config.ini");
     const pc = pgConfig(DB);
-    writeFileSync(ini, `[database]\ntype = postgresql\nhost = ${pc.host}\nport = ${pc.port}\nuser = ${pc.user}\npassword = ${pc.password}\ndbname = ${DB}\n`);
+    writeFileSync(
+      ini,
+      `[database]\ntype = postgresql\nhost = ${pc.host}\nport = ${pc.port}\nuser = ${pc.user}\npassword = ${pc.password}\ndbname = ${DB}\n`,
+    );
     const model = new FakeChatModel(() => "SELECT name FROM item\n```");
     const app = await createServer({ model, logger: false, database: configuredDatabase(ini) });
     try {
       assert.match((await app.inject({ method: "GET", url: "/schema" })).json().schema, /# Table: item/);
-      const res = await app.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/json" }, payload: JSON.stringify({ question: "names?", execute: true }) });
+      const res = await app.inject({
+        method: "POST",
+        url: "/text2sql",
+        headers: { "content-type": "application/json" },
+        payload: JSON.stringify({ question: "names?", execute: true }),
+      });
       assert.equal(res.statusCode, 422, res.body);
       const body = res.json();
       assert.equal(body.code, "privileged-user");
       assert.equal(body.sql, "SELECT name FROM item");
-      assert.match(body.message, /^execute refused: the configured user \w+ \(PostgreSQL .*\) has more than read rights/);
+      assert.match(
+        body.message,
+        /^execute refused: the configured user \w+ \(PostgreSQL .*\) has more than read rights/,
+      );
       assert.match(body.message, /CREATE ROLE sqlfocus_reader LOGIN PASSWORD 'choose-a-password';/);
     } finally {
       await app.close();
@@ -120,7 +159,10 @@ describe("PostgreSQL read-only execution", { skip: pgSkip }, () => {
   });
 
   test("statement timeout and SQL errors", async () => {
-    await assert.rejects(db.execute("SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b", { timeoutMs: 300 }), /300 ms statement timeout/);
+    await assert.rejects(
+      db.execute("SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b", { timeoutMs: 300 }),
+      /300 ms statement timeout/,
+    );
     await assert.rejects(db.execute("SELECT nope FROM item"), /column "nope" does not exist/);
     // the pool is still usable after failures
     assert.deepEqual((await db.execute("SELECT 1 AS one")).rows, [[1]]);
@@ -134,12 +176,22 @@ describe("MySQL/MariaDB read-only execution", { skip: mysqlSkip }, () => {
     await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
     await admin.query(`CREATE DATABASE ${DB}`);
     await admin.query(`USE ${DB}`);
-    await admin.query("CREATE TABLE item (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20), price DECIMAL(6,2), at DATE)");
-    await admin.query("INSERT INTO item (name, price, at) VALUES " + Array.from({ length: 30 }, (_, i) => `('n${i + 1}', ${(i + 1) * 1.5}, '2024-01-02')`).join(","));
-    await admin.query("CREATE FUNCTION bump() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO item (name) VALUES ('x'); RETURN 1; END");
+    await admin.query(
+      "CREATE TABLE item (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20), price DECIMAL(6,2), at DATE)",
+    );
+    await admin.query(
+      "INSERT INTO item (name, price, at) VALUES " +
+        Array.from({ length: 30 }, (_, i) => `('n${i + 1}', ${(i + 1) * 1.5}, '2024-01-02')`).join(","),
+    );
+    await admin.query(
+      "CREATE FUNCTION bump() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO item (name) VALUES ('x'); RETURN 1; END",
+    );
     await admin.end();
     const mc = mysqlConfig();
-    db = openReadOnlyDatabase({ dialect: "MySQL", host: mc.host, port: mc.port, user: mc.user, password: mc.password, database: DB }, { allowPrivilegedUser: true });
+    db = openReadOnlyDatabase(
+      { dialect: "MySQL", host: mc.host, port: mc.port, user: mc.user, password: mc.password, database: DB },
+      { allowPrivilegedUser: true },
+    );
   });
   after(async () => {
     await db?.close();
@@ -160,7 +212,10 @@ describe("MySQL/MariaDB read-only execution", { skip: mysqlSkip }, () => {
   });
 
   test("a write hidden in a function is stopped by the read-only transaction", async () => {
-    await assert.rejects(db.execute("SELECT bump()"), (e: Error) => e instanceof SqlRefusedError && /read-only transaction/i.test(e.message));
+    await assert.rejects(
+      db.execute("SELECT bump()"),
+      (e: Error) => e instanceof SqlRefusedError && /read-only transaction/i.test(e.message),
+    );
     assert.deepEqual((await db.execute("SELECT count(*) FROM item")).rows, [[30]]);
   });
 
@@ -179,13 +234,23 @@ describe("configured database from config.ini", () => {
     const dir = mkdtempSync(join(tmpdir(), "sqlfocus-server-ini-"));
     try {
       const ini = join(dir, "config.ini");
-      writeFileSync(ini, "[database]\ntype = postgresql\nhost = 127.0.0.1\nport = 1\nuser = app\npassword = s3cret;pw\ndbname = shop\n");
+      writeFileSync(
+        ini,
+        "[database]\ntype = postgresql\nhost = 127.0.0.1\nport = 1\nuser = app\npassword = s3cret;pw\ndbname = shop\n",
+      );
       const db = configuredDatabase(ini);
       try {
         assert.equal(db.dialect, "PostgreSQL");
         assert.equal(db.description, "PostgreSQL app@127.0.0.1:1/shop");
-        await assert.rejects(db.loadSchema(), (e: Error) => !e.message.includes("s3cret") && /ECONNREFUSED|connect/.test(e.message));
-        await assert.rejects(db.executor!.execute("SELECT 1"), (e: Error) => !e.message.includes("s3cret") && /^cannot connect to PostgreSQL app@127\.0\.0\.1:1\/shop: /.test(e.message));
+        await assert.rejects(
+          db.loadSchema(),
+          (e: Error) => !e.message.includes("s3cret") && /ECONNREFUSED|connect/.test(e.message),
+        );
+        await assert.rejects(
+          db.executor!.execute("SELECT 1"),
+          (e: Error) =>
+            !e.message.includes("s3cret") && /^cannot connect to PostgreSQL app@127\.0\.0\.1:1\/shop: /.test(e.message),
+        );
       } finally {
         await db.executor!.close();
       }
@@ -194,4 +259,3 @@ describe("configured database from config.ini", () => {
     }
   });
 });
-

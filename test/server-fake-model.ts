@@ -33,7 +33,8 @@ export class FakeChatModel implements ChatModel {
 
   async complete(req: ChatRequest): Promise<ChatCompletion> {
     const adapter = resolveAdapter(req.adapter, this.adapters);
-    if (this.inUse >= this.parallelism) throw new Error(`fake model: more than ${this.parallelism} sequences requested at once`);
+    if (this.inUse >= this.parallelism)
+      throw new Error(`fake model: more than ${this.parallelism} sequences requested at once`);
     this.inUse++;
     this.maxInUse = Math.max(this.maxInUse, this.inUse);
     this.requests.push(req);
@@ -51,7 +52,15 @@ export class FakeChatModel implements ChatModel {
       if (req.onText) for (const w of text.split(/(?<= )/)) req.onText(w);
       const promptTokens = req.messages.reduce((n, m) => n + m.content.split(/\s+/).length, 0);
       const logprob = req.logprobs && this.logprob ? { logprob: this.logprob(req, text) } : {};
-      return { text, finishReason, promptTokens, completionTokens: text.split(/(?<= )/).length, ms: performance.now() - start, adapter, ...logprob };
+      return {
+        text,
+        finishReason,
+        promptTokens,
+        completionTokens: text.split(/(?<= )/).length,
+        ms: performance.now() - start,
+        adapter,
+        ...logprob,
+      };
     } finally {
       this.inUse--;
     }

@@ -58,7 +58,8 @@ test("DDL db_schema with a link budget: linked to the question; without one the 
     assert.equal(r.statusCode, 200, r.body);
     const p = r.json().prompt as string;
     assert.match(p, /# Table: books\n\[\n\(book_id:INTEGER, Primary Key\),\n\(title:TEXT\),[\s\S]*\(pages:INTEGER\)/);
-    const all = (await plain.inject(ask("How many pages does each book have?", { db_schema: LIBRARY_DDL }))).json().prompt as string;
+    const all = (await plain.inject(ask("How many pages does each book have?", { db_schema: LIBRARY_DDL }))).json()
+      .prompt as string;
     const tables = (text: string) => text.match(/# Table: /g)?.length ?? 0;
     assert.equal(tables(all), 6);
     assert.ok(tables(p) < 6, p);
@@ -72,5 +73,8 @@ test("DDL db_schema with a link budget: linked to the question; without one the 
 });
 
 test("a bad link budget is refused when the server is configured", () => {
-  assert.throws(() => configuredDatabase(ini, { link: { budget: -1 } }), /link budget must be a whole number of tokens >= 0/);
+  assert.throws(
+    () => configuredDatabase(ini, { link: { budget: -1 } }),
+    /link budget must be a whole number of tokens >= 0/,
+  );
 });

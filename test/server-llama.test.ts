@@ -17,7 +17,8 @@ import { buildNl2SqlPrompt, extractSql, LlamaChatModel, SqlGenerator } from "../
 import { createServer } from "../src/server/index.js";
 import type { SqlGeneratorLike } from "../src/eval/index.js";
 
-const SCHEMA = "【DB_ID】 concert_singer\n【Schema】\n# Table: singer\n[\n(singer_id:INTEGER, Primary Key),\n(name:TEXT)\n]";
+const SCHEMA =
+  "【DB_ID】 concert_singer\n【Schema】\n# Table: singer\n[\n(singer_id:INTEGER, Primary Key),\n(name:TEXT)\n]";
 
 describe("server on a tiny GGUF (node-llama-cpp)", () => {
   const dir = mkdtempSync(join(tmpdir(), "sqlfocus-server-llama-"));
@@ -28,7 +29,16 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
   let url: string;
 
   before(async () => {
-    await initTinyModel(hf, { layers: 2, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, tied: true, dtype: "f32", seed: 3 });
+    await initTinyModel(hf, {
+      layers: 2,
+      hidden: 64,
+      intermediate: 128,
+      heads: 4,
+      kvHeads: 2,
+      tied: true,
+      dtype: "f32",
+      seed: 3,
+    });
     await toGGUF({ model: hf, out: gguf, type: "F32" });
     model = await LlamaChatModel.load({ modelPath: gguf, sequences: 4, contextSize: 1024, maxTokens: 6, threads: 1 });
     app = await createServer({ model, logger: false, maxQueue: 64 });
@@ -45,13 +55,17 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
 
   test("the model sees the nl2sql prompt in the chat template the training side renders", async () => {
     const prompt = buildNl2SqlPrompt({ question: "How many singers?", dbSchema: SCHEMA, dialect: "SQLite" });
-    const rendered = model.renderPrompt(SqlGenerator.messages({ question: "How many singers?", dbSchema: SCHEMA, dialect: "SQLite" }));
+    const rendered = model.renderPrompt(
+      SqlGenerator.messages({ question: "How many singers?", dbSchema: SCHEMA, dialect: "SQLite" }),
+    );
     const tokenizer = await loadTokenizer(hf);
     const taught = tokenizer.applyChatTemplate([{ role: "user", content: prompt }], { addGenerationPrompt: true });
     assert.equal(rendered.text, taught.text);
     assert.equal(
       rendered.text,
-      "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\n" + prompt + "<|im_end|>\n<|im_start|>assistant\n",
+      "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\n" +
+        prompt +
+        "<|im_end|>\n<|im_start|>assistant\n",
     );
     assert.equal(rendered.tokens, taught.ids.length);
   });
@@ -66,10 +80,14 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     assert.equal(body.adapter, "base");
     assert.ok(["stop", "length"].includes(body.finish_reason));
     assert.ok(body.usage.completion_tokens >= 1 && body.usage.completion_tokens <= 5, JSON.stringify(body.usage));
-    const expectedPromptTokens = model.renderPrompt(SqlGenerator.messages({ question: "How many singers?", dbSchema: SCHEMA })).tokens;
+    const expectedPromptTokens = model.renderPrompt(
+      SqlGenerator.messages({ question: "How many singers?", dbSchema: SCHEMA }),
+    ).tokens;
     assert.equal(body.usage.prompt_tokens, expectedPromptTokens);
     // greedy decoding: the same request gives the same reply
-    const again = await (await post("/text2sql", { question: "How many singers?", db_schema: SCHEMA, max_tokens: 5 })).json();
+    const again = await (
+      await post("/text2sql", { question: "How many singers?", db_schema: SCHEMA, max_tokens: 5 })
+    ).json();
     assert.equal(again.reply, body.reply);
   });
 
@@ -77,15 +95,25 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     const generator: SqlGeneratorLike = new SqlGenerator(model, { maxTokens: 3 });
     const out = await generator.generate({ question: "How many singers?", dbSchema: SCHEMA, dialect: "SQLite" });
     assert.equal(typeof out.sql, "string");
-    const direct = await new SqlGenerator(model).generate({ question: "How many singers?", dbSchema: SCHEMA }, { maxTokens: 3 });
+    const direct = await new SqlGenerator(model).generate(
+      { question: "How many singers?", dbSchema: SCHEMA },
+      { maxTokens: 3 },
+    );
     assert.equal(out.sql, direct.sql);
     assert.equal(direct.completionTokens <= 3 && direct.completionTokens >= 1, true);
   });
 
   test("OpenAI-compatible chat completion and model list", async () => {
     const models = await (await fetch(url + "/v1/models")).json();
-    assert.deepEqual(models.data.map((m: { id: string }) => m.id), ["tiny"]);
-    const res = await post("/v1/chat/completions", { model: "tiny", messages: [{ role: "user", content: "SELECT" }], max_tokens: 3 });
+    assert.deepEqual(
+      models.data.map((m: { id: string }) => m.id),
+      ["tiny"],
+    );
+    const res = await post("/v1/chat/completions", {
+      model: "tiny",
+      messages: [{ role: "user", content: "SELECT" }],
+      max_tokens: 3,
+    });
     assert.equal(res.status, 200);
     const b = await res.json();
     assert.equal(b.object, "chat.completion");
@@ -100,14 +128,21 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     // a prompt that fits, but not with the reply budget asked for
     const res2 = await post("/text2sql", { question: "q", db_schema: SCHEMA, max_tokens: 1000 });
     assert.equal(res2.status, 400);
-    assert.match((await res2.json()).message, /prompt is \d+ tokens; with max_tokens 1000 it does not fit the context of 1024 tokens/);
+    assert.match(
+      (await res2.json()).message,
+      /prompt is \d+ tokens; with max_tokens 1000 it does not fit the context of 1024 tokens/,
+    );
     const health = await (await fetch(url + "/health")).json();
     assert.equal(health.sequences.inUse, 0);
   });
 
   test("parallel requests run on parallel sequences and all sequences come back", async () => {
     const replies = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => post("/text2sql", { question: `Question number ${i}?`, db_schema: SCHEMA, max_tokens: 3 }).then((r) => r.json().then((b) => [r.status, b] as const))),
+      Array.from({ length: 10 }, (_, i) =>
+        post("/text2sql", { question: `Question number ${i}?`, db_schema: SCHEMA, max_tokens: 3 }).then((r) =>
+          r.json().then((b) => [r.status, b] as const),
+        ),
+      ),
     );
     for (const [status, b] of replies) {
       assert.equal(status, 200, JSON.stringify(b));
@@ -134,16 +169,38 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     assert.equal(model.threads, 1, "an explicit threads option is kept");
     const fresh = await LlamaChatModel.load({ modelPath: gguf, sequences: 1, contextSize: 256 });
     try {
-      assert.ok(fresh.threads >= 1 && fresh.threads <= availableParallelism(), `threads ${fresh.threads} > ${availableParallelism()} CPUs`);
+      assert.ok(
+        fresh.threads >= 1 && fresh.threads <= availableParallelism(),
+        `threads ${fresh.threads} > ${availableParallelism()} CPUs`,
+      );
     } finally {
       await fresh.close();
     }
   });
 
   test("sqlfocus serve starts on the GGUF, answers, and exits 0 on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--model", gguf, "--port", "0", "--threads", "1", "--sequences", "1", "--log-level", "warn"], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "src/cli/main.ts",
+        "serve",
+        "--model",
+        gguf,
+        "--port",
+        "0",
+        "--threads",
+        "1",
+        "--sequences",
+        "1",
+        "--log-level",
+        "warn",
+      ],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
     let stderr = "";
     child.stderr.setEncoding("utf8");
     const started = new Promise<string>((resolve, reject) => {
@@ -158,7 +215,11 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
       const base = await started;
       const health = await (await fetch(base + "/health")).json();
       assert.equal(health.model, "tiny");
-      const r = await fetch(base + "/text2sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "q?", db_schema: SCHEMA, max_tokens: 2 }) });
+      const r = await fetch(base + "/text2sql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ question: "q?", db_schema: SCHEMA, max_tokens: 2 }),
+      });
       assert.equal(r.status, 200);
       const exited = once(child, "exit");
       child.kill("SIGTERM");
@@ -175,7 +236,10 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
     const cut = join(dir, "cut.gguf");
     const bytes = readFileSync(gguf);
     writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
-    await assert.rejects(LlamaChatModel.load({ modelPath: cut, sequences: 1, contextSize: 256, threads: 1 }), (err: Error) => err.message.startsWith(`${cut}: `) && err.message.endsWith("(is it a complete GGUF model file?)"));
+    await assert.rejects(
+      LlamaChatModel.load({ modelPath: cut, sequences: 1, contextSize: 256, threads: 1 }),
+      (err: Error) => err.message.startsWith(`${cut}: `) && err.message.endsWith("(is it a complete GGUF model file?)"),
+    );
   });
 
   test("sqlfocus serve: out-of-range --port, --context-size, --threads are refused before the model loads", async () => {
@@ -186,7 +250,11 @@ describe("server on a tiny GGUF (node-llama-cpp)", () => {
       [["--threads", "0"], "--threads must be a positive integer, got 0"],
     ];
     for (const [flags, message] of cases) {
-      const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--model", gguf, ...flags], { encoding: "utf8" });
+      const r = spawnSync(
+        process.execPath,
+        ["--import", "tsx", "src/cli/main.ts", "serve", "--model", gguf, ...flags],
+        { encoding: "utf8" },
+      );
       assert.equal(r.status, 1, flags.join(" "));
       assert.ok(r.stderr.startsWith(`sqlfocus: ${message}\n`), r.stderr);
       assert.doesNotMatch(r.stderr, /loading/);

@@ -37,7 +37,10 @@ async function load(model: ChatModel, amount: number, connections: number, body:
 
 test("fake model: 400 requests from 16 connections, all answered 200, nothing leaked", async () => {
   const model = new FakeChatModel(() => "SELECT count(*) FROM singer\n```", 4);
-  const { result, health } = await load(model, 400, 16, { question: "How many singers?", db_schema: "CREATE TABLE singer (id INT)" });
+  const { result, health } = await load(model, 400, 16, {
+    question: "How many singers?",
+    db_schema: "CREATE TABLE singer (id INT)",
+  });
   assert.equal(result.errors, 0);
   assert.equal(result.timeouts, 0);
   assert.equal(result.non2xx, 0);
@@ -51,10 +54,28 @@ test("fake model: 400 requests from 16 connections, all answered 200, nothing le
 test("tiny GGUF: 96 requests from 8 connections, all answered 200, every sequence returned", async () => {
   const dir = mkdtempSync(join(tmpdir(), "sqlfocus-server-load-"));
   try {
-    await initTinyModel(join(dir, "tiny"), { layers: 1, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, tied: true, dtype: "f32", seed: 5 });
+    await initTinyModel(join(dir, "tiny"), {
+      layers: 1,
+      hidden: 64,
+      intermediate: 128,
+      heads: 4,
+      kvHeads: 2,
+      tied: true,
+      dtype: "f32",
+      seed: 5,
+    });
     await toGGUF({ model: join(dir, "tiny"), out: join(dir, "tiny.gguf"), type: "F32" });
-    const model = await LlamaChatModel.load({ modelPath: join(dir, "tiny.gguf"), sequences: 4, contextSize: 512, threads: 1 });
-    const { result, health } = await load(model, 96, 8, { question: "How many singers?", db_schema: "CREATE TABLE singer (id INT)", max_tokens: 2 });
+    const model = await LlamaChatModel.load({
+      modelPath: join(dir, "tiny.gguf"),
+      sequences: 4,
+      contextSize: 512,
+      threads: 1,
+    });
+    const { result, health } = await load(model, 96, 8, {
+      question: "How many singers?",
+      db_schema: "CREATE TABLE singer (id INT)",
+      max_tokens: 2,
+    });
     assert.equal(result.errors, 0);
     assert.equal(result.non2xx, 0);
     assert.equal(result["2xx"], 96);

@@ -26,7 +26,16 @@ function seeded(seed: number): () => number {
 }
 
 before(async () => {
-  await initTinyModel(hf, { layers: 1, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, tied: true, dtype: "f32", seed: 11 });
+  await initTinyModel(hf, {
+    layers: 1,
+    hidden: 64,
+    intermediate: 128,
+    heads: 4,
+    kvHeads: 2,
+    tied: true,
+    dtype: "f32",
+    seed: 11,
+  });
   const c = readQwen2Config(hf);
   const r = 4;
   const rand = seeded(7);
@@ -38,11 +47,23 @@ before(async () => {
   for (let l = 0; l < c.numHiddenLayers; l++) {
     for (const [m, inF, outF] of modules) {
       const base = `base_model.model.model.layers.${l}.${m}`;
-      tensors.push({ name: `${base}.lora_A.weight`, shape: [r, inF], data: Float32Array.from({ length: r * inF }, () => rand()) });
-      tensors.push({ name: `${base}.lora_B.weight`, shape: [outF, r], data: Float32Array.from({ length: outF * r }, () => rand()) });
+      tensors.push({
+        name: `${base}.lora_A.weight`,
+        shape: [r, inF],
+        data: Float32Array.from({ length: r * inF }, () => rand()),
+      });
+      tensors.push({
+        name: `${base}.lora_B.weight`,
+        shape: [outF, r],
+        data: Float32Array.from({ length: outF * r }, () => rand()),
+      });
     }
   }
-  await writeAdapter(adapter, { baseModelNameOrPath: hf, r, loraAlpha: 64, loraDropout: 0, targetModules: ["o_proj", "down_proj"] }, tensors);
+  await writeAdapter(
+    adapter,
+    { baseModelNameOrPath: hf, r, loraAlpha: 64, loraDropout: 0, targetModules: ["o_proj", "down_proj"] },
+    tensors,
+  );
   server = await startServer({
     model: hf,
     lora: [`sql=${adapter}`],
@@ -62,7 +83,11 @@ after(async () => {
 });
 
 const post = (path: string, body: unknown) =>
-  fetch(server.url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then(async (r) => ({
+  fetch(server.url + path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  }).then(async (r) => ({
     status: r.status,
     body: await r.json(),
   }));
@@ -77,8 +102,17 @@ test("the HF folder and the PEFT adapter were converted to GGUF into the cache",
 
 test("the adapter is listed and chosen per request", async () => {
   const models = await (await fetch(server.url + "/v1/models")).json();
-  assert.deepEqual(models.data.map((m: { id: string }) => m.id), ["tiny", "tiny:base", "tiny:sql"]);
-  const ask = (adapter?: string) => post("/text2sql", { question: "How many singers?", db_schema: "CREATE TABLE singer (id INT)", max_tokens: 8, adapter });
+  assert.deepEqual(
+    models.data.map((m: { id: string }) => m.id),
+    ["tiny", "tiny:base", "tiny:sql"],
+  );
+  const ask = (adapter?: string) =>
+    post("/text2sql", {
+      question: "How many singers?",
+      db_schema: "CREATE TABLE singer (id INT)",
+      max_tokens: 8,
+      adapter,
+    });
   const withDefault = await ask();
   const withSql = await ask("sql");
   const withBase = await ask("base");

@@ -14,7 +14,10 @@ function bigDdl(bytes: number): string {
   const parts: string[] = [];
   let size = 0;
   for (let t = 0; size < bytes; t++) {
-    const cols = Array.from({ length: 12 }, (_, c) => `  col_${c}_of_table_${t} ${c % 3 === 0 ? "INTEGER" : c % 3 === 1 ? "VARCHAR(255)" : "REAL"} NOT NULL`);
+    const cols = Array.from(
+      { length: 12 },
+      (_, c) => `  col_${c}_of_table_${t} ${c % 3 === 0 ? "INTEGER" : c % 3 === 1 ? "VARCHAR(255)" : "REAL"} NOT NULL`,
+    );
     const ddl = `CREATE TABLE table_${t} (\n  id INTEGER PRIMARY KEY,\n${cols.join(",\n")},\n  parent_id INTEGER REFERENCES table_${Math.max(0, t - 1)}(id)\n);\n`;
     parts.push(ddl);
     size += ddl.length;
@@ -37,7 +40,11 @@ describe("a 900 KB db_schema", () => {
     const ddl = bigDdl(900 * 1024);
     assert.ok(ddl.length > 900 * 1024 && ddl.length < 1_000_000);
     let done = false;
-    const big = fetch(`${url}/text2sql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "How many?", db_schema: ddl, include_prompt: true }) }).finally(() => (done = true));
+    const big = fetch(`${url}/text2sql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ question: "How many?", db_schema: ddl, include_prompt: true }),
+    }).finally(() => (done = true));
     const latencies: number[] = [];
     await new Promise((r) => setTimeout(r, 50)); // the body is in, the parse has started
     while (!done) {
@@ -55,7 +62,9 @@ describe("a 900 KB db_schema", () => {
     latencies.sort((a, b) => a - b);
     const max = latencies[latencies.length - 1]!;
     const p50 = latencies[Math.floor(latencies.length / 2)]!;
-    console.log(`/health during a ${Math.round(ddl.length / 1024)} KB db_schema: ${latencies.length} probes, p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
+    console.log(
+      `/health during a ${Math.round(ddl.length / 1024)} KB db_schema: ${latencies.length} probes, p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms`,
+    );
     assert.ok(latencies.length >= 3, `only ${latencies.length} probes: the parse was too quick to measure`);
     assert.ok(max < 500, `/health took ${max.toFixed(0)} ms while the schema was parsed`);
   });
@@ -63,12 +72,27 @@ describe("a 900 KB db_schema", () => {
   test("a db_schema over the cap is refused before any parsing; a body over the limit is 413", async () => {
     const small = await createServer({ model, logger: false, maxSchemaChars: 1000, schemaText: promptSchemaText() });
     try {
-      let res = await small.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/json" }, payload: JSON.stringify({ question: "q", db_schema: "x".repeat(1001) }) });
+      let res = await small.inject({
+        method: "POST",
+        url: "/text2sql",
+        headers: { "content-type": "application/json" },
+        payload: JSON.stringify({ question: "q", db_schema: "x".repeat(1001) }),
+      });
       assert.equal(res.statusCode, 400);
       assert.equal(res.json().message, "body/db_schema must NOT have more than 1000 characters");
-      res = await small.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/json" }, payload: JSON.stringify({ question: "q", db_schema: "x".repeat(2 * 1024 * 1024) }) });
+      res = await small.inject({
+        method: "POST",
+        url: "/text2sql",
+        headers: { "content-type": "application/json" },
+        payload: JSON.stringify({ question: "q", db_schema: "x".repeat(2 * 1024 * 1024) }),
+      });
       assert.equal(res.statusCode, 413);
-      res = await small.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/json" }, payload: JSON.stringify({ question: "q".repeat(20001), db_schema: "x" }) });
+      res = await small.inject({
+        method: "POST",
+        url: "/text2sql",
+        headers: { "content-type": "application/json" },
+        payload: JSON.stringify({ question: "q".repeat(20001), db_schema: "x" }),
+      });
       assert.equal(res.statusCode, 400);
       assert.match(res.json().message, /body\/question must NOT have more than 20000 characters/);
     } finally {
@@ -96,11 +120,19 @@ describe("SIGTERM", () => {
         });
         child.on("exit", () => reject(new Error(`server exited early: ${stderr}`)));
       });
-      const inFlight = fetch(`${url}/text2sql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "q", db_schema: "s" }) });
+      const inFlight = fetch(`${url}/text2sql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ question: "q", db_schema: "s" }),
+      });
       await new Promise((r) => setTimeout(r, 400));
       child.kill("SIGTERM");
       await new Promise((r) => setTimeout(r, 200));
-      const refused = await fetch(`${url}/text2sql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "q", db_schema: "s" }) });
+      const refused = await fetch(`${url}/text2sql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ question: "q", db_schema: "s" }),
+      });
       assert.equal(refused.status, 503);
       assert.match((await refused.json()).message, /shutting down/);
       const res = await inFlight;

@@ -12,14 +12,17 @@ import { openReadOnlyDatabase } from "../src/sql/index.js";
 import { buildNl2SqlPrompt } from "../src/text2sql/index.js";
 import { FakeChatModel } from "./server-fake-model.js";
 
-const SCHEMA = "【DB_ID】 concert_singer\n【Schema】\n# Table: singer\n[\n(singer_id:INTEGER, Primary Key),\n(name:TEXT)\n]";
+const SCHEMA =
+  "【DB_ID】 concert_singer\n【Schema】\n# Table: singer\n[\n(singer_id:INTEGER, Primary Key),\n(name:TEXT)\n]";
 
 function json(body: unknown) {
   return { headers: { "content-type": "application/json" }, payload: JSON.stringify(body) };
 }
 
 describe("POST /text2sql", () => {
-  const model = new FakeChatModel((req) => (req.messages[0]!.content.includes("How many singers") ? "SELECT count(*) FROM singer\n```\n" : "nothing useful"));
+  const model = new FakeChatModel((req) =>
+    req.messages[0]!.content.includes("How many singers") ? "SELECT count(*) FROM singer\n```\n" : "nothing useful",
+  );
   let app: Awaited<ReturnType<typeof createServer>>;
   before(async () => {
     app = await createServer({ model, logger: false, bodyLimit: 64 * 1024 });
@@ -27,7 +30,11 @@ describe("POST /text2sql", () => {
   after(() => app.close());
 
   test("builds XiYan's prompt for a known schema exactly and extracts the SQL", async () => {
-    const res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "How many singers are on file?", db_schema: SCHEMA, include_prompt: true }) });
+    const res = await app.inject({
+      method: "POST",
+      url: "/text2sql",
+      ...json({ question: "How many singers are on file?", db_schema: SCHEMA, include_prompt: true }),
+    });
     assert.equal(res.statusCode, 200, res.body);
     const body = res.json();
     const expected =
@@ -53,11 +60,27 @@ describe("POST /text2sql", () => {
     const res = await app.inject({
       method: "POST",
       url: "/text2sql",
-      ...json({ question: "q?", db_schema: "CREATE TABLE t(a int)", dialect: "postgres", evidence: "a is age", max_tokens: 1, temperature: 0.5, seed: 7 }),
+      ...json({
+        question: "q?",
+        db_schema: "CREATE TABLE t(a int)",
+        dialect: "postgres",
+        evidence: "a is age",
+        max_tokens: 1,
+        temperature: 0.5,
+        seed: 7,
+      }),
     });
     assert.equal(res.statusCode, 200, res.body);
     const req = model.requests.at(-1)!;
-    assert.equal(req.messages[0]!.content, buildNl2SqlPrompt({ question: "q?", dbSchema: "CREATE TABLE t(a int)", dialect: "PostgreSQL", evidence: "a is age" }));
+    assert.equal(
+      req.messages[0]!.content,
+      buildNl2SqlPrompt({
+        question: "q?",
+        dbSchema: "CREATE TABLE t(a int)",
+        dialect: "PostgreSQL",
+        evidence: "a is age",
+      }),
+    );
     assert.equal(req.maxTokens, 1);
     assert.equal(req.temperature, 0.5);
     assert.equal(req.seed, 7);
@@ -74,11 +97,23 @@ describe("POST /text2sql", () => {
     ["non-string db_schema", { question: "q", db_schema: ["x"] }, /body\/db_schema must be string/],
     ["unknown field", { question: "q", db_schema: SCHEMA, shema: 1 }, /additional property 'shema'/],
     ["bad max_tokens", { question: "q", db_schema: SCHEMA, max_tokens: 0 }, /body\/max_tokens must be >= 1/],
-    ["too many max_tokens", { question: "q", db_schema: SCHEMA, max_tokens: 100000 }, /body\/max_tokens must be <= 4096/],
+    [
+      "too many max_tokens",
+      { question: "q", db_schema: SCHEMA, max_tokens: 100000 },
+      /body\/max_tokens must be <= 4096/,
+    ],
     ["bad temperature", { question: "q", db_schema: SCHEMA, temperature: "hot" }, /body\/temperature must be number/],
-    ["unknown dialect", { question: "q", db_schema: SCHEMA, dialect: "oracle" }, /body\/dialect: unknown SQL dialect 'oracle'/],
+    [
+      "unknown dialect",
+      { question: "q", db_schema: SCHEMA, dialect: "oracle" },
+      /body\/dialect: unknown SQL dialect 'oracle'/,
+    ],
     ["unknown adapter", { question: "q", db_schema: SCHEMA, adapter: "nope" }, /unknown adapter 'nope'/],
-    ["execute without database", { question: "q", db_schema: SCHEMA, execute: true }, /body\/execute: no database configured/],
+    [
+      "execute without database",
+      { question: "q", db_schema: SCHEMA, execute: true },
+      /body\/execute: no database configured/,
+    ],
     ["array body", [1, 2], /body must be object/],
   ];
   for (const [name, body, message] of bad) {
@@ -93,15 +128,34 @@ describe("POST /text2sql", () => {
   }
 
   test("400 for invalid JSON, 415 for another content type, 413 for a huge body, 404 for unknown routes", async () => {
-    let res = await app.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/json" }, payload: '{"question": "q",' });
+    let res = await app.inject({
+      method: "POST",
+      url: "/text2sql",
+      headers: { "content-type": "application/json" },
+      payload: '{"question": "q",',
+    });
     assert.equal(res.statusCode, 400);
     assert.match(res.json().message, /JSON/);
-    res = await app.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "text/plain" }, payload: "hello" });
+    res = await app.inject({
+      method: "POST",
+      url: "/text2sql",
+      headers: { "content-type": "text/plain" },
+      payload: "hello",
+    });
     assert.equal(res.statusCode, 400);
     assert.match(res.json().message, /body must be object/);
-    res = await app.inject({ method: "POST", url: "/text2sql", headers: { "content-type": "application/xml" }, payload: "<q/>" });
+    res = await app.inject({
+      method: "POST",
+      url: "/text2sql",
+      headers: { "content-type": "application/xml" },
+      payload: "<q/>",
+    });
     assert.equal(res.statusCode, 415);
-    res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "q", db_schema: "x".repeat(70 * 1024) }) });
+    res = await app.inject({
+      method: "POST",
+      url: "/text2sql",
+      ...json({ question: "q", db_schema: "x".repeat(70 * 1024) }),
+    });
     assert.equal(res.statusCode, 413);
     res = await app.inject({ method: "GET", url: "/nope" });
     assert.equal(res.statusCode, 404);
@@ -122,7 +176,8 @@ describe("POST /text2sql", () => {
     const doc = await app.inject({ method: "GET", url: "/docs/json" });
     assert.equal(doc.statusCode, 200);
     const paths = Object.keys(doc.json().paths);
-    for (const p of ["/text2sql", "/v1/chat/completions", "/v1/models", "/health", "/schema", "/schema/refresh"]) assert.ok(paths.includes(p), p);
+    for (const p of ["/text2sql", "/v1/chat/completions", "/v1/models", "/health", "/schema", "/schema/refresh"])
+      assert.ok(paths.includes(p), p);
     assert.ok(doc.json().paths["/text2sql"].post.requestBody.content["application/json"].schema.properties.question);
     const page = await app.inject({ method: "GET", url: "/docs/" });
     assert.equal(page.statusCode, 200);
@@ -134,7 +189,12 @@ describe("POST /text2sql", () => {
 });
 
 describe("adapters and the OpenAI-compatible API", () => {
-  const model = new FakeChatModel((req) => `reply from ${req.adapter ?? "default"} to ${req.messages.at(-1)!.content}`, 2, ["sql-a", "sql-b"], "qwen-tiny");
+  const model = new FakeChatModel(
+    (req) => `reply from ${req.adapter ?? "default"} to ${req.messages.at(-1)!.content}`,
+    2,
+    ["sql-a", "sql-b"],
+    "qwen-tiny",
+  );
   let app: Awaited<ReturnType<typeof createServer>>;
   before(async () => {
     app = await createServer({ model, logger: false });
@@ -152,15 +212,32 @@ describe("adapters and the OpenAI-compatible API", () => {
   });
 
   test("a request names the adapter it wants; the first adapter is the default", async () => {
-    let res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "q", db_schema: "s", adapter: "sql-b" }) });
+    let res = await app.inject({
+      method: "POST",
+      url: "/text2sql",
+      ...json({ question: "q", db_schema: "s", adapter: "sql-b" }),
+    });
     assert.equal(res.json().adapter, "sql-b");
     assert.equal(model.requests.at(-1)!.adapter, "sql-b");
     res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "q", db_schema: "s" }) });
     assert.equal(res.json().adapter, "sql-a");
-    res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "q", db_schema: "s", adapter: "base" }) });
+    res = await app.inject({
+      method: "POST",
+      url: "/text2sql",
+      ...json({ question: "q", db_schema: "s", adapter: "base" }),
+    });
     assert.equal(res.json().adapter, "base");
-    for (const [name, adapter] of [["qwen-tiny:sql-b", "sql-b"], ["sql-b", "sql-b"], ["qwen-tiny", "sql-a"], ["qwen-tiny:base", "base"]]) {
-      res = await app.inject({ method: "POST", url: "/v1/chat/completions", ...json({ model: name, messages: [{ role: "user", content: "hi" }] }) });
+    for (const [name, adapter] of [
+      ["qwen-tiny:sql-b", "sql-b"],
+      ["sql-b", "sql-b"],
+      ["qwen-tiny", "sql-a"],
+      ["qwen-tiny:base", "base"],
+    ]) {
+      res = await app.inject({
+        method: "POST",
+        url: "/v1/chat/completions",
+        ...json({ model: name, messages: [{ role: "user", content: "hi" }] }),
+      });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(model.requests.at(-1)!.adapter, adapter, name);
     }
@@ -174,7 +251,13 @@ describe("adapters and the OpenAI-compatible API", () => {
         model: "qwen-tiny",
         messages: [
           { role: "system", content: "You are a SQL expert." },
-          { role: "user", content: [{ type: "text", text: "Count " }, { type: "text", text: "singers" }] },
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "Count " },
+              { type: "text", text: "singers" },
+            ],
+          },
         ],
         max_tokens: 50,
         temperature: 0.2,
@@ -203,7 +286,11 @@ describe("adapters and the OpenAI-compatible API", () => {
   });
 
   test("streamed chat completion sends server-sent events ending in [DONE]", async () => {
-    const res = await app.inject({ method: "POST", url: "/v1/chat/completions", ...json({ messages: [{ role: "user", content: "stream me" }], stream: true }) });
+    const res = await app.inject({
+      method: "POST",
+      url: "/v1/chat/completions",
+      ...json({ messages: [{ role: "user", content: "stream me" }], stream: true }),
+    });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers["content-type"]), /text\/event-stream/);
     const events = res.body.split("\n\n").filter(Boolean);
@@ -223,13 +310,25 @@ describe("adapters and the OpenAI-compatible API", () => {
     res = await app.inject({ method: "POST", url: "/v1/chat/completions", ...json({ messages: [{ role: "user" }] }) });
     assert.equal(res.statusCode, 400);
     assert.match(res.json().error.message, /content/);
-    res = await app.inject({ method: "POST", url: "/v1/chat/completions", ...json({ messages: [{ role: "robot", content: "x" }] }) });
+    res = await app.inject({
+      method: "POST",
+      url: "/v1/chat/completions",
+      ...json({ messages: [{ role: "robot", content: "x" }] }),
+    });
     assert.equal(res.statusCode, 400);
     assert.match(res.json().error.message, /role/);
-    res = await app.inject({ method: "POST", url: "/v1/chat/completions", ...json({ model: "gpt-4", messages: [{ role: "user", content: "x" }] }) });
+    res = await app.inject({
+      method: "POST",
+      url: "/v1/chat/completions",
+      ...json({ model: "gpt-4", messages: [{ role: "user", content: "x" }] }),
+    });
     assert.equal(res.statusCode, 404);
     assert.match(res.json().error.message, /model 'gpt-4' not found/);
-    res = await app.inject({ method: "POST", url: "/v1/chat/completions", ...json({ messages: [{ role: "user", content: [{ type: "image_url" }] }] }) });
+    res = await app.inject({
+      method: "POST",
+      url: "/v1/chat/completions",
+      ...json({ messages: [{ role: "user", content: [{ type: "image_url" }] }] }),
+    });
     assert.equal(res.statusCode, 400);
     assert.match(res.json().error.message, /only text parts/);
     res = await app.inject({ method: "GET", url: "/v1/nothing" });
@@ -257,7 +356,10 @@ describe("queueing", () => {
       model.hold = false;
       model.release();
       const done = await Promise.all(first);
-      assert.deepEqual(done.map((r) => r.statusCode), [200, 200, 200]);
+      assert.deepEqual(
+        done.map((r) => r.statusCode),
+        [200, 200, 200],
+      );
       assert.equal(model.maxInUse, 2);
       const after = (await app.inject({ method: "GET", url: "/health" })).json();
       assert.deepEqual(after.queue, { running: 0, waiting: 0, max: 1 });
@@ -280,7 +382,9 @@ describe("--enable-mschema with a SQLite database", () => {
     broken: "SELECT nope FROM item\n```",
     slow: "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n\n```",
   };
-  const model = new FakeChatModel((req) => replies[/【用户问题】\n(\w+)/.exec(req.messages[0]!.content)![1]!] ?? "SELECT 1\n```");
+  const model = new FakeChatModel(
+    (req) => replies[/【用户问题】\n(\w+)/.exec(req.messages[0]!.content)![1]!] ?? "SELECT 1\n```",
+  );
   let schemaLoads = 0;
   let app: Awaited<ReturnType<typeof createServer>>;
   before(async () => {
@@ -306,10 +410,15 @@ describe("--enable-mschema with a SQLite database", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const ask = (question: string, extra: object = {}) => app.inject({ method: "POST", url: "/text2sql", ...json({ question, execute: true, ...extra }) });
+  const ask = (question: string, extra: object = {}) =>
+    app.inject({ method: "POST", url: "/text2sql", ...json({ question, execute: true, ...extra }) });
 
   test("the schema comes from the database, cached until refreshed", async () => {
-    let res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "names", include_prompt: true }) });
+    let res = await app.inject({
+      method: "POST",
+      url: "/text2sql",
+      ...json({ question: "names", include_prompt: true }),
+    });
     assert.equal(res.statusCode, 200, res.body);
     assert.match(res.json().prompt, /【数据库schema】\n【DB_ID】 shop v1\n/);
     await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "names" }) });
@@ -330,7 +439,10 @@ describe("--enable-mschema with a SQLite database", () => {
     const ex = res.json().execution;
     assert.equal(ex.status, "ok");
     assert.deepEqual(ex.columns, ["name", "price"]);
-    assert.deepEqual(ex.rows, [["pen", 1.5], ["ink", 3]]);
+    assert.deepEqual(ex.rows, [
+      ["pen", 1.5],
+      ["ink", 3],
+    ]);
     assert.equal(ex.truncated, false);
   });
 
@@ -350,7 +462,11 @@ describe("--enable-mschema with a SQLite database", () => {
     assert.match(body.message, /^execute refused: only SELECT queries may be executed \(statement is DELETE\)/);
     assert.equal(body.sql, "DELETE FROM item");
     assert.equal(body.code, "not-a-query");
-    assert.deepEqual(body.execution, { status: "refused", code: "not-a-query", error: body.message.replace(/^execute refused: /, "") });
+    assert.deepEqual(body.execution, {
+      status: "refused",
+      code: "not-a-query",
+      error: body.message.replace(/^execute refused: /, ""),
+    });
     res = await ask("two");
     assert.equal(res.statusCode, 422, res.body);
     body = res.json();
@@ -384,7 +500,11 @@ describe("graceful close", () => {
     await app.listen({ host: "127.0.0.1", port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as import("node:net").AddressInfo).port}`;
     model.hold = true;
-    const inFlight = fetch(url + "/text2sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "q", db_schema: "s" }) });
+    const inFlight = fetch(url + "/text2sql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ question: "q", db_schema: "s" }),
+    });
     while (model.waitingHeld < 1) await new Promise((r) => setTimeout(r, 5));
     let closed = false;
     const closing = app.close().then(() => (closed = true));
@@ -396,7 +516,11 @@ describe("graceful close", () => {
     assert.equal(health.headers.get("connection"), "close");
     assert.equal(health.headers.get("retry-after"), "1");
     assert.match((await health.json()).message, /shutting down/);
-    const newWork = await fetch(url + "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }) });
+    const newWork = await fetch(url + "/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
+    });
     assert.equal(newWork.status, 503);
     assert.equal((await newWork.json()).error.code, "shutting_down");
     assert.equal(model.requests.length, 1, "the refused request never reached the model");
@@ -415,7 +539,11 @@ describe("graceful close", () => {
     await app.listen({ host: "127.0.0.1", port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as import("node:net").AddressInfo).port}`;
     model.hold = true;
-    const inFlight = fetch(url + "/text2sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "q", db_schema: "s" }) }).catch((e: Error) => e);
+    const inFlight = fetch(url + "/text2sql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ question: "q", db_schema: "s" }),
+    }).catch((e: Error) => e);
     while (model.waitingHeld < 1) await new Promise((r) => setTimeout(r, 5));
     const t0 = performance.now();
     const closing = app.close();
@@ -467,14 +595,30 @@ describe("logs", () => {
     const app = await createServer({
       model,
       logger: { level: "info", stream: { write: (l: string) => void lines.push(l) } },
-      database: { dialect: "MySQL", description: "MySQL app@db:3306/shop", loadSchema: async () => "【DB_ID】 shop\n# Table: hidden_schema_table" },
+      database: {
+        dialect: "MySQL",
+        description: "MySQL app@db:3306/shop",
+        loadSchema: async () => "【DB_ID】 shop\n# Table: hidden_schema_table",
+      },
     });
     try {
-      let res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "What is the private question?" }) });
+      let res = await app.inject({
+        method: "POST",
+        url: "/text2sql",
+        ...json({ question: "What is the private question?" }),
+      });
       assert.equal(res.statusCode, 200);
-      res = await app.inject({ method: "POST", url: "/text2sql", ...json({ question: "Another private question?", db_schema: "CREATE TABLE private_ddl (x int)" }) });
+      res = await app.inject({
+        method: "POST",
+        url: "/text2sql",
+        ...json({ question: "Another private question?", db_schema: "CREATE TABLE private_ddl (x int)" }),
+      });
       assert.equal(res.statusCode, 200);
-      res = await app.inject({ method: "POST", url: "/v1/chat/completions", ...json({ messages: [{ role: "user", content: "private chat text" }] }) });
+      res = await app.inject({
+        method: "POST",
+        url: "/v1/chat/completions",
+        ...json({ messages: [{ role: "user", content: "private chat text" }] }),
+      });
       assert.equal(res.statusCode, 200);
     } finally {
       await app.close();
@@ -482,10 +626,17 @@ describe("logs", () => {
     const text = lines.join("");
     assert.match(text, /"completionTokens":\d+/);
     assert.match(text, /"statusCode":200/);
-    for (const secret of ["private question", "Another private", "hidden_schema_table", "private_ddl", "secret_column", "private chat text", "专家"]) {
+    for (const secret of [
+      "private question",
+      "Another private",
+      "hidden_schema_table",
+      "private_ddl",
+      "secret_column",
+      "private chat text",
+      "专家",
+    ]) {
       assert.ok(!text.includes(secret), `log contains '${secret}'`);
     }
     for (const line of lines) JSON.parse(line); // structured: one JSON object per line
   });
 });
-

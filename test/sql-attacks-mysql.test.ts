@@ -9,7 +9,12 @@ import { createServer as createNetServer, type Server, type Socket } from "node:
 import { after, before, describe, test } from "node:test";
 import mysql from "mysql2/promise";
 import { createServer } from "../src/server/index.js";
-import { openReadOnlyDatabase, parseMysqlGrants, PrivilegedUserError, type ReadOnlyDatabase } from "../src/sql/index.js";
+import {
+  openReadOnlyDatabase,
+  parseMysqlGrants,
+  PrivilegedUserError,
+  type ReadOnlyDatabase,
+} from "../src/sql/index.js";
 import { FakeChatModel } from "./server-fake-model.js";
 import { mysqlAttacks } from "./helpers/sql-attack-corpus.js";
 import { attackReplies, corpusTests, httpCorpusTests, LIMITS, type Probe } from "./helpers/sql-attack-harness.js";
@@ -48,7 +53,10 @@ const probe: Probe = {
   async snapshot() {
     const parts = [
       await one<string>("SELECT MD5(GROUP_CONCAT(id, ':', name ORDER BY id)) FROM item"),
-      await one<string>("SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = ?", [DB]),
+      await one<string>(
+        "SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = ?",
+        [DB],
+      ),
       await one<number>("SELECT COUNT(*) FROM mysql.user"),
       mariadb ? await one<string>("SELECT next_not_cached_value FROM item_seq") : "",
     ];
@@ -82,7 +90,15 @@ const probe: Probe = {
   },
 };
 
-const values = () => ({ TABLE: "item", SEQ: "item_seq", WRITER: "sqlfocus_writer", FILE: FILE(), DIR: tmpDir, VICTIM: victimId, LOCK });
+const values = () => ({
+  TABLE: "item",
+  SEQ: "item_seq",
+  WRITER: "sqlfocus_writer",
+  FILE: FILE(),
+  DIR: tmpDir,
+  VICTIM: victimId,
+  LOCK,
+});
 
 describe("MySQL/MariaDB attack corpus", { skip }, () => {
   before(async () => {
@@ -149,8 +165,13 @@ describe("MySQL/MariaDB attack corpus", { skip }, () => {
           const db = openReadOnlyDatabase(connection(user, "pw"));
           executors.push(db);
           const p = await db.checkPrivileges();
-          assert.ok(p.privileges.some((x) => found.test(x)), `${grant}: ${p.privileges.join("; ")}`);
-          await admin.query(`REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${user}'@'%'; GRANT SELECT ON ${DB}.* TO '${user}'@'%'`);
+          assert.ok(
+            p.privileges.some((x) => found.test(x)),
+            `${grant}: ${p.privileges.join("; ")}`,
+          );
+          await admin.query(
+            `REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${user}'@'%'; GRANT SELECT ON ${DB}.* TO '${user}'@'%'`,
+          );
         }
         const clean = openReadOnlyDatabase(connection(user, "pw"));
         executors.push(clean);
@@ -225,10 +246,16 @@ describe("MySQL/MariaDB attack corpus", { skip }, () => {
       const silent: Server = createNetServer((s) => void sockets.push(s));
       await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
       const port = (silent.address() as import("node:net").AddressInfo).port;
-      const db = openReadOnlyDatabase({ dialect: "MySQL", host: "127.0.0.1", port, user: "x", database: "y" }, { connectTimeoutMs: 500 });
+      const db = openReadOnlyDatabase(
+        { dialect: "MySQL", host: "127.0.0.1", port, user: "x", database: "y" },
+        { connectTimeoutMs: 500 },
+      );
       try {
         const t0 = performance.now();
-        await assert.rejects(db.execute("SELECT 1", LIMITS), (e: Error & { kind?: string }) => e.kind === "timeout" && /no answer within 500 ms/.test(e.message));
+        await assert.rejects(
+          db.execute("SELECT 1", LIMITS),
+          (e: Error & { kind?: string }) => e.kind === "timeout" && /no answer within 500 ms/.test(e.message),
+        );
         assert.ok(performance.now() - t0 < 3000);
         const t1 = performance.now();
         await db.close();
@@ -240,43 +267,88 @@ describe("MySQL/MariaDB attack corpus", { skip }, () => {
     });
 
     test("the row cap holds over an explicit LIMIT, the byte cap is flagged, types come back as JSON", async () => {
-      let r = await readOnly.execute("SELECT a.id FROM item a, item b, item c ORDER BY a.id DESC LIMIT 5000", { rowLimit: 10 });
+      let r = await readOnly.execute("SELECT a.id FROM item a, item b, item c ORDER BY a.id DESC LIMIT 5000", {
+        rowLimit: 10,
+      });
       assert.equal(r.rows.length, 10);
       assert.deepEqual(r.rows[0], [20]);
       assert.equal(r.truncatedBy, "rows");
       r = await readOnly.execute("SELECT REPEAT('x', 1000) AS s FROM item a, item b", { maxBytes: 10_000 });
       assert.ok(r.rows.length >= 8 && r.rows.length <= 10, `${r.rows.length} rows`);
       assert.equal(r.truncatedBy, "bytes");
-      r = await readOnly.execute("SELECT 1 AS a, 2 AS a, NULL AS n, CAST(1.5 AS DECIMAL(6,2)) AS d, 9007199254740993 AS big, DATE '2024-01-02' AS day, X'0102' AS raw");
+      r = await readOnly.execute(
+        "SELECT 1 AS a, 2 AS a, NULL AS n, CAST(1.5 AS DECIMAL(6,2)) AS d, 9007199254740993 AS big, DATE '2024-01-02' AS day, X'0102' AS raw",
+      );
       assert.deepEqual(r.columns, ["a", "a", "n", "d", "big", "day", "raw"]);
       assert.deepEqual(r.rows, [[1, 2, null, "1.50", "9007199254740993", "2024-01-02", "AQI="]]);
     });
 
     test("a query the server's timeout cuts short but that still answers a row (BENCHMARK) is reported as a timeout", async () => {
-      await assert.rejects(noCheck.execute("SELECT BENCHMARK(100000000000, MD5('x'))", { timeoutMs: 500 }), (e: Error & { kind?: string }) => e.kind === "timeout");
+      await assert.rejects(
+        noCheck.execute("SELECT BENCHMARK(100000000000, MD5('x'))", { timeoutMs: 500 }),
+        (e: Error & { kind?: string }) => e.kind === "timeout",
+      );
     });
   });
 
-  const attacks = () => mysqlAttacks.filter((a) => !a.only || a.only === (mariadb ? "mariadb" : "mysql")).filter((a) => mariadb || !/\{SEQ\}/.test(a.sql));
+  const attacks = () =>
+    mysqlAttacks
+      .filter((a) => !a.only || a.only === (mariadb ? "mariadb" : "mysql"))
+      .filter((a) => mariadb || !/\{SEQ\}/.test(a.sql));
   // The list is fixed when the tests are declared; cases for the other server flavour are skipped inside.
-  describe("corpus, read-only user", () => corpusTests(mysqlAttacks, { label: "read-only user", db: () => readOnly, probe: () => probe, values, checkOutcome: true, include: (a) => attacks().includes(a) }));
+  describe("corpus, read-only user", () =>
+    corpusTests(mysqlAttacks, {
+      label: "read-only user",
+      db: () => readOnly,
+      probe: () => probe,
+      values,
+      checkOutcome: true,
+      include: (a) => attacks().includes(a),
+    }));
   describe("corpus, privileged user with --allow-privileged-user", () =>
-    corpusTests(mysqlAttacks, { label: "root, opt-in", db: () => privileged, probe: () => probe, values, checkOutcome: true, include: (a) => attacks().includes(a) }));
+    corpusTests(mysqlAttacks, {
+      label: "root, opt-in",
+      db: () => privileged,
+      probe: () => probe,
+      values,
+      checkOutcome: true,
+      include: (a) => attacks().includes(a),
+    }));
   describe("corpus, read-only user without the parser check (the layers below it alone)", () =>
-    corpusTests(mysqlAttacks, { label: "no parser check", db: () => noCheck, probe: () => probe, values, checkOutcome: false, include: (a) => attacks().includes(a) }));
+    corpusTests(mysqlAttacks, {
+      label: "no parser check",
+      db: () => noCheck,
+      probe: () => probe,
+      values,
+      checkOutcome: false,
+      include: (a) => attacks().includes(a),
+    }));
 
   describe("corpus over HTTP", () => {
     let app: Awaited<ReturnType<typeof createServer>>;
     before(async () => {
       app = await createServer({
-        model: new FakeChatModel((req) => attackReplies(mysqlAttacks, values)(req.messages[0]!.content.split("【用户问题】\n")[1] ?? "")),
+        model: new FakeChatModel((req) =>
+          attackReplies(mysqlAttacks, values)(req.messages[0]!.content.split("【用户问题】\n")[1] ?? ""),
+        ),
         logger: false,
         executeLimits: LIMITS,
         closeModel: false,
-        database: { dialect: "MySQL", description: "attack db", loadSchema: async () => "【DB_ID】 attack\n# Table: item", executor: readOnly },
+        database: {
+          dialect: "MySQL",
+          description: "attack db",
+          loadSchema: async () => "【DB_ID】 attack\n# Table: item",
+          executor: readOnly,
+        },
       });
     });
     after(async () => app?.close());
-    httpCorpusTests(mysqlAttacks, "read-only user", () => app, () => probe, (a) => attacks().includes(a));
+    httpCorpusTests(
+      mysqlAttacks,
+      "read-only user",
+      () => app,
+      () => probe,
+      (a) => attacks().includes(a),
+    );
   });
 });

@@ -46,11 +46,16 @@ const probe: Probe = {
     return JSON.stringify(r.rows[0]);
   },
   async filesWritten() {
-    const r = await admin.query("SELECT name FROM pg_ls_dir('/tmp') AS name WHERE name LIKE $1", [`sqlfocus_attack_${id}%`]);
+    const r = await admin.query("SELECT name FROM pg_ls_dir('/tmp') AS name WHERE name LIKE $1", [
+      `sqlfocus_attack_${id}%`,
+    ]);
     return r.rows.map((x) => x.name as string);
   },
   async locksHeld() {
-    const r = await admin.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = $1", [DB]);
+    const r = await admin.query(
+      "SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = $1",
+      [DB],
+    );
     return r.rows[0].n;
   },
   async openTransactions() {
@@ -69,7 +74,16 @@ const probe: Probe = {
   },
 };
 
-const values = () => ({ TABLE: "item", SEQ: "item_id_seq", WRITER: "sqlfocus_writer", DEFINER: "sqlfocus_definer", FILE, DIR: "/tmp", VICTIM: victimPid, LOCK });
+const values = () => ({
+  TABLE: "item",
+  SEQ: "item_id_seq",
+  WRITER: "sqlfocus_writer",
+  DEFINER: "sqlfocus_definer",
+  FILE,
+  DIR: "/tmp",
+  VICTIM: victimPid,
+  LOCK,
+});
 
 describe("PostgreSQL attack corpus", { skip }, () => {
   before(async () => {
@@ -106,7 +120,10 @@ describe("PostgreSQL attack corpus", { skip }, () => {
     await admin?.end();
     const root = new pg.Client(pgConfig());
     await root.connect();
-    await root.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [DB]);
+    await root.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+      [DB],
+    );
     await root.query(`DROP DATABASE IF EXISTS ${DB}`);
     await root.query(`DROP ROLE IF EXISTS ${RO}`);
     await root.query("SELECT pg_ls_dir('/tmp')"); // (the server still answers)
@@ -137,7 +154,9 @@ describe("PostgreSQL attack corpus", { skip }, () => {
 
     test("each right beyond reading is found: write grants, sequence use, CREATE, server-file roles, SECURITY DEFINER", async () => {
       const role = `sqlfocus_rw_${id}`;
-      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT CONNECT ON DATABASE ${DB} TO ${role}; GRANT USAGE ON SCHEMA public TO ${role}`);
+      await admin.query(
+        `CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT CONNECT ON DATABASE ${DB} TO ${role}; GRANT USAGE ON SCHEMA public TO ${role}`,
+      );
       const db = openReadOnlyDatabase(connection(role, "pw"));
       executors.push(db);
       try {
@@ -147,7 +166,10 @@ describe("PostgreSQL attack corpus", { skip }, () => {
           ["GRANT CREATE ON SCHEMA public TO %", /CREATE on schema public/],
           ["GRANT pg_read_server_files TO %", /member of pg_read_server_files/],
           ["GRANT pg_signal_backend TO %", /member of pg_signal_backend/],
-          ["GRANT EXECUTE ON FUNCTION sqlfocus_definer() TO %", /EXECUTE on SECURITY DEFINER function sqlfocus_definer\(\)/],
+          [
+            "GRANT EXECUTE ON FUNCTION sqlfocus_definer() TO %",
+            /EXECUTE on SECURITY DEFINER function sqlfocus_definer\(\)/,
+          ],
           [`GRANT CREATE ON DATABASE ${DB} TO %`, new RegExp(`CREATE on database ${DB}`)],
         ];
         for (const [grant, found] of grants) {
@@ -156,8 +178,16 @@ describe("PostgreSQL attack corpus", { skip }, () => {
           executors.push(fresh);
           const p = await fresh.checkPrivileges();
           assert.equal(p.privileged, true, grant);
-          assert.ok(p.privileges.some((x) => found.test(x)), `${grant}: ${p.privileges.join("; ")}`);
-          await admin.query(grant.replace(/^GRANT/, "REVOKE").replace(" TO ", " FROM ").replace("%", role));
+          assert.ok(
+            p.privileges.some((x) => found.test(x)),
+            `${grant}: ${p.privileges.join("; ")}`,
+          );
+          await admin.query(
+            grant
+              .replace(/^GRANT/, "REVOKE")
+              .replace(" TO ", " FROM ")
+              .replace("%", role),
+          );
         }
         assert.equal((await db.checkPrivileges()).privileged, false);
       } finally {
@@ -204,7 +234,10 @@ describe("PostgreSQL attack corpus", { skip }, () => {
       const c = new pg.Client(pgConfig(DB));
       await c.connect();
       try {
-        await assert.rejects(c.query({ text: "SELECT 1; DELETE FROM item", queryMode: "extended" } as pg.QueryConfig), /cannot insert multiple commands into a prepared statement/);
+        await assert.rejects(
+          c.query({ text: "SELECT 1; DELETE FROM item", queryMode: "extended" } as pg.QueryConfig),
+          /cannot insert multiple commands into a prepared statement/,
+        );
       } finally {
         await c.end();
       }
@@ -215,10 +248,16 @@ describe("PostgreSQL attack corpus", { skip }, () => {
       const silent: Server = createNetServer((s) => void sockets.push(s));
       await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
       const port = (silent.address() as import("node:net").AddressInfo).port;
-      const db = openReadOnlyDatabase({ dialect: "PostgreSQL", host: "127.0.0.1", port, user: "x", database: "y" }, { connectTimeoutMs: 500 });
+      const db = openReadOnlyDatabase(
+        { dialect: "PostgreSQL", host: "127.0.0.1", port, user: "x", database: "y" },
+        { connectTimeoutMs: 500 },
+      );
       try {
         const t0 = performance.now();
-        await assert.rejects(db.execute("SELECT 1", LIMITS), (e: Error & { kind?: string }) => e.kind === "timeout" && /no answer within 500 ms/.test(e.message));
+        await assert.rejects(
+          db.execute("SELECT 1", LIMITS),
+          (e: Error & { kind?: string }) => e.kind === "timeout" && /no answer within 500 ms/.test(e.message),
+        );
         assert.ok(performance.now() - t0 < 3000);
         const t1 = performance.now();
         await db.close();
@@ -230,38 +269,74 @@ describe("PostgreSQL attack corpus", { skip }, () => {
     });
 
     test("the row cap holds whatever the query's LIMIT, the byte cap is flagged, and types come back as JSON", async () => {
-      let r = await readOnly.execute("SELECT g FROM (SELECT generate_series(1, 100000) AS g) s ORDER BY g DESC LIMIT 50000", { rowLimit: 10 });
+      let r = await readOnly.execute(
+        "SELECT g FROM (SELECT generate_series(1, 100000) AS g) s ORDER BY g DESC LIMIT 50000",
+        { rowLimit: 10 },
+      );
       assert.equal(r.rows.length, 10);
       assert.deepEqual(r.rows[0], [100000]);
       assert.equal(r.truncatedBy, "rows");
       r = await readOnly.execute("SELECT repeat('x', 1000) AS s FROM generate_series(1, 100)", { maxBytes: 10_000 });
       assert.ok(r.rows.length >= 8 && r.rows.length <= 10, `${r.rows.length} rows`);
       assert.equal(r.truncatedBy, "bytes");
-      r = await readOnly.execute("SELECT 1 AS a, 2 AS a, NULL::int AS n, 1.50::numeric(6,2) AS d, 9007199254740993::bigint AS big, DATE '2024-01-02' AS day, true AS b, '\\x0102'::bytea AS raw");
+      r = await readOnly.execute(
+        "SELECT 1 AS a, 2 AS a, NULL::int AS n, 1.50::numeric(6,2) AS d, 9007199254740993::bigint AS big, DATE '2024-01-02' AS day, true AS b, '\\x0102'::bytea AS raw",
+      );
       assert.deepEqual(r.columns, ["a", "a", "n", "d", "big", "day", "b", "raw"]);
       assert.deepEqual(r.rows, [[1, 2, null, "1.50", "9007199254740993", "2024-01-02", true, "AQI="]]);
       assert.equal(r.truncated, false);
     });
   });
 
-  describe("corpus, read-only user", () => corpusTests(postgresAttacks, { label: "read-only user", db: () => readOnly, probe: () => probe, values, checkOutcome: true }));
+  describe("corpus, read-only user", () =>
+    corpusTests(postgresAttacks, {
+      label: "read-only user",
+      db: () => readOnly,
+      probe: () => probe,
+      values,
+      checkOutcome: true,
+    }));
   describe("corpus, privileged user with --allow-privileged-user", () =>
-    corpusTests(postgresAttacks, { label: "superuser, opt-in", db: () => privileged, probe: () => probe, values, checkOutcome: true }));
+    corpusTests(postgresAttacks, {
+      label: "superuser, opt-in",
+      db: () => privileged,
+      probe: () => probe,
+      values,
+      checkOutcome: true,
+    }));
   describe("corpus, read-only user without the parser check (the layers below it alone)", () =>
-    corpusTests(postgresAttacks, { label: "no parser check", db: () => noCheck, probe: () => probe, values, checkOutcome: false }));
+    corpusTests(postgresAttacks, {
+      label: "no parser check",
+      db: () => noCheck,
+      probe: () => probe,
+      values,
+      checkOutcome: false,
+    }));
 
   describe("corpus over HTTP", () => {
     let app: Awaited<ReturnType<typeof createServer>>;
     before(async () => {
       app = await createServer({
-        model: new FakeChatModel((req) => attackReplies(postgresAttacks, values)(req.messages[0]!.content.split("【用户问题】\n")[1] ?? "")),
+        model: new FakeChatModel((req) =>
+          attackReplies(postgresAttacks, values)(req.messages[0]!.content.split("【用户问题】\n")[1] ?? ""),
+        ),
         logger: false,
         executeLimits: LIMITS,
         closeModel: false,
-        database: { dialect: "PostgreSQL", description: "attack db", loadSchema: async () => "【DB_ID】 attack\n# Table: item", executor: readOnly },
+        database: {
+          dialect: "PostgreSQL",
+          description: "attack db",
+          loadSchema: async () => "【DB_ID】 attack\n# Table: item",
+          executor: readOnly,
+        },
       });
     });
     after(async () => app?.close());
-    httpCorpusTests(postgresAttacks, "read-only user", () => app, () => probe);
+    httpCorpusTests(
+      postgresAttacks,
+      "read-only user",
+      () => app,
+      () => probe,
+    );
   });
 });

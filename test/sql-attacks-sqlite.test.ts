@@ -87,25 +87,47 @@ describe("SQLite layers", () => {
   });
 
   test("a missing file is a clear error when the executor is opened", () => {
-    assert.throws(() => openReadOnlyDatabase({ dialect: "SQLite", path: join(dir, "nope.sqlite") }), /nope\.sqlite: no such file/);
+    assert.throws(
+      () => openReadOnlyDatabase({ dialect: "SQLite", path: join(dir, "nope.sqlite") }),
+      /nope\.sqlite: no such file/,
+    );
   });
 });
 
-describe("corpus", () => corpusTests(sqliteAttacks, { label: "SQLite", db: () => readOnly, probe: () => probe, values, checkOutcome: true }));
+describe("corpus", () =>
+  corpusTests(sqliteAttacks, { label: "SQLite", db: () => readOnly, probe: () => probe, values, checkOutcome: true }));
 describe("corpus without the parser check (the read-only handle alone)", () =>
-  corpusTests(sqliteAttacks, { label: "SQLite, no parser check", db: () => noCheck, probe: () => probe, values, checkOutcome: false }));
+  corpusTests(sqliteAttacks, {
+    label: "SQLite, no parser check",
+    db: () => noCheck,
+    probe: () => probe,
+    values,
+    checkOutcome: false,
+  }));
 
 describe("corpus over HTTP", () => {
   let app: Awaited<ReturnType<typeof createServer>>;
   before(async () => {
     app = await createServer({
-      model: new FakeChatModel((req) => attackReplies(sqliteAttacks, values)(req.messages[0]!.content.split("【用户问题】\n")[1] ?? "")),
+      model: new FakeChatModel((req) =>
+        attackReplies(sqliteAttacks, values)(req.messages[0]!.content.split("【用户问题】\n")[1] ?? ""),
+      ),
       logger: false,
       executeLimits: LIMITS,
       closeModel: false,
-      database: { dialect: "SQLite", description: "attack db", loadSchema: async () => "【DB_ID】 attack\n# Table: item", executor: readOnly },
+      database: {
+        dialect: "SQLite",
+        description: "attack db",
+        loadSchema: async () => "【DB_ID】 attack\n# Table: item",
+        executor: readOnly,
+      },
     });
   });
   after(async () => app?.close());
-  httpCorpusTests(sqliteAttacks, "SQLite", () => app, () => probe);
+  httpCorpusTests(
+    sqliteAttacks,
+    "SQLite",
+    () => app,
+    () => probe,
+  );
 });

@@ -3,13 +3,20 @@ import { test } from "node:test";
 import { buildNl2SqlPrompt, extractSql, formatSqlAnswer, parseDialect } from "../src/text2sql/index.js";
 
 test("nl2sql prompt follows XiYan's template exactly", () => {
-  const p = buildNl2SqlPrompt({ question: " How many singers? ", dbSchema: "【DB_ID】 concert_singer\n", dialect: "SQLite" });
+  const p = buildNl2SqlPrompt({
+    question: " How many singers? ",
+    dbSchema: "【DB_ID】 concert_singer\n",
+    dialect: "SQLite",
+  });
   assert.equal(
     p,
     "你是一名SQLite专家，现在需要阅读并理解下面的【数据库schema】描述，以及可能用到的【参考信息】，并运用SQLite知识生成sql语句回答【用户问题】。\n" +
       "【用户问题】\nHow many singers?\n\n【数据库schema】\n【DB_ID】 concert_singer\n\n【参考信息】\n\n\n【用户问题】\nHow many singers?\n\n```sql",
   );
-  assert.match(buildNl2SqlPrompt({ question: "q", dbSchema: "s", dialect: "PostgreSQL", evidence: "e" }), /^你是一名PostgreSQL专家[\s\S]*【参考信息】\ne\n/);
+  assert.match(
+    buildNl2SqlPrompt({ question: "q", dbSchema: "s", dialect: "PostgreSQL", evidence: "e" }),
+    /^你是一名PostgreSQL专家[\s\S]*【参考信息】\ne\n/,
+  );
 });
 
 test("dialect names are normalised and unknown ones rejected", () => {

@@ -18,7 +18,13 @@ async function train(outputDir: string, opts: { abortAt?: number; resumeFrom?: s
   const resumeDir = resolveResumeCheckpoint(o);
   const resume = resumeDir ? loadCheckpoint(resumeDir) : null;
   const runId = resume?.state.runId ?? undefined;
-  const run = await createRun({ logdir: join(outputDir, "runs"), name: "fake", config: { ...o }, resume: runId, systemIntervalMs: 0 });
+  const run = await createRun({
+    logdir: join(outputDir, "runs"),
+    name: "fake",
+    config: { ...o },
+    resume: runId,
+    systemIntervalMs: 0,
+  });
   const ac = new AbortController();
   const result = await trainWithSetup(
     o,
@@ -45,7 +51,10 @@ test("stop at 7, resume from checkpoint-4: same run folder, metrics equal an uni
   assert.equal(straight.result.status, "finished");
   const expected = curve(straight.run.dir, straight.run.id);
   // every optimizer step is a row of the run folder (15 steps: 20 examples / (2 × 2) per step × 3 epochs)
-  assert.deepEqual(expected.map((r) => r[0]), Array.from({ length: 15 }, (_, i) => i + 1));
+  assert.deepEqual(
+    expected.map((r) => r[0]),
+    Array.from({ length: 15 }, (_, i) => i + 1),
+  );
 
   const dir = join(root, "stopped");
   const first = await train(dir, { abortAt: 7 });

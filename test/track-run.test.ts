@@ -5,18 +5,36 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, appendFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { createRun, JsonlTail, listRuns, parseNvidiaSmi, readRun, resolveSessions, type MetricRow } from "../src/track/index.js";
+import {
+  createRun,
+  JsonlTail,
+  listRuns,
+  parseNvidiaSmi,
+  readRun,
+  resolveSessions,
+  type MetricRow,
+} from "../src/track/index.js";
 import type { RunSink } from "../src/train/finetune.js";
 
 const root = mkdtempSync(join(tmpdir(), "sqlfocus-track-run-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const lines = (p: string) => readFileSync(p, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const lines = (p: string) =>
+  readFileSync(p, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 const json = (p: string) => JSON.parse(readFileSync(p, "utf8"));
 
 test("createRun writes config, system snapshot, status, metrics and system samples", async () => {
   const logdir = join(root, "a");
-  const run = await createRun({ logdir, name: "tiny lora/1", config: { learning_rate: 1e-4, lora_rank: 8 }, systemIntervalMs: 20, now: () => new Date("2026-11-25T10:11:12Z") });
+  const run = await createRun({
+    logdir,
+    name: "tiny lora/1",
+    config: { learning_rate: 1e-4, lora_rank: 8 },
+    systemIntervalMs: 20,
+    now: () => new Date("2026-11-25T10:11:12Z"),
+  });
   assert.equal(run.id, "20261125-101112-tiny-lora-1");
   assert.equal(run.dir, join(logdir, run.id));
   assert.equal(run.session, 1);
@@ -35,7 +53,15 @@ test("createRun writes config, system snapshot, status, metrics and system sampl
   await run.finish({ status: "finished" });
   const m = lines(join(run.dir, "metrics.jsonl"));
   assert.deepEqual(m, [
-    { step: 1, time: "2026-11-25T10:11:12.000Z", session: 1, loss: 2.5, lr: 1e-4, grad_norm: 0.7, tokens_per_s: 1234.5 },
+    {
+      step: 1,
+      time: "2026-11-25T10:11:12.000Z",
+      session: 1,
+      loss: 2.5,
+      lr: 1e-4,
+      grad_norm: 0.7,
+      tokens_per_s: 1234.5,
+    },
     { step: 2, time: "2026-11-25T10:11:12.000Z", session: 1, loss: null, eval_loss: 2.1 },
   ]);
   const samples = lines(join(run.dir, "system.jsonl"));
@@ -51,7 +77,13 @@ test("createRun writes config, system snapshot, status, metrics and system sampl
   assert.equal(st.sessions[0].status, "finished");
   assert.throws(() => run.log(3, { loss: 1 }), /after finish/);
   // A second run with the same name and time gets its own folder.
-  const run2 = await createRun({ logdir, name: "tiny lora/1", config: {}, systemIntervalMs: 0, now: () => new Date("2026-11-25T10:11:12Z") });
+  const run2 = await createRun({
+    logdir,
+    name: "tiny lora/1",
+    config: {},
+    systemIntervalMs: 0,
+    now: () => new Date("2026-11-25T10:11:12Z"),
+  });
   assert.equal(run2.id, "20261125-101112-tiny-lora-1-2");
   await run2.finish({ status: "failed", error: "boom" });
   assert.equal(existsSync(join(run2.dir, "system.jsonl")), false, "sampler off");
@@ -68,7 +100,10 @@ test("bad metrics are refused with the run, step and field named", async () => {
   assert.throws(() => run.log(1, { step: 1 }), /"step" is reserved/);
   assert.throws(() => run.log(4, { loss: "x" as unknown as number }), /metric "loss" at step 4 is not a number/);
   await run.finish({ status: "interrupted" });
-  await assert.rejects(createRun({ logdir: join(root, "b"), config: {}, resume: "nope" }), /cannot resume run nope: .*status.json does not exist/);
+  await assert.rejects(
+    createRun({ logdir: join(root, "b"), config: {}, resume: "nope" }),
+    /cannot resume run nope: .*status.json does not exist/,
+  );
 });
 
 test("a resumed run continues the same folder; later sessions supersede re-logged steps", async () => {
@@ -88,14 +123,25 @@ test("a resumed run continues the same folder; later sessions supersede re-logge
   assert.deepEqual(json(join(first.dir, "config.json")), { epochs: 1 }, "config as first written");
   const st = json(join(first.dir, "status.json"));
   assert.equal(st.status, "finished");
-  assert.deepEqual(st.sessions.map((s: { status: string }) => s.status), ["interrupted", "finished"]);
+  assert.deepEqual(
+    st.sessions.map((s: { status: string }) => s.status),
+    ["interrupted", "finished"],
+  );
   const sys = json(join(first.dir, "system.json"));
   assert.equal(sys.session, 2);
   assert.equal(sys.previous.length, 1);
   const data = readRun(first.dir, first.id);
   assert.deepEqual(
     data.metrics.map((r) => [r.step, r.loss]),
-    [[1, 9], [2, 8], [3, 7], [4, 6], [5, 105], [6, 106], [7, 107]],
+    [
+      [1, 9],
+      [2, 8],
+      [3, 7],
+      [4, 6],
+      [5, 105],
+      [6, 106],
+      [7, 107],
+    ],
   );
   assert.equal(data.summary.status, "finished");
 });
@@ -109,7 +155,10 @@ test("resolveSessions keeps rows before the later session's first step", () => {
     { step: 3, session: 2, loss: 30 },
     { step: 3, session: 3, loss: 300 },
   ] as unknown as MetricRow[];
-  assert.deepEqual(resolveSessions(rows).map((r) => r.loss), [1, 20, 300]);
+  assert.deepEqual(
+    resolveSessions(rows).map((r) => r.loss),
+    [1, 20, 300],
+  );
 });
 
 test("JsonlTail returns only complete new lines and names a bad line", () => {
@@ -126,9 +175,26 @@ test("JsonlTail returns only complete new lines and names a bad line", () => {
 });
 
 test("nvidia-smi CSV is parsed into GPU samples", () => {
-  const csv = "0, NVIDIA H100 80GB HBM3, 87, 40321, 81559, 61, 512.34\n1, NVIDIA H100 80GB HBM3, [N/A], 3, 81559, 30, [N/A]\n";
+  const csv =
+    "0, NVIDIA H100 80GB HBM3, 87, 40321, 81559, 61, 512.34\n1, NVIDIA H100 80GB HBM3, [N/A], 3, 81559, 30, [N/A]\n";
   assert.deepEqual(parseNvidiaSmi(csv), [
-    { index: 0, name: "NVIDIA H100 80GB HBM3", utilization_percent: 87, memory_used_mb: 40321, memory_total_mb: 81559, temperature_c: 61, power_w: 512.34 },
-    { index: 1, name: "NVIDIA H100 80GB HBM3", utilization_percent: null, memory_used_mb: 3, memory_total_mb: 81559, temperature_c: 30, power_w: null },
+    {
+      index: 0,
+      name: "NVIDIA H100 80GB HBM3",
+      utilization_percent: 87,
+      memory_used_mb: 40321,
+      memory_total_mb: 81559,
+      temperature_c: 61,
+      power_w: 512.34,
+    },
+    {
+      index: 1,
+      name: "NVIDIA H100 80GB HBM3",
+      utilization_percent: null,
+      memory_used_mb: 3,
+      memory_total_mb: 81559,
+      temperature_c: 30,
+      power_w: null,
+    },
   ]);
 });

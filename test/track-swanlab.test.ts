@@ -40,12 +40,14 @@ before(async () => {
       }
       if (req.headers.cookie !== "sid=sid-123") return send(401, { message: "no session" });
       if (req.method === "POST" && u === "/api/projects/alice") return send(201, { name: body.name });
-      if (req.method === "GET" && u === "/api/project/alice/sqlfocus") return send(200, { cuid: "proj-1", name: "sqlfocus" });
+      if (req.method === "GET" && u === "/api/project/alice/sqlfocus")
+        return send(200, { cuid: "proj-1", name: "sqlfocus" });
       if (req.method === "POST" && u === "/api/project/alice/sqlfocus/experiment") {
         if (body.cuid) return send(200, { cuid: body.cuid, name: body.name });
         return send(201, { cuid: `exp-${++experiments}`, name: body.name });
       }
-      if (req.method === "PUT" && /^\/api\/project\/alice\/sqlfocus\/runs\/exp-\d+\/(profile|state)$/.test(u)) return send(200, {});
+      if (req.method === "PUT" && /^\/api\/project\/alice\/sqlfocus\/runs\/exp-\d+\/(profile|state)$/.test(u))
+        return send(200, {});
       if (req.method === "POST" && u === "/api/projects/alice/sqlfocus/series") return send(201, {});
       if (req.method === "POST" && u === "/api/house/metrics") {
         if (failMetrics > 0) {
@@ -69,14 +71,25 @@ after(() => {
 const paths = () => requests.map((r) => `${r.method} ${r.url}`);
 
 test("a bad key is refused at login with the HTTP status named", async () => {
-  await assert.rejects(createSwanLabTracker({ apiKey: "bad", apiHost: host, experimentName: "x" }), /SwanLab POST .*\/api\/login\/api_key: HTTP 401/);
+  await assert.rejects(
+    createSwanLabTracker({ apiKey: "bad", apiHost: host, experimentName: "x" }),
+    /SwanLab POST .*\/api\/login\/api_key: HTTP 401/,
+  );
 });
 
 test("a run's config, metric keys, scalars and final state reach SwanLab; a resumed run continues the experiment", async () => {
   requests = [];
   const stateFile = join(root, "run-a", "swanlab.json");
   const errors: Error[] = [];
-  const tr = await createSwanLabTracker({ apiKey: "good-key", apiHost: host, experimentName: "run-a", config: { learning_rate: 0.0001, lora_rank: 8 }, stateFile, flushIntervalMs: 0, onError: (e) => errors.push(e) });
+  const tr = await createSwanLabTracker({
+    apiKey: "good-key",
+    apiHost: host,
+    experimentName: "run-a",
+    config: { learning_rate: 0.0001, lora_rank: 8 },
+    stateFile,
+    flushIntervalMs: 0,
+    onError: (e) => errors.push(e),
+  });
   assert.equal(tr.experimentId, "exp-1");
   assert.equal(tr.resumed, false);
   tr.log(1, { loss: 2.5, lr: 0.0001 });
@@ -94,19 +107,45 @@ test("a run's config, metric keys, scalars and final state reach SwanLab; a resu
     "PUT /api/project/alice/sqlfocus/runs/exp-1/state",
   ]);
   assert.equal(requests[0]!.headers.authorization, "good-key");
-  assert.deepEqual(requests[4]!.body, { config: { learning_rate: { value: 0.0001, sort: 0, desc: "" }, lora_rank: { value: 8, sort: 1, desc: "" } } });
-  assert.deepEqual(requests[5]!.body, { series: [{ key: "loss", type: "FLOAT" }, { key: "lr", type: "FLOAT" }] });
-  const m = requests[6]!.body as { type: string; projectId: string; experimentId: string; metrics: { key: string; index: number; data: unknown; create_time: string }[] };
+  assert.deepEqual(requests[4]!.body, {
+    config: { learning_rate: { value: 0.0001, sort: 0, desc: "" }, lora_rank: { value: 8, sort: 1, desc: "" } },
+  });
+  assert.deepEqual(requests[5]!.body, {
+    series: [
+      { key: "loss", type: "FLOAT" },
+      { key: "lr", type: "FLOAT" },
+    ],
+  });
+  const m = requests[6]!.body as {
+    type: string;
+    projectId: string;
+    experimentId: string;
+    metrics: { key: string; index: number; data: unknown; create_time: string }[];
+  };
   assert.equal(m.type, "scalar");
   assert.equal(m.projectId, "proj-1");
   assert.equal(m.experimentId, "exp-1");
-  assert.deepEqual(m.metrics.map((x) => [x.key, x.index, x.data]), [["loss", 1, 2.5], ["lr", 1, 0.0001], ["loss", 2, "nan"], ["lr", 2, 0.0002]]);
+  assert.deepEqual(
+    m.metrics.map((x) => [x.key, x.index, x.data]),
+    [
+      ["loss", 1, 2.5],
+      ["lr", 1, 0.0001],
+      ["loss", 2, "nan"],
+      ["lr", 2, 0.0002],
+    ],
+  );
   assert.ok(m.metrics.every((x) => !Number.isNaN(Date.parse(x.create_time))));
   assert.equal((requests[7]!.body as { state: string }).state, "ABORTED");
   assert.deepEqual(JSON.parse(readFileSync(stateFile, "utf8")).experimentId, "exp-1");
 
   requests = [];
-  const again = await createSwanLabTracker({ apiKey: "good-key", apiHost: host, experimentName: "run-a", stateFile, flushIntervalMs: 0 });
+  const again = await createSwanLabTracker({
+    apiKey: "good-key",
+    apiHost: host,
+    experimentName: "run-a",
+    stateFile,
+    flushIntervalMs: 0,
+  });
   assert.equal(again.experimentId, "exp-1", "same SwanLab experiment after resume");
   assert.equal(again.resumed, true);
   assert.equal((requests.find((r) => r.url.endsWith("/experiment"))!.body as { cuid: string }).cuid, "exp-1");
@@ -119,14 +158,22 @@ test("a failed upload is reported, does not throw, and is sent again on the next
   requests = [];
   failMetrics = 1;
   const errors: Error[] = [];
-  const tr = await createSwanLabTracker({ apiKey: "good-key", apiHost: host, experimentName: "run-b", flushIntervalMs: 0, onError: (e) => errors.push(e) });
+  const tr = await createSwanLabTracker({
+    apiKey: "good-key",
+    apiHost: host,
+    experimentName: "run-b",
+    flushIntervalMs: 0,
+    onError: (e) => errors.push(e),
+  });
   tr.log(1, { loss: 3 });
   await tr.flush();
   assert.equal(errors.length, 1);
   assert.match(errors[0]!.message, /house\/metrics: HTTP 503/);
   tr.log(2, { loss: 2 });
   await tr.finish({ status: "failed", error: "x" });
-  const sent = requests.filter((r) => r.url === "/api/house/metrics").map((r) => (r.body as { metrics: { index: number }[] }).metrics.map((x) => x.index));
+  const sent = requests
+    .filter((r) => r.url === "/api/house/metrics")
+    .map((r) => (r.body as { metrics: { index: number }[] }).metrics.map((x) => x.index));
   assert.deepEqual(sent, [[1], [1, 2]]);
   assert.equal((requests.at(-1)!.body as { state: string }).state, "CRASHED");
 });
@@ -134,12 +181,23 @@ test("a failed upload is reported, does not throw, and is sent again on the next
 test("runTrackers: TensorBoard always, SwanLab only with SWANLAB_API_KEY, an unreachable SwanLab is a warning", async () => {
   const run = { id: "r1", dir: join(root, "r1") };
   const none = await runTrackers({ run, env: {} });
-  assert.deepEqual(none.map((t) => t.constructor), [TensorBoardTracker]);
+  assert.deepEqual(
+    none.map((t) => t.constructor),
+    [TensorBoardTracker],
+  );
   const both = await runTrackers({ run, env: { SWANLAB_API_KEY: "good-key", SWANLAB_API_HOST: host } });
-  assert.deepEqual(both.map((t) => t.constructor), [TensorBoardTracker, SwanLabTracker]);
+  assert.deepEqual(
+    both.map((t) => t.constructor),
+    [TensorBoardTracker, SwanLabTracker],
+  );
   for (const t of both) await t.finish({ status: "finished" });
   const warnings: string[] = [];
-  const down = await runTrackers({ run, tensorboard: false, env: { SWANLAB_API_KEY: "bad" , SWANLAB_API_HOST: host }, warn: (m) => warnings.push(m) });
+  const down = await runTrackers({
+    run,
+    tensorboard: false,
+    env: { SWANLAB_API_KEY: "bad", SWANLAB_API_HOST: host },
+    warn: (m) => warnings.push(m),
+  });
   assert.equal(down.length, 0);
   assert.match(warnings[0]!, /not logging to SwanLab: .*HTTP 401/);
 });

@@ -62,13 +62,19 @@ test("protobufjs decodes the records as tensorflow.Event", () => {
   const Event = protobuf.parse(SCHEMA).root.lookupType("tensorflow.Event");
   const b = readFileSync(tb.path);
   const decoded: Record<string, unknown>[] = [];
-  for (let pos = 0; pos < b.length; ) {
+  for (let pos = 0; pos < b.length;) {
     const len = Number(b.readBigUInt64LE(pos));
-    decoded.push(Event.toObject(Event.decode(b.subarray(pos + 12, pos + 12 + len)), { longs: Number, defaults: false }));
+    decoded.push(
+      Event.toObject(Event.decode(b.subarray(pos + 12, pos + 12 + len)), { longs: Number, defaults: false }),
+    );
     pos += 16 + len;
   }
   assert.deepEqual(decoded[0], { wallTime: 1_700_000_001.25, fileVersion: "brain.Event:2" });
-  assert.deepEqual(decoded[3], { wallTime: 1_700_000_004.25, step: 300_000, summary: { value: [{ tag: "eval_loss", simpleValue: 1.75 }] } });
+  assert.deepEqual(decoded[3], {
+    wallTime: 1_700_000_004.25,
+    step: 300_000,
+    summary: { value: [{ tag: "eval_loss", simpleValue: 1.75 }] },
+  });
   assert.deepEqual(
     (decoded[2] as { summary: { value: { tag: string }[] } }).summary.value.map((v) => v.tag),
     ["loss", "grad_norm"],
@@ -76,15 +82,27 @@ test("protobufjs decodes the records as tensorflow.Event", () => {
 });
 
 const py = spawnSync("python3", ["-c", "import tensorboard"], { encoding: "utf8" });
-test("tensorboard's own reader loads the scalars", { skip: py.status !== 0 ? "python3 has no tensorboard" : false }, () => {
-  const dir = join(root, "c");
-  writeSample(dir);
-  const script = `
+test(
+  "tensorboard's own reader loads the scalars",
+  { skip: py.status !== 0 ? "python3 has no tensorboard" : false },
+  () => {
+    const dir = join(root, "c");
+    writeSample(dir);
+    const script = `
 import sys, json
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 acc = EventAccumulator(sys.argv[1]); acc.Reload()
 print(json.dumps({t: [[e.step, e.value] for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}))`;
-  const r = spawnSync("python3", ["-c", script, dir], { encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), { loss: [[1, 2.5], [2, 2.25]], lr: [[1, Math.fround(1e-4)]], grad_norm: [[2, 0.5]], eval_loss: [[300000, 1.75]] });
-});
+    const r = spawnSync("python3", ["-c", script, dir], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      loss: [
+        [1, 2.5],
+        [2, 2.25],
+      ],
+      lr: [[1, Math.fround(1e-4)]],
+      grad_norm: [[2, 0.5]],
+      eval_loss: [[300000, 1.75]],
+    });
+  },
+);

@@ -8,7 +8,11 @@ import { test } from "node:test";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "finetune", ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 });
+  spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "finetune", ...args], {
+    cwd: repo,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
 
 test("finetune --help: numeric flags are shown as [number], not also as [string]", () => {
   const r = cli("--help");
@@ -23,7 +27,17 @@ test("finetune --help: numeric flags are shown as [number], not also as [string]
 });
 
 test("finetune --dry_run: negative and exponent numbers parsed; a bad number reported as typed", () => {
-  const r = cli("--dry_run", "--model_name", "./model/x", "--max_steps", "-1", "--learning_rate", "2e-4", "--lora_rank", "8");
+  const r = cli(
+    "--dry_run",
+    "--model_name",
+    "./model/x",
+    "--max_steps",
+    "-1",
+    "--learning_rate",
+    "2e-4",
+    "--lora_rank",
+    "8",
+  );
   assert.equal(r.status, 0, r.stderr);
   const opts = JSON.parse(r.stdout.slice(r.stdout.indexOf("{")));
   assert.equal(opts.max_steps, -1);

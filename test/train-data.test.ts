@@ -5,7 +5,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { collate, DataFormatError, encodeConversation, formatLoadStats, loadTrainingData, readConversations } from "../src/train/data.js";
+import {
+  collate,
+  DataFormatError,
+  encodeConversation,
+  formatLoadStats,
+  loadTrainingData,
+  readConversations,
+} from "../src/train/data.js";
 import { buildNl2SqlPrompt, formatSqlAnswer } from "../src/text2sql/index.js";
 import { ENDOFTEXT, IM_END, IM_START, qwenDataTokenizer, qwenTokenizer } from "./helpers/qwen-tokenizer.js";
 
@@ -34,14 +41,24 @@ function labelSpans(labels: Int32Array): [number, number][] {
 const schema = "【DB_ID】 shop\n【Schema】\n# Table: customers\n[\n(id:INTEGER, Primary Key),\n(name:TEXT)\n]";
 
 test("question/db_schema/query: the server's prompt, the SQL answer + <|im_end|> as the only labels", () => {
-  const file = jsonl([{ question: "How many customers are there?", db_schema: schema, query: "SELECT count(*) FROM customers", dialect: "sqlite" }]);
+  const file = jsonl([
+    {
+      question: "How many customers are there?",
+      db_schema: schema,
+      query: "SELECT count(*) FROM customers",
+      dialect: "sqlite",
+    },
+  ]);
   const { examples, stats } = loadTrainingData(file, tok, 1024);
   assert.equal(examples.length, 1);
   assert.deepEqual(stats.forms, { instruction: 0, messages: 0, nl2sql: 1 });
   const ex = examples[0];
   assert.equal(ex.inputIds.length, ex.labels.length);
   const messages = [
-    { role: "user" as const, content: buildNl2SqlPrompt({ question: "How many customers are there?", dbSchema: schema, dialect: "SQLite" }) },
+    {
+      role: "user" as const,
+      content: buildNl2SqlPrompt({ question: "How many customers are there?", dbSchema: schema, dialect: "SQLite" }),
+    },
     { role: "assistant" as const, content: formatSqlAnswer("SELECT count(*) FROM customers") },
   ];
   // Segment-wise tokenization gives the same ids as tokenizing the whole rendered conversation (less its final "\n").
@@ -53,7 +70,11 @@ test("question/db_schema/query: the server's prompt, the SQL answer + <|im_end|>
   assert.equal(spans.length, 1);
   assert.equal(spans[0][1], ex.labels.length, "the answer ends the sequence");
   const answerIds = ex.labels.slice(spans[0][0]);
-  assert.deepEqual(Array.from(answerIds), Array.from(ex.inputIds.slice(spans[0][0])), "labels are the input ids on the answer");
+  assert.deepEqual(
+    Array.from(answerIds),
+    Array.from(ex.inputIds.slice(spans[0][0])),
+    "labels are the input ids on the answer",
+  );
   assert.equal(decode(answerIds), "```sql\nSELECT count(*) FROM customers\n```<|im_end|>");
   assert.equal(ex.labels[ex.labels.length - 1], IM_END);
   // Everything before the answer (system, user prompt, "<|im_start|>assistant\n") is masked.
@@ -79,9 +100,15 @@ test("messages: loss on every assistant turn, none on system/user turns", () => 
   assert.equal(decode(ex.labels.slice(...spans[0])), "SELECT name FROM customers<|im_end|>");
   assert.equal(decode(ex.labels.slice(...spans[1])), "SELECT name FROM customers LIMIT 1<|im_end|>");
   const text = decode(ex.inputIds);
-  assert.ok(text.startsWith("<|im_start|>system\nYou write SQL.<|im_end|>\n<|im_start|>user\nList customer names."), text);
+  assert.ok(
+    text.startsWith("<|im_start|>system\nYou write SQL.<|im_end|>\n<|im_start|>user\nList customer names."),
+    text,
+  );
   assert.ok(!text.includes("You are Qwen"), "a given system message replaces the default one");
-  assert.equal(decode(ex.inputIds.slice(spans[0][1], spans[1][0])), "\n<|im_start|>user\nOnly the first one.<|im_end|>\n<|im_start|>assistant\n");
+  assert.equal(
+    decode(ex.inputIds.slice(spans[0][1], spans[1][0])),
+    "\n<|im_start|>user\nOnly the first one.<|im_end|>\n<|im_start|>assistant\n",
+  );
 });
 
 test("instruction/input/output: user = instruction + newline + input; mixed forms in one file", () => {
@@ -89,10 +116,19 @@ test("instruction/input/output: user = instruction + newline + input; mixed form
     { instruction: "Translate to SQL.", input: "count customers", output: "SELECT count(*) FROM customers" },
     "",
     { instruction: "Say hi", output: "hi" },
-    { messages: [{ role: "user", content: "q" }, { role: "assistant", content: "a" }] },
+    {
+      messages: [
+        { role: "user", content: "q" },
+        { role: "assistant", content: "a" },
+      ],
+    },
   ]);
   const conv = readConversations(file);
-  assert.deepEqual(conv.map((c) => c.line), [1, 3, 4], "line numbers count blank lines");
+  assert.deepEqual(
+    conv.map((c) => c.line),
+    [1, 3, 4],
+    "line numbers count blank lines",
+  );
   assert.equal(conv[0].messages[0].content, "Translate to SQL.\ncount customers");
   assert.equal(conv[1].messages[0].content, "Say hi");
   const { examples, stats } = loadTrainingData(file, tok, 1024);
@@ -103,7 +139,11 @@ test("instruction/input/output: user = instruction + newline + input; mixed form
 });
 
 test("truncation to max_seq_length is counted; an example left with no answer token is dropped and counted", () => {
-  const long = { question: "Which customers are there? ".repeat(20), db_schema: schema, query: "SELECT name FROM customers" };
+  const long = {
+    question: "Which customers are there? ".repeat(20),
+    db_schema: schema,
+    query: "SELECT name FROM customers",
+  };
   const short = { instruction: "x", output: "SELECT 1" };
   const full = encodeConversation(tok, readConversations(jsonl([long]))[0].messages);
   const promptLen = full.labels.findIndex((l) => l !== -100);
@@ -128,11 +168,45 @@ test("bad lines: errors name the file, the line and the field", () => {
   const cases: [unknown[], RegExp, number, string | null][] = [
     [[{ instruction: "a", output: "b" }, "{not json"], /:2: invalid JSON/, 2, null],
     [[{ question: "q", db_schema: "s" }], /:1: field "query": missing/, 1, "query"],
-    [[{ question: "q", db_schema: 5, query: "SELECT 1" }], /:1: field "db_schema": must be a string, got number 5/, 1, "db_schema"],
-    [[{ question: "q", db_schema: "s", query: "SELECT 1", dialect: "oracle" }], /field "dialect": unknown SQL dialect 'oracle'/, 1, "dialect"],
+    [
+      [{ question: "q", db_schema: 5, query: "SELECT 1" }],
+      /:1: field "db_schema": must be a string, got number 5/,
+      1,
+      "db_schema",
+    ],
+    [
+      [{ question: "q", db_schema: "s", query: "SELECT 1", dialect: "oracle" }],
+      /field "dialect": unknown SQL dialect 'oracle'/,
+      1,
+      "dialect",
+    ],
     [[{ instruction: "a", output: "b" }, {}, {}], /:2: unknown line form \(keys: none\)/, 2, null],
-    [[{ messages: [{ role: "user", content: "a" }, { role: "bot", content: "b" }] }], /field "messages\[1\]\.role": must be one of system, user, assistant/, 1, "messages[1].role"],
-    [[{ messages: [{ role: "user", content: "a" }, { role: "assistant", content: 3 }] }], /field "messages\[1\]\.content": must be a string/, 1, "messages[1].content"],
+    [
+      [
+        {
+          messages: [
+            { role: "user", content: "a" },
+            { role: "bot", content: "b" },
+          ],
+        },
+      ],
+      /field "messages\[1\]\.role": must be one of system, user, assistant/,
+      1,
+      "messages[1].role",
+    ],
+    [
+      [
+        {
+          messages: [
+            { role: "user", content: "a" },
+            { role: "assistant", content: 3 },
+          ],
+        },
+      ],
+      /field "messages\[1\]\.content": must be a string/,
+      1,
+      "messages[1].content",
+    ],
     [[{ messages: [{ role: "user", content: "a" }] }], /field "messages": has no assistant message/, 1, "messages"],
     [[{ messages: [{ role: "assistant", content: "a" }] }], /must start with a user message/, 1, "messages[0].role"],
     [[{ messages: "hi" }], /field "messages": must be an array/, 1, "messages"],
@@ -154,7 +228,10 @@ test("bad lines: errors name the file, the line and the field", () => {
     );
   }
   assert.throws(() => loadTrainingData(jsonl([""]), tok, 64), /no examples \(the file is empty\)/);
-  assert.throws(() => loadTrainingData(join(dir, "missing.jsonl"), tok, 64), /missing\.jsonl: training data file not found/);
+  assert.throws(
+    () => loadTrainingData(join(dir, "missing.jsonl"), tok, 64),
+    /missing\.jsonl: training data file not found/,
+  );
 });
 
 test("collate right-pads with the pad id and -100 labels, counting real and loss tokens", () => {
@@ -168,11 +245,19 @@ test("collate right-pads with the pad id and -100 labels, counting real and loss
   assert.equal(batch.inputTokens, 6);
   assert.equal(batch.labelTokens, 3);
   assert.throws(() => collate([], 0), /no examples/);
-  assert.throws(() => collate([{ inputIds: Int32Array.from([1]), labels: Int32Array.from([1, 2]) }], 0), /differ in length/);
+  assert.throws(
+    () => collate([{ inputIds: Int32Array.from([1]), labels: Int32Array.from([1, 2]) }], 0),
+    /differ in length/,
+  );
 });
 
 test("prepare's two line forms (messages / question fields) train the same tokens", () => {
-  const q = { question: "How many customers are there?", db_schema: schema, query: "SELECT count(*) FROM customers", dialect: "SQLite" };
+  const q = {
+    question: "How many customers are there?",
+    db_schema: schema,
+    query: "SELECT count(*) FROM customers",
+    dialect: "SQLite",
+  };
   const asMessages = {
     messages: [
       { role: "user", content: buildNl2SqlPrompt({ question: q.question, dbSchema: q.db_schema, dialect: "SQLite" }) },

@@ -31,7 +31,8 @@ function hasNativeTrainer(): string | null {
 }
 const noEngine = hasNativeTrainer();
 
-const schema = "【DB_ID】 shop\n【Schema】\n# Table: customers\n[\n(id:INTEGER, Primary Key, Examples: [1, 2]),\n(name:TEXT, Examples: [Ann, Bo]),\n(city:TEXT)\n]";
+const schema =
+  "【DB_ID】 shop\n【Schema】\n# Table: customers\n[\n(id:INTEGER, Primary Key, Examples: [1, 2]),\n(name:TEXT, Examples: [Ann, Bo]),\n(city:TEXT)\n]";
 const pairs: [string, string][] = [
   ["How many customers are there?", "SELECT count(*) FROM customers"],
   ["List all customer names.", "SELECT name FROM customers"],
@@ -42,9 +43,28 @@ const pairs: [string, string][] = [
 ];
 
 before(async () => {
-  await initTinyModel(modelDir, { seed: 7, hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 128, dtype: "f32" });
-  writeFileSync(trainFile, pairs.map(([q, s]) => JSON.stringify({ question: q, db_schema: schema, query: s })).join("\n") + "\n");
-  writeFileSync(evalFile, JSON.stringify({ messages: [{ role: "user", content: "Count the customers." }, { role: "assistant", content: "SELECT count(*) FROM customers" }] }) + "\n");
+  await initTinyModel(modelDir, {
+    seed: 7,
+    hidden: 64,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    intermediate: 128,
+    dtype: "f32",
+  });
+  writeFileSync(
+    trainFile,
+    pairs.map(([q, s]) => JSON.stringify({ question: q, db_schema: schema, query: s })).join("\n") + "\n",
+  );
+  writeFileSync(
+    evalFile,
+    JSON.stringify({
+      messages: [
+        { role: "user", content: "Count the customers." },
+        { role: "assistant", content: "SELECT count(*) FROM customers" },
+      ],
+    }) + "\n",
+  );
 });
 
 function base(out: string): FinetuneRunOptions {
@@ -96,14 +116,23 @@ async function resumeEquality(extra: Partial<FinetuneRunOptions>) {
   const second: StepEvent[] = [];
   const rest = await finetune({ ...base(b), ...extra, resumeFromCheckpoint: true, onStep: (e) => second.push(e) });
   assert.equal(rest.status, "finished");
-  assert.deepEqual(second.map((e) => e.step), [3, 4]);
+  assert.deepEqual(
+    second.map((e) => e.step),
+    [3, 4],
+  );
   return { straight, resumed: [...first, ...second], full, rest, a, b };
 }
 
 test("finetune on the stand-in engine: data → loop → checkpoints, adapter, run folder; exact resume", async () => {
-  const extra: Partial<FinetuneRunOptions> = { loraRank: 2, createTrainer: (spec) => new FakeTrainer({ rank: spec.lora.rank, seed: spec.seed, dropout: spec.lora.dropout }) };
+  const extra: Partial<FinetuneRunOptions> = {
+    loraRank: 2,
+    createTrainer: (spec) => new FakeTrainer({ rank: spec.lora.rank, seed: spec.seed, dropout: spec.lora.dropout }),
+  };
   const { straight, resumed, full, rest, a, b } = await resumeEquality(extra);
-  assert.deepEqual(resumed.map((e) => e.loss), straight.map((e) => e.loss));
+  assert.deepEqual(
+    resumed.map((e) => e.loss),
+    straight.map((e) => e.loss),
+  );
   assert.equal(rest.evalLoss, full.evalLoss);
   assert.ok(existsSync(join(a, "output", "checkpoint-4", "adapter_model.safetensors")));
   assert.equal(readAdapter(join(b, "save-model")).r, 2);
@@ -115,49 +144,94 @@ test("finetune on the stand-in engine: data → loop → checkpoints, adapter, r
   assert.equal(status.sessions.length, 2);
 });
 
-test("finetune with the native engine: loss falls, PEFT checkpoints, readable adapter, metrics", { skip: noEngine ?? false }, async () => {
-  const out = join(root, "native");
-  const result = await finetune({ ...base(out), maxSteps: 6, loraDropout: 0, learningRate: 1e-2 });
-  assert.equal(result.status, "finished");
-  assert.equal(result.globalStep, 6);
-  assert.ok(result.firstLoss! > 0 && Number.isFinite(result.firstLoss!));
-  assert.ok(result.lastLoss! < result.firstLoss!, `loss ${result.firstLoss} → ${result.lastLoss}`);
-  assert.ok(result.evalLoss! < result.initialEvalLoss!, `eval loss ${result.initialEvalLoss} → ${result.evalLoss}`);
-  const ckpt = join(out, "output", "checkpoint-6");
-  for (const f of ["adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json", "sqlfocus_state.json"]) {
-    assert.ok(existsSync(join(ckpt, f)), `${f} in ${ckpt}`);
-  }
-  const cfg = JSON.parse(readFileSync(join(ckpt, "adapter_config.json"), "utf8"));
-  assert.equal(cfg.peft_type, "LORA");
-  assert.equal(cfg.r, 4);
-  assert.deepEqual([...cfg.target_modules].sort(), ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]);
-  const adapter = readAdapter(join(out, "save-model"));
-  assert.equal(adapter.r, 4);
-  assert.equal(adapter.tensors.length, 2 * 7 * 2);
-  const q = adapter.tensors.find((t) => t.name === "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight")!;
-  assert.deepEqual(q.shape, [64, 4]);
-  assert.ok(q.data.some((x) => x !== 0), "lora_B moved from its zero init");
-  const runDir = result.runDir;
-  const rows = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-  const stepRows = rows.filter((r) => typeof r.loss === "number");
-  assert.equal(stepRows.length, 6);
-  for (const k of ["lr", "grad_norm", "tokens_per_s", "mem_rss_mb"]) assert.ok(stepRows.every((r) => typeof r[k] === "number"), k);
-  assert.ok(rows.some((r) => typeof r.eval_loss === "number"));
-});
+test(
+  "finetune with the native engine: loss falls, PEFT checkpoints, readable adapter, metrics",
+  { skip: noEngine ?? false },
+  async () => {
+    const out = join(root, "native");
+    const result = await finetune({ ...base(out), maxSteps: 6, loraDropout: 0, learningRate: 1e-2 });
+    assert.equal(result.status, "finished");
+    assert.equal(result.globalStep, 6);
+    assert.ok(result.firstLoss! > 0 && Number.isFinite(result.firstLoss!));
+    assert.ok(result.lastLoss! < result.firstLoss!, `loss ${result.firstLoss} → ${result.lastLoss}`);
+    assert.ok(result.evalLoss! < result.initialEvalLoss!, `eval loss ${result.initialEvalLoss} → ${result.evalLoss}`);
+    const ckpt = join(out, "output", "checkpoint-6");
+    for (const f of [
+      "adapter_config.json",
+      "adapter_model.safetensors",
+      "optimizer.safetensors",
+      "trainer_state.json",
+      "sqlfocus_state.json",
+    ]) {
+      assert.ok(existsSync(join(ckpt, f)), `${f} in ${ckpt}`);
+    }
+    const cfg = JSON.parse(readFileSync(join(ckpt, "adapter_config.json"), "utf8"));
+    assert.equal(cfg.peft_type, "LORA");
+    assert.equal(cfg.r, 4);
+    assert.deepEqual([...cfg.target_modules].sort(), [
+      "down_proj",
+      "gate_proj",
+      "k_proj",
+      "o_proj",
+      "q_proj",
+      "up_proj",
+      "v_proj",
+    ]);
+    const adapter = readAdapter(join(out, "save-model"));
+    assert.equal(adapter.r, 4);
+    assert.equal(adapter.tensors.length, 2 * 7 * 2);
+    const q = adapter.tensors.find((t) => t.name === "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight")!;
+    assert.deepEqual(q.shape, [64, 4]);
+    assert.ok(
+      q.data.some((x) => x !== 0),
+      "lora_B moved from its zero init",
+    );
+    const runDir = result.runDir;
+    const rows = readFileSync(join(runDir, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const stepRows = rows.filter((r) => typeof r.loss === "number");
+    assert.equal(stepRows.length, 6);
+    for (const k of ["lr", "grad_norm", "tokens_per_s", "mem_rss_mb"])
+      assert.ok(
+        stepRows.every((r) => typeof r[k] === "number"),
+        k,
+      );
+    assert.ok(rows.some((r) => typeof r.eval_loss === "number"));
+  },
+);
 
-test("finetune with the native engine: 2 steps + resume + 2 steps logs the same losses as 4 steps", { skip: noEngine ?? false }, async () => {
-  const { straight, resumed, full, rest } = await resumeEquality({});
-  assert.deepEqual(resumed.map((e) => e.loss), straight.map((e) => e.loss));
-  assert.deepEqual(resumed.map((e) => e.gradNorm), straight.map((e) => e.gradNorm));
-  assert.equal(rest.evalLoss, full.evalLoss);
-  const x = readAdapter(join(full.options.saveModelDir));
-  const y = readAdapter(join(rest.options.saveModelDir));
-  for (let i = 0; i < x.tensors.length; i++) assert.deepEqual(y.tensors[i].data, x.tensors[i].data, x.tensors[i].name);
-});
+test(
+  "finetune with the native engine: 2 steps + resume + 2 steps logs the same losses as 4 steps",
+  { skip: noEngine ?? false },
+  async () => {
+    const { straight, resumed, full, rest } = await resumeEquality({});
+    assert.deepEqual(
+      resumed.map((e) => e.loss),
+      straight.map((e) => e.loss),
+    );
+    assert.deepEqual(
+      resumed.map((e) => e.gradNorm),
+      straight.map((e) => e.gradNorm),
+    );
+    assert.equal(rest.evalLoss, full.evalLoss);
+    const x = readAdapter(join(full.options.saveModelDir));
+    const y = readAdapter(join(rest.options.saveModelDir));
+    for (let i = 0; i < x.tensors.length; i++)
+      assert.deepEqual(y.tensors[i].data, x.tensors[i].data, x.tensors[i].name);
+  },
+);
 
 test("finetune: a bad training line fails before any engine or run folder is made, naming file, line and field", async () => {
   const bad = join(root, "bad.jsonl");
-  writeFileSync(bad, JSON.stringify({ question: "q", db_schema: schema, query: "SELECT 1" }) + "\n" + JSON.stringify({ question: "q", db_schema: schema }) + "\n");
+  writeFileSync(
+    bad,
+    JSON.stringify({ question: "q", db_schema: schema, query: "SELECT 1" }) +
+      "\n" +
+      JSON.stringify({ question: "q", db_schema: schema }) +
+      "\n",
+  );
   const out = join(root, "bad-run");
   let engines = 0;
   await assert.rejects(
@@ -175,25 +249,48 @@ test("finetune: a save_model_dir or output_dir that is a file fails before any e
   writeFileSync(file, "keep me\n");
   let engines = 0;
   const createTrainer = () => (engines++, new FakeTrainer({}));
-  await assert.rejects(finetune({ ...base(out), saveModelDir: file, createTrainer }), (err: Error) => err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`);
-  await assert.rejects(finetune({ ...base(out), outputDir: file, createTrainer }), (err: Error) => err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`);
+  await assert.rejects(
+    finetune({ ...base(out), saveModelDir: file, createTrainer }),
+    (err: Error) =>
+      err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`,
+  );
+  await assert.rejects(
+    finetune({ ...base(out), outputDir: file, createTrainer }),
+    (err: Error) =>
+      err.message === `${file}: exists and is not a folder (refusing to replace it with the output folder)`,
+  );
   assert.equal(engines, 0);
   assert.equal(readFileSync(file, "utf8"), "keep me\n");
 });
 
 test("finetune: resuming a checkpoint with another --lora_rank names the checkpoint's adapter_config.json field", async () => {
   const out = join(root, "resume-rank");
-  const createTrainer = (spec: { lora: { rank: number }; seed: number }) => new FakeTrainer({ rank: spec.lora.rank, seed: spec.seed });
+  const createTrainer = (spec: { lora: { rank: number }; seed: number }) =>
+    new FakeTrainer({ rank: spec.lora.rank, seed: spec.seed });
   const first = await finetune({ ...base(out), loraRank: 2, maxSteps: 2, createTrainer });
   assert.equal(first.status, "finished");
   const cfg = join(out, "output", "checkpoint-2", "adapter_config.json");
   let engines = 0;
   await assert.rejects(
-    finetune({ ...base(out), loraRank: 4, maxSteps: 3, resumeFromCheckpoint: true, createTrainer: (spec) => (engines++, createTrainer(spec)) }),
-    (err: Error) => err.message === `${cfg}: field "r" is 2 but --lora_rank is 4; resume with the checkpoint's LoRA settings`,
+    finetune({
+      ...base(out),
+      loraRank: 4,
+      maxSteps: 3,
+      resumeFromCheckpoint: true,
+      createTrainer: (spec) => (engines++, createTrainer(spec)),
+    }),
+    (err: Error) =>
+      err.message === `${cfg}: field "r" is 2 but --lora_rank is 4; resume with the checkpoint's LoRA settings`,
   );
   await assert.rejects(
-    finetune({ ...base(out), loraRank: 2, targetModules: ["q_proj", "v_proj"], maxSteps: 3, resumeFromCheckpoint: true, createTrainer: (spec) => (engines++, createTrainer(spec)) }),
+    finetune({
+      ...base(out),
+      loraRank: 2,
+      targetModules: ["q_proj", "v_proj"],
+      maxSteps: 3,
+      resumeFromCheckpoint: true,
+      createTrainer: (spec) => (engines++, createTrainer(spec)),
+    }),
     /adapter_config\.json: field "target_modules" is .*down_proj.* but --target_modules is q_proj,v_proj/,
   );
   assert.equal(engines, 0);
@@ -210,6 +307,9 @@ test("the model folder's tokenizer (src/model) masks as the loader expects: answ
     { role: "assistant", content: "SELECT count(*) FROM customers" },
   ]);
   const start = ex.labels.findIndex((l) => l !== -100);
-  assert.equal(t.decode(ex.inputIds.slice(0, start)), "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nCount the customers.<|im_end|>\n<|im_start|>assistant\n");
+  assert.equal(
+    t.decode(ex.inputIds.slice(0, start)),
+    "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nCount the customers.<|im_end|>\n<|im_start|>assistant\n",
+  );
   assert.equal(t.decode(ex.labels.slice(start)), "SELECT count(*) FROM customers<|im_end|>");
 });

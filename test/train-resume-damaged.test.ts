@@ -15,14 +15,18 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 async function trainWithCheckpoints(outputDir: string): Promise<void> {
   const o = fakeLoopOptions(outputDir, { maxSteps: 6, saveSteps: 2 });
-  await trainWithSetup(o, { progress: false }, {
-    trainer: fakeTrainerFor(o),
-    train: syntheticExamples(20),
-    eval: null,
-    collate: simpleCollate,
-    run: { id: "r", dir: join(outputDir, "runs", "r"), log: () => {}, finish: () => {} },
-    resume: null,
-  });
+  await trainWithSetup(
+    o,
+    { progress: false },
+    {
+      trainer: fakeTrainerFor(o),
+      train: syntheticExamples(20),
+      eval: null,
+      collate: simpleCollate,
+      run: { id: "r", dir: join(outputDir, "runs", "r"), log: () => {}, finish: () => {} },
+      resume: null,
+    },
+  );
 }
 
 test("a truncated newest checkpoint and a corrupt state file: skipped, named, the newest that loads is resumed", async () => {
@@ -33,15 +37,32 @@ test("a truncated newest checkpoint and a corrupt state file: skipped, named, th
   writeFileSync(join(dir, "checkpoint-4", "sqlfocus_state.json"), '{ "format": ');
   const notes: string[] = [];
   const latest = resolveFinetuneOptions({ outputDir: dir, resumeFromCheckpoint: true });
-  assert.equal(resolveResumeCheckpoint(latest, (t) => notes.push(t)), join(dir, "checkpoint-2"));
+  assert.equal(
+    resolveResumeCheckpoint(latest, (t) => notes.push(t)),
+    join(dir, "checkpoint-2"),
+  );
   assert.equal(notes.length, 1);
-  assert.match(notes[0]!, /skipped .*checkpoint-6 \(.*adapter_model\.safetensors.*\); .*checkpoint-4 \(.*sqlfocus_state\.json.*\); resuming .*checkpoint-2, the newest checkpoint that loads/);
+  assert.match(
+    notes[0]!,
+    /skipped .*checkpoint-6 \(.*adapter_model\.safetensors.*\); .*checkpoint-4 \(.*sqlfocus_state\.json.*\); resuming .*checkpoint-2, the newest checkpoint that loads/,
+  );
 
-  for (const [name, file] of [["checkpoint-6", "adapter_model\\.safetensors"], ["checkpoint-4", "sqlfocus_state\\.json"]]) {
+  for (const [name, file] of [
+    ["checkpoint-6", "adapter_model\\.safetensors"],
+    ["checkpoint-4", "sqlfocus_state\\.json"],
+  ]) {
     const named = resolveFinetuneOptions({ outputDir: dir, resumeFromCheckpoint: join(dir, name!) });
-    assert.throws(() => resolveResumeCheckpoint(named, () => {}), new RegExp(`${name} cannot be resumed \\(.*${file}.*--resume_from_checkpoint true resumes the newest checkpoint that loads`));
+    assert.throws(
+      () => resolveResumeCheckpoint(named, () => {}),
+      new RegExp(
+        `${name} cannot be resumed \\(.*${file}.*--resume_from_checkpoint true resumes the newest checkpoint that loads`,
+      ),
+    );
   }
 
   writeFileSync(join(dir, "checkpoint-2", "sqlfocus_state.json"), "");
-  assert.throws(() => resolveResumeCheckpoint(latest, () => {}), /no checkpoint in .* loads: .*checkpoint-6.*checkpoint-4.*checkpoint-2 .*--resume_from_checkpoint <folder>/);
+  assert.throws(
+    () => resolveResumeCheckpoint(latest, () => {}),
+    /no checkpoint in .* loads: .*checkpoint-6.*checkpoint-4.*checkpoint-2 .*--resume_from_checkpoint <folder>/,
+  );
 });

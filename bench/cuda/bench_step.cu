@@ -26,7 +26,8 @@
 using namespace sf::cuda;
 
 // Attention kernels alone at the 7B head shape (28 query heads, 4 KV heads, head_dim 128).
-template <typename T> static void bench_attention(const char* name, int B, int T_, int reps) {
+template <typename T>
+static void bench_attention(const char* name, int B, int T_, int reps) {
   const int H = 28, KV = 4, D = 128;
   const size_t nq = size_t(B) * T_ * H * D, nk = size_t(B) * T_ * KV * D, ns = size_t(B) * H * T_;
   T *q, *k, *v, *o, *dout, *dq, *dk, *dv;
@@ -68,10 +69,14 @@ template <typename T> static void bench_attention(const char* name, int B, int T
     if (r > 0) fwd += a / reps, bwd += b / reps;  // first run warms up
   }
   const double flops_fwd = 4.0 * B * H * (double(T_) * T_ / 2) * D;  // QK^T and PV, causal half
-  std::printf("{\"kernel\": \"attention %s\", \"batch\": %d, \"seq\": %d, \"fwd_ms\": %.3f, \"bwd_ms\": %.3f, "
-              "\"fwd_tflops\": %.1f, \"bwd_tflops\": %.1f, \"error\": \"%s\"}\n",
-              name, B, T_, fwd, bwd, flops_fwd / fwd / 1e9, 2.5 * flops_fwd / bwd / 1e9, cudaGetErrorString(cudaGetLastError()));
-  for (void* p : {(void*)q, (void*)k, (void*)v, (void*)o, (void*)dout, (void*)dq, (void*)dk, (void*)dv, (void*)lse, (void*)dsum}) cudaFree(p);
+  std::printf(
+      "{\"kernel\": \"attention %s\", \"batch\": %d, \"seq\": %d, \"fwd_ms\": %.3f, \"bwd_ms\": %.3f, "
+      "\"fwd_tflops\": %.1f, \"bwd_tflops\": %.1f, \"error\": \"%s\"}\n",
+      name, B, T_, fwd, bwd, flops_fwd / fwd / 1e9, 2.5 * flops_fwd / bwd / 1e9,
+      cudaGetErrorString(cudaGetLastError()));
+  for (void* p :
+       {(void*)q, (void*)k, (void*)v, (void*)o, (void*)dout, (void*)dq, (void*)dk, (void*)dv, (void*)lse, (void*)dsum})
+    cudaFree(p);
 }
 
 int main(int argc, char** argv) {
@@ -87,21 +92,30 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--shape") shape = next();
-    else if (a == "--layers") layers = std::atoi(next());
-    else if (a == "--batch") batch = std::atoi(next());
-    else if (a == "--seq") seq = std::atoi(next());
-    else if (a == "--steps") steps = std::atoi(next());
-    else if (a == "--recompute" || a == "--ckpt") recompute = true;
-    else if (a == "--attention") attention_only = true;
+    if (a == "--shape")
+      shape = next();
+    else if (a == "--layers")
+      layers = std::atoi(next());
+    else if (a == "--batch")
+      batch = std::atoi(next());
+    else if (a == "--seq")
+      seq = std::atoi(next());
+    else if (a == "--steps")
+      steps = std::atoi(next());
+    else if (a == "--recompute" || a == "--ckpt")
+      recompute = true;
+    else if (a == "--attention")
+      attention_only = true;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
   sf_model_config c{};
-  if (shape == "7b") c = {152064, 3584, 18944, 28, 28, 4, 0, 1e6f, 1e-6f, 0};
-  else if (shape == "0.5b") c = {151936, 896, 4864, 24, 14, 2, 0, 1e6f, 1e-6f, 1};
+  if (shape == "7b")
+    c = {152064, 3584, 18944, 28, 28, 4, 0, 1e6f, 1e-6f, 0};
+  else if (shape == "0.5b")
+    c = {151936, 896, 4864, 24, 14, 2, 0, 1e6f, 1e-6f, 1};
   else {
     std::fprintf(stderr, "--shape must be 7b or 0.5b\n");
     return 2;
@@ -133,7 +147,9 @@ int main(int argc, char** argv) {
     const uint64_t key = sf::mix64(store.size());
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < int64_t(n); i++) {
-      float x = kind == 1 ? 1.0f : kind == 2 ? 0.0f : (float(sf::mix64(key ^ uint64_t(i)) >> 40) / 16777216.0f * 2 - 1) * 0.0346f;
+      float x = kind == 1   ? 1.0f
+                : kind == 2 ? 0.0f
+                            : (float(sf::mix64(key ^ uint64_t(i)) >> 40) / 16777216.0f * 2 - 1) * 0.0346f;
       uint32_t u;
       std::memcpy(&u, &x, 4);
       w[i] = uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16);

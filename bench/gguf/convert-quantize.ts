@@ -25,14 +25,26 @@ async function child(route: string, model: string, work: string, threads: number
     const r = await merge({ base: model, adapter: join(work, "adapter-r16"), out: join(work, "merged") });
     out.mergedModules = r.merged;
   } else if (route === "one") {
-    const r = await quantize({ input: model, output: join(work, "one-q4_k_m.gguf"), type: "Q4_K_M", threads, modelfile: false });
+    const r = await quantize({
+      input: model,
+      output: join(work, "one-q4_k_m.gguf"),
+      type: "Q4_K_M",
+      threads,
+      modelfile: false,
+    });
     out.outBytes = r.bytes;
   } else {
     const f16 = join(work, "two-f16.gguf");
     await toGGUF({ model, out: f16, type: "F16" });
     out.convertSeconds = (performance.now() - t0) / 1000;
     out.f16Bytes = statSync(f16).size;
-    const r = await quantize({ input: f16, output: join(work, "two-q4_k_m.gguf"), type: "Q4_K_M", threads, modelfile: false });
+    const r = await quantize({
+      input: f16,
+      output: join(work, "two-q4_k_m.gguf"),
+      type: "Q4_K_M",
+      threads,
+      modelfile: false,
+    });
     out.outBytes = r.bytes;
   }
   out.seconds = (performance.now() - t0) / 1000;
@@ -49,15 +61,30 @@ async function main() {
     const { initTinyModel } = await import("../../src/model/index.js");
     const t0 = performance.now();
     // Qwen2.5-0.5B's shape: 24 layers, hidden 896, intermediate 4864, 14 heads / 2 KV heads, tied, BF16.
-    await initTinyModel(model, { layers: 24, hidden: 896, intermediate: 4864, heads: 14, kvHeads: 2, tied: true, dtype: "bf16", seed: 1, overwrite: true });
+    await initTinyModel(model, {
+      layers: 24,
+      hidden: 896,
+      intermediate: 4864,
+      heads: 14,
+      kvHeads: 2,
+      tied: true,
+      dtype: "bf16",
+      seed: 1,
+      overwrite: true,
+    });
     console.error(`generated ${model} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   if (!existsSync(join(work, "adapter-r16", "adapter_config.json"))) {
     // A rank-16 adapter on all seven projections of every layer (B random, so every weight changes).
     const { writeAdapter } = await import("../../src/train/index.js");
     const dims: Record<string, [string, number, number]> = {
-      q_proj: ["self_attn", 896, 896], k_proj: ["self_attn", 128, 896], v_proj: ["self_attn", 128, 896], o_proj: ["self_attn", 896, 896],
-      gate_proj: ["mlp", 4864, 896], up_proj: ["mlp", 4864, 896], down_proj: ["mlp", 896, 4864],
+      q_proj: ["self_attn", 896, 896],
+      k_proj: ["self_attn", 128, 896],
+      v_proj: ["self_attn", 128, 896],
+      o_proj: ["self_attn", 896, 896],
+      gate_proj: ["mlp", 4864, 896],
+      up_proj: ["mlp", 4864, 896],
+      down_proj: ["mlp", 896, 4864],
     };
     const tensors = [];
     let seed = 1;
@@ -69,11 +96,18 @@ async function main() {
         tensors.push({ name: `${p}.lora_B.weight`, shape: [o, 16], data: new Float32Array(o * 16).map(rnd) });
       }
     }
-    await writeAdapter(join(work, "adapter-r16"), { baseModelNameOrPath: model, r: 16, loraAlpha: 32, loraDropout: 0, targetModules: Object.keys(dims) }, tensors);
+    await writeAdapter(
+      join(work, "adapter-r16"),
+      { baseModelNameOrPath: model, r: 16, loraAlpha: 32, loraDropout: 0, targetModules: Object.keys(dims) },
+      tensors,
+    );
   }
   const results: Record<string, Record<string, number>> = {};
   for (const route of ["two", "one", "merge"]) {
-    const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", route, model, work, String(threads)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", route, model, work, String(threads)], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     if (r.status !== 0) throw new Error(`route ${route} failed (exit ${r.status})`);
     results[route] = JSON.parse(r.stdout.trim().split("\n").pop()!);
   }

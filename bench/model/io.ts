@@ -34,7 +34,12 @@ try {
       join(dir, "f32"),
       m.tensorNames.map((name) => {
         const i = m.info(name);
-        return { name, dtype: "F32" as const, shape: i.shape, data: () => fromFloat32(toFloat32(m.tensor(name)), "F32") };
+        return {
+          name,
+          dtype: "F32" as const,
+          shape: i.shape,
+          data: () => fromFloat32(toFloat32(m.tensor(name)), "F32"),
+        };
       }),
       { maxShardSize: 100_000_000 },
     ),

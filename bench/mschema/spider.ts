@@ -6,8 +6,12 @@ import { join, resolve } from "node:path";
 import { formatMSchema, parseDdlSchema, qwenTokenCounter, readSqliteSchema } from "../../src/mschema/index.js";
 import { sqliteDdl } from "../../src/eval/index.js";
 
-const spider = resolve(process.argv[2] ?? process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "..", "shared", "spider"));
-const ids = readdirSync(join(spider, "database")).filter((d) => existsSync(join(spider, "database", d, `${d}.sqlite`))).sort();
+const spider = resolve(
+  process.argv[2] ?? process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "..", "shared", "spider"),
+);
+const ids = readdirSync(join(spider, "database"))
+  .filter((d) => existsSync(join(spider, "database", d, `${d}.sqlite`)))
+  .sort();
 const count = await qwenTokenCounter();
 const tokens: number[] = [];
 let readMs = 0;
@@ -33,6 +37,12 @@ for (const id of ids) {
   tolerant += r.warnings.filter((w) => w.includes("tolerant reader")).length;
 }
 console.log(`databases: ${ids.length}`);
-console.log(`live SQLite → M-Schema: ${(readMs / 1000).toFixed(2)} s total, ${(readMs / ids.length).toFixed(1)} ms per database`);
-console.log(`M-Schema size (Qwen tokens): median ${tokens[tokens.length >> 1]}, p90 ${tokens[Math.floor(tokens.length * 0.9)]}, max ${tokens.at(-1)} (${maxDb})`);
-console.log(`DDL → M-Schema: ${parsed}/${ids.length} databases parsed, ${tolerant} statements by the tolerant reader, ${(ddlMs / 1000).toFixed(2)} s total`);
+console.log(
+  `live SQLite → M-Schema: ${(readMs / 1000).toFixed(2)} s total, ${(readMs / ids.length).toFixed(1)} ms per database`,
+);
+console.log(
+  `M-Schema size (Qwen tokens): median ${tokens[tokens.length >> 1]}, p90 ${tokens[Math.floor(tokens.length * 0.9)]}, max ${tokens.at(-1)} (${maxDb})`,
+);
+console.log(
+  `DDL → M-Schema: ${parsed}/${ids.length} databases parsed, ${tolerant} statements by the tolerant reader, ${(ddlMs / 1000).toFixed(2)} s total`,
+);

@@ -18,29 +18,70 @@ const arg = (name: string, def: string) => {
   return i >= 0 ? argv[i + 1] : def;
 };
 const num = (name: string, def: number) => Number(arg(name, String(def)));
-const H = num("hidden", 256), L = num("layers", 4), NH = num("heads", 4), KV = num("kv", 2), I = num("inter", 768);
-const V = num("vocab", 151936), B = num("batch", 4), T = num("seq", 256), steps = num("steps", 6), threads = num("threads", 2);
+const H = num("hidden", 256),
+  L = num("layers", 4),
+  NH = num("heads", 4),
+  KV = num("kv", 2),
+  I = num("inter", 768);
+const V = num("vocab", 151936),
+  B = num("batch", 4),
+  T = num("seq", 256),
+  steps = num("steps", 6),
+  threads = num("threads", 2);
 const dtypes = arg("dtype", "both") === "both" ? ["bf16", "f32"] : [arg("dtype", "bf16")];
 const torchPath = arg("torch", join("..", "shared", "bench", "torch_cpu_lora.py"));
 const torchDtype = arg("torch-dtype", dtypes.length === 1 && dtypes[0] === "bf16" ? "bf16" : "f32");
 
-const cfg: EngineModelConfig = { vocabSize: V, hiddenSize: H, intermediateSize: I, numLayers: L, numHeads: NH, numKvHeads: KV, ropeTheta: 1e6, rmsNormEps: 1e-6, tieWordEmbeddings: false };
+const cfg: EngineModelConfig = {
+  vocabSize: V,
+  hiddenSize: H,
+  intermediateSize: I,
+  numLayers: L,
+  numHeads: NH,
+  numKvHeads: KV,
+  ropeTheta: 1e6,
+  rmsNormEps: 1e-6,
+  tieWordEmbeddings: false,
+};
 
 function weights(): Map<string, Float32Array> {
   const rand = seededRandom(1);
   const D = H / NH;
-  const shapes: [string, number[]][] = [["model.embed_tokens.weight", [V, H]], ["lm_head.weight", [V, H]], ["model.norm.weight", [H]]];
+  const shapes: [string, number[]][] = [
+    ["model.embed_tokens.weight", [V, H]],
+    ["lm_head.weight", [V, H]],
+    ["model.norm.weight", [H]],
+  ];
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}.`;
-    shapes.push([p + "self_attn.q_proj.weight", [NH * D, H]], [p + "self_attn.q_proj.bias", [NH * D]], [p + "self_attn.k_proj.weight", [KV * D, H]], [p + "self_attn.k_proj.bias", [KV * D]]);
-    shapes.push([p + "self_attn.v_proj.weight", [KV * D, H]], [p + "self_attn.v_proj.bias", [KV * D]], [p + "self_attn.o_proj.weight", [H, NH * D]]);
-    shapes.push([p + "mlp.gate_proj.weight", [I, H]], [p + "mlp.up_proj.weight", [I, H]], [p + "mlp.down_proj.weight", [H, I]], [p + "input_layernorm.weight", [H]], [p + "post_attention_layernorm.weight", [H]]);
+    shapes.push(
+      [p + "self_attn.q_proj.weight", [NH * D, H]],
+      [p + "self_attn.q_proj.bias", [NH * D]],
+      [p + "self_attn.k_proj.weight", [KV * D, H]],
+      [p + "self_attn.k_proj.bias", [KV * D]],
+    );
+    shapes.push(
+      [p + "self_attn.v_proj.weight", [KV * D, H]],
+      [p + "self_attn.v_proj.bias", [KV * D]],
+      [p + "self_attn.o_proj.weight", [H, NH * D]],
+    );
+    shapes.push(
+      [p + "mlp.gate_proj.weight", [I, H]],
+      [p + "mlp.up_proj.weight", [I, H]],
+      [p + "mlp.down_proj.weight", [H, I]],
+      [p + "input_layernorm.weight", [H]],
+      [p + "post_attention_layernorm.weight", [H]],
+    );
   }
   const m = new Map<string, Float32Array>();
   for (const [name, shape] of shapes) {
     const n = shape.reduce((a, b) => a * b, 1);
     const a = new Float32Array(n);
-    const bound = name.endsWith("norm.weight") ? 0 : name.includes("embed") ? 1 : 1 / Math.sqrt(shape[shape.length - 1]);
+    const bound = name.endsWith("norm.weight")
+      ? 0
+      : name.includes("embed")
+        ? 1
+        : 1 / Math.sqrt(shape[shape.length - 1]);
     for (let i = 0; i < n; i++) a[i] = bound === 0 ? 1 : (rand() * 2 - 1) * bound;
     m.set(name, a);
   }
@@ -84,7 +125,18 @@ async function ours(dtype: string) {
   const cpuMed = cpuSorted[Math.floor(cpuSorted.length / 2)] / 1000;
   const mem = t.memory();
   t.dispose();
-  return { engine: "sqlfocus", dtype, threads, step_s: +med.toFixed(3), tokens_per_s: Math.round((B * T) / med), cpu_step_s: +cpuMed.toFixed(3), tokens_per_cpu_s: Math.round((B * T) / cpuMed), loss: +loss.toFixed(3), activations_mb: Math.round(mem.activationsBytes / 2 ** 20), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
+  return {
+    engine: "sqlfocus",
+    dtype,
+    threads,
+    step_s: +med.toFixed(3),
+    tokens_per_s: Math.round((B * T) / med),
+    cpu_step_s: +cpuMed.toFixed(3),
+    tokens_per_cpu_s: Math.round((B * T) / cpuMed),
+    loss: +loss.toFixed(3),
+    activations_mb: Math.round(mem.activationsBytes / 2 ** 20),
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
 }
 
 function torch() {
@@ -100,10 +152,39 @@ function torch() {
     "cpu = statistics.median([marks[i + 1] - marks[i] for i in range(2, len(marks) - 1, 2)])",
     "print(json.dumps({'cpu_step_s': round(cpu, 3), 'tokens_per_cpu_s': round(int(sys.argv[sys.argv.index('--batch') + 1]) * int(sys.argv[sys.argv.index('--seq') + 1]) / cpu), 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))",
   ].join("\n");
-  const args = ["-c", wrapper, torchPath, "--hidden", String(H), "--layers", String(L), "--heads", String(NH), "--kv", String(KV), "--inter", String(I), "--vocab", String(V), "--batch", String(B), "--seq", String(T), "--threads", String(threads), "--steps", String(steps), "--dtype", torchDtype];
+  const args = [
+    "-c",
+    wrapper,
+    torchPath,
+    "--hidden",
+    String(H),
+    "--layers",
+    String(L),
+    "--heads",
+    String(NH),
+    "--kv",
+    String(KV),
+    "--inter",
+    String(I),
+    "--vocab",
+    String(V),
+    "--batch",
+    String(B),
+    "--seq",
+    String(T),
+    "--threads",
+    String(threads),
+    "--steps",
+    String(steps),
+    "--dtype",
+    torchDtype,
+  ];
   const r = spawnSync("/usr/bin/python3", args, { encoding: "utf8" });
   if (r.status !== 0) return { engine: "torch", failed: (r.stderr || "").trim().split("\n").slice(-3).join(" | ") };
-  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   return { engine: "torch", ...lines[0], ...lines[1] };
 }
 

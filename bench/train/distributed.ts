@@ -16,24 +16,56 @@ const arg = (name: string, def: string) => {
   return i >= 0 ? argv[i + 1] : def;
 };
 const num = (name: string, def: number) => Number(arg(name, String(def)));
-const H = 256, L = 4, NH = 4, KV = 2, I = 768, V = 151936, GLOBAL_B = 4, T = 256;
-const steps = num("steps", 8), threads = num("threads", 2), rounds = num("rounds", 2);
+const H = 256,
+  L = 4,
+  NH = 4,
+  KV = 2,
+  I = 768,
+  V = 151936,
+  GLOBAL_B = 4,
+  T = 256;
+const steps = num("steps", 8),
+  threads = num("threads", 2),
+  rounds = num("rounds", 2);
 
 function weights(): Map<string, Float32Array> {
   const rand = seededRandom(1);
   const D = H / NH;
-  const shapes: [string, number[]][] = [["model.embed_tokens.weight", [V, H]], ["lm_head.weight", [V, H]], ["model.norm.weight", [H]]];
+  const shapes: [string, number[]][] = [
+    ["model.embed_tokens.weight", [V, H]],
+    ["lm_head.weight", [V, H]],
+    ["model.norm.weight", [H]],
+  ];
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}.`;
-    shapes.push([p + "self_attn.q_proj.weight", [NH * D, H]], [p + "self_attn.q_proj.bias", [NH * D]], [p + "self_attn.k_proj.weight", [KV * D, H]], [p + "self_attn.k_proj.bias", [KV * D]]);
-    shapes.push([p + "self_attn.v_proj.weight", [KV * D, H]], [p + "self_attn.v_proj.bias", [KV * D]], [p + "self_attn.o_proj.weight", [H, NH * D]]);
-    shapes.push([p + "mlp.gate_proj.weight", [I, H]], [p + "mlp.up_proj.weight", [I, H]], [p + "mlp.down_proj.weight", [H, I]], [p + "input_layernorm.weight", [H]], [p + "post_attention_layernorm.weight", [H]]);
+    shapes.push(
+      [p + "self_attn.q_proj.weight", [NH * D, H]],
+      [p + "self_attn.q_proj.bias", [NH * D]],
+      [p + "self_attn.k_proj.weight", [KV * D, H]],
+      [p + "self_attn.k_proj.bias", [KV * D]],
+    );
+    shapes.push(
+      [p + "self_attn.v_proj.weight", [KV * D, H]],
+      [p + "self_attn.v_proj.bias", [KV * D]],
+      [p + "self_attn.o_proj.weight", [H, NH * D]],
+    );
+    shapes.push(
+      [p + "mlp.gate_proj.weight", [I, H]],
+      [p + "mlp.up_proj.weight", [I, H]],
+      [p + "mlp.down_proj.weight", [H, I]],
+      [p + "input_layernorm.weight", [H]],
+      [p + "post_attention_layernorm.weight", [H]],
+    );
   }
   const m = new Map<string, Float32Array>();
   for (const [name, shape] of shapes) {
     const n = shape.reduce((a, b) => a * b, 1);
     const a = new Float32Array(n);
-    const bound = name.endsWith("norm.weight") ? 0 : name.includes("embed") ? 1 : 1 / Math.sqrt(shape[shape.length - 1]);
+    const bound = name.endsWith("norm.weight")
+      ? 0
+      : name.includes("embed")
+        ? 1
+        : 1 / Math.sqrt(shape[shape.length - 1]);
     for (let i = 0; i < n; i++) a[i] = bound === 0 ? 1 : (rand() * 2 - 1) * bound;
     m.set(name, a);
   }
@@ -48,8 +80,26 @@ async function worker() {
   const W = dist.size;
   if (GLOBAL_B % W !== 0) throw new Error(`world size ${W} does not divide the global batch ${GLOBAL_B}`);
   const B = GLOBAL_B / W;
-  const cfg: EngineModelConfig = { vocabSize: V, hiddenSize: H, intermediateSize: I, numLayers: L, numHeads: NH, numKvHeads: KV, ropeTheta: 1e6, rmsNormEps: 1e-6, tieWordEmbeddings: false };
-  const t = createNativeTrainer({ config: cfg, weights: engineWeights(cfg, weights(), "BF16"), lora: { rank: 16, alpha: 32, dropout: 0.05 }, maxBatch: B, maxSeqLen: T, threads, seed: 0 });
+  const cfg: EngineModelConfig = {
+    vocabSize: V,
+    hiddenSize: H,
+    intermediateSize: I,
+    numLayers: L,
+    numHeads: NH,
+    numKvHeads: KV,
+    ropeTheta: 1e6,
+    rmsNormEps: 1e-6,
+    tieWordEmbeddings: false,
+  };
+  const t = createNativeTrainer({
+    config: cfg,
+    weights: engineWeights(cfg, weights(), "BF16"),
+    lora: { rank: 16, alpha: 32, dropout: 0.05 },
+    maxBatch: B,
+    maxSeqLen: T,
+    threads,
+    seed: 0,
+  });
   // the same global batch in every layout; this rank's rows
   const rand = seededRandom(2);
   const all = new Int32Array(GLOBAL_B * T).map(() => Math.floor(rand() * V));
@@ -94,11 +144,24 @@ async function worker() {
 }
 
 function layout(ranks: number, th: number): Record<string, unknown> {
-  const self = ["--import", "tsx", "bench/train/distributed.ts", "--worker", "--threads", String(th), "--steps", String(steps)];
+  const self = [
+    "--import",
+    "tsx",
+    "bench/train/distributed.ts",
+    "--worker",
+    "--threads",
+    String(th),
+    "--steps",
+    String(steps),
+  ];
   const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" };
-  const r = ranks === 1
-    ? spawnSync(process.execPath, self, { encoding: "utf8", env })
-    : spawnSync("mpirun", ["--oversubscribe", "-np", String(ranks), process.execPath, ...self], { encoding: "utf8", env });
+  const r =
+    ranks === 1
+      ? spawnSync(process.execPath, self, { encoding: "utf8", env })
+      : spawnSync("mpirun", ["--oversubscribe", "-np", String(ranks), process.execPath, ...self], {
+          encoding: "utf8",
+          env,
+        });
   if (r.status !== 0) throw new Error(`${ranks} ranks failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }
@@ -108,12 +171,17 @@ if (argv.includes("--worker")) {
 } else {
   const results: Record<string, unknown>[] = [];
   for (let k = 0; k < rounds; k++) {
-    for (const [ranks, th] of [[1, 2], [2, 1]]) {
+    for (const [ranks, th] of [
+      [1, 2],
+      [2, 1],
+    ]) {
       const r = { ...layout(ranks, th), load_average: loadavg().map((x) => +x.toFixed(2)) };
       console.log(JSON.stringify(r));
       results.push(r);
     }
   }
   const best = (ranks: number) => Math.min(...results.filter((r) => r.ranks === ranks).map((r) => r.step_s as number));
-  console.log(`step time, best of ${rounds}: 1 rank × 2 threads ${best(1)} s, 2 ranks × 1 thread ${best(2)} s: ratio ${(best(1) / best(2)).toFixed(2)}x`);
+  console.log(
+    `step time, best of ${rounds}: 1 rank × 2 threads ${best(1)} s, 2 ranks × 1 thread ${best(2)} s: ratio ${(best(1) / best(2)).toFixed(2)}x`,
+  );
 }

@@ -2,7 +2,8 @@
 // optimizer_step), tokens/s and peak RSS, with random base weights generated directly in the benchmark's dtype (no
 // F32 copy of the model is ever made: a 7B BF16 base costs its 15 GB and nothing more).
 // Build (after `npm test` or a cmake build of build-tests/):
-//   g++ -O3 -fopenmp -std=c++17 -Inative -Inative/include bench/train/engine_step.cpp build-tests/libsqlfocus_core.a -o build-tests/engine_step
+//   g++ -O3 -fopenmp -std=c++17 -Inative -Inative/include bench/train/engine_step.cpp build-tests/libsqlfocus_core.a -o
+//   build-tests/engine_step
 // Positional form (the baseline of bench/train/cpu.ts: hidden 256, 4 layers, 4/2 heads, inter 768, vocab 151,936,
 // batch 4 × 256, loss on the second half, LoRA r16 on all seven, BF16 base):
 //   build-tests/engine_step [threads] [steps] [seq] [answer] [0.5b]
@@ -67,15 +68,24 @@ int main(int argc, char** argv) {
         return 2;
       }
       std::string v = argv[++i];
-      if (a == "--shape") shape = v;
-      else if (a == "--dtype") dtype = v;
-      else if (a == "--layers") layers = std::atoi(v.c_str());
-      else if (a == "--threads") threads = std::atoi(v.c_str());
-      else if (a == "--steps") steps = std::atoi(v.c_str());
-      else if (a == "--batch") B = std::atoi(v.c_str());
-      else if (a == "--seq") T = std::atoi(v.c_str());
-      else if (a == "--answer") answer = std::atoi(v.c_str());
-      else if (a == "--recompute") recompute = std::atoi(v.c_str());
+      if (a == "--shape")
+        shape = v;
+      else if (a == "--dtype")
+        dtype = v;
+      else if (a == "--layers")
+        layers = std::atoi(v.c_str());
+      else if (a == "--threads")
+        threads = std::atoi(v.c_str());
+      else if (a == "--steps")
+        steps = std::atoi(v.c_str());
+      else if (a == "--batch")
+        B = std::atoi(v.c_str());
+      else if (a == "--seq")
+        T = std::atoi(v.c_str());
+      else if (a == "--answer")
+        answer = std::atoi(v.c_str());
+      else if (a == "--recompute")
+        recompute = std::atoi(v.c_str());
       else {
         std::fprintf(stderr, "unknown option %s\n", a.c_str());
         return 2;
@@ -86,8 +96,10 @@ int main(int argc, char** argv) {
     T = argc > 3 ? std::atoi(argv[3]) : 256, answer = argc > 4 ? std::atoi(argv[4]) : -1;
     if (argc > 5 && std::string(argv[5]) == "0.5b") shape = "0.5b", B = 1, recompute = 1;
   }
-  if (shape == "0.5b") s = {151936, 896, 4864, 24, 14, 2, 1};
-  else if (shape == "7b") s = {152064, 3584, 18944, 28, 28, 4, 0};
+  if (shape == "0.5b")
+    s = {151936, 896, 4864, 24, 14, 2, 1};
+  else if (shape == "7b")
+    s = {152064, 3584, 18944, 28, 28, 4, 0};
   else if (shape != "tiny") {
     std::fprintf(stderr, "--shape must be tiny, 0.5b or 7b\n");
     return 2;
@@ -113,7 +125,8 @@ int main(int argc, char** argv) {
   std::vector<void*> store;
   auto tensor = [&](size_t n, bool norm, size_t cols = 1) {
 #ifdef SF_GGML_TYPE
-    if (quant && cols > 1) {  // ggml blocks: Q8_0 {f16 d; int8 q[32]}, Q4_K {f16 d, dmin; u8 scales[12]; u8 q[128]} per 256
+    if (quant &&
+        cols > 1) {  // ggml blocks: Q8_0 {f16 d; int8 q[32]}, Q4_K {f16 d, dmin; u8 scales[12]; u8 q[128]} per 256
       const bool q8 = dtype == "q8_0";
       const size_t blk = q8 ? 32 : 256, bb = q8 ? 34 : 144, nb = n / blk;
       uint8_t* p = static_cast<uint8_t*>(std::malloc(nb * bb));
@@ -147,8 +160,10 @@ int main(int argc, char** argv) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t i = 0; i < int64_t(n); i++) {
       bool neg = !(mix(uint64_t(i) + n) & 1);
-      if (bf16 && !quant) static_cast<uint16_t*>(p)[i] = norm ? 0x3f80 : neg ? 0xbd80 : 0x3d80;
-      else static_cast<float*>(p)[i] = norm ? 1.0f : neg ? -0.0625f : 0.0625f;
+      if (bf16 && !quant)
+        static_cast<uint16_t*>(p)[i] = norm ? 0x3f80 : neg ? 0xbd80 : 0x3d80;
+      else
+        static_cast<float*>(p)[i] = norm ? 1.0f : neg ? -0.0625f : 0.0625f;
     }
     return sf_tensor{p, bf16 && !quant ? SF_BF16 : SF_F32, bytes};
   };
@@ -158,9 +173,11 @@ int main(int argc, char** argv) {
   w.norm = tensor(s.H, true);
   std::vector<sf_tensor> lt;
   for (int l = 0; l < s.L; l++) {
-    const size_t sizes[SF_LAYER_TENSORS] = {size_t(s.H) * s.H, size_t(kvD) * s.H, size_t(kvD) * s.H, size_t(s.H) * s.H, size_t(s.I) * s.H, size_t(s.I) * s.H,
-                                            size_t(s.H) * s.I, size_t(s.H),        size_t(kvD),        size_t(kvD),        size_t(s.H),        size_t(s.H)};
-    const size_t cols[SF_LAYER_TENSORS] = {size_t(s.H), size_t(s.H), size_t(s.H), size_t(s.H), size_t(s.H), size_t(s.H), size_t(s.I), 1, 1, 1, 1, 1};
+    const size_t sizes[SF_LAYER_TENSORS] = {size_t(s.H) * s.H, size_t(kvD) * s.H, size_t(kvD) * s.H, size_t(s.H) * s.H,
+                                            size_t(s.I) * s.H, size_t(s.I) * s.H, size_t(s.H) * s.I, size_t(s.H),
+                                            size_t(kvD),       size_t(kvD),       size_t(s.H),       size_t(s.H)};
+    const size_t cols[SF_LAYER_TENSORS] = {size_t(s.H), size_t(s.H), size_t(s.H), size_t(s.H), size_t(s.H), size_t(s.H),
+                                           size_t(s.I), 1,           1,           1,           1,           1};
     for (int k = 0; k < SF_LAYER_TENSORS; k++) lt.push_back(tensor(sizes[k], k >= SF_W_LN1, cols[k]));
   }
   w.layers = lt.data();
@@ -185,23 +202,32 @@ int main(int argc, char** argv) {
     double c0 = cpu_s();
     sf_loss_result r;
     double gn, ms;
-    if (sf_trainer_forward_backward(tr, ids.data(), labels.data(), B, T, 1.0f / float(B * answer), &r) || sf_trainer_optimizer_step(tr, 2e-4f, &gn, &ms)) {
+    if (sf_trainer_forward_backward(tr, ids.data(), labels.data(), B, T, 1.0f / float(B * answer), &r) ||
+        sf_trainer_optimizer_step(tr, 2e-4f, &gn, &ms)) {
       std::printf("%s\n", sf_trainer_last_error(tr));
       return 1;
     }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), cpu = cpu_s() - c0;
     if (st > 0) walls.push_back(wall);
-    std::printf("{\"seq\":%d,\"step\":%d,\"threads\":%d,\"wall_s\":%.3f,\"cpu_s\":%.3f,\"tokens_per_s\":%.1f,\"tokens_per_cpu_s\":%.1f,\"loss\":%.4f}\n", T, st,
-                threads, wall, cpu, B * T / wall, B * T / cpu, r.loss_sum / double(r.tokens));
+    std::printf(
+        "{\"seq\":%d,\"step\":%d,\"threads\":%d,\"wall_s\":%.3f,\"cpu_s\":%.3f,\"tokens_per_s\":%.1f,\"tokens_per_cpu_"
+        "s\":%.1f,\"loss\":%.4f}\n",
+        T, st, threads, wall, cpu, B * T / wall, B * T / cpu, r.loss_sum / double(r.tokens));
     std::fflush(stdout);
   }
   sf_memory mem = sf_trainer_memory(tr);
   std::sort(walls.begin(), walls.end());  // the median step after the first (the first pays first touches)
-  double best = walls.empty() ? 0 : walls.size() % 2 ? walls[walls.size() / 2] : (walls[walls.size() / 2 - 1] + walls[walls.size() / 2]) / 2;
-  std::printf("{\"shape\":\"%s\",\"layers\":%d,\"dtype\":\"%s\",\"threads\":%d,\"batch\":%d,\"seq\":%d,\"answer\":%d,\"recompute\":%d,\"weights_gen_s\":%.1f,"
-              "\"median_step_s\":%.3f,\"tokens_per_s\":%.1f,\"peak_rss_mb\":%.0f,\"weights_mb\":%zu,\"activations_mb\":%zu,\"lora_mb\":%zu,\"optimizer_mb\":%zu}\n",
-              shape.c_str(), s.L, dtype.c_str(), threads, B, T, answer, recompute, gen_s, best, best > 0 ? B * T / best : 0.0, peak_rss_mb(), mem.weights_bytes >> 20,
-              mem.activations_bytes >> 20, mem.lora_bytes >> 20, mem.optimizer_bytes >> 20);
+  double best = walls.empty()      ? 0
+                : walls.size() % 2 ? walls[walls.size() / 2]
+                                   : (walls[walls.size() / 2 - 1] + walls[walls.size() / 2]) / 2;
+  std::printf(
+      "{\"shape\":\"%s\",\"layers\":%d,\"dtype\":\"%s\",\"threads\":%d,\"batch\":%d,\"seq\":%d,\"answer\":%d,"
+      "\"recompute\":%d,\"weights_gen_s\":%.1f,"
+      "\"median_step_s\":%.3f,\"tokens_per_s\":%.1f,\"peak_rss_mb\":%.0f,\"weights_mb\":%zu,\"activations_mb\":%zu,"
+      "\"lora_mb\":%zu,\"optimizer_mb\":%zu}\n",
+      shape.c_str(), s.L, dtype.c_str(), threads, B, T, answer, recompute, gen_s, best, best > 0 ? B * T / best : 0.0,
+      peak_rss_mb(), mem.weights_bytes >> 20, mem.activations_bytes >> 20, mem.lora_bytes >> 20,
+      mem.optimizer_bytes >> 20);
   sf_trainer_free(tr);
   for (void* q : store) std::free(q);
 }

@@ -13,11 +13,18 @@ const arg = (name: string, def: string) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? argv[i + 1] : def;
 };
-const threads = arg("threads", "2"), reps = arg("reps", "3"), m = arg("m", "512"), hidden = arg("hidden", "3584"), inter = arg("inter", "18944");
-const kvDim = arg("kv-dim", "512"), vocab = arg("vocab", "152064");
+const threads = arg("threads", "2"),
+  reps = arg("reps", "3"),
+  m = arg("m", "512"),
+  hidden = arg("hidden", "3584"),
+  inter = arg("inter", "18944");
+const kvDim = arg("kv-dim", "512"),
+  vocab = arg("vocab", "152064");
 const bench = arg("bench", join("build-tests", "sqlfocus_gemm_bench"));
 if (!existsSync(bench)) {
-  console.error(`${bench} is missing: cmake -S . -B build-tests -DSQLFOCUS_TESTS=ON && cmake --build build-tests --target sqlfocus_gemm_bench`);
+  console.error(
+    `${bench} is missing: cmake -S . -B build-tests -DSQLFOCUS_TESTS=ON && cmake --build build-tests --target sqlfocus_gemm_bench`,
+  );
   process.exit(1);
 }
 
@@ -33,7 +40,12 @@ interface Row {
   gflops_wall: number;
   gflops_per_cpu_s: number;
 }
-const parse = (out: string): Row[] => out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+const parse = (out: string): Row[] =>
+  out
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l));
 const load0 = loadavg().map((x) => x.toFixed(2));
 const ours = spawnSync(bench, [threads, m, hidden, inter, kvDim, vocab, reps], { encoding: "utf8" });
 if (ours.status !== 0) throw new Error(`${bench} failed: ${ours.stderr}`);
@@ -41,7 +53,27 @@ const rows = parse(ours.stdout);
 let torch: Row[] = [];
 if (!argv.includes("--no-torch")) {
   const script = join("bench", "train", "gemm_torch.py");
-  const r = spawnSync("/usr/bin/python3", [script, "--threads", threads, "--reps", reps, "--m", m, "--hidden", hidden, "--inter", inter, "--kv-dim", kvDim, "--vocab", vocab], { encoding: "utf8" });
+  const r = spawnSync(
+    "/usr/bin/python3",
+    [
+      script,
+      "--threads",
+      threads,
+      "--reps",
+      reps,
+      "--m",
+      m,
+      "--hidden",
+      hidden,
+      "--inter",
+      inter,
+      "--kv-dim",
+      kvDim,
+      "--vocab",
+      vocab,
+    ],
+    { encoding: "utf8" },
+  );
   if (r.status === 0) torch = parse(r.stdout);
   else console.error(`PyTorch skipped: ${(r.stderr || "").trim().split("\n").slice(-2).join(" | ")}`);
 }
@@ -49,13 +81,19 @@ const load1 = loadavg().map((x) => x.toFixed(2));
 const levels = [...new Set(rows.map((r) => r.level!))];
 const key = (r: Row) => `${r.shape}|${r.kernel}`;
 const cell = (r: Row | undefined) => (r ? `${r.gflops_wall.toFixed(0)} / ${r.gflops_per_cpu_s.toFixed(0)}` : "-");
-console.log(`GFLOP/s (wall / per CPU second), ${threads} threads, load average ${load0.join(" ")} → ${load1.join(" ")}\n`);
-console.log(`| shape (M×N×K) | kernel | ${levels.map((l) => `sqlfocus ${l}`).join(" | ")} | PyTorch F32 | PyTorch BF16 |`);
+console.log(
+  `GFLOP/s (wall / per CPU second), ${threads} threads, load average ${load0.join(" ")} → ${load1.join(" ")}\n`,
+);
+console.log(
+  `| shape (M×N×K) | kernel | ${levels.map((l) => `sqlfocus ${l}`).join(" | ")} | PyTorch F32 | PyTorch BF16 |`,
+);
 console.log(`|---|---|${levels.map(() => "---|").join("")}---|---|`);
 for (const k of [...new Set(rows.map(key))]) {
   const any = rows.find((r) => key(r) === k)!;
   const ourCells = levels.map((l) => cell(rows.find((r) => key(r) === k && r.level === l)));
   const t32 = torch.find((r) => key(r) === k && r.dtype === "f32");
   const t16 = torch.find((r) => key(r) === k && r.dtype === "bf16");
-  console.log(`| ${any.shape} (${any.M}×${any.N}×${any.K}) | ${any.kernel} | ${ourCells.join(" | ")} | ${cell(t32)} | ${cell(t16)} |`);
+  console.log(
+    `| ${any.shape} (${any.M}×${any.N}×${any.K}) | ${any.kernel} | ${ourCells.join(" | ")} | ${cell(t32)} | ${cell(t16)} |`,
+  );
 }

@@ -39,16 +39,15 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
 class Communicator : public Napi::ObjectWrap<Communicator> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Communicator",
-                       {InstanceAccessor("rank", &Communicator::Rank, nullptr),
-                        InstanceAccessor("size", &Communicator::Size, nullptr),
-                        InstanceAccessor("localRank", &Communicator::LocalRank, nullptr),
-                        InstanceAccessor("backend", &Communicator::Backend, nullptr),
-                        InstanceAccessor("ncclError", &Communicator::NcclError, nullptr),
-                        InstanceMethod("allreduce", &Communicator::Allreduce),
-                        InstanceMethod("allreduceGradients", &Communicator::AllreduceGradients),
-                        InstanceMethod("broadcast", &Communicator::Broadcast),
-                        InstanceMethod("abort", &Communicator::Abort)});
+    return DefineClass(
+        env, "Communicator",
+        {InstanceAccessor("rank", &Communicator::Rank, nullptr), InstanceAccessor("size", &Communicator::Size, nullptr),
+         InstanceAccessor("localRank", &Communicator::LocalRank, nullptr),
+         InstanceAccessor("backend", &Communicator::Backend, nullptr),
+         InstanceAccessor("ncclError", &Communicator::NcclError, nullptr),
+         InstanceMethod("allreduce", &Communicator::Allreduce),
+         InstanceMethod("allreduceGradients", &Communicator::AllreduceGradients),
+         InstanceMethod("broadcast", &Communicator::Broadcast), InstanceMethod("abort", &Communicator::Abort)});
   }
   explicit Communicator(const Napi::CallbackInfo& info);
 
@@ -59,7 +58,9 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
 
   comm::Communicator& Main() { return nccl_ ? *nccl_ : *mpi_; }
   void Ready(Napi::Env env, const char* method) {
-    if (busy_) throw Napi::Error::New(env, std::string("Communicator.") + method + ": another collective is still running (await it first)");
+    if (busy_)
+      throw Napi::Error::New(
+          env, std::string("Communicator.") + method + ": another collective is still running (await it first)");
   }
 
  private:
@@ -80,7 +81,8 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
 static double OptNumber(Napi::Object o, const char* key, double def) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return def;
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("Communicator options.") + key + " must be a number");
+  if (!v.IsNumber())
+    throw Napi::TypeError::New(o.Env(), std::string("Communicator options.") + key + " must be a number");
   return v.As<Napi::Number>().DoubleValue();
 }
 
@@ -112,20 +114,21 @@ Communicator::Communicator(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Co
           nccl_error_ = e.what();
         }
       } else {
-        no.rank = int(OptNumber(o, "rank", 0)), no.size = int(OptNumber(o, "size", 1)), no.local_rank = int(OptNumber(o, "localRank", 0));
+        no.rank = int(OptNumber(o, "rank", 0)), no.size = int(OptNumber(o, "size", 1)),
+        no.local_rank = int(OptNumber(o, "localRank", 0));
         no.id_via = o.Get("idVia").IsString() ? o.Get("idVia").As<Napi::String>().Utf8Value() : "";
-        if (no.size < 1 || no.rank < 0 || no.rank >= no.size) throw Napi::RangeError::New(env, "Communicator: rank must be in 0..size-1");
+        if (no.size < 1 || no.rank < 0 || no.rank >= no.size)
+          throw Napi::RangeError::New(env, "Communicator: rank must be in 0..size-1");
         nccl_ = comm::nccl_init(no, nullptr);
       }
     } else {
       throw Napi::TypeError::New(env, "Communicator options.backend must be 'mpi' or 'nccl'");
     }
-  } catch (const comm::CommError& e) {
-    throw CodedError(env, e.code, e.what());
-  }
+  } catch (const comm::CommError& e) { throw CodedError(env, e.code, e.what()); }
 }
 
-// ---- async collectives -----------------------------------------------------------------------------------------------
+// ---- async collectives
+// -----------------------------------------------------------------------------------------------
 class CommWorker : public Napi::AsyncWorker {
  public:
   CommWorker(Napi::Env env, Communicator* owner, Napi::Object self)
@@ -134,9 +137,9 @@ class CommWorker : public Napi::AsyncWorker {
     owner_->busy_ = true;
   }
   Napi::Promise::Deferred deferred;
-  std::function<void()> work;            // runs on the worker thread
-  Napi::ObjectReference keep;            // the typed array being reduced
-  TrainerLease lease;                    // the trainer whose gradients are reduced, if any
+  std::function<void()> work;  // runs on the worker thread
+  Napi::ObjectReference keep;  // the typed array being reduced
+  TrainerLease lease;          // the trainer whose gradients are reduced, if any
   double bytes = 0;
 
   void Execute() override {
@@ -182,12 +185,16 @@ class CommWorker : public Napi::AsyncWorker {
 Napi::Value Communicator::Allreduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Ready(env, "allreduce");
-  if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "allreduce(data, op): data must be a Float32Array or Float64Array");
+  if (!info[0].IsTypedArray())
+    throw Napi::TypeError::New(env, "allreduce(data, op): data must be a Float32Array or Float64Array");
   Napi::TypedArray a = info[0].As<Napi::TypedArray>();
   comm::DType type;
-  if (a.TypedArrayType() == napi_float32_array) type = comm::DType::F32;
-  else if (a.TypedArrayType() == napi_float64_array) type = comm::DType::F64;
-  else throw Napi::TypeError::New(env, "allreduce(data, op): data must be a Float32Array or Float64Array");
+  if (a.TypedArrayType() == napi_float32_array)
+    type = comm::DType::F32;
+  else if (a.TypedArrayType() == napi_float64_array)
+    type = comm::DType::F64;
+  else
+    throw Napi::TypeError::New(env, "allreduce(data, op): data must be a Float32Array or Float64Array");
   comm::Op op = ParseOp(env, info[1]);
   void* data = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
   size_t n = a.ElementLength();
@@ -214,7 +221,9 @@ Napi::Value Communicator::AllreduceGradients(const Napi::CallbackInfo& info) {
   bool nccl = device && nccl_ && nccl_->device_buffers();
   if (device && !nccl && !mpi_) {
     ReturnTrainer(lease);
-    throw CodedError(env, "ERR_SQLFOCUS_NO_NCCL", "allreduceGradients: the CUDA engine's gradients are in GPU memory and this communicator has neither NCCL nor MPI");
+    throw CodedError(env, "ERR_SQLFOCUS_NO_NCCL",
+                     "allreduceGradients: the CUDA engine's gradients are in GPU memory and this communicator has "
+                     "neither NCCL nor MPI");
   }
   auto* w = new CommWorker(env, this, info.This().As<Napi::Object>());
   w->lease = std::move(lease);
@@ -226,10 +235,12 @@ Napi::Value Communicator::AllreduceGradients(const Napi::CallbackInfo& info) {
     } else if (device) {
       std::vector<float> host(count);
       if (sf_trainer_read_lora(engine, SF_LORA_GRADS, 0, count, host.data()) != SF_OK)
-        throw comm::CommError("ERR_SQLFOCUS_COMM", std::string("reading the gradients: ") + sf_trainer_last_error(engine));
+        throw comm::CommError("ERR_SQLFOCUS_COMM",
+                              std::string("reading the gradients: ") + sf_trainer_last_error(engine));
       c->allreduce(host.data(), count, comm::DType::F32, comm::Op::Sum);
       if (sf_trainer_write_lora(engine, SF_LORA_GRADS, 0, count, host.data()) != SF_OK)
-        throw comm::CommError("ERR_SQLFOCUS_COMM", std::string("writing the gradients: ") + sf_trainer_last_error(engine));
+        throw comm::CommError("ERR_SQLFOCUS_COMM",
+                              std::string("writing the gradients: ") + sf_trainer_last_error(engine));
     } else {
       c->allreduce(grads, count, comm::DType::F32, comm::Op::Sum);
     }
@@ -259,8 +270,9 @@ Napi::Value Communicator::Broadcast(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// ---- module functions --------------------------------------------------------------------------------------------------
-// mpiProbe() -> { supported, available, library, version, error }: loads libmpi if it can, initialises nothing.
+// ---- module functions
+// -------------------------------------------------------------------------------------------------- mpiProbe() -> {
+// supported, available, library, version, error }: loads libmpi if it can, initialises nothing.
 static Napi::Value MpiProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   comm::MpiInfo i = comm::mpi_probe();

@@ -37,7 +37,8 @@ static constexpr uint64_t kMaxMappedBytes = uint64_t(1) << 32;
 
 static uint64_t OptionalIndex(const Napi::CallbackInfo& info, size_t i, const char* name, uint64_t fallback) {
   if (info.Length() <= i || info[i].IsUndefined()) return fallback;
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string("mapFile: ") + name + " must be a number");
+  if (!info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), std::string("mapFile: ") + name + " must be a number");
   double v = info[i].As<Napi::Number>().DoubleValue();
   if (!(v >= 0) || v != static_cast<double>(static_cast<uint64_t>(v))) {
     throw Napi::RangeError::New(info.Env(), std::string("mapFile: ") + name + " must be a non-negative integer");
@@ -63,11 +64,17 @@ static Napi::Value MapFile(const Napi::CallbackInfo& info) {
   uint64_t offset = 0, length = 0;
   try {
     offset = OptionalIndex(info, 1, "offset", 0);
-    if (offset > fileSize) throw Napi::RangeError::New(env, "mapFile: offset " + std::to_string(offset) + " is past the end of " + path + " (" + std::to_string(fileSize) + " bytes)");
+    if (offset > fileSize)
+      throw Napi::RangeError::New(env, "mapFile: offset " + std::to_string(offset) + " is past the end of " + path +
+                                           " (" + std::to_string(fileSize) + " bytes)");
     length = OptionalIndex(info, 2, "length", fileSize - offset);
-    if (length > fileSize - offset) throw Napi::RangeError::New(env, "mapFile: offset + length runs past the end of " + path + " (" + std::to_string(fileSize) + " bytes)");
+    if (length > fileSize - offset)
+      throw Napi::RangeError::New(
+          env, "mapFile: offset + length runs past the end of " + path + " (" + std::to_string(fileSize) + " bytes)");
     if (length > kMaxMappedBytes) {
-      throw Napi::RangeError::New(env, "mapFile: " + path + ": " + std::to_string(length) + " bytes asked for, but an ArrayBuffer holds at most 4 GiB; map it in windows (offset, length)");
+      throw Napi::RangeError::New(
+          env, "mapFile: " + path + ": " + std::to_string(length) +
+                   " bytes asked for, but an ArrayBuffer holds at most 4 GiB; map it in windows (offset, length)");
     }
   } catch (...) {
     close(fd);
@@ -86,7 +93,8 @@ static Napi::Value MapFile(const Napi::CallbackInfo& info) {
   close(fd);
   if (addr == MAP_FAILED) throw Napi::Error::New(env, "mapFile: mmap failed for " + path + ": " + std::strerror(e));
   auto* m = new Mapping{addr, mapSize};
-  return Napi::ArrayBuffer::New(env, static_cast<char*>(addr) + (offset - start), static_cast<size_t>(length), Unmap, m);
+  return Napi::ArrayBuffer::New(env, static_cast<char*>(addr) + (offset - start), static_cast<size_t>(length), Unmap,
+                                m);
 }
 #else
 static Napi::Value MapFile(const Napi::CallbackInfo& info) {

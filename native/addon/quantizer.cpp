@@ -3,7 +3,8 @@
 // the headers of the same llama.cpp commit come from node-llama-cpp's git bundle at build time (native/llama.cmake).
 //   quantizerBuilt: boolean                      false when built without those headers
 //   new Quantizer(libllamaPath)                  loads the library (throws with dlerror() when it cannot)
-//   quantizer.quantize({ input, output, ftype, threads?, allowRequantize?, pure?, dryRun?, onTensor? }) -> Promise<void>
+//   quantizer.quantize({ input, output, ftype, threads?, allowRequantize?, pure?, dryRun?, onTensor? }) ->
+//   Promise<void>
 //       rejects with the errors llama.cpp logged; one quantization at a time per process (llama's logger is global);
 //       onTensor(index, count, name) is called (on the JS thread) as llama.cpp starts each tensor ("[ i/ n] name" log)
 //   new Quantizer(libllamaPath, libggmlBasePath?)  also loads ggml_quantize_chunk / ggml_row_size from libggml-base
@@ -22,8 +23,8 @@
 #ifdef SQLFOCUS_HAVE_LLAMA
 #include <dlfcn.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -66,9 +67,16 @@ class QuantizeRowsWorker : public Napi::AsyncWorker {
  public:
   QuantizeRowsWorker(Napi::Env env, const LlamaApi& api, int type, Napi::Float32Array src, int64_t n_per_row,
                      int64_t nrows, Napi::Buffer<uint8_t> dst, size_t row_bytes, int threads)
-      : Napi::AsyncWorker(env, "sqlfocus:quantize-rows"), api_(api), type_(type),
-        src_(src.Data()), dst_(dst.Data()), n_per_row_(n_per_row), nrows_(nrows), row_bytes_(row_bytes),
-        threads_(threads), deferred_(Napi::Promise::Deferred::New(env)) {
+      : Napi::AsyncWorker(env, "sqlfocus:quantize-rows"),
+        api_(api),
+        type_(type),
+        src_(src.Data()),
+        dst_(dst.Data()),
+        n_per_row_(n_per_row),
+        nrows_(nrows),
+        row_bytes_(row_bytes),
+        threads_(threads),
+        deferred_(Napi::Promise::Deferred::New(env)) {
     src_ref_ = Napi::Persistent(src.As<Napi::Object>());
     dst_ref_ = Napi::Persistent(dst.As<Napi::Object>());
   }
@@ -120,8 +128,8 @@ struct TensorProgress {
 
 struct LogCapture {
   std::mutex mutex;
-  std::string errors;   // GGML_LOG_LEVEL_ERROR lines
-  std::string last;     // the last lines of any level, for context
+  std::string errors;  // GGML_LOG_LEVEL_ERROR lines
+  std::string last;    // the last lines of any level, for context
   Napi::ThreadSafeFunction* progress = nullptr;
 };
 
@@ -151,7 +159,10 @@ class QuantizeWorker : public Napi::AsyncWorker {
   QuantizeWorker(Napi::Env env, const LlamaApi& api, std::string input, std::string output,
                  llama_model_quantize_params params, Napi::Value onTensor)
       : Napi::AsyncWorker(env, "sqlfocus:quantize"),
-        api_(api), input_(std::move(input)), output_(std::move(output)), params_(params),
+        api_(api),
+        input_(std::move(input)),
+        output_(std::move(output)),
+        params_(params),
         deferred_(Napi::Promise::Deferred::New(env)) {
     if (onTensor.IsFunction()) {
       progress_ = Napi::ThreadSafeFunction::New(env, onTensor.As<Napi::Function>(), "sqlfocus:quantize-progress", 0, 1);
@@ -177,9 +188,7 @@ class QuantizeWorker : public Napi::AsyncWorker {
     std::string thrown;
     try {
       rc = api_.quantize(input_.c_str(), output_.c_str(), &params_);
-    } catch (const std::exception& e) {
-      thrown = e.what();
-    } catch (...) {
+    } catch (const std::exception& e) { thrown = e.what(); } catch (...) {
       thrown = "unknown exception";
     }
     api_.log_set(prev_cb, prev_user);
@@ -187,8 +196,8 @@ class QuantizeWorker : public Napi::AsyncWorker {
       std::string msg = !thrown.empty() ? thrown : cap.errors;
       if (msg.empty()) msg = cap.last;
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-      SetError("llama_model_quantize failed (" + input_ + " -> " + output_ + "): " +
-               (msg.empty() ? std::string("no message") : msg));
+      SetError("llama_model_quantize failed (" + input_ + " -> " + output_ +
+               "): " + (msg.empty() ? std::string("no message") : msg));
     }
   }
 
@@ -207,9 +216,10 @@ class QuantizeWorker : public Napi::AsyncWorker {
 class Quantizer : public Napi::ObjectWrap<Quantizer> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Quantizer", {InstanceMethod("quantize", &Quantizer::Quantize),
-                                       InstanceMethod("quantizeRows", &Quantizer::QuantizeRows),
-                                       InstanceMethod("dequantize", &Quantizer::Dequantize)});
+    return DefineClass(
+        env, "Quantizer",
+        {InstanceMethod("quantize", &Quantizer::Quantize), InstanceMethod("quantizeRows", &Quantizer::QuantizeRows),
+         InstanceMethod("dequantize", &Quantizer::Dequantize)});
   }
 
   explicit Quantizer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Quantizer>(info) {
@@ -251,7 +261,8 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
       api_.quantize_chunk = reinterpret_cast<decltype(api_.quantize_chunk)>(needb("ggml_quantize_chunk"));
       api_.row_size = reinterpret_cast<decltype(api_.row_size)>(needb("ggml_row_size"));
       api_.blck_size = reinterpret_cast<decltype(api_.blck_size)>(needb("ggml_blck_size"));
-      api_.requires_imatrix = reinterpret_cast<decltype(api_.requires_imatrix)>(needb("ggml_quantize_requires_imatrix"));
+      api_.requires_imatrix =
+          reinterpret_cast<decltype(api_.requires_imatrix)>(needb("ggml_quantize_requires_imatrix"));
       api_.type_traits = reinterpret_cast<decltype(api_.type_traits)>(dlsym(hb, "ggml_get_type_traits"));  // optional
       RegisterGgmlDequantizers(api_);
     }
@@ -296,18 +307,22 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
   Napi::Value QuantizeRows(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!api_.quantize_chunk) {
-      throw Napi::Error::New(env, "quantizeRows: this Quantizer was created without libggml-base (new Quantizer(libllama, libggmlBase))");
+      throw Napi::Error::New(
+          env, "quantizeRows: this Quantizer was created without libggml-base (new Quantizer(libllama, libggmlBase))");
     }
     if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
       throw Napi::TypeError::New(env, "quantizeRows(ggmlType, f32: Float32Array, nPerRow, threads?)");
     }
     Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-    if (ta.TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "quantizeRows: data must be a Float32Array");
+    if (ta.TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env, "quantizeRows: data must be a Float32Array");
     Napi::Float32Array src = info[1].As<Napi::Float32Array>();
     const int type = info[0].As<Napi::Number>().Int32Value();
     const int64_t n_per_row = info[2].As<Napi::Number>().Int64Value();
-    const int threads = info.Length() >= 4 && info[3].IsNumber() ? std::max(1, info[3].As<Napi::Number>().Int32Value()) : 1;
-    if (type < 0 || type >= GGML_TYPE_COUNT) throw Napi::RangeError::New(env, "quantizeRows: unknown ggml type " + std::to_string(type));
+    const int threads =
+        info.Length() >= 4 && info[3].IsNumber() ? std::max(1, info[3].As<Napi::Number>().Int32Value()) : 1;
+    if (type < 0 || type >= GGML_TYPE_COUNT)
+      throw Napi::RangeError::New(env, "quantizeRows: unknown ggml type " + std::to_string(type));
     if (n_per_row <= 0 || static_cast<int64_t>(src.ElementLength()) % n_per_row != 0) {
       throw Napi::RangeError::New(env, "quantizeRows: data length " + std::to_string(src.ElementLength()) +
                                            " is not a multiple of the row length " + std::to_string(n_per_row));
@@ -317,8 +332,9 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
     }
     const int64_t blck = api_.blck_size(static_cast<ggml_type>(type));
     if (blck <= 0 || n_per_row % blck != 0) {
-      throw Napi::RangeError::New(env, "quantizeRows: rows of " + std::to_string(n_per_row) + " values are not a multiple of ggml type " +
-                                           std::to_string(type) + "'s block of " + std::to_string(blck));
+      throw Napi::RangeError::New(env, "quantizeRows: rows of " + std::to_string(n_per_row) +
+                                           " values are not a multiple of ggml type " + std::to_string(type) +
+                                           "'s block of " + std::to_string(blck));
     }
     const size_t row_bytes = api_.row_size(static_cast<ggml_type>(type), n_per_row);
     const int64_t nrows = static_cast<int64_t>(src.ElementLength()) / n_per_row;
@@ -331,7 +347,8 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
 
   Napi::Value Dequantize(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
+        !info[3].IsNumber()) {
       throw Napi::TypeError::New(env, "dequantize(ggmlType, bytes: Uint8Array, n, source: 0 | 1 | 2)");
     }
     const int type = info[0].As<Napi::Number>().Int32Value();
@@ -340,13 +357,16 @@ class Quantizer : public Napi::ObjectWrap<Quantizer> {
     const int source = info[3].As<Napi::Number>().Int32Value();
     const size_t need = n > 0 ? sf_dtype_bytes(SF_GGML_TYPE(type), n) : 0;
     if (n <= 0 || need == 0 || ta.ByteLength() < need) {
-      throw Napi::RangeError::New(env, "dequantize: " + std::to_string(n) + " values of ggml type " + std::to_string(type) +
-                                           " are not whole blocks of a known type, or need more than the " + std::to_string(ta.ByteLength()) + " bytes given");
+      throw Napi::RangeError::New(env, "dequantize: " + std::to_string(n) + " values of ggml type " +
+                                           std::to_string(type) +
+                                           " are not whole blocks of a known type, or need more than the " +
+                                           std::to_string(ta.ByteLength()) + " bytes given");
     }
     Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(n));
     const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
     if (sf_dequantize(SF_GGML_TYPE(type), p, out.Data(), n, source) != 0) {
-      throw Napi::Error::New(env, "dequantize: no dequantizer for ggml type " + std::to_string(type) + " from source " + std::to_string(source));
+      throw Napi::Error::New(env, "dequantize: no dequantizer for ggml type " + std::to_string(type) + " from source " +
+                                      std::to_string(source));
     }
     return out;
   }

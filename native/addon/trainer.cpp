@@ -24,7 +24,9 @@ Napi::Error CodedError(Napi::Error e, const char* code) {
 [[noreturn]] void Throw(Napi::Env env, const std::string& msg, const char* code = "SF_ERR_INVALID_ARGUMENT") {
   throw CodedError(Napi::Error::New(env, msg), code);
 }
-[[noreturn]] void ThrowType(Napi::Env env, const std::string& msg) { throw CodedError(Napi::TypeError::New(env, msg), "SF_ERR_INVALID_ARGUMENT"); }
+[[noreturn]] void ThrowType(Napi::Env env, const std::string& msg) {
+  throw CodedError(Napi::TypeError::New(env, msg), "SF_ERR_INVALID_ARGUMENT");
+}
 
 /** o[key] as a number (booleans as 0/1); `def` when absent. */
 double Number(Napi::Object o, const char* key, const char* where, double def) {
@@ -36,7 +38,8 @@ double Number(Napi::Object o, const char* key, const char* where, double def) {
 }
 int Int(Napi::Object o, const char* key, const char* where, int def) {
   double d = Number(o, key, where, def);
-  if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != std::floor(d)) ThrowType(o.Env(), std::string(where) + "." + key + " must be an integer");
+  if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != std::floor(d))
+    ThrowType(o.Env(), std::string(where) + "." + key + " must be an integer");
   return int(d);
 }
 uint64_t Uint64(Napi::Env env, Napi::Value v, const std::string& what) {
@@ -48,17 +51,20 @@ uint64_t Uint64(Napi::Env env, Napi::Value v, const std::string& what) {
   }
   if (v.IsNumber()) {
     double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= 0 && d <= 9007199254740991.0) || d != std::floor(d)) ThrowType(env, what + " must be a non-negative integer");
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != std::floor(d))
+      ThrowType(env, what + " must be a non-negative integer");
     return uint64_t(d);
   }
   ThrowType(env, what + " must be a bigint");
 }
 
 std::vector<int32_t> IntArray(Napi::Env env, Napi::Value v, const char* what, size_t n) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) ThrowType(env, std::string(what) + " must be an Int32Array");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    ThrowType(env, std::string(what) + " must be an Int32Array");
   Napi::Int32Array a = v.As<Napi::Int32Array>();
   if (a.ElementLength() != n)
-    Throw(env, std::string(what) + " has " + std::to_string(a.ElementLength()) + " elements (expected batch × seqLen = " + std::to_string(n) + ")");
+    Throw(env, std::string(what) + " has " + std::to_string(a.ElementLength()) +
+                   " elements (expected batch × seqLen = " + std::to_string(n) + ")");
   return std::vector<int32_t>(a.Data(), a.Data() + n);
 }
 int PositiveInt(Napi::Env env, Napi::Value v, const char* what) {
@@ -109,7 +115,8 @@ sf_trainer_params ReadParams(Napi::Env env, Napi::Object o) {
 /** Trainer.checkConfig(config, params): the core's checks of sf_trainer_create without weights (throws, coded). */
 Napi::Value CheckConfig(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) ThrowType(env, "Trainer.checkConfig(config, params): two objects expected");
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject())
+    ThrowType(env, "Trainer.checkConfig(config, params): two objects expected");
   sf_model_config cfg = ReadConfig(info[0].As<Napi::Object>());
   sf_trainer_params p = ReadParams(env, info[1].As<Napi::Object>());
   char err[512] = {0};
@@ -126,16 +133,17 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   static Napi::Function Define(Napi::Env env) {
     Napi::Array names = Napi::Array::New(env, SF_NUM_MODULES);
     for (int m = 0; m < SF_NUM_MODULES; m++) names.Set(uint32_t(m), sf_module_name(sf_module(m)));
-    return DefineClass(env, "Trainer",
-                       {InstanceMethod("forwardBackward", &Trainer::ForwardBackward), InstanceMethod("evaluate", &Trainer::Evaluate),
-                        InstanceMethod("logits", &Trainer::Logits), InstanceMethod("optimizerStep", &Trainer::OptimizerStep),
-                        InstanceMethod("zeroGrad", &Trainer::ZeroGrad), InstanceMethod("loraSlots", &Trainer::LoraSlots),
-                        InstanceMethod("loraSize", &Trainer::LoraSize), InstanceMethod("readLora", &Trainer::ReadLora),
-                        InstanceMethod("writeLora", &Trainer::WriteLora), InstanceMethod("getStep", &Trainer::GetStep),
-                        InstanceMethod("setStep", &Trainer::SetStep), InstanceMethod("rngState", &Trainer::RngState),
-                        InstanceMethod("setRngState", &Trainer::SetRngState), InstanceMethod("memory", &Trainer::Memory),
-                        InstanceMethod("dispose", &Trainer::Dispose), StaticValue("moduleNames", names),
-                        StaticMethod("checkConfig", &CheckConfig)});
+    return DefineClass(
+        env, "Trainer",
+        {InstanceMethod("forwardBackward", &Trainer::ForwardBackward), InstanceMethod("evaluate", &Trainer::Evaluate),
+         InstanceMethod("logits", &Trainer::Logits), InstanceMethod("optimizerStep", &Trainer::OptimizerStep),
+         InstanceMethod("zeroGrad", &Trainer::ZeroGrad), InstanceMethod("loraSlots", &Trainer::LoraSlots),
+         InstanceMethod("loraSize", &Trainer::LoraSize), InstanceMethod("readLora", &Trainer::ReadLora),
+         InstanceMethod("writeLora", &Trainer::WriteLora), InstanceMethod("getStep", &Trainer::GetStep),
+         InstanceMethod("setStep", &Trainer::SetStep), InstanceMethod("rngState", &Trainer::RngState),
+         InstanceMethod("setRngState", &Trainer::SetRngState), InstanceMethod("memory", &Trainer::Memory),
+         InstanceMethod("dispose", &Trainer::Dispose), StaticValue("moduleNames", names),
+         StaticMethod("checkConfig", &CheckConfig)});
   }
 
   explicit Trainer(const Napi::CallbackInfo& info);
@@ -157,7 +165,8 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   [[noreturn]] void Fail(Napi::Env env, int rc) { Throw(env, sf_trainer_last_error(t_), sf_status_name(rc)); }
   sf_trainer* Live(Napi::Env env, const char* method) {
     if (!t_) Throw(env, std::string("Trainer.") + method + ": the trainer was disposed", "SF_ERR_DISPOSED");
-    if (busy_) Throw(env, std::string("Trainer.") + method + ": another call is still running (await it first)", "SF_ERR_BUSY");
+    if (busy_)
+      Throw(env, std::string("Trainer.") + method + ": another call is still running (await it first)", "SF_ERR_BUSY");
     return t_;
   }
 
@@ -174,10 +183,14 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     if (int rc = sf_trainer_zero_grad(t)) Fail(info.Env(), rc);
   }
   Napi::Value LoraSlots(const Napi::CallbackInfo& info);
-  Napi::Value LoraSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(sf_trainer_lora_size(Live(info.Env(), "loraSize")))); }
+  Napi::Value LoraSize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(sf_trainer_lora_size(Live(info.Env(), "loraSize"))));
+  }
   Napi::Value ReadLora(const Napi::CallbackInfo& info);
   void WriteLora(const Napi::CallbackInfo& info);
-  Napi::Value GetStep(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(sf_trainer_get_step(Live(info.Env(), "getStep")))); }
+  Napi::Value GetStep(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(sf_trainer_get_step(Live(info.Env(), "getStep"))));
+  }
   void SetStep(const Napi::CallbackInfo& info) {
     sf_trainer* t = Live(info.Env(), "setStep");
     sf_trainer_set_step(t, int64_t(Uint64(info.Env(), info[0], "setStep(step): step")));
@@ -186,8 +199,10 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   void SetRngState(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   void Dispose(const Napi::CallbackInfo&) {
-    if (busy_) dispose_pending_ = true;
-    else Release();
+    if (busy_)
+      dispose_pending_ = true;
+    else
+      Release();
   }
 };
 
@@ -199,7 +214,8 @@ sf_tensor Trainer::Tensor(Napi::Env env, Napi::Value v, const std::string& what,
   if (!v.IsObject()) ThrowType(env, what + " must be { data, dtype }");
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value dv = o.Get("data");
-  if (!dv.IsTypedArray() && !dv.IsDataView()) ThrowType(env, what + ".data must be a typed array (e.g. a Uint8Array view)");
+  if (!dv.IsTypedArray() && !dv.IsDataView())
+    ThrowType(env, what + ".data must be a typed array (e.g. a Uint8Array view)");
   const uint8_t* ptr;
   size_t bytes;
   if (dv.IsTypedArray()) {
@@ -231,14 +247,16 @@ Trainer::Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(inf
   if (!lv.IsArray()) ThrowType(env, "weights.layers must be an array (one array of 12 tensors per layer)");
   Napi::Array layers = lv.As<Napi::Array>();
   if (cfg.num_layers < 0 || layers.Length() != uint32_t(cfg.num_layers))
-    Throw(env, "weights.layers has " + std::to_string(layers.Length()) + " entries (config.numLayers is " + std::to_string(cfg.num_layers) + ")");
+    Throw(env, "weights.layers has " + std::to_string(layers.Length()) + " entries (config.numLayers is " +
+                   std::to_string(cfg.num_layers) + ")");
   std::vector<sf_tensor> lt(size_t(layers.Length()) * SF_LAYER_TENSORS);
   for (uint32_t l = 0; l < layers.Length(); l++) {
     std::string where = "weights.layers[" + std::to_string(l) + "]";
     if (!layers.Get(l).IsArray() || layers.Get(l).As<Napi::Array>().Length() != SF_LAYER_TENSORS)
       ThrowType(env, where + " must be an array of " + std::to_string(SF_LAYER_TENSORS) + " tensors");
     Napi::Array row = layers.Get(l).As<Napi::Array>();
-    for (uint32_t k = 0; k < SF_LAYER_TENSORS; k++) lt[size_t(l) * SF_LAYER_TENSORS + k] = Tensor(env, row.Get(k), where + "[" + std::to_string(k) + "]", true);
+    for (uint32_t k = 0; k < SF_LAYER_TENSORS; k++)
+      lt[size_t(l) * SF_LAYER_TENSORS + k] = Tensor(env, row.Get(k), where + "[" + std::to_string(k) + "]", true);
   }
   w.layers = lt.data();
   char err[512] = {0};
@@ -252,7 +270,8 @@ Trainer::Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(inf
 
 // ---- lending the engine to another class's async work (comm.cpp: the gradient all-reduce) ---------------------------
 TrainerLease LeaseTrainer(Napi::Env env, Napi::Value v, const char* method) {
-  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kTrainerTag)) ThrowType(env, std::string(method) + ": the argument must be a Trainer");
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kTrainerTag))
+    ThrowType(env, std::string(method) + ": the argument must be a Trainer");
   Trainer* owner = Trainer::Unwrap(v.As<Napi::Object>());
   TrainerLease lease;
   sf_trainer* t = lease.engine = owner->Live(env, method);
@@ -277,7 +296,8 @@ void ReturnTrainer(TrainerLease& lease) {
   lease.ref.Reset();
 }
 
-// ---- async work -------------------------------------------------------------------------------------------------------
+// ---- async work
+// -------------------------------------------------------------------------------------------------------
 class TrainerWorker : public Napi::AsyncWorker {
  public:
   enum Kind { kForwardBackward, kEvaluate, kLogits, kStep };
@@ -294,13 +314,19 @@ class TrainerWorker : public Napi::AsyncWorker {
   void Execute() override {
     sf_trainer* t = owner_->t_;
     switch (kind_) {
-      case kForwardBackward: rc_ = sf_trainer_forward_backward(t, ids.data(), labels.data(), batch, seq, scale, &loss_); break;
-      case kEvaluate: rc_ = sf_trainer_evaluate(t, ids.data(), labels.data(), batch, seq, &loss_); break;
+      case kForwardBackward:
+        rc_ = sf_trainer_forward_backward(t, ids.data(), labels.data(), batch, seq, scale, &loss_);
+        break;
+      case kEvaluate:
+        rc_ = sf_trainer_evaluate(t, ids.data(), labels.data(), batch, seq, &loss_);
+        break;
       case kLogits:
         logits_.resize(size_t(batch) * seq * size_t(owner_->vocab_));
         rc_ = sf_trainer_logits(t, ids.data(), batch, seq, logits_.data());
         break;
-      case kStep: rc_ = sf_trainer_optimizer_step(t, lr, &norm_, &ms_); break;
+      case kStep:
+        rc_ = sf_trainer_optimizer_step(t, lr, &norm_, &ms_);
+        break;
     }
     if (rc_ != SF_OK) SetError(sf_trainer_last_error(t));
   }
@@ -389,7 +415,8 @@ Napi::Value Trainer::Logits(const Napi::CallbackInfo& info) {
 Napi::Value Trainer::OptimizerStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Live(env, "optimizerStep");
-  if (!info[0].IsNumber() || !std::isfinite(info[0].As<Napi::Number>().DoubleValue())) ThrowType(env, "optimizerStep(lr): lr must be a finite number");
+  if (!info[0].IsNumber() || !std::isfinite(info[0].As<Napi::Number>().DoubleValue()))
+    ThrowType(env, "optimizerStep(lr): lr must be a finite number");
   auto* w = new TrainerWorker(env, this, info.This().As<Napi::Object>(), TrainerWorker::kStep);
   w->lr = info[0].As<Napi::Number>().FloatValue();
   auto promise = w->deferred.Promise();
@@ -397,7 +424,8 @@ Napi::Value Trainer::OptimizerStep(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// ---- state in and out ---------------------------------------------------------------------------------------------------
+// ---- state in and out
+// ---------------------------------------------------------------------------------------------------
 Napi::Value Trainer::LoraSlots(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sf_trainer* t = Live(env, "loraSlots");
@@ -424,7 +452,8 @@ Napi::Value Trainer::ReadLora(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) ThrowType(env, "readLora(which): which must be a number");
   size_t n = sf_trainer_lora_size(t);
   Napi::Float32Array a = Napi::Float32Array::New(env, n);
-  if (int rc = sf_trainer_read_lora(t, sf_lora_buffer(info[0].As<Napi::Number>().Int32Value()), 0, n, a.Data())) Fail(env, rc);
+  if (int rc = sf_trainer_read_lora(t, sf_lora_buffer(info[0].As<Napi::Number>().Int32Value()), 0, n, a.Data()))
+    Fail(env, rc);
   return a;
 }
 
@@ -432,11 +461,15 @@ void Trainer::WriteLora(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sf_trainer* t = Live(env, "writeLora");
   if (!info[0].IsNumber()) ThrowType(env, "writeLora(which, data): which must be a number");
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) ThrowType(env, "writeLora(which, data): data must be a Float32Array");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    ThrowType(env, "writeLora(which, data): data must be a Float32Array");
   Napi::Float32Array a = info[1].As<Napi::Float32Array>();
   size_t n = sf_trainer_lora_size(t);
-  if (a.ElementLength() != n) Throw(env, "writeLora: data has " + std::to_string(a.ElementLength()) + " values (expected " + std::to_string(n) + ")");
-  if (int rc = sf_trainer_write_lora(t, sf_lora_buffer(info[0].As<Napi::Number>().Int32Value()), 0, n, a.Data())) Fail(env, rc);
+  if (a.ElementLength() != n)
+    Throw(env,
+          "writeLora: data has " + std::to_string(a.ElementLength()) + " values (expected " + std::to_string(n) + ")");
+  if (int rc = sf_trainer_write_lora(t, sf_lora_buffer(info[0].As<Napi::Number>().Int32Value()), 0, n, a.Data()))
+    Fail(env, rc);
 }
 
 Napi::Value Trainer::RngState(const Napi::CallbackInfo& info) {
@@ -453,7 +486,8 @@ Napi::Value Trainer::RngState(const Napi::CallbackInfo& info) {
 void Trainer::SetRngState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sf_trainer* t = Live(env, "setRngState");
-  uint64_t seed = Uint64(env, info[0], "setRngState(seed, counter): seed"), counter = Uint64(env, info[1], "setRngState(seed, counter): counter");
+  uint64_t seed = Uint64(env, info[0], "setRngState(seed, counter): seed"),
+           counter = Uint64(env, info[1], "setRngState(seed, counter): counter");
   sf_trainer_set_rng(t, seed, counter);
 }
 

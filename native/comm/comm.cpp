@@ -10,8 +10,6 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <arpa/inet.h>
-#include <cerrno>
-#include <csignal>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -20,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
 #define SF_POSIX 1
 #endif
 
@@ -50,8 +50,8 @@ void wait_with_watchdog(const std::function<bool()>& done, const std::function<v
     if (opt.timeout_s > 0 && waited > opt.timeout_s) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%g", opt.timeout_s);
-      throw CommError("ERR_SQLFOCUS_COMM_TIMEOUT", std::string(during) + ": no answer from the other ranks within " + buf +
-                                                       " s (ddp_timeout); a rank is stuck or gone");
+      throw CommError("ERR_SQLFOCUS_COMM_TIMEOUT", std::string(during) + ": no answer from the other ranks within " +
+                                                       buf + " s (ddp_timeout); a rank is stuck or gone");
     }
     // A collective in flight needs frequent polls to progress; a long wait (a peer writing a checkpoint) does not.
     if (++spins < 2000 && waited < 0.002) continue;
@@ -97,8 +97,8 @@ static bool process_alive(int64_t pid) {
 void PeerWatch::check(const char* during) const {
 #ifdef SF_POSIX
   if (parent_ > 1 && int64_t(getppid()) != parent_)
-    throw CommError("ERR_SQLFOCUS_RANK_LOST", std::string(during) + ": the launcher (parent process " + std::to_string(parent_) +
-                                                  ") is gone; the job was killed or lost");
+    throw CommError("ERR_SQLFOCUS_RANK_LOST", std::string(during) + ": the launcher (parent process " +
+                                                  std::to_string(parent_) + ") is gone; the job was killed or lost");
   if (peers_.empty() || size_t(self_) >= peers_.size()) return;
   const std::string& host = peers_[size_t(self_)].host;
   for (size_t r = 0; r < peers_.size(); r++) {
@@ -112,7 +112,8 @@ void PeerWatch::check(const char* during) const {
 #endif
 }
 
-// ---- blob exchange over TCP or a shared file --------------------------------------------------------------------------
+// ---- blob exchange over TCP or a shared file
+// --------------------------------------------------------------------------
 #ifdef SF_POSIX
 namespace {
 
@@ -193,7 +194,8 @@ void tcp_publish(const std::string& port, int size, const std::vector<uint8_t>& 
     if (c.fd < 0) continue;
     uint8_t hello[12];
     try {
-      io_all(c.fd, hello, sizeof hello, false, std::min(deadline, Clock::now() + std::chrono::seconds(10)), "tcp id exchange");
+      io_all(c.fd, hello, sizeof hello, false, std::min(deadline, Clock::now() + std::chrono::seconds(10)),
+             "tcp id exchange");
     } catch (const CommError&) {
       continue;  // a stray connection (a port scanner, a dead client): ignore it
     }
@@ -208,7 +210,8 @@ void tcp_publish(const std::string& port, int size, const std::vector<uint8_t>& 
   }
 }
 
-void tcp_receive(const std::string& host, const std::string& port, int rank, std::vector<uint8_t>& bytes, const WatchOptions& opt) {
+void tcp_receive(const std::string& host, const std::string& port, int rank, std::vector<uint8_t>& bytes,
+                 const WatchOptions& opt) {
   const auto deadline = Clock::now() + std::chrono::seconds(int64_t(opt.timeout_s > 0 ? opt.timeout_s : 1e6));
   std::string last = "no attempt";
   while (Clock::now() < deadline) {
@@ -235,7 +238,8 @@ void tcp_receive(const std::string& host, const std::string& port, int rank, std
       io_all(c.fd, head, sizeof head, false, deadline, "tcp id exchange");
       uint32_t len;
       std::memcpy(&len, head + 8, 4);
-      if (std::memcmp(head, kMagic, 8) != 0 || len > (1u << 20)) fail("tcp id exchange: " + host + ":" + port + " is not sqlfocus rank 0");
+      if (std::memcmp(head, kMagic, 8) != 0 || len > (1u << 20))
+        fail("tcp id exchange: " + host + ":" + port + " is not sqlfocus rank 0");
       bytes.resize(len);
       io_all(c.fd, bytes.data(), len, false, deadline, "tcp id exchange");
       return;
@@ -243,7 +247,8 @@ void tcp_receive(const std::string& host, const std::string& port, int rank, std
     if (res) freeaddrinfo(res);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  throw CommError("ERR_SQLFOCUS_COMM_TIMEOUT", "tcp id exchange: rank 0 at " + host + ":" + port + " did not answer (" + last + ")");
+  throw CommError("ERR_SQLFOCUS_COMM_TIMEOUT",
+                  "tcp id exchange: rank 0 at " + host + ":" + port + " did not answer (" + last + ")");
 }
 
 void file_publish(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -257,7 +262,8 @@ void file_publish(const std::string& path, const std::vector<uint8_t>& bytes) {
     f.flush();
     if (!f) fail("file id exchange: cannot write " + tmp);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("file id exchange: cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    fail("file id exchange: cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
 }
 
 bool file_try_read(const std::string& path, std::vector<uint8_t>& bytes) {
@@ -282,8 +288,10 @@ void exchange_blob(const std::string& via, int rank, int size, std::vector<uint8
   if (via.rfind("tcp://", 0) == 0) {
     std::string host, port;
     if (!parse_tcp(via, host, port)) fail("'" + via + "' is not tcp://host:port");
-    if (rank == 0) tcp_publish(port, size, bytes, opt);
-    else tcp_receive(host, port, rank, bytes, opt);
+    if (rank == 0)
+      tcp_publish(port, size, bytes, opt);
+    else
+      tcp_receive(host, port, rank, bytes, opt);
     return;
   }
   if (via.rfind("file://", 0) == 0) {
@@ -294,7 +302,8 @@ void exchange_blob(const std::string& via, int rank, int size, std::vector<uint8
       return;
     }
     bool ok = false;
-    wait_with_watchdog([&] { return ok = file_try_read(path, bytes); }, nullptr, opt, ("file id exchange: waiting for " + path).c_str());
+    wait_with_watchdog([&] { return ok = file_try_read(path, bytes); }, nullptr, opt,
+                       ("file id exchange: waiting for " + path).c_str());
     return;
   }
   fail("'" + via + "': the id exchange must be tcp://host:port or file:///path");

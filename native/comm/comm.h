@@ -35,8 +35,8 @@ struct Peer {
 };
 
 struct WatchOptions {
-  double timeout_s = 1800;    // a collective that takes longer fails (HF's ddp_timeout default)
-  double check_every_s = 0.5; // peer liveness checks while waiting
+  double timeout_s = 1800;     // a collective that takes longer fails (HF's ddp_timeout default)
+  double check_every_s = 0.5;  // peer liveness checks while waiting
 };
 
 /** Liveness of the peers that share this host (kill(pid, 0) and /proc state), and of the launcher (the parent
@@ -89,10 +89,10 @@ class Communicator {
 
 // ---- MPI (mpi.cpp) --------------------------------------------------------------------------------------------------
 struct MpiInfo {
-  bool available = false;   // the library loaded and is Open MPI
-  std::string library;      // the path or name that loaded
-  std::string version;      // MPI_Get_library_version (after loading)
-  std::string error;        // why not, when !available
+  bool available = false;  // the library loaded and is Open MPI
+  std::string library;     // the path or name that loaded
+  std::string version;     // MPI_Get_library_version (after loading)
+  std::string error;       // why not, when !available
 };
 /** Loads libmpi (once; RTLD_NOW | RTLD_GLOBAL). Candidates: $SQLFOCUS_MPI_LIBRARY, libmpi.so.40, libmpi.so,
  *  then lib/ under $OPAL_PREFIX / $MPI_HOME. */
@@ -110,8 +110,8 @@ bool mpi_supported();
  *  "tcp://host:port" (rank 0 listens) or "file:///path" (rank 0 writes, the others poll; a shared filesystem). */
 struct NcclOptions {
   int rank = 0, size = 1, local_rank = 0;
-  int device = 0;              // CUDA ordinal this rank uses
-  std::string id_via;          // used when bootstrap is null
+  int device = 0;      // CUDA ordinal this rank uses
+  std::string id_via;  // used when bootstrap is null
   WatchOptions watch;
 };
 bool nccl_supported();  // CUDA build

@@ -96,9 +96,10 @@ void load() {
     tried += (tried.empty() ? "" : "; ") + std::string(e ? e : c.c_str());
   }
   if (!L.dl) {
-    L.error = "Open MPI's libmpi could not be loaded (" + tried +
-              "). Install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev) or set SQLFOCUS_MPI_LIBRARY "
-              "to its libmpi.so.40";
+    L.error =
+        "Open MPI's libmpi could not be loaded (" + tried +
+        "). Install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev) or set SQLFOCUS_MPI_LIBRARY "
+        "to its libmpi.so.40";
     return;
   }
   // The global scope first: where a program links libmpi itself and uses a predefined object, the live object is
@@ -108,8 +109,10 @@ void load() {
     return p ? p : dlsym(L.dl, name);
   };
   if (!sym("ompi_mpi_comm_world")) {
-    L.error = L.path + " is not Open MPI (no ompi_mpi_comm_world): sqlfocus's MPI backend speaks Open MPI's ABI "
-                       "(libmpi.so.40); MPICH-family libraries are not supported. Point SQLFOCUS_MPI_LIBRARY at Open MPI's libmpi";
+    L.error =
+        L.path +
+        " is not Open MPI (no ompi_mpi_comm_world): sqlfocus's MPI backend speaks Open MPI's ABI "
+        "(libmpi.so.40); MPICH-family libraries are not supported. Point SQLFOCUS_MPI_LIBRARY at Open MPI's libmpi";
     return;
   }
   bool ok = true;
@@ -173,15 +176,19 @@ const MpiLib& lib() {
 std::string error_string(int rc) {
   char buf[1024] = {0};
   int len = 0;
-  if (g_lib.Error_string && g_lib.Error_string(rc, buf, &len) == kSuccess) return std::string(buf, size_t(std::max(0, len)));
+  if (g_lib.Error_string && g_lib.Error_string(rc, buf, &len) == kSuccess)
+    return std::string(buf, size_t(std::max(0, len)));
   return "MPI error " + std::to_string(rc);
 }
 
 Handle dtype(DType t) {
   switch (t) {
-    case DType::F32: return g_lib.t_float;
-    case DType::F64: return g_lib.t_double;
-    case DType::U8: return g_lib.t_byte;
+    case DType::F32:
+      return g_lib.t_float;
+    case DType::F64:
+      return g_lib.t_double;
+    case DType::U8:
+      return g_lib.t_byte;
   }
   return nullptr;
 }
@@ -202,7 +209,9 @@ class MpiComm final : public Communicator {
     int64_t pid = int64_t(getpid());
     std::memcpy(mine.data() + kHost, &pid, 8);
     Handle req = nullptr;
-    call(L.Iallgather(mine.data(), int(mine.size()), L.t_byte, all.data(), int(mine.size()), L.t_byte, L.comm_world, &req), "MPI_Iallgather");
+    call(L.Iallgather(mine.data(), int(mine.size()), L.t_byte, all.data(), int(mine.size()), L.t_byte, L.comm_world,
+                      &req),
+         "MPI_Iallgather");
     wait(req, "start-up (exchanging hosts)");
     std::vector<Peer> peers(static_cast<size_t>(size_));
     local_rank_ = 0;
@@ -226,7 +235,8 @@ class MpiComm final : public Communicator {
     for (size_t off = 0; off < count; off += chunk) {
       int n = int(std::min(chunk, count - off));
       Handle req = nullptr;
-      call(L.Iallreduce(kInPlace, p + off * dsize(type), n, dtype(type), op_of(op), L.comm_world, &req), "MPI_Iallreduce");
+      call(L.Iallreduce(kInPlace, p + off * dsize(type), n, dtype(type), op_of(op), L.comm_world, &req),
+           "MPI_Iallreduce");
       wait(req, "all-reduce");
     }
   }
@@ -257,7 +267,9 @@ class MpiComm final : public Communicator {
   PeerWatch watch_;
 
   void usable(const char* what) const {
-    if (broken_) throw CommError("ERR_SQLFOCUS_COMM", std::string(what) + ": the MPI communicator failed earlier; the job must restart");
+    if (broken_)
+      throw CommError("ERR_SQLFOCUS_COMM",
+                      std::string(what) + ": the MPI communicator failed earlier; the job must restart");
   }
   void call(int rc, const char* what) {
     if (rc == kSuccess) return;
@@ -279,7 +291,8 @@ class MpiComm final : public Communicator {
     }
     if (rc != kSuccess) {
       broken_ = true;
-      throw CommError("ERR_SQLFOCUS_RANK_LOST", std::string(during) + " failed: " + error_string(rc) + " (a rank is gone or unreachable)");
+      throw CommError("ERR_SQLFOCUS_RANK_LOST",
+                      std::string(during) + " failed: " + error_string(rc) + " (a rank is gone or unreachable)");
     }
   }
 };
@@ -305,15 +318,18 @@ std::unique_ptr<Communicator> mpi_init(const WatchOptions& opt) {
   int inited = 0, finalized = 0;
   L.Initialized(&inited);
   L.Finalized(&finalized);
-  if (finalized) throw CommError("ERR_SQLFOCUS_COMM", "MPI was already finalised in this process (one training job per MPI process)");
+  if (finalized)
+    throw CommError("ERR_SQLFOCUS_COMM",
+                    "MPI was already finalised in this process (one training job per MPI process)");
   if (!inited) {
     int provided = 0;
     int rc = L.Init_thread(nullptr, nullptr, kThreadSerialized, &provided);
     if (rc != kSuccess) throw CommError("ERR_SQLFOCUS_COMM", "MPI_Init_thread failed: " + error_string(rc));
     g_initialized_by_us = true;
     if (provided < kThreadSerialized)
-      throw CommError("ERR_SQLFOCUS_COMM", "the MPI library gives thread level " + std::to_string(provided) +
-                                               ", sqlfocus needs MPI_THREAD_SERIALIZED (calls come from Node's worker threads)");
+      throw CommError("ERR_SQLFOCUS_COMM",
+                      "the MPI library gives thread level " + std::to_string(provided) +
+                          ", sqlfocus needs MPI_THREAD_SERIALIZED (calls come from Node's worker threads)");
   }
   // Errors come back as return codes (turned into CommError) instead of aborting the job from inside a call.
   L.Comm_set_errhandler(L.comm_world, L.errors_return);
@@ -337,7 +353,9 @@ MpiInfo mpi_probe() {
   i.error = "this build of sqlfocus has no MPI support (built with SQLFOCUS_MPI=OFF, or on a system without dlopen)";
   return i;
 }
-std::unique_ptr<Communicator> mpi_init(const WatchOptions&) { throw CommError("ERR_SQLFOCUS_NO_MPI", mpi_probe().error); }
+std::unique_ptr<Communicator> mpi_init(const WatchOptions&) {
+  throw CommError("ERR_SQLFOCUS_NO_MPI", mpi_probe().error);
+}
 void mpi_finalize() {}
 
 #endif

@@ -11,8 +11,8 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <type_traits>
@@ -23,10 +23,14 @@
 #if __has_include(<nccl.h>)
 #include <nccl.h>
 static_assert(NCCL_UNIQUE_ID_BYTES == sf::comm::nccl_api::kUniqueIdBytes, "nccl_api.h: unique id size");
-static_assert(int(ncclSuccess) == sf::comm::nccl_api::kSuccess && int(ncclInProgress) == sf::comm::nccl_api::kInProgress, "nccl_api.h: results");
+static_assert(int(ncclSuccess) == sf::comm::nccl_api::kSuccess &&
+                  int(ncclInProgress) == sf::comm::nccl_api::kInProgress,
+              "nccl_api.h: results");
 static_assert(int(ncclUint8) == sf::comm::nccl_api::kUint8 && int(ncclFloat32) == sf::comm::nccl_api::kFloat32 &&
-                  int(ncclFloat64) == sf::comm::nccl_api::kFloat64, "nccl_api.h: data types");
-static_assert(int(ncclSum) == sf::comm::nccl_api::kSum && int(ncclMax) == sf::comm::nccl_api::kMax && int(ncclMin) == sf::comm::nccl_api::kMin,
+                  int(ncclFloat64) == sf::comm::nccl_api::kFloat64,
+              "nccl_api.h: data types");
+static_assert(int(ncclSum) == sf::comm::nccl_api::kSum && int(ncclMax) == sf::comm::nccl_api::kMax &&
+                  int(ncclMin) == sf::comm::nccl_api::kMin,
               "nccl_api.h: reduction ops");
 #endif
 #endif
@@ -58,8 +62,10 @@ void load_nccl() {
   NcclLib& L = g_nccl;
   std::string tried;
   std::vector<std::string> names;
-  if (const char* p = std::getenv("SQLFOCUS_NCCL_LIBRARY"); p && *p) names.push_back(p);
-  else names = {"libnccl.so.2", "libnccl.so"};
+  if (const char* p = std::getenv("SQLFOCUS_NCCL_LIBRARY"); p && *p)
+    names.push_back(p);
+  else
+    names = {"libnccl.so.2", "libnccl.so"};
   for (const std::string& n : names) {
     L.dl = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (L.dl) break;
@@ -67,7 +73,8 @@ void load_nccl() {
     tried += (tried.empty() ? "" : "; ") + std::string(e ? e : n.c_str());
   }
   if (!L.dl) {
-    L.error = "NCCL could not be loaded (" + tried + "). Install NCCL (libnccl2, or the nvidia-nccl-cu12 wheel's "
+    L.error = "NCCL could not be loaded (" + tried +
+              "). Install NCCL (libnccl2, or the nvidia-nccl-cu12 wheel's "
               "libnccl.so.2 on LD_LIBRARY_PATH) or set SQLFOCUS_NCCL_LIBRARY";
     return;
   }
@@ -121,7 +128,8 @@ class NcclComm final : public Communicator {
       std::vector<uint8_t> blob(sizeof id);
       std::memcpy(blob.data(), &id, sizeof id);
       exchange_blob(o.id_via, rank_, size_, blob, opt_);
-      if (blob.size() != sizeof id) throw CommError("ERR_SQLFOCUS_COMM", "NCCL id exchange: got " + std::to_string(blob.size()) + " bytes");
+      if (blob.size() != sizeof id)
+        throw CommError("ERR_SQLFOCUS_COMM", "NCCL id exchange: got " + std::to_string(blob.size()) + " bytes");
       std::memcpy(&id, blob.data(), sizeof id);
     }
     check(g_nccl.CommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
@@ -142,7 +150,8 @@ class NcclComm final : public Communicator {
     std::vector<Peer> peers(static_cast<size_t>(size_));
     for (int r = 0; r < size_; r++) {
       const uint8_t* p = all.data() + size_t(r) * (kHost + 8);
-      peers[size_t(r)].host = std::string(reinterpret_cast<const char*>(p), strnlen(reinterpret_cast<const char*>(p), kHost));
+      peers[size_t(r)].host =
+          std::string(reinterpret_cast<const char*>(p), strnlen(reinterpret_cast<const char*>(p), kHost));
       std::memcpy(&peers[size_t(r)].pid, p + kHost, 8);
     }
     watch_ = PeerWatch(std::move(peers), rank_);
@@ -213,7 +222,9 @@ class NcclComm final : public Communicator {
     return scratch_;
   }
   void usable(const char* what) const {
-    if (broken_) throw CommError("ERR_SQLFOCUS_COMM", std::string(what) + ": the NCCL communicator failed earlier; the job must restart");
+    if (broken_)
+      throw CommError("ERR_SQLFOCUS_COMM",
+                      std::string(what) + ": the NCCL communicator failed earlier; the job must restart");
   }
   void check(int rc, const char* what) {
     if (rc == na::kSuccess || rc == na::kInProgress) return;
@@ -230,8 +241,10 @@ class NcclComm final : public Communicator {
           },
           [&] {
             int async = na::kSuccess;
-            if (g_nccl.CommGetAsyncError(comm_, &async) == na::kSuccess && async != na::kSuccess && async != na::kInProgress)
-              throw CommError("ERR_SQLFOCUS_RANK_LOST", std::string(during) + ": " + nccl_error(async) + " (a rank is gone or unreachable)");
+            if (g_nccl.CommGetAsyncError(comm_, &async) == na::kSuccess && async != na::kSuccess &&
+                async != na::kInProgress)
+              throw CommError("ERR_SQLFOCUS_RANK_LOST",
+                              std::string(during) + ": " + nccl_error(async) + " (a rank is gone or unreachable)");
             watch_.check(during);
           },
           opt_, during);
@@ -256,8 +269,9 @@ std::unique_ptr<Communicator> nccl_init(const NcclOptions& opt, Communicator* bo
   std::call_once(g_once, load_nccl);
   if (!g_nccl.dl) throw CommError("ERR_SQLFOCUS_NO_NCCL", g_nccl.error);
   if (!bootstrap && opt.id_via.empty())
-    throw CommError("ERR_SQLFOCUS_COMM", "NCCL without MPI needs SQLFOCUS_NCCL_ID=tcp://<rank 0 host>:<port> or file:///<shared path> "
-                                         "to hand rank 0's communicator id to the other ranks");
+    throw CommError("ERR_SQLFOCUS_COMM",
+                    "NCCL without MPI needs SQLFOCUS_NCCL_ID=tcp://<rank 0 host>:<port> or file:///<shared path> "
+                    "to hand rank 0's communicator id to the other ranks");
   return std::make_unique<NcclComm>(opt, bootstrap);
 }
 
@@ -268,7 +282,8 @@ std::unique_ptr<Communicator> nccl_init(const NcclOptions& opt, Communicator* bo
 namespace sf::comm {
 bool nccl_supported() { return false; }
 std::unique_ptr<Communicator> nccl_init(const NcclOptions&, Communicator*) {
-  throw CommError("ERR_SQLFOCUS_NO_NCCL", "this build of sqlfocus has no CUDA engine, so no NCCL (rebuild with SQLFOCUS_CUDA=on)");
+  throw CommError("ERR_SQLFOCUS_NO_NCCL",
+                  "this build of sqlfocus has no CUDA engine, so no NCCL (rebuild with SQLFOCUS_CUDA=on)");
 }
 }  // namespace sf::comm
 

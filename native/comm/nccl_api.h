@@ -10,8 +10,8 @@ constexpr int kUniqueIdBytes = 128;  // NCCL_UNIQUE_ID_BYTES
 struct UniqueId {
   char internal[kUniqueIdBytes];
 };
-using Comm = void*;     // ncclComm_t (struct ncclComm*)
-using Stream = void*;   // cudaStream_t
+using Comm = void*;    // ncclComm_t (struct ncclComm*)
+using Stream = void*;  // cudaStream_t
 
 // ncclResult_t
 constexpr int kSuccess = 0;

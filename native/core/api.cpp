@@ -14,10 +14,13 @@ struct sf_trainer {
 };
 
 namespace {
-double now_ms() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 /** Runs body, turning exceptions into (status, message). */
-template <typename F> int guarded(std::string& err, F&& body) {
+template <typename F>
+int guarded(std::string& err, F&& body) {
   try {
     body();
     return SF_OK;
@@ -38,12 +41,18 @@ extern "C" {
 
 const char* sf_status_name(int status) {
   switch (status) {
-    case SF_OK: return "SF_OK";
-    case SF_ERR_INVALID_ARGUMENT: return "SF_ERR_INVALID_ARGUMENT";
-    case SF_ERR_NONFINITE_GRADIENTS: return "SF_ERR_NONFINITE_GRADIENTS";
-    case SF_ERR_OUT_OF_MEMORY: return "SF_ERR_OUT_OF_MEMORY";
-    case SF_ERR_DEVICE: return "SF_ERR_DEVICE";
-    case SF_ERR_UNSUPPORTED: return "SF_ERR_UNSUPPORTED";
+    case SF_OK:
+      return "SF_OK";
+    case SF_ERR_INVALID_ARGUMENT:
+      return "SF_ERR_INVALID_ARGUMENT";
+    case SF_ERR_NONFINITE_GRADIENTS:
+      return "SF_ERR_NONFINITE_GRADIENTS";
+    case SF_ERR_OUT_OF_MEMORY:
+      return "SF_ERR_OUT_OF_MEMORY";
+    case SF_ERR_DEVICE:
+      return "SF_ERR_DEVICE";
+    case SF_ERR_UNSUPPORTED:
+      return "SF_ERR_UNSUPPORTED";
   }
   return "SF_ERR_UNKNOWN";
 }
@@ -72,11 +81,13 @@ int sf_check_config(const sf_model_config* cfg, const sf_trainer_params* p, char
   return rc;
 }
 
-int sf_trainer_create(const sf_model_config* cfg, const sf_model_weights* w, const sf_trainer_params* p, sf_trainer** out, char* err, size_t err_len) {
+int sf_trainer_create(const sf_model_config* cfg, const sf_model_weights* w, const sf_trainer_params* p,
+                      sf_trainer** out, char* err, size_t err_len) {
   std::string msg;
   std::unique_ptr<sf_trainer> t;
   int rc = guarded(msg, [&] {
-    if (!cfg || !w || !p || !out) throw sf::Error(SF_ERR_INVALID_ARGUMENT, "sf_trainer_create: cfg, w, p and out must not be NULL");
+    if (!cfg || !w || !p || !out)
+      throw sf::Error(SF_ERR_INVALID_ARGUMENT, "sf_trainer_create: cfg, w, p and out must not be NULL");
     t = std::make_unique<sf_trainer>();
     t->impl = sf::make_trainer(*cfg, *w, *p);
   });
@@ -91,14 +102,16 @@ int sf_trainer_create(const sf_model_config* cfg, const sf_model_weights* w, con
 void sf_trainer_free(sf_trainer* t) { delete t; }
 const char* sf_trainer_last_error(const sf_trainer* t) { return t->err.c_str(); }
 
-int sf_trainer_forward_backward(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq, float loss_scale, sf_loss_result* out) {
+int sf_trainer_forward_backward(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq,
+                                float loss_scale, sf_loss_result* out) {
   return guarded(t->err, [&] {
     double t0 = now_ms();
     out->loss_sum = t->impl->forward_backward(ids, labels, batch, seq, loss_scale, &out->tokens);
     out->ms = now_ms() - t0;
   });
 }
-int sf_trainer_evaluate(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq, sf_loss_result* out) {
+int sf_trainer_evaluate(sf_trainer* t, const int32_t* ids, const int32_t* labels, int batch, int seq,
+                        sf_loss_result* out) {
   return guarded(t->err, [&] {
     double t0 = now_ms();
     out->loss_sum = t->impl->evaluate(ids, labels, batch, seq, &out->tokens);

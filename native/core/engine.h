@@ -27,7 +27,8 @@ class Trainer {
  public:
   virtual ~Trainer() = default;
   /** Adds ∂(scale · Σ token losses)/∂lora to the grads; returns Σ token losses and the label-token count. */
-  virtual double forward_backward(const int32_t* ids, const int32_t* labels, int B, int Tn, double scale, int64_t* tokens) = 0;
+  virtual double forward_backward(const int32_t* ids, const int32_t* labels, int B, int Tn, double scale,
+                                  int64_t* tokens) = 0;
   /** Σ token losses without dropout or grads. */
   virtual double evaluate(const int32_t* ids, const int32_t* labels, int B, int Tn, int64_t* tokens) = 0;
   /** All logits [B, T, V] into out. */
@@ -43,9 +44,9 @@ class Trainer {
   virtual float* lora_buffer(int which) = 0;
   virtual sf_memory memory() const = 0;
 
-  std::vector<LoraSlot> slots;  // layer-major, module order, A then B
-  size_t lora_size = 0;         // elements in each flat buffer
-  int64_t step = 0;             // AdamW steps taken
+  std::vector<LoraSlot> slots;             // layer-major, module order, A then B
+  size_t lora_size = 0;                    // elements in each flat buffer
+  int64_t step = 0;                        // AdamW steps taken
   uint64_t rng_seed = 0, rng_counter = 0;  // the dropout stream
 };
 
@@ -53,9 +54,11 @@ class Trainer {
  *  validated, for sf_trainer_create and sf_check_config. */
 void validate_config(const sf_model_config& cfg, const sf_trainer_params& p);
 /** Validates cfg, w and p and creates the trainer on p.device (throws Error naming the bad field). */
-std::unique_ptr<Trainer> make_trainer(const sf_model_config& cfg, const sf_model_weights& w, const sf_trainer_params& p);
+std::unique_ptr<Trainer> make_trainer(const sf_model_config& cfg, const sf_model_weights& w,
+                                      const sf_trainer_params& p);
 
-template <typename Dev> class Engine final : public Trainer {
+template <typename Dev>
+class Engine final : public Trainer {
  public:
   using T = typename Dev::act_t;
   using S = typename Dev::stat_t;
@@ -67,7 +70,8 @@ template <typename Dev> class Engine final : public Trainer {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  double forward_backward(const int32_t* ids, const int32_t* labels, int B, int Tn, double scale, int64_t* tokens) override;
+  double forward_backward(const int32_t* ids, const int32_t* labels, int B, int Tn, double scale,
+                          int64_t* tokens) override;
   double evaluate(const int32_t* ids, const int32_t* labels, int B, int Tn, int64_t* tokens) override;
   void logits(const int32_t* ids, int B, int Tn, float* out) override;
   double optimizer_step(float lr) override;
@@ -95,8 +99,8 @@ template <typename Dev> class Engine final : public Trainer {
   int R = 0, maxN = 0;
   double lora_scale = 0;
   sf_tensor embed{}, head{}, fnorm{};
-  std::vector<sf_tensor> lw;  // L x SF_LAYER_TENSORS (device views)
-  std::vector<int> lora_a;    // L x SF_NUM_MODULES: slot index of A, or -1
+  std::vector<sf_tensor> lw;                                              // L x SF_LAYER_TENSORS (device views)
+  std::vector<int> lora_a;                                                // L x SF_NUM_MODULES: slot index of A, or -1
   void *weights_mem = nullptr, *lora_mem = nullptr, *acts_mem = nullptr;  // the device's three allocations
   size_t weights_bytes = 0, lora_bytes = 0, acts_bytes = 0;
   std::vector<LayerActs> la;  // per layer (one shared slot when recomputing)

@@ -32,10 +32,14 @@ struct bf16 {
   uint16_t bits;
 };
 /** The sf_dtype of an activation type. */
-template <typename T> constexpr int dtype_of() { return sizeof(T) == 8 ? SF_F64 : sizeof(T) == 2 ? int(SF_BF16) : int(SF_F32); }
+template <typename T>
+constexpr int dtype_of() {
+  return sizeof(T) == 8 ? SF_F64 : sizeof(T) == 2 ? int(SF_BF16) : int(SF_F32);
+}
 
 /** PEFT's module names, indexed by sf_module. */
-inline constexpr const char* kModuleNames[SF_NUM_MODULES] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+inline constexpr const char* kModuleNames[SF_NUM_MODULES] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                             "gate_proj", "up_proj", "down_proj"};
 
 /** Model dimensions derived from a config (head_dim resolved). */
 struct Dims {
@@ -43,7 +47,8 @@ struct Dims {
 };
 inline Dims dims_of(const sf_model_config& c) {
   Dims d;
-  d.H = c.hidden_size, d.I = c.intermediate_size, d.NH = c.num_heads, d.KV = c.num_kv_heads, d.V = c.vocab_size, d.L = c.num_layers;
+  d.H = c.hidden_size, d.I = c.intermediate_size, d.NH = c.num_heads, d.KV = c.num_kv_heads, d.V = c.vocab_size,
+  d.L = c.num_layers;
   d.D = c.head_dim > 0 ? c.head_dim : (c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
   d.qD = d.NH * d.D, d.kvD = d.KV * d.D;
   return d;
@@ -75,10 +80,16 @@ SF_HD uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 /** The per-(seed, counter, stream) part of the hash, computed once per LoRA input. */
-SF_HD uint64_t dropout_key(uint64_t seed, uint64_t counter, uint64_t stream) { return seed ^ mix64(counter * 0x100000001b3ull + stream); }
+SF_HD uint64_t dropout_key(uint64_t seed, uint64_t counter, uint64_t stream) {
+  return seed ^ mix64(counter * 0x100000001b3ull + stream);
+}
 /** Uniform [0, 1) of element i under a key (24 bits: exact in float). */
-SF_HD float dropout_uniform_keyed(uint64_t key, uint64_t i) { return float(mix64(key ^ mix64(i + 0x632be59bd9b4e019ull)) >> 40) * (1.0f / 16777216.0f); }
-SF_HD float dropout_uniform(uint64_t seed, uint64_t counter, uint64_t stream, uint64_t i) { return dropout_uniform_keyed(dropout_key(seed, counter, stream), i); }
+SF_HD float dropout_uniform_keyed(uint64_t key, uint64_t i) {
+  return float(mix64(key ^ mix64(i + 0x632be59bd9b4e019ull)) >> 40) * (1.0f / 16777216.0f);
+}
+SF_HD float dropout_uniform(uint64_t seed, uint64_t counter, uint64_t stream, uint64_t i) {
+  return dropout_uniform_keyed(dropout_key(seed, counter, stream), i);
+}
 SF_HD bool dropout_keep(uint64_t key, uint64_t i, float p) { return !(dropout_uniform_keyed(key, i) < p); }
 
 /** LoRA A init (PEFT's Kaiming-uniform, a = √5): element i of the s-th LoRA tensor (A and B both counted, so A

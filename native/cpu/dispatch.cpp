@@ -59,7 +59,8 @@ int detect() {
   if ((xcr0 & 0x6) != 0x6) return CPU_PORTABLE;
   cpuid(7, 0, r);
   unsigned ebx = r[1];
-  bool avx2 = ebx >> 5 & 1, avx512f = ebx >> 16 & 1, avx512dq = ebx >> 17 & 1, avx512bw = ebx >> 30 & 1, avx512vl = ebx >> 31 & 1;
+  bool avx2 = ebx >> 5 & 1, avx512f = ebx >> 16 & 1, avx512dq = ebx >> 17 & 1, avx512bw = ebx >> 30 & 1,
+       avx512vl = ebx >> 31 & 1;
   if (!(avx2 && fma && f16c)) return CPU_PORTABLE;
   if (!(avx512f && avx512dq && avx512bw && avx512vl) || (xcr0 & 0xe0) != 0xe0) return CPU_AVX2;
   cpuid(7, 1, r);
@@ -74,10 +75,14 @@ const char* kNames[] = {"portable", "avx2", "avx512", "avx512bf16"};
 
 const CpuKernels* table_for(int level) {
   switch (level) {
-    case CPU_AVX512_BF16: return cpu_kernels_avx512_bf16();
-    case CPU_AVX512: return cpu_kernels_avx512();
-    case CPU_AVX2: return cpu_kernels_avx2();
-    default: return nullptr;
+    case CPU_AVX512_BF16:
+      return cpu_kernels_avx512_bf16();
+    case CPU_AVX512:
+      return cpu_kernels_avx512();
+    case CPU_AVX2:
+      return cpu_kernels_avx2();
+    default:
+      return nullptr;
   }
 }
 
@@ -96,7 +101,8 @@ struct State {
       for (int i = 0; i < 4; i++)
         if (std::strcmp(env, kNames[i]) == 0) want = i;
       if (want < 0)
-        std::snprintf(env_error, sizeof env_error, "SQLFOCUS_CPU=%.40s is not one of auto, portable, avx2, avx512, avx512bf16", env);
+        std::snprintf(env_error, sizeof env_error,
+                      "SQLFOCUS_CPU=%.40s is not one of auto, portable, avx2, avx512, avx512bf16", env);
       else if (want < level)
         level = want;
     }
@@ -124,27 +130,33 @@ int cpu_set_level(int level) {
 }
 
 // ---- the entry points of kernels.h ---------------------------------------------------------------------------
-bool matmul_forward_simd(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate, int threads) {
+bool matmul_forward_simd(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate,
+                         int threads) {
   const CpuKernels* k = cpu_kernels();
   return k && k->matmul_forward && k->matmul_forward(out, x, w, wt, M, N, K, accumulate, threads);
 }
-bool matmul_backward_input_simd(float* dx, const float* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads) {
+bool matmul_backward_input_simd(float* dx, const float* dout, const void* w, int wt, int M, int N, int K,
+                                bool accumulate, int threads) {
   const CpuKernels* k = cpu_kernels();
   return k && k->matmul_backward_input && k->matmul_backward_input(dx, dout, w, wt, M, N, K, accumulate, threads);
 }
-bool matmul_backward_weight_simd(float* dw, const float* a, const float* b, int M, int N, int K, float alpha, int threads) {
+bool matmul_backward_weight_simd(float* dw, const float* a, const float* b, int M, int N, int K, float alpha,
+                                 int threads) {
   const CpuKernels* k = cpu_kernels();
   return k && k->matmul_backward_weight && k->matmul_backward_weight(dw, a, b, M, N, K, alpha, threads);
 }
-bool attention_forward_simd(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads) {
+bool attention_forward_simd(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn,
+                            int NH, int KV, int D, int threads) {
   const CpuKernels* t = cpu_kernels();
   return t && t->attention_forward && t->attention_forward(out, lse, q, k, v, B, Tn, NH, KV, D, threads);
 }
-bool attention_backward_simd(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads) {
+bool attention_backward_simd(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q,
+                             const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads) {
   const CpuKernels* t = cpu_kernels();
   return t && t->attention_backward && t->attention_backward(dq, dk, dv, dout, lse, q, k, v, B, Tn, NH, KV, D, threads);
 }
-bool softmax_xent_rows_simd(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss, int threads) {
+bool softmax_xent_rows_simd(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss,
+                            int threads) {
   const CpuKernels* k = cpu_kernels();
   return k && k->softmax_xent_rows && k->softmax_xent_rows(logits, labels, Nc, V, scale, grad, loss, threads);
 }

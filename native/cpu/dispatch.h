@@ -19,16 +19,23 @@ enum CpuLevel { CPU_PORTABLE = 0, CPU_AVX2 = 1, CPU_AVX512 = 2, CPU_AVX512_BF16 
 /** The float kernels of one level; a null entry (or one answering false) falls back to the portable template. */
 struct CpuKernels {
   // out[M, N] (+)= x[M, K] · W[N, K]ᵀ, W in F32/F16/BF16 or a ggml block type (quant.h)
-  bool (*matmul_forward)(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
+  bool (*matmul_forward)(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate,
+                         int threads);
   // dx[M, K] (+)= dout[M, N] · W[N, K]
-  bool (*matmul_backward_input)(float* dx, const float* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
+  bool (*matmul_backward_input)(float* dx, const float* dout, const void* w, int wt, int M, int N, int K,
+                                bool accumulate, int threads);
   // dW[N, K] += alpha · a[M, N]ᵀ · b[M, K]
-  bool (*matmul_backward_weight)(float* dw, const float* a, const float* b, int M, int N, int K, float alpha, int threads);
-  bool (*attention_forward)(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
-  bool (*attention_backward)(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
-  bool (*softmax_xent_rows)(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss, int threads);
+  bool (*matmul_backward_weight)(float* dw, const float* a, const float* b, int M, int N, int K, float alpha,
+                                 int threads);
+  bool (*attention_forward)(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn,
+                            int NH, int KV, int D, int threads);
+  bool (*attention_backward)(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q,
+                             const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
+  bool (*softmax_xent_rows)(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss,
+                            int threads);
   void (*swiglu_forward)(float* out, const float* g, const float* u, size_t n, int threads);
-  void (*swiglu_backward)(float* dg, float* du, const float* dout, const float* g, const float* u, size_t n, int threads);
+  void (*swiglu_backward)(float* dg, float* du, const float* dout, const float* g, const float* u, size_t n,
+                          int threads);
   // dropout with the per-call key of kernels.h (key = seed ^ mix64(counter·C + stream)); backward adds into dx
   void (*dropout_forward)(float* out, const float* x, size_t n, float p, uint64_t key, int threads);
   void (*dropout_backward)(float* dx, const float* dout, size_t n, float p, uint64_t key, int threads);

@@ -32,14 +32,20 @@ inline float bf16_to_f32(uint16_t h) {
 inline float f16_to_f32(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, u;
   if (exp == 0) {
-    if (mant == 0) u = sign;
+    if (mant == 0)
+      u = sign;
     else {  // subnormal: normalise
       int e = -1;
-      do { mant <<= 1; e++; } while (!(mant & 0x400));
+      do {
+        mant <<= 1;
+        e++;
+      } while (!(mant & 0x400));
       u = sign | uint32_t(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
     }
-  } else if (exp == 31) u = sign | 0x7f800000u | mant << 13;
-  else u = sign | (exp + 127 - 15) << 23 | mant << 13;
+  } else if (exp == 31)
+    u = sign | 0x7f800000u | mant << 13;
+  else
+    u = sign | (exp + 127 - 15) << 23 | mant << 13;
   float f;
   std::memcpy(&f, &u, 4);
   return f;
@@ -63,27 +69,37 @@ inline float expf_fast(float x) {
   std::memcpy(&scale, &bits, 4);
   return p * scale;
 }
-template <typename T> inline T exp_t(T x) {
-  if constexpr (std::is_same_v<T, float>) return expf_fast(x);
-  else return std::exp(x);
+template <typename T>
+inline T exp_t(T x) {
+  if constexpr (std::is_same_v<T, float>)
+    return expf_fast(x);
+  else
+    return std::exp(x);
 }
 
 /** Element i of a weight tensor of the given dtype, as T. */
-template <typename T> inline T load_weight(const void* w, int dt, size_t i) {
+template <typename T>
+inline T load_weight(const void* w, int dt, size_t i) {
   switch (dt) {
-    case SF_F32: return T(static_cast<const float*>(w)[i]);
-    case SF_BF16: return T(bf16_to_f32(static_cast<const uint16_t*>(w)[i]));
-    case SF_F16: return T(f16_to_f32(static_cast<const uint16_t*>(w)[i]));
-    default: return T(static_cast<const double*>(w)[i]);
+    case SF_F32:
+      return T(static_cast<const float*>(w)[i]);
+    case SF_BF16:
+      return T(bf16_to_f32(static_cast<const uint16_t*>(w)[i]));
+    case SF_F16:
+      return T(f16_to_f32(static_cast<const uint16_t*>(w)[i]));
+    default:
+      return T(static_cast<const double*>(w)[i]);
   }
 }
 
 /** A row of a weight tensor converted to T (n elements from row * n; a ggml block dtype is dequantized). */
-template <typename T> inline void load_weight_row(T* out, const void* w, int dt, size_t row, int n) {
+template <typename T>
+inline void load_weight_row(T* out, const void* w, int dt, size_t row, int n) {
   size_t o = row * size_t(n);
   if (is_quant_dtype(dt)) {
     const char* p = static_cast<const char*>(w) + row * weight_span_bytes(dt, n);
-    if constexpr (std::is_same_v<T, float>) dequantize_portable(out, p, dt, n);
+    if constexpr (std::is_same_v<T, float>)
+      dequantize_portable(out, p, dt, n);
     else {
       std::vector<float> f(n);
       dequantize_portable(f.data(), p, dt, n);
@@ -92,28 +108,52 @@ template <typename T> inline void load_weight_row(T* out, const void* w, int dt,
     return;
   }
   switch (dt) {
-    case SF_F32: { const float* p = static_cast<const float*>(w) + o; for (int i = 0; i < n; i++) out[i] = T(p[i]); break; }
-    case SF_BF16: { const uint16_t* p = static_cast<const uint16_t*>(w) + o; for (int i = 0; i < n; i++) out[i] = T(bf16_to_f32(p[i])); break; }
-    case SF_F16: { const uint16_t* p = static_cast<const uint16_t*>(w) + o; for (int i = 0; i < n; i++) out[i] = T(f16_to_f32(p[i])); break; }
-    default: { const double* p = static_cast<const double*>(w) + o; for (int i = 0; i < n; i++) out[i] = T(p[i]); break; }
+    case SF_F32: {
+      const float* p = static_cast<const float*>(w) + o;
+      for (int i = 0; i < n; i++) out[i] = T(p[i]);
+      break;
+    }
+    case SF_BF16: {
+      const uint16_t* p = static_cast<const uint16_t*>(w) + o;
+      for (int i = 0; i < n; i++) out[i] = T(bf16_to_f32(p[i]));
+      break;
+    }
+    case SF_F16: {
+      const uint16_t* p = static_cast<const uint16_t*>(w) + o;
+      for (int i = 0; i < n; i++) out[i] = T(f16_to_f32(p[i]));
+      break;
+    }
+    default: {
+      const double* p = static_cast<const double*>(w) + o;
+      for (int i = 0; i < n; i++) out[i] = T(p[i]);
+      break;
+    }
   }
 }
 
 // ---- SIMD float paths: the level's kernels (native/cpu/dispatch.cpp); false where the level has none ---------
-bool matmul_forward_simd(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
-bool matmul_backward_input_simd(float* dx, const float* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads);
-bool attention_forward_simd(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
-bool attention_backward_simd(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
-bool matmul_backward_weight_simd(float* dw, const float* a, const float* b, int M, int N, int K, float alpha, int threads);
-bool softmax_xent_rows_simd(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss, int threads);
+bool matmul_forward_simd(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate,
+                         int threads);
+bool matmul_backward_input_simd(float* dx, const float* dout, const void* w, int wt, int M, int N, int K,
+                                bool accumulate, int threads);
+bool attention_forward_simd(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn,
+                            int NH, int KV, int D, int threads);
+bool attention_backward_simd(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q,
+                             const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads);
+bool matmul_backward_weight_simd(float* dw, const float* a, const float* b, int M, int N, int K, float alpha,
+                                 int threads);
+bool softmax_xent_rows_simd(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss,
+                            int threads);
 
 // ---- encoder: out[N, C] = wte[ids[n], :] (embeddings are frozen: no backward) ----------------------------------
-template <typename T> void encoder_forward(T* out, const int32_t* ids, int N, const void* wte, int wt, int C) {
+template <typename T>
+void encoder_forward(T* out, const int32_t* ids, int N, const void* wte, int wt, int C) {
   for (int n = 0; n < N; n++) load_weight_row(out + size_t(n) * C, wte, wt, size_t(ids[n]), C);
 }
 
 // ---- rmsnorm: out[N, C] = x · rstd · w with rstd[n] = 1/sqrt(mean(x[n]²) + eps) ----------------------------------
-template <typename T> void rmsnorm_forward(T* out, T* rstd, const T* x, const void* w, int wt, int N, int C, float eps, int threads) {
+template <typename T>
+void rmsnorm_forward(T* out, T* rstd, const T* x, const void* w, int wt, int N, int C, float eps, int threads) {
   std::vector<T> wv(C);
   load_weight_row(wv.data(), w, wt, 0, C);
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -129,7 +169,9 @@ template <typename T> void rmsnorm_forward(T* out, T* rstd, const T* x, const vo
   }
 }
 /** dx[N, C] (+)= ∂/∂x of Σ dout·out: with g = dout·w, dx = rstd·g − x·rstd³·mean(g·x). (w is frozen.) */
-template <typename T> void rmsnorm_backward(T* dx, const T* dout, const T* x, const T* rstd, const void* w, int wt, int N, int C, bool accumulate, int threads) {
+template <typename T>
+void rmsnorm_backward(T* dx, const T* dout, const T* x, const T* rstd, const void* w, int wt, int N, int C,
+                      bool accumulate, int threads) {
   std::vector<T> wv(C);
   load_weight_row(wv.data(), w, wt, 0, C);
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -141,13 +183,17 @@ template <typename T> void rmsnorm_backward(T* dx, const T* dout, const T* x, co
 #pragma omp simd reduction(+ : dot)
     for (int i = 0; i < C; i++) dot += dn[i] * wv[i] * xn[i];
     T c = r * r * r * dot / T(C);
-    if (accumulate) for (int i = 0; i < C; i++) dxn[i] += r * dn[i] * wv[i] - xn[i] * c;
-    else for (int i = 0; i < C; i++) dxn[i] = r * dn[i] * wv[i] - xn[i] * c;
+    if (accumulate)
+      for (int i = 0; i < C; i++) dxn[i] += r * dn[i] * wv[i] - xn[i] * c;
+    else
+      for (int i = 0; i < C; i++) dxn[i] = r * dn[i] * wv[i] - xn[i] * c;
   }
 }
 
 // ---- matmul: out[M, N] (+)= x[M, K] · W[N, K]ᵀ (+ bias[N]); W in its own dtype (HF Linear layout [out, in]) -----
-template <typename T> void matmul_forward(T* out, const T* x, const void* w, int wt, const void* bias, int bt, int M, int N, int K, bool accumulate, int threads) {
+template <typename T>
+void matmul_forward(T* out, const T* x, const void* w, int wt, const void* bias, int bt, int M, int N, int K,
+                    bool accumulate, int threads) {
   bool done = false;
   if constexpr (std::is_same_v<T, float>) done = matmul_forward_simd(out, x, w, wt, M, N, K, accumulate, threads);
   if (!done) {
@@ -182,7 +228,9 @@ template <typename T> void matmul_forward(T* out, const T* x, const void* w, int
   }
 }
 /** dx[M, K] (+)= dout[M, N] · W[N, K] (the input gradient of matmul_forward; W frozen, bias gradient unused). */
-template <typename T> void matmul_backward_input(T* dx, const T* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads) {
+template <typename T>
+void matmul_backward_input(T* dx, const T* dout, const void* w, int wt, int M, int N, int K, bool accumulate,
+                           int threads) {
   if constexpr (std::is_same_v<T, float>)
     if (matmul_backward_input_simd(dx, dout, w, wt, M, N, K, accumulate, threads)) return;
   // W converted 64 rows at a time (never the whole matrix), threads over rows of dx
@@ -216,7 +264,8 @@ template <typename T> void matmul_backward_input(T* dx, const T* dout, const voi
   }
 }
 /** dW[N, K] += alpha · a[M, N]ᵀ · b[M, K] (weight gradients of the LoRA matrices). Threads over rows of dW. */
-template <typename T> void matmul_backward_weight(T* dw, const T* a, const T* b, int M, int N, int K, T alpha, int threads) {
+template <typename T>
+void matmul_backward_weight(T* dw, const T* a, const T* b, int M, int N, int K, T alpha, int threads) {
   if constexpr (std::is_same_v<T, float>)
     if (matmul_backward_weight_simd(dw, a, b, M, N, K, alpha, threads)) return;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -236,7 +285,8 @@ template <typename T> void matmul_backward_weight(T* dw, const T* a, const T* b,
 
 // ---- dropout (LoRA input): out[N, C] = x · keep / (1 − p), keep = dropout_keep(key, i, p) (core/shared.h: the
 // counter-based hash both devices share, key = dropout_key(seed, counter, layer·7 + module)) ---------------------
-template <typename T> void dropout_forward(T* out, const T* x, size_t n, float p, uint64_t key, int threads) {
+template <typename T>
+void dropout_forward(T* out, const T* x, size_t n, float p, uint64_t key, int threads) {
   T keep = T(1) / (T(1) - T(p));
   if constexpr (std::is_same_v<T, float>)
     if (const CpuKernels* k = cpu_kernels()) return k->dropout_forward(out, x, n, p, key, threads);
@@ -244,7 +294,8 @@ template <typename T> void dropout_forward(T* out, const T* x, size_t n, float p
   for (int64_t i = 0; i < int64_t(n); i++) out[i] = dropout_uniform_keyed(key, uint64_t(i)) < p ? T(0) : x[i] * keep;
 }
 /** dx[N, C] += dout · keep / (1 − p) with the same mask as dropout_forward. */
-template <typename T> void dropout_backward(T* dx, const T* dout, size_t n, float p, uint64_t key, int threads) {
+template <typename T>
+void dropout_backward(T* dx, const T* dout, size_t n, float p, uint64_t key, int threads) {
   T keep = T(1) / (T(1) - T(p));
   if constexpr (std::is_same_v<T, float>)
     if (const CpuKernels* k = cpu_kernels()) return k->dropout_backward(dx, dout, n, p, key, threads);
@@ -253,7 +304,8 @@ template <typename T> void dropout_backward(T* dx, const T* dout, size_t n, floa
 }
 
 // ---- rope: rotate-half RoPE in place on x[B, T, heads, D] at positions 0..T−1; cs = [T, D/2] (cos, sin) pairs ---
-template <typename T> void rope_tables(std::vector<T>& cs, int Tn, int D, double theta) {
+template <typename T>
+void rope_tables(std::vector<T>& cs, int Tn, int D, double theta) {
   cs.resize(size_t(Tn) * D);
   for (int t = 0; t < Tn; t++)
     for (int i = 0; i < D / 2; i++) {
@@ -262,7 +314,8 @@ template <typename T> void rope_tables(std::vector<T>& cs, int Tn, int D, double
       cs[(size_t(t) * D / 2 + i) * 2 + 1] = T(std::sin(f));
     }
 }
-template <typename T> void rope_forward(T* x, const T* cs, int B, int Tn, int heads, int D, int threads) {
+template <typename T>
+void rope_forward(T* x, const T* cs, int B, int Tn, int heads, int D, int threads) {
   int half = D / 2;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int bt = 0; bt < B * Tn; bt++) {
@@ -279,7 +332,8 @@ template <typename T> void rope_forward(T* x, const T* cs, int B, int Tn, int he
   }
 }
 /** In place: dx = Rᵀ·dout (the inverse rotation). */
-template <typename T> void rope_backward(T* dx, const T* cs, int B, int Tn, int heads, int D, int threads) {
+template <typename T>
+void rope_backward(T* dx, const T* cs, int B, int Tn, int heads, int D, int threads) {
   int half = D / 2;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int bt = 0; bt < B * Tn; bt++) {
@@ -298,7 +352,9 @@ template <typename T> void rope_backward(T* dx, const T* cs, int B, int Tn, int 
 
 // ---- attention: causal GQA. q[B,T,NH·D], k/v[B,T,KV·D] → out[B,T,NH·D]; lse[B,NH,T] keeps each row's log-sum-exp
 // (the probabilities are recomputed in the backward pass, so memory is O(T), not O(T²)) ---------------------------
-template <typename T> void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D, int threads) {
+template <typename T>
+void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D,
+                       int threads) {
   if constexpr (std::is_same_v<T, float>)
     if (attention_forward_simd(out, lse, q, k, v, B, Tn, NH, KV, D, threads)) return;
   int group = NH / KV, qs = NH * D, ks = KV * D;
@@ -340,7 +396,9 @@ template <typename T> void attention_forward(T* out, T* lse, const T* q, const T
 }
 /** dq, dk, dv (written) from dout, with P recomputed from q, k and lse: dP = dout·vᵀ, dS = P∘(dP − rowsum(P∘dP)),
  *  dq = dS·k/√D, dk = dSᵀ·q/√D, dv = Pᵀ·dout. Threads over (batch, kv head) so each thread owns its dk/dv rows. */
-template <typename T> void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D, int threads) {
+template <typename T>
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* lse, const T* q, const T* k, const T* v, int B,
+                        int Tn, int NH, int KV, int D, int threads) {
   if constexpr (std::is_same_v<T, float>)
     if (attention_backward_simd(dq, dk, dv, dout, lse, q, k, v, B, Tn, NH, KV, D, threads)) return;
   int group = NH / KV, qs = NH * D, ks = KV * D;
@@ -396,14 +454,16 @@ template <typename T> void attention_backward(T* dq, T* dk, T* dv, const T* dout
 }
 
 // ---- swiglu: out[N, I] = silu(g) · u ------------------------------------------------------------------------------
-template <typename T> void swiglu_forward(T* out, const T* g, const T* u, size_t n, int threads) {
+template <typename T>
+void swiglu_forward(T* out, const T* g, const T* u, size_t n, int threads) {
   if constexpr (std::is_same_v<T, float>)
     if (const CpuKernels* k = cpu_kernels()) return k->swiglu_forward(out, g, u, n, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) out[i] = g[i] / (T(1) + exp_t(-g[i])) * u[i];
 }
 /** dg = dout·u·σ(g)(1 + g(1 − σ(g))), du = dout·silu(g) (both written; dg/du may alias g/u: in place). */
-template <typename T> void swiglu_backward(T* dg, T* du, const T* dout, const T* g, const T* u, size_t n, int threads) {
+template <typename T>
+void swiglu_backward(T* dg, T* du, const T* dout, const T* g, const T* u, size_t n, int threads) {
   if constexpr (std::is_same_v<T, float>)
     if (const CpuKernels* k = cpu_kernels()) return k->swiglu_backward(dg, du, dout, g, u, n, threads);
 #pragma omp parallel for simd num_threads(threads) schedule(static)
@@ -415,7 +475,8 @@ template <typename T> void swiglu_backward(T* dg, T* du, const T* dout, const T*
 }
 
 // ---- residual: out = a + b (backward: the gradient flows unchanged to both inputs) ------------------------------
-template <typename T> void residual_forward(T* out, const T* a, const T* b, size_t n, int threads) {
+template <typename T>
+void residual_forward(T* out, const T* a, const T* b, size_t n, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t i = 0; i < int64_t(n); i++) out[i] = a[i] + b[i];
 }
@@ -423,7 +484,9 @@ template <typename T> void residual_forward(T* out, const T* a, const T* b, size
 // ---- classifier: fused lm_head + softmax cross-entropy for Nc tokens (one chunk) ---------------------------------
 /** logits[Nc, V] = h[Nc, C]·Wᵀ (scratch, never more than one chunk); loss[n] = logsumexp − logit[label];
  *  with grad: dh[Nc, C] = (softmax − onehot(label))·scale · W. Returns Σ loss. */
-template <typename T> double classifier_forward_backward(T* dh, const T* h, const int32_t* labels, const void* w, int wt, int Nc, int V, int C, T scale, T* logits, bool grad, int threads) {
+template <typename T>
+double classifier_forward_backward(T* dh, const T* h, const int32_t* labels, const void* w, int wt, int Nc, int V,
+                                   int C, T scale, T* logits, bool grad, int threads) {
   matmul_forward(logits, h, w, wt, nullptr, 0, Nc, V, C, false, threads);
   double loss = 0;
   if constexpr (std::is_same_v<T, float>) {
@@ -455,14 +518,17 @@ template <typename T> double classifier_forward_backward(T* dh, const T* h, cons
 
 // ---- optimizer ---------------------------------------------------------------------------------------------------
 /** Σ g² in double (fixed order: deterministic). */
-template <typename T> double global_norm_squared(const T* g, size_t n) {
+template <typename T>
+double global_norm_squared(const T* g, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++) s += double(g[i]) * double(g[i]);
   return s;
 }
 /** PyTorch AdamW: p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
  *  p ← p − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + eps), with g = grad · grad_scale (the clipping factor). */
-template <typename T> void adamw_update(T* p, const T* grad, T* m, T* v, size_t n, float lr, float b1, float b2, float eps, float wd, int64_t t, T grad_scale, int threads) {
+template <typename T>
+void adamw_update(T* p, const T* grad, T* m, T* v, size_t n, float lr, float b1, float b2, float eps, float wd,
+                  int64_t t, T grad_scale, int threads) {
   double bc1 = 1.0 - std::pow(double(b1), double(t)), bc2 = 1.0 - std::pow(double(b2), double(t));
   T step_size = T(lr / bc1), bc2s = T(std::sqrt(bc2)), decay = T(1) - T(lr) * T(wd);
 #pragma omp parallel for num_threads(threads) schedule(static)

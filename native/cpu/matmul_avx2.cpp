@@ -23,17 +23,19 @@ struct Isa {
   using vf = __m256;
   using mask = __m256i;
   static constexpr int L = 8;
-  static constexpr int MR = 6;                   // forward: 6 rows × 2 vectors = 12 accumulators (16 registers)
-  static constexpr int MR_NN = 6, C_NN = 2;      // input gradient: 6 rows × 2 vectors
-  static constexpr int RN_WG = 6, CK_WG = 2;     // weight gradient: 6 rows × 2 vectors
-  static constexpr int RN_NARROW = 12;           // weight gradient with K = 8: 12 rows × 1 vector
+  static constexpr int MR = 6;                // forward: 6 rows × 2 vectors = 12 accumulators (16 registers)
+  static constexpr int MR_NN = 6, C_NN = 2;   // input gradient: 6 rows × 2 vectors
+  static constexpr int RN_WG = 6, CK_WG = 2;  // weight gradient: 6 rows × 2 vectors
+  static constexpr int RN_NARROW = 12;        // weight gradient with K = 8: 12 rows × 1 vector
   static vf zero() { return _mm256_setzero_ps(); }
   static vf set1(float a) { return _mm256_set1_ps(a); }
   static vf load(const float* p) { return _mm256_loadu_ps(p); }
   static vf loada(const float* p) { return _mm256_load_ps(p); }
   static void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
   static void storea(float* p, vf v) { _mm256_store_ps(p, v); }
-  static mask tail(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+  static mask tail(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
   static vf maskload(mask m, const float* p) { return _mm256_maskload_ps(p, m); }
   static void maskstore(float* p, mask m, vf v) { _mm256_maskstore_ps(p, m, v); }
   static vf fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
@@ -56,7 +58,8 @@ struct Isa {
   /** e^x for x ≤ 0 (Cephes polynomial, ~1 ulp; x < −87 gives ~0); 2^n built in the exponent field. */
   static vf exp(vf x) {
     x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    vf n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    vf n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     vf f = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     f = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), f);
     vf p = _mm256_set1_ps(1.9875691500e-4f);
@@ -77,7 +80,9 @@ struct Isa {
     return _mm256_cvtph_ps(h);
   }
   /** Row `row` of a ggml-block W ([*, K]) as F32 (the portable dequantizers). */
-  static void dequant_row(float* dst, const void* w, int dt, int K, size_t row) { weight_row_f32(dst, w, dt, K, row, 0, K); }
+  static void dequant_row(float* dst, const void* w, int dt, int K, size_t row) {
+    weight_row_f32(dst, w, dt, K, row, 0, K);
+  }
   static constexpr bool (*dequantize)(float*, const void*, int, int64_t) = nullptr;
   /** In-register 8×8 transpose. */
   static void transpose(vf r[8]) {

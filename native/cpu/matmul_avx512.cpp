@@ -3,7 +3,8 @@
 // rule this file follows (nothing shared with other translation units but cpu_kernels_avx512()).
 #include "cpu/dispatch.h"
 
-#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__FMA__) && defined(__F16C__)
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -26,7 +27,9 @@ inline float half(const uint8_t* p) {
   memcpy(&h, p, 2);
   return _cvtsh_ss(h);
 }
-inline __m512 u8x16(const uint8_t* p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))); }
+inline __m512 u8x16(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
 inline __m512 epi32f(__m512i v) { return _mm512_cvtepi32_ps(v); }
 
 void deq_q8_0(const uint8_t* x, float* y, int64_t nb) {
@@ -46,8 +49,10 @@ void deq_q5_0(const uint8_t* x, float* y, int64_t nb) {
     __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 6)));
     __m512i h = _mm512_set1_epi32(int(qh));
     __m512i b0 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(h, lane), _mm512_set1_epi32(1)), 4);
-    __m512i b1 = _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(h, _mm512_add_epi32(lane, _mm512_set1_epi32(16))), _mm512_set1_epi32(1)), 4);
-    __m512i x0 = _mm512_sub_epi32(_mm512_or_si512(_mm512_and_si512(q, _mm512_set1_epi32(15)), b0), _mm512_set1_epi32(16));
+    __m512i b1 = _mm512_slli_epi32(
+        _mm512_and_si512(_mm512_srlv_epi32(h, _mm512_add_epi32(lane, _mm512_set1_epi32(16))), _mm512_set1_epi32(1)), 4);
+    __m512i x0 =
+        _mm512_sub_epi32(_mm512_or_si512(_mm512_and_si512(q, _mm512_set1_epi32(15)), b0), _mm512_set1_epi32(16));
     __m512i x1 = _mm512_sub_epi32(_mm512_or_si512(_mm512_srli_epi32(q, 4), b1), _mm512_set1_epi32(16));
     _mm512_storeu_ps(y, _mm512_mul_ps(epi32f(x0), d));
     _mm512_storeu_ps(y + 16, _mm512_mul_ps(epi32f(x1), d));
@@ -95,10 +100,20 @@ void deq_q6_k(const uint8_t* x, float* y, int64_t nb) {
         __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + h)));
         __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + 32 + h)));
         __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qh + h)));
-        __m512i q1 = _mm512_sub_epi32(_mm512_or_si512(_mm512_and_si512(a, lo), _mm512_slli_epi32(_mm512_and_si512(c, three), 4)), off);
-        __m512i q2 = _mm512_sub_epi32(_mm512_or_si512(_mm512_and_si512(b, lo), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(c, 2), three), 4)), off);
-        __m512i q3 = _mm512_sub_epi32(_mm512_or_si512(_mm512_srli_epi32(a, 4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(c, 4), three), 4)), off);
-        __m512i q4 = _mm512_sub_epi32(_mm512_or_si512(_mm512_srli_epi32(b, 4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(c, 6), three), 4)), off);
+        __m512i q1 = _mm512_sub_epi32(
+            _mm512_or_si512(_mm512_and_si512(a, lo), _mm512_slli_epi32(_mm512_and_si512(c, three), 4)), off);
+        __m512i q2 =
+            _mm512_sub_epi32(_mm512_or_si512(_mm512_and_si512(b, lo),
+                                             _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(c, 2), three), 4)),
+                             off);
+        __m512i q3 =
+            _mm512_sub_epi32(_mm512_or_si512(_mm512_srli_epi32(a, 4),
+                                             _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(c, 4), three), 4)),
+                             off);
+        __m512i q4 =
+            _mm512_sub_epi32(_mm512_or_si512(_mm512_srli_epi32(b, 4),
+                                             _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(c, 6), three), 4)),
+                             off);
         _mm512_storeu_ps(y + h, _mm512_mul_ps(_mm512_set1_ps(d * float(sc[is])), epi32f(q1)));
         _mm512_storeu_ps(y + 32 + h, _mm512_mul_ps(_mm512_set1_ps(d * float(sc[is + 2])), epi32f(q2)));
         _mm512_storeu_ps(y + 64 + h, _mm512_mul_ps(_mm512_set1_ps(d * float(sc[is + 4])), epi32f(q3)));
@@ -110,11 +125,16 @@ void deq_q6_k(const uint8_t* x, float* y, int64_t nb) {
 /** This level's dequantizer for dt (nullptr: the portable one in quant.cpp). */
 void (*simd_dequantizer(int dt))(const uint8_t*, float*, int64_t) {
   switch (dt) {
-    case SF_Q8_0: return deq_q8_0;
-    case SF_Q5_0: return deq_q5_0;
-    case SF_Q4_K: return deq_q4_k;
-    case SF_Q6_K: return deq_q6_k;
-    default: return nullptr;
+    case SF_Q8_0:
+      return deq_q8_0;
+    case SF_Q5_0:
+      return deq_q5_0;
+    case SF_Q4_K:
+      return deq_q4_k;
+    case SF_Q6_K:
+      return deq_q6_k;
+    default:
+      return nullptr;
   }
 }
 
@@ -131,10 +151,10 @@ struct Isa {
   using vf = __m512;
   using mask = __mmask16;
   static constexpr int L = 16;
-  static constexpr int MR = 12;                  // forward: 12 rows × 2 vectors = 24 accumulators
-  static constexpr int MR_NN = 6, C_NN = 4;      // input gradient: 6 rows × 4 vectors
-  static constexpr int RN_WG = 6, CK_WG = 4;     // weight gradient: 6 rows × 4 vectors
-  static constexpr int RN_NARROW = 24;           // weight gradient with K = 16 (LoRA B): 24 rows × 1 vector
+  static constexpr int MR = 12;               // forward: 12 rows × 2 vectors = 24 accumulators
+  static constexpr int MR_NN = 6, C_NN = 4;   // input gradient: 6 rows × 4 vectors
+  static constexpr int RN_WG = 6, CK_WG = 4;  // weight gradient: 6 rows × 4 vectors
+  static constexpr int RN_NARROW = 24;        // weight gradient with K = 16 (LoRA B): 24 rows × 1 vector
   static vf zero() { return _mm512_setzero_ps(); }
   static vf set1(float a) { return _mm512_set1_ps(a); }
   static vf load(const float* p) { return _mm512_loadu_ps(p); }
@@ -154,7 +174,8 @@ struct Isa {
   /** e^x for x ≤ 0 (Cephes polynomial, ~1 ulp; x < −87 gives ~0). */
   static vf exp(vf x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    vf n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    vf n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     vf f = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
     f = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), f);
     vf p = _mm512_set1_ps(1.9875691500e-4f);

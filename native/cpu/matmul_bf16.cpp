@@ -13,7 +13,8 @@
 // thread in a fixed order: results do not depend on the thread count.
 #include "cpu/dispatch.h"
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && defined(__AVX512BF16__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && \
+    defined(__AVX512BF16__)
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,11 +71,15 @@ struct Scratch {
   }
   ~Scratch() { free(p); }
 };
-thread_local Scratch act_bf16;                             // the caller's: packed BF16 activations
+thread_local Scratch act_bf16;                               // the caller's: packed BF16 activations
 thread_local Scratch panel_buf, tile_buf, f32_buf, row_buf;  // each OpenMP thread's panels and tiles
 
-inline __mmask16 tail16(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
-inline __mmask32 tail32(int n) { return n >= 32 ? __mmask32(0xffffffffu) : n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1); }
+inline __mmask16 tail16(int n) {
+  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+inline __mmask32 tail32(int n) {
+  return n >= 32 ? __mmask32(0xffffffffu) : n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1);
+}
 
 /** n floats → BF16 (round to nearest even), zero-padded to `padded` elements. */
 inline void to_bf16(uint16_t* dst, const float* src, int n, int padded) {
@@ -96,7 +101,7 @@ struct Weights {
   const void* w;
   int dt, rows, K;  // W [rows, K]
   size_t row_bytes;
-  int block = 1;    // elements per ggml block (1: BF16)
+  int block = 1;                                   // elements per ggml block (1: BF16)
   bool (*deq)(float*, const void*, int, int64_t);  // the AVX-512 dequantizers (matmul_avx512.cpp)
   Weights(const void* w_, int dt_, int rows_, int K_) : w(w_), dt(dt_), rows(rows_), K(K_) {
     row_bytes = weight_span_bytes(dt, K);
@@ -162,7 +167,8 @@ void pack_forward(uint32_t* P, const Weights& W, int n0, int nb, int k0, int kc,
       __mmask32 m = tail32(kc - 2 * p0);
       __m512i r[16];
       for (int i = 0; i < 16; i++)
-        r[i] = jb + i < nb ? _mm512_maskz_loadu_epi16(m, base + size_t(jb + i) * stride + 2 * p0) : _mm512_setzero_si512();
+        r[i] =
+            jb + i < nb ? _mm512_maskz_loadu_epi16(m, base + size_t(jb + i) * stride + 2 * p0) : _mm512_setzero_si512();
       transpose16(r);
       int nc = imin(16, np - p0);
       for (int c = 0; c < nc; c++) _mm512_store_si512(P + size_t(p0 + c) * NR + jb, r[c]);
@@ -172,7 +178,8 @@ void pack_forward(uint32_t* P, const Weights& W, int n0, int nb, int k0, int kc,
 /** Input-gradient panels: W columns c0..c0+ncols (≤ 32·G) over rows [r0, r0 + kc) → G panels P[g][p][32] dwords
  *  (W[r0+2p, c], W[r0+2p+1, c]), zero beyond the columns / rows. Rows are read whole (ncols contiguous BF16) and
  *  a few pairs ahead are prefetched. `tile`: KC × (32·G) BF16 scratch, `f32`: 32·G floats. */
-void pack_backward(uint32_t* P, const Weights& W, int c0, int ncols, int r0, int kc, int G, uint16_t* tile, float* f32) {
+void pack_backward(uint32_t* P, const Weights& W, int c0, int ncols, int r0, int kc, int G, uint16_t* tile,
+                   float* f32) {
   const uint16_t* base;
   size_t stride;
   if (W.dt == SF_BF16) {
@@ -184,7 +191,8 @@ void pack_backward(uint32_t* P, const Weights& W, int c0, int ncols, int r0, int
     stride = size_t(NR) * G;
   }
   // word 2i from row a, word 2i + 1 from row b (index bit 5 selects b): i = 0..15, then 16..31
-  const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+  const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5,
+                                      36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
   const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
   int np = (kc + 1) / 2, npan = (ncols + NR - 1) / NR;
   size_t panel = size_t(np) * NR;
@@ -193,7 +201,9 @@ void pack_backward(uint32_t* P, const Weights& W, int c0, int ncols, int r0, int
     const uint16_t* b = a + stride;
     bool has_b = 2 * p + 1 < kc;
     if (W.dt == SF_BF16 && 2 * p + 8 < kc)
-      for (int c = 0; c < ncols; c += 32) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * stride + c), _MM_HINT_T0), _mm_prefetch(reinterpret_cast<const char*>(b + 8 * stride + c), _MM_HINT_T0);
+      for (int c = 0; c < ncols; c += 32)
+        _mm_prefetch(reinterpret_cast<const char*>(a + 8 * stride + c), _MM_HINT_T0),
+            _mm_prefetch(reinterpret_cast<const char*>(b + 8 * stride + c), _MM_HINT_T0);
     for (int g = 0; g < npan; g++) {
       __mmask32 m = tail32(ncols - g * NR);
       __m512i va = _mm512_maskz_loadu_epi16(m, a + g * NR);
@@ -239,8 +249,10 @@ void pack_a(uint32_t* Ap, const float* X, int Kred, int np_all, int M, int m0, i
   for (int mb = m0; mb < m1; mb += MR) {
     uint32_t* blk = Ap + size_t(mb / MR) * np_all * MR;
     for (int r = 0; r < MR; r++) {
-      if (mb + r < M) to_bf16(row, X + size_t(mb + r) * Kred, Kred, 2 * np_all);
-      else memset(row, 0, size_t(np_all) * 4);
+      if (mb + r < M)
+        to_bf16(row, X + size_t(mb + r) * Kred, Kred, 2 * np_all);
+      else
+        memset(row, 0, size_t(np_all) * 4);
       const uint32_t* pr = reinterpret_cast<const uint32_t*>(row);
       for (int p = 0; p < np_all; p++) blk[size_t(p) * MR + r] = pr[p];
     }
@@ -249,7 +261,8 @@ void pack_a(uint32_t* Ap, const float* X, int Kred, int np_all, int M, int m0, i
 
 /** C[R rows, 32 columns] (+)= A · P over np pairs (A: one packed MR-row block from pair p0; P: one panel). */
 template <int R>
-inline void micro(float* C, size_t ldc, const uint32_t* A, const uint32_t* P, int np, __mmask16 m0, __mmask16 m1, bool load) {
+inline void micro(float* C, size_t ldc, const uint32_t* A, const uint32_t* P, int np, __mmask16 m0, __mmask16 m1,
+                  bool load) {
   __m512 acc0[R], acc1[R];
 #pragma GCC unroll 12
   for (int r = 0; r < R; r++) {
@@ -257,7 +270,8 @@ inline void micro(float* C, size_t ldc, const uint32_t* A, const uint32_t* P, in
     acc1[r] = load ? _mm512_maskz_loadu_ps(m1, C + r * ldc + 16) : _mm512_setzero_ps();
   }
   for (int p = 0; p < np; p++) {
-    __m512bh b0 = (__m512bh)_mm512_load_si512(P + size_t(p) * NR), b1 = (__m512bh)_mm512_load_si512(P + size_t(p) * NR + 16);
+    __m512bh b0 = (__m512bh)_mm512_load_si512(P + size_t(p) * NR),
+             b1 = (__m512bh)_mm512_load_si512(P + size_t(p) * NR + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++) {
       __m512bh a = (__m512bh)_mm512_set1_epi32(int(A[size_t(p) * MR + r]));
@@ -276,17 +290,31 @@ inline void micro(float* C, size_t ldc, const uint32_t* A, const uint32_t* P, in
 inline void micro_any(int R, float* C, size_t ldc, const uint32_t* A, const uint32_t* P, int np, int ncol, bool load) {
   __mmask16 k0 = tail16(ncol), k1 = tail16(ncol - 16);
   switch (R) {
-    case 12: return micro<12>(C, ldc, A, P, np, k0, k1, load);
-    case 8: case 9: case 10: case 11:
+    case 12:
+      return micro<12>(C, ldc, A, P, np, k0, k1, load);
+    case 8:
+    case 9:
+    case 10:
+    case 11:
       micro<8>(C, ldc, A, P, np, k0, k1, load);
       return micro_any(R - 8, C + 8 * ldc, ldc, A + 8, P, np, ncol, load);
-    case 4: case 5: case 6: case 7:
+    case 4:
+    case 5:
+    case 6:
+    case 7:
       micro<4>(C, ldc, A, P, np, k0, k1, load);
       return micro_any(R - 4, C + 4 * ldc, ldc, A + 4, P, np, ncol, load);
-    case 3: micro<1>(C + 2 * ldc, ldc, A + 2, P, np, k0, k1, load); [[fallthrough]];
-    case 2: micro<1>(C + ldc, ldc, A + 1, P, np, k0, k1, load); [[fallthrough]];
-    case 1: micro<1>(C, ldc, A, P, np, k0, k1, load); return;
-    default: return;
+    case 3:
+      micro<1>(C + 2 * ldc, ldc, A + 2, P, np, k0, k1, load);
+      [[fallthrough]];
+    case 2:
+      micro<1>(C + ldc, ldc, A + 1, P, np, k0, k1, load);
+      [[fallthrough]];
+    case 1:
+      micro<1>(C, ldc, A, P, np, k0, k1, load);
+      return;
+    default:
+      return;
   }
 }
 
@@ -296,7 +324,7 @@ inline void micro_any(int R, float* C, size_t ldc, const uint32_t* A, const uint
 template <bool Forward>
 void gemm(float* C, const float* X, const Weights& W, int M, int Ncols, int Kred, bool accumulate, int threads) {
   const int G = Forward ? 1 : imax(1, imin(8, W.block / NR));  // backward: panels one dequantized block covers
-  const int CG = Forward ? 4 : 8;                               // panels per column group
+  const int CG = Forward ? 4 : 8;                              // panels per column group
   const int gcols = NR * CG, groups = (Ncols + gcols - 1) / gcols;
   const int np_all = (Kred + 1) / 2, mblocks = (M + MR - 1) / MR;
   uint32_t* Ap = static_cast<uint32_t*>(act_bf16.get(size_t(mblocks) * np_all * MR * 4));
@@ -312,8 +340,10 @@ void gemm(float* C, const float* X, const Weights& W, int M, int Ncols, int Kred
     uint16_t* tile = static_cast<uint16_t*>(tile_buf.get(size_t(KC) * imax(NR, NR * G) * 2));
     float* f32 = static_cast<float*>(f32_buf.get(size_t(imax(KC, NR * G)) * 4));
     int g0 = 0, g1 = groups, mb0 = 0, mb1 = mblocks;
-    if (by_cols) g0 = int(int64_t(groups) * tid / nt), g1 = int(int64_t(groups) * (tid + 1) / nt);
-    else mb0 = b0, mb1 = b1;
+    if (by_cols)
+      g0 = int(int64_t(groups) * tid / nt), g1 = int(int64_t(groups) * (tid + 1) / nt);
+    else
+      mb0 = b0, mb1 = b1;
     for (int g = g0; g < g1 && mb1 > mb0; g++) {
       int c0 = g * gcols, nc = imin(gcols, Ncols - c0), npan = (nc + NR - 1) / NR;
       for (int k0 = 0; k0 < Kred; k0 += KC) {
@@ -321,11 +351,13 @@ void gemm(float* C, const float* X, const Weights& W, int M, int Ncols, int Kred
         size_t panel = size_t(np) * NR;
         bool load = accumulate || k0 > 0;
         if (Forward)
-          for (int p = 0; p < npan; p++) pack_forward(P + p * panel, W, c0 + p * NR, imin(NR, nc - p * NR), k0, kc, tile, f32);
+          for (int p = 0; p < npan; p++)
+            pack_forward(P + p * panel, W, c0 + p * NR, imin(NR, nc - p * NR), k0, kc, tile, f32);
         else if (W.dt == SF_BF16)
           pack_backward(P, W, c0, nc, k0, kc, CG, tile, f32);
         else
-          for (int p = 0; p < npan; p += G) pack_backward(P + p * panel, W, c0 + p * NR, imin(NR * G, nc - p * NR), k0, kc, G, tile, f32);
+          for (int p = 0; p < npan; p += G)
+            pack_backward(P + p * panel, W, c0 + p * NR, imin(NR * G, nc - p * NR), k0, kc, G, tile, f32);
         NextBlock next;
         if (k0 + KC < Kred) next.start(W, Forward, c0, nc, k0 + KC, imin(KC, Kred - k0 - KC));
         const int per_block = int(next.lines() / size_t(imax(1, mb1 - mb0))) + 1;
@@ -334,7 +366,8 @@ void gemm(float* C, const float* X, const Weights& W, int M, int Ncols, int Kred
           const uint32_t* A = Ap + size_t(mb) * np_all * MR + size_t(k0 / 2) * MR;
           int rows = imin(MR, M - mb * MR);
           float* Cb = C + size_t(mb) * MR * Ncols + c0;
-          for (int p = 0; p < npan; p++) micro_any(rows, Cb + p * NR, size_t(Ncols), A, P + p * panel, np, imin(NR, nc - p * NR), load);
+          for (int p = 0; p < npan; p++)
+            micro_any(rows, Cb + p * NR, size_t(Ncols), A, P + p * panel, np, imin(NR, nc - p * NR), load);
         }
       }
       if (Kred == 0 && !accumulate)
@@ -346,12 +379,14 @@ void gemm(float* C, const float* X, const Weights& W, int M, int Ncols, int Kred
 
 bool uses_bf16(int wt) { return wt == SF_BF16 || is_quant_dtype(wt); }
 
-bool matmul_forward_bf16(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate, int threads) {
+bool matmul_forward_bf16(float* out, const float* x, const void* w, int wt, int M, int N, int K, bool accumulate,
+                         int threads) {
   if (!uses_bf16(wt)) return cpu_kernels_avx512()->matmul_forward(out, x, w, wt, M, N, K, accumulate, threads);
   gemm<true>(out, x, Weights(w, wt, N, K), M, N, K, accumulate, threads);
   return true;
 }
-bool matmul_backward_input_bf16(float* dx, const float* dout, const void* w, int wt, int M, int N, int K, bool accumulate, int threads) {
+bool matmul_backward_input_bf16(float* dx, const float* dout, const void* w, int wt, int M, int N, int K,
+                                bool accumulate, int threads) {
   if (!uses_bf16(wt)) return cpu_kernels_avx512()->matmul_backward_input(dx, dout, w, wt, M, N, K, accumulate, threads);
   gemm<false>(dx, dout, Weights(w, wt, N, K), M, K, N, accumulate, threads);
   return true;
@@ -361,24 +396,42 @@ bool matmul_backward_input_bf16(float* dx, const float* dout, const void* w, int
 bool wgrad(float* dw, const float* a, const float* b, int M, int N, int K, float alpha, int threads) {
   return cpu_kernels_avx512()->matmul_backward_weight(dw, a, b, M, N, K, alpha, threads);
 }
-bool attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads) {
+bool attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV,
+              int D, int threads) {
   return cpu_kernels_avx512()->attention_forward(out, lse, q, k, v, B, Tn, NH, KV, D, threads);
 }
-bool attn_bwd(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q, const float* k, const float* v, int B, int Tn, int NH, int KV, int D, int threads) {
+bool attn_bwd(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* q, const float* k,
+              const float* v, int B, int Tn, int NH, int KV, int D, int threads) {
   return cpu_kernels_avx512()->attention_backward(dq, dk, dv, dout, lse, q, k, v, B, Tn, NH, KV, D, threads);
 }
 bool xent(float* logits, const int32_t* labels, int Nc, int V, float scale, bool grad, double* loss, int threads) {
   return cpu_kernels_avx512()->softmax_xent_rows(logits, labels, Nc, V, scale, grad, loss, threads);
 }
-void swiglu_f(float* out, const float* g, const float* u, size_t n, int threads) { cpu_kernels_avx512()->swiglu_forward(out, g, u, n, threads); }
+void swiglu_f(float* out, const float* g, const float* u, size_t n, int threads) {
+  cpu_kernels_avx512()->swiglu_forward(out, g, u, n, threads);
+}
 void swiglu_b(float* dg, float* du, const float* dout, const float* g, const float* u, size_t n, int threads) {
   cpu_kernels_avx512()->swiglu_backward(dg, du, dout, g, u, n, threads);
 }
-void drop_f(float* out, const float* x, size_t n, float p, uint64_t key, int threads) { cpu_kernels_avx512()->dropout_forward(out, x, n, p, key, threads); }
-void drop_b(float* dx, const float* dout, size_t n, float p, uint64_t key, int threads) { cpu_kernels_avx512()->dropout_backward(dx, dout, n, p, key, threads); }
+void drop_f(float* out, const float* x, size_t n, float p, uint64_t key, int threads) {
+  cpu_kernels_avx512()->dropout_forward(out, x, n, p, key, threads);
+}
+void drop_b(float* dx, const float* dout, size_t n, float p, uint64_t key, int threads) {
+  cpu_kernels_avx512()->dropout_backward(dx, dout, n, p, key, threads);
+}
 bool deq(float* out, const void* w, int dt, int64_t n) { return cpu_kernels_avx512()->dequantize(out, w, dt, n); }
 
-const CpuKernels kTable = {matmul_forward_bf16, matmul_backward_input_bf16, wgrad, attn_fwd, attn_bwd, xent, swiglu_f, swiglu_b, drop_f, drop_b, deq};
+const CpuKernels kTable = {matmul_forward_bf16,
+                           matmul_backward_input_bf16,
+                           wgrad,
+                           attn_fwd,
+                           attn_bwd,
+                           xent,
+                           swiglu_f,
+                           swiglu_b,
+                           drop_f,
+                           drop_b,
+                           deq};
 
 }  // namespace
 

@@ -16,7 +16,8 @@
 
 namespace sf::cpu {
 
-template <typename T> class Ops {
+template <typename T>
+class Ops {
  public:
   using act_t = T;    // activations
   using stat_t = T;   // rstd, lse, RoPE table, logits
@@ -48,17 +49,21 @@ template <typename T> class Ops {
 
   // ---- the step's operations (N = B·T tokens) ------------------------------------------------------------------
   /** out[N, C] = wte[ids[n], :] (embeddings frozen: no backward). */
-  void encoder_forward(T* out, const int32_t* ids, const sf_tensor& wte, int N, int C) { sf::encoder_forward(out, ids, N, wte.data, wte.dtype, C); }
+  void encoder_forward(T* out, const int32_t* ids, const sf_tensor& wte, int N, int C) {
+    sf::encoder_forward(out, ids, N, wte.data, wte.dtype, C);
+  }
   /** out[N, C] = x · rstd · w, rstd[n] = 1/√(mean(x[n]²) + eps). */
   void rmsnorm_forward(T* out, T* rstd, const T* x, const sf_tensor& w, int N, int C, float eps) {
     sf::rmsnorm_forward(out, rstd, x, w.data, w.dtype, N, C, eps, threads_);
   }
   /** dx[N, C] (+)= rstd·g − x·rstd³·mean(g·x), g = dout·w (w frozen). */
-  void rmsnorm_backward(T* dx, const T* dout, const T* x, const T* rstd, const sf_tensor& w, int N, int C, bool accumulate) {
+  void rmsnorm_backward(T* dx, const T* dout, const T* x, const T* rstd, const sf_tensor& w, int N, int C,
+                        bool accumulate) {
     sf::rmsnorm_backward(dx, dout, x, rstd, w.data, w.dtype, N, C, accumulate, threads_);
   }
   /** out[M, N] (+)= x[M, K] · W[N, K]ᵀ (+ bias[N] when bias.data). */
-  void matmul_forward(T* out, const T* x, const sf_tensor& w, const sf_tensor& bias, int M, int N, int K, bool accumulate) {
+  void matmul_forward(T* out, const T* x, const sf_tensor& w, const sf_tensor& bias, int M, int N, int K,
+                      bool accumulate) {
     sf::matmul_forward(out, x, w.data, w.dtype, bias.data, bias.dtype, M, N, K, accumulate, threads_);
   }
   /** dx[M, K] (+)= dout[M, N] · W[N, K] (W frozen). */
@@ -75,26 +80,36 @@ template <typename T> class Ops {
     for (size_t i = 0; i < n; i++) out[i] = x[i] * s;
   }
   /** out = x · keep / (1 − p); dropout_backward: dx += dout · keep / (1 − p) (keep from core/shared.h's hash). */
-  void dropout_forward(T* out, const T* x, size_t n, float p, uint64_t key) { sf::dropout_forward(out, x, n, p, key, threads_); }
-  void dropout_backward(T* dx, const T* dout, size_t n, float p, uint64_t key) { sf::dropout_backward(dx, dout, n, p, key, threads_); }
+  void dropout_forward(T* out, const T* x, size_t n, float p, uint64_t key) {
+    sf::dropout_forward(out, x, n, p, key, threads_);
+  }
+  void dropout_backward(T* dx, const T* dout, size_t n, float p, uint64_t key) {
+    sf::dropout_backward(dx, dout, n, p, key, threads_);
+  }
   /** Rotate-half RoPE in place on x[B, T, heads, D] at positions 0..T−1; cs [T, D/2] (cos, sin) pairs.
    *  rope_backward applies the inverse rotation. */
-  void rope_forward(T* x, const T* cs, int B, int Tn, int heads, int D) { sf::rope_forward(x, cs, B, Tn, heads, D, threads_); }
-  void rope_backward(T* dx, const T* cs, int B, int Tn, int heads, int D) { sf::rope_backward(dx, cs, B, Tn, heads, D, threads_); }
+  void rope_forward(T* x, const T* cs, int B, int Tn, int heads, int D) {
+    sf::rope_forward(x, cs, B, Tn, heads, D, threads_);
+  }
+  void rope_backward(T* dx, const T* cs, int B, int Tn, int heads, int D) {
+    sf::rope_backward(dx, cs, B, Tn, heads, D, threads_);
+  }
   /** Causal GQA: out[B, T, NH·D] from q[B, T, NH·D], k/v[B, T, KV·D]; lse[B, NH, T] kept for the backward. */
   void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D) {
     sf::attention_forward(out, lse, q, k, v, B, Tn, NH, KV, D, threads_);
   }
   /** dq, dk, dv written from dout, P recomputed from q, k, lse. `out` (the forward's output) is what the CUDA twin
    *  takes rowsum(dout∘out) from; the CPU gets the same sum from P and dP and does not read it. */
-  void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* /*out*/, const T* lse, const T* q, const T* k, const T* v, int B,
-                          int Tn, int NH, int KV, int D) {
+  void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* /*out*/, const T* lse, const T* q, const T* k,
+                          const T* v, int B, int Tn, int NH, int KV, int D) {
     sf::attention_backward(dq, dk, dv, dout, lse, q, k, v, B, Tn, NH, KV, D, threads_);
   }
   /** out = silu(g) · u; swiglu_backward: dg = dout·u·σ(g)(1 + g(1 − σ(g))), du = dout·silu(g) (may be in place
    *  over g and u). */
   void swiglu_forward(T* out, const T* g, const T* u, size_t n) { sf::swiglu_forward(out, g, u, n, threads_); }
-  void swiglu_backward(T* dg, T* du, const T* dout, const T* g, const T* u, size_t n) { sf::swiglu_backward(dg, du, dout, g, u, n, threads_); }
+  void swiglu_backward(T* dg, T* du, const T* dout, const T* g, const T* u, size_t n) {
+    sf::swiglu_backward(dg, du, dout, g, u, n, threads_);
+  }
   /** out = a + b (out may be a or b). */
   void residual_forward(T* out, const T* a, const T* b, size_t n) { sf::residual_forward(out, a, b, n, threads_); }
   /** dst[i, :] = src[rows[i], :]; scatter_rows: dst[rows[i], :] = src[i, :] (rows distinct). */
@@ -106,8 +121,8 @@ template <typename T> class Ops {
   }
   /** One chunk of the fused lm_head + cross-entropy: logits[Nc, V] = h·Wᵀ (scratch), returns Σ (logsumexp −
    *  logit[target]); with grad, dh[Nc, C] = (softmax − onehot)·scale · W. */
-  double classifier_forward_backward(T* dh, const T* h, const int32_t* targets, const sf_tensor& w, int Nc, int V, int C, double scale, T* logits,
-                                     bool grad) {
+  double classifier_forward_backward(T* dh, const T* h, const int32_t* targets, const sf_tensor& w, int Nc, int V,
+                                     int C, double scale, T* logits, bool grad) {
     return sf::classifier_forward_backward(dh, h, targets, w.data, w.dtype, Nc, V, C, T(scale), logits, grad, threads_);
   }
   /** logits[Nc, V] = h[Nc, C] · Wᵀ (the logits() read-out). */
@@ -117,8 +132,8 @@ template <typename T> class Ops {
   /** Σ g² in double, in a fixed order. */
   double global_norm_squared(const T* g, size_t n) { return sf::global_norm_squared(g, n); }
   /** PyTorch AdamW step t on the flat buffers, with g scaled by grad_scale (the clip factor). */
-  void adamw_update(T* p, const T* g, T* m, T* v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
-                    double grad_scale) {
+  void adamw_update(T* p, const T* g, T* m, T* v, size_t n, float lr, float beta1, float beta2, float eps,
+                    float weight_decay, int64_t t, double grad_scale) {
     sf::adamw_update(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, t, T(grad_scale), threads_);
   }
   /** dst[i] = src[i] in the activation type (the LoRA working copy; P = T here, so the step never calls it). */

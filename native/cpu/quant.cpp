@@ -195,8 +195,10 @@ bool dequantize_portable(float* out, const void* blocks, int dt, int64_t n, bool
   if (!e || n % e->block != 0) return false;
   sf_to_float_fn g = e->ggml.load();
   if (ggml_ref && !g) return false;
-  if (e->builtin && !ggml_ref) e->builtin(static_cast<const uint8_t*>(blocks), out, n / e->block);
-  else g(blocks, out, n);
+  if (e->builtin && !ggml_ref)
+    e->builtin(static_cast<const uint8_t*>(blocks), out, n / e->block);
+  else
+    g(blocks, out, n);
   return true;
 }
 
@@ -227,16 +229,18 @@ size_t sf_dtype_bytes(int dtype, int64_t n) {
 
 int sf_dtype_from_name(const char* name) {
   // ggml's type names by id (ggml.h: enum ggml_type); removed ids are empty
-  static const char* const kNames[] = {"F32",  "F16",  "Q4_0",  "Q4_1",  "",       "",      "Q5_0",   "Q5_1",   "Q8_0",  "Q8_1",
-                                       "Q2_K", "Q3_K", "Q4_K",  "Q5_K",  "Q6_K",   "Q8_K",  "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
-                                       "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8",   "I16",   "I32",    "I64",    "F64",   "IQ1_M",
-                                       "BF16", "",     "",      "",      "TQ1_0",  "TQ2_0", "",       "",       "",      "MXFP4", "NVFP4"};
+  static const char* const kNames[] = {
+      "F32",   "F16",    "Q4_0",  "Q4_1", "",     "",        "Q5_0",   "Q5_1",    "Q8_0",  "Q8_1",   "Q2_K",
+      "Q3_K",  "Q4_K",   "Q5_K",  "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S",
+      "IQ2_S", "IQ4_XS", "I8",    "I16",  "I32",  "I64",     "F64",    "IQ1_M",   "BF16",  "",       "",
+      "",      "TQ1_0",  "TQ2_0", "",     "",     "",        "MXFP4",  "NVFP4"};
   if (!name) return -1;
   if (std::strcmp(name, "F32") == 0) return SF_F32;
   if (std::strcmp(name, "F16") == 0) return SF_F16;
   if (std::strcmp(name, "BF16") == 0) return SF_BF16;
   for (int t = 0; t < int(sizeof kNames / sizeof kNames[0]); t++)
-    if (*kNames[t] && std::strcmp(name, kNames[t]) == 0) return sf::is_quant_dtype(SF_GGML_TYPE(t)) ? SF_GGML_TYPE(t) : -1;
+    if (*kNames[t] && std::strcmp(name, kNames[t]) == 0)
+      return sf::is_quant_dtype(SF_GGML_TYPE(t)) ? SF_GGML_TYPE(t) : -1;
   return -1;
 }
 

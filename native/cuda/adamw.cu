@@ -39,8 +39,8 @@ void global_norm_squared(float* out, float* partials, const float* g, size_t n, 
 // The CPU's adamw_update, element for element: p *= 1 - lr*wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // p -= step_size * m / (sqrt(v) / bc2s + eps), with step_size = lr / (1 - b1^t) and bc2s = sqrt(1 - b2^t)
 // computed in double on the host.
-__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, size_t n, float b1, float b2, float eps, float decay,
-                             float step_size, float bc2s, float grad_scale) {
+__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, size_t n, float b1, float b2, float eps,
+                             float decay, float step_size, float bc2s, float grad_scale) {
   const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const float grad = g[i] * grad_scale;
@@ -53,20 +53,23 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, size_
   p[i] = w;
 }
 
-void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                  int64_t t, float grad_scale, cudaStream_t s) {
+void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2, float eps,
+                  float weight_decay, int64_t t, float grad_scale, cudaStream_t s) {
   if (n == 0) return;
   const double bc1 = 1.0 - std::pow(double(beta1), double(t)), bc2 = 1.0 - std::pow(double(beta2), double(t));
   const float step_size = float(lr / bc1), bc2s = float(std::sqrt(bc2)), decay = 1.0f - lr * weight_decay;
-  adamw_kernel<<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(p, g, m, v, n, beta1, beta2, eps, decay, step_size, bc2s, grad_scale);
+  adamw_kernel<<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(p, g, m, v, n, beta1, beta2, eps, decay,
+                                                                        step_size, bc2s, grad_scale);
   SF_CUDA_LAUNCHED();
 }
 
-template <typename T> __global__ void convert_kernel(T* dst, const float* src, size_t n) {
+template <typename T>
+__global__ void convert_kernel(T* dst, const float* src, size_t n) {
   const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) dst[i] = from_f32<T>(src[i]);
 }
-template <typename T> void convert(T* dst, const float* src, size_t n, cudaStream_t s) {
+template <typename T>
+void convert(T* dst, const float* src, size_t n, cudaStream_t s) {
   if (n == 0) return;
   convert_kernel<T><<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(dst, src, n);
   SF_CUDA_LAUNCHED();

@@ -19,8 +19,8 @@
 namespace sf::cuda {
 
 namespace {
-constexpr int BR = 32;  // query rows per tile
-constexpr int BC = 32;  // key rows per tile (the causal tile walk relies on BR == BC)
+constexpr int BR = 32;        // query rows per tile
+constexpr int BC = 32;        // key rows per tile (the causal tile walk relies on BR == BC)
 constexpr int THREADS = 128;  // 4 threads per row
 static_assert(BR == BC && BR * 4 == THREADS, "tile shape");
 
@@ -44,14 +44,13 @@ __device__ __forceinline__ void load_tile(float* s, const T* x, long long base, 
 }  // namespace
 
 template <typename T, int D>
-__global__ void __launch_bounds__(THREADS)
-    attention_forward_kernel(T* out, float* lse, const T* q, const T* k, const T* v, int Tn, int H, int Hkv,
-                             float scale) {
+__global__ void __launch_bounds__(THREADS) attention_forward_kernel(T* out, float* lse, const T* q, const T* k,
+                                                                    const T* v, int Tn, int H, int Hkv, float scale) {
   extern __shared__ float smem[];
-  float* Qs = smem;                 // [BR][D+1], pre-scaled by 1/sqrt(D)
-  float* Ks = Qs + BR * (D + 1);    // [BC][D+1]
-  float* Vs = Ks + BC * (D + 1);    // [BC][D+1]
-  float* Ps = Vs + BC * (D + 1);    // [BR][BC+1]
+  float* Qs = smem;                           // [BR][D+1], pre-scaled by 1/sqrt(D)
+  float* Ks = Qs + BR * (D + 1);              // [BC][D+1]
+  float* Vs = Ks + BC * (D + 1);              // [BC][D+1]
+  float* Ps = Vs + BC * (D + 1);              // [BR][BC+1]
   const int qt = gridDim.x - 1 - blockIdx.x;  // longest (latest) tiles first
   const int h = blockIdx.y, b = blockIdx.z, hk = h / (H / Hkv);
   const int r = threadIdx.x / 4, ql = threadIdx.x % 4;
@@ -132,14 +131,14 @@ __global__ void __launch_bounds__(THREADS)
     attention_backward_dkv_kernel(T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const float* lse,
                                   const float* dsum, int Tn, int H, int Hkv, float scale) {
   extern __shared__ float smem[];
-  float* Ks = smem;                   // [BC][D+1]
-  float* Vs = Ks + BC * (D + 1);      // [BC][D+1]
-  float* Qs = Vs + BC * (D + 1);      // [BR][D+1], pre-scaled
-  float* dOs = Qs + BR * (D + 1);     // [BR][D+1]
-  float* Ps = dOs + BR * (D + 1);     // [BC][BR+1]
-  float* dSs = Ps + BC * (BR + 1);    // [BC][BR+1]
-  float* lse_s = dSs + BC * (BR + 1); // [BR]
-  float* dsum_s = lse_s + BR;         // [BR]
+  float* Ks = smem;                    // [BC][D+1]
+  float* Vs = Ks + BC * (D + 1);       // [BC][D+1]
+  float* Qs = Vs + BC * (D + 1);       // [BR][D+1], pre-scaled
+  float* dOs = Qs + BR * (D + 1);      // [BR][D+1]
+  float* Ps = dOs + BR * (D + 1);      // [BC][BR+1]
+  float* dSs = Ps + BC * (BR + 1);     // [BC][BR+1]
+  float* lse_s = dSs + BC * (BR + 1);  // [BR]
+  float* dsum_s = lse_s + BR;          // [BR]
   const int kt = blockIdx.x, hk = blockIdx.y, b = blockIdx.z, G = H / Hkv;
   const int j = threadIdx.x / 4, ql = threadIdx.x % 4;
   const int k0 = kt * BC, tk = k0 + j;
@@ -209,11 +208,11 @@ __global__ void __launch_bounds__(THREADS)
     attention_backward_dq_kernel(T* dq, const T* dout, const T* q, const T* k, const T* v, const float* lse,
                                  const float* dsum, int Tn, int H, int Hkv, float scale) {
   extern __shared__ float smem[];
-  float* Qs = smem;                 // [BR][D+1], pre-scaled
-  float* dOs = Qs + BR * (D + 1);   // [BR][D+1]
-  float* Ks = dOs + BR * (D + 1);   // [BC][D+1]
-  float* Vs = Ks + BC * (D + 1);    // [BC][D+1]
-  float* dSs = Vs + BC * (D + 1);   // [BR][BC+1]
+  float* Qs = smem;                // [BR][D+1], pre-scaled
+  float* dOs = Qs + BR * (D + 1);  // [BR][D+1]
+  float* Ks = dOs + BR * (D + 1);  // [BC][D+1]
+  float* Vs = Ks + BC * (D + 1);   // [BC][D+1]
+  float* dSs = Vs + BC * (D + 1);  // [BR][BC+1]
   const int qt = gridDim.x - 1 - blockIdx.x;
   const int h = blockIdx.y, b = blockIdx.z, hk = h / (H / Hkv);
   const int i = threadIdx.x / 4, ql = threadIdx.x % 4;
@@ -264,14 +263,17 @@ __global__ void __launch_bounds__(THREADS)
 }
 
 namespace {
-template <typename Kernel> void allow_smem(Kernel kernel, size_t bytes) {
+template <typename Kernel>
+void allow_smem(Kernel kernel, size_t bytes) {
   if (bytes > 48 * 1024)
     SF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 void check_shape(int H, int Hkv, int D) {
-  if (Hkv <= 0 || H % Hkv != 0) throw Error(SF_ERR_INVALID_ARGUMENT, "attention: numHeads must be a multiple of numKvHeads");
+  if (Hkv <= 0 || H % Hkv != 0)
+    throw Error(SF_ERR_INVALID_ARGUMENT, "attention: numHeads must be a multiple of numKvHeads");
   if (D != 16 && D != 32 && D != 64 && D != 128)
-    throw Error(SF_ERR_UNSUPPORTED, "attention: the CUDA engine supports head_dim 16, 32, 64 or 128, got " + std::to_string(D));
+    throw Error(SF_ERR_UNSUPPORTED,
+                "attention: the CUDA engine supports head_dim 16, 32, 64 or 128, got " + std::to_string(D));
 }
 
 template <typename T, int D>
@@ -289,13 +291,13 @@ void backward_d(T* dq, T* dk, T* dv, float* dsum, const T* dout, const T* out, c
   const float scale = 1.0f / sqrtf(D);
   const size_t kv_bytes = (4 * BR * (D + 1) + 2 * BC * (BR + 1) + 2 * BR) * sizeof(float);
   allow_smem(attention_backward_dkv_kernel<T, D>, kv_bytes);
-  attention_backward_dkv_kernel<T, D><<<dim3(ceil_div(Tn, BC), Hkv, B), THREADS, kv_bytes, s>>>(
-      dk, dv, dout, q, k, v, lse, dsum, Tn, H, Hkv, scale);
+  attention_backward_dkv_kernel<T, D>
+      <<<dim3(ceil_div(Tn, BC), Hkv, B), THREADS, kv_bytes, s>>>(dk, dv, dout, q, k, v, lse, dsum, Tn, H, Hkv, scale);
   SF_CUDA_LAUNCHED();
   const size_t q_bytes = (4 * BR * (D + 1) + BR * (BC + 1)) * sizeof(float);
   allow_smem(attention_backward_dq_kernel<T, D>, q_bytes);
-  attention_backward_dq_kernel<T, D><<<dim3(ceil_div(Tn, BR), H, B), THREADS, q_bytes, s>>>(
-      dq, dout, q, k, v, lse, dsum, Tn, H, Hkv, scale);
+  attention_backward_dq_kernel<T, D>
+      <<<dim3(ceil_div(Tn, BR), H, B), THREADS, q_bytes, s>>>(dq, dout, q, k, v, lse, dsum, Tn, H, Hkv, scale);
   SF_CUDA_LAUNCHED();
 }
 }  // namespace
@@ -320,16 +322,24 @@ void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, i
     if (use_tensor_cores(D)) return attention_forward_tc(out, lse, q, k, v, B, Tn, H, Hkv, D, s);
   }
   switch (D) {
-    case 16: forward_d<T, 16>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
-    case 32: forward_d<T, 32>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
-    case 64: forward_d<T, 64>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
-    default: forward_d<T, 128>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
+    case 16:
+      forward_d<T, 16>(out, lse, q, k, v, B, Tn, H, Hkv, s);
+      break;
+    case 32:
+      forward_d<T, 32>(out, lse, q, k, v, B, Tn, H, Hkv, s);
+      break;
+    case 64:
+      forward_d<T, 64>(out, lse, q, k, v, B, Tn, H, Hkv, s);
+      break;
+    default:
+      forward_d<T, 128>(out, lse, q, k, v, B, Tn, H, Hkv, s);
+      break;
   }
 }
 
 template <typename T>
-void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const float* lse, const T* q, const T* k, const T* v, int B, int Tn,
-                        int H, int Hkv, int D, float* dsum, cudaStream_t s) {
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const float* lse, const T* q, const T* k,
+                        const T* v, int B, int Tn, int H, int Hkv, int D, float* dsum, cudaStream_t s) {
   check_shape(H, Hkv, D);
   const long long rows = static_cast<long long>(B) * Tn * H;
   attention_dsum_kernel<T><<<ceil_div(rows, 8), 256, 0, s>>>(dsum, dout, out, B, Tn, H, D);
@@ -338,18 +348,25 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const 
     if (use_tensor_cores(D)) return attention_backward_tc(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, D, s);
   }
   switch (D) {
-    case 16: backward_d<T, 16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s); break;
-    case 32: backward_d<T, 32>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s); break;
-    case 64: backward_d<T, 64>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s); break;
-    default: backward_d<T, 128>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s); break;
+    case 16:
+      backward_d<T, 16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s);
+      break;
+    case 32:
+      backward_d<T, 32>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s);
+      break;
+    case 64:
+      backward_d<T, 64>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s);
+      break;
+    default:
+      backward_d<T, 128>(dq, dk, dv, dsum, dout, out, q, k, v, lse, B, Tn, H, Hkv, s);
+      break;
   }
 }
 
-#define SF_INSTANTIATE(T)                                                                                  \
-  template void attention_forward<T>(T*, float*, const T*, const T*, const T*, int, int, int, int, int,   \
-                                     cudaStream_t);                                                       \
-  template void attention_backward<T>(T*, T*, T*, const T*, const T*, const float*, const T*, const T*, const T*, \
-                                      int, int, int, int, int, float*, cudaStream_t);
+#define SF_INSTANTIATE(T)                                                                                              \
+  template void attention_forward<T>(T*, float*, const T*, const T*, const T*, int, int, int, int, int, cudaStream_t); \
+  template void attention_backward<T>(T*, T*, T*, const T*, const T*, const float*, const T*, const T*, const T*, int, \
+                                      int, int, int, int, float*, cudaStream_t);
 SF_INSTANTIATE(float)
 SF_INSTANTIATE(nv_bf16)
 #undef SF_INSTANTIATE

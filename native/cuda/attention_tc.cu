@@ -21,13 +21,19 @@ namespace sf::cuda {
 
 namespace {
 using namespace nvcuda;
-constexpr int TR = 64;        // rows per tile (queries or keys)
-constexpr int WARPS = 4;      // 16 rows each
+constexpr int TR = 64;    // rows per tile (queries or keys)
+constexpr int WARPS = 4;  // 16 rows each
 constexpr int THREADS = WARPS * 32;
-constexpr int LDS = TR + 4;   // F32 score tile pitch
-constexpr int LDP = TR + 8;   // BF16 probability tile pitch
-template <int D> __host__ __device__ constexpr int ldh() { return D + 8; }   // BF16 Q/K/V/dO tile pitch
-template <int D> __host__ __device__ constexpr int ldo() { return D + 4; }   // F32 [16, D] accumulator pitch
+constexpr int LDS = TR + 4;  // F32 score tile pitch
+constexpr int LDP = TR + 8;  // BF16 probability tile pitch
+template <int D>
+__host__ __device__ constexpr int ldh() {
+  return D + 8;
+}  // BF16 Q/K/V/dO tile pitch
+template <int D>
+__host__ __device__ constexpr int ldo() {
+  return D + 4;
+}  // F32 [16, D] accumulator pitch
 
 using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, nv_bf16, wmma::row_major>;
 using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 16, nv_bf16, wmma::row_major>;
@@ -35,7 +41,8 @@ using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, 16, nv_bf16, wmma::col_m
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 // rows [t0, t0 + TR) of one head (row stride `stride`) into s[TR][D + 8], 16-byte copies, zeros past Tn
-template <int D> __device__ __forceinline__ void load_tile_tc(nv_bf16* s, const nv_bf16* x, long long base, int stride, int t0, int Tn) {
+template <int D>
+__device__ __forceinline__ void load_tile_tc(nv_bf16* s, const nv_bf16* x, long long base, int stride, int t0, int Tn) {
   constexpr int CH = D / 8;
   for (int e = threadIdx.x; e < TR * CH; e += THREADS) {
     const int i = e / CH, c = (e % CH) * 8, t = t0 + i;
@@ -46,7 +53,8 @@ template <int D> __device__ __forceinline__ void load_tile_tc(nv_bf16* s, const 
 }
 
 // out[16, 64] (F32, pitch LDS) = A[16 rows of a, D] . B[64 rows of b, D]^T
-template <int D> __device__ __forceinline__ void scores_16x64(float* out, const nv_bf16* a, const nv_bf16* b) {
+template <int D>
+__device__ __forceinline__ void scores_16x64(float* out, const nv_bf16* a, const nv_bf16* b) {
 #pragma unroll
   for (int n = 0; n < TR / 16; n++) {
     FragC acc;
@@ -64,7 +72,8 @@ template <int D> __device__ __forceinline__ void scores_16x64(float* out, const 
 }
 
 // acc[n] (16 x D as D/16 fragments) += P[16, 64] (BF16, pitch LDP) . X[64, D] (BF16, pitch ldh)
-template <int D> __device__ __forceinline__ void accumulate_16xD(FragC (&acc)[D / 16], const nv_bf16* p, const nv_bf16* x) {
+template <int D>
+__device__ __forceinline__ void accumulate_16xD(FragC (&acc)[D / 16], const nv_bf16* p, const nv_bf16* x) {
 #pragma unroll
   for (int kk = 0; kk < TR / 16; kk++) {
     FragA fa;
@@ -80,8 +89,8 @@ template <int D> __device__ __forceinline__ void accumulate_16xD(FragC (&acc)[D 
 
 // rows of a warp's [16, D] F32 accumulator -> global BF16 (row r at dst + r * stride), rows with valid[r]
 template <int D>
-__device__ __forceinline__ void store_rows(FragC (&acc)[D / 16], float* stage, nv_bf16* dst, long long stride, int rows_left,
-                                           float mul) {
+__device__ __forceinline__ void store_rows(FragC (&acc)[D / 16], float* stage, nv_bf16* dst, long long stride,
+                                           int rows_left, float mul) {
 #pragma unroll
   for (int n = 0; n < D / 16; n++) wmma::store_matrix_sync(stage + n * 16, acc[n], ldo<D>(), wmma::mem_row_major);
   __syncwarp();
@@ -95,8 +104,8 @@ __device__ __forceinline__ void store_rows(FragC (&acc)[D / 16], float* stage, n
 
 template <int D>
 __global__ void __launch_bounds__(THREADS)
-    attention_forward_tc_kernel(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int Tn, int H,
-                                int Hkv, float scale) {
+    attention_forward_tc_kernel(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int Tn,
+                                int H, int Hkv, float scale) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   nv_bf16* Qs = reinterpret_cast<nv_bf16*>(smem_raw);
   nv_bf16* Ks = Qs + TR * ldh<D>();
@@ -177,15 +186,16 @@ __global__ void __launch_bounds__(THREADS)
 
 template <int D>
 __global__ void __launch_bounds__(THREADS)
-    attention_backward_dkv_tc_kernel(nv_bf16* dk, nv_bf16* dv, const nv_bf16* dout, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v,
-                                     const float* lse, const float* dsum, int Tn, int H, int Hkv, float scale) {
+    attention_backward_dkv_tc_kernel(nv_bf16* dk, nv_bf16* dv, const nv_bf16* dout, const nv_bf16* q, const nv_bf16* k,
+                                     const nv_bf16* v, const float* lse, const float* dsum, int Tn, int H, int Hkv,
+                                     float scale) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   nv_bf16* Ks = reinterpret_cast<nv_bf16*>(smem_raw);
   nv_bf16* Vs = Ks + TR * ldh<D>();
   nv_bf16* Qs = Vs + TR * ldh<D>();
   nv_bf16* dOs = Qs + TR * ldh<D>();
-  float* Fall = reinterpret_cast<float*>(dOs + TR * ldh<D>());  // per warp: S^T [16][LDS], dP^T [16][LDS]
-  nv_bf16* Ball = reinterpret_cast<nv_bf16*>(Fall + WARPS * 32 * LDS); // per warp: P^T [16][LDP], dS^T [16][LDP]
+  float* Fall = reinterpret_cast<float*>(dOs + TR * ldh<D>());          // per warp: S^T [16][LDS], dP^T [16][LDS]
+  nv_bf16* Ball = reinterpret_cast<nv_bf16*>(Fall + WARPS * 32 * LDS);  // per warp: P^T [16][LDP], dS^T [16][LDP]
   float* lse_s = reinterpret_cast<float*>(Ball + WARPS * 32 * LDP);
   float* dsum_s = lse_s + TR;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -221,8 +231,8 @@ __global__ void __launch_bounds__(THREADS)
         dsum_s[threadIdx.x] = t < Tn ? dsum_h[t] : 0.0f;
       }
       __syncthreads();
-      scores_16x64<D>(St, Ks + warp * 16 * ldh<D>(), Qs);   // S^T: keys x queries
-      scores_16x64<D>(dPt, Vs + warp * 16 * ldh<D>(), dOs); // dP^T = V dO^T
+      scores_16x64<D>(St, Ks + warp * 16 * ldh<D>(), Qs);    // S^T: keys x queries
+      scores_16x64<D>(dPt, Vs + warp * 16 * ldh<D>(), dOs);  // dP^T = V dO^T
       __syncwarp();
 #pragma unroll 8
       for (int j = 0; j < 32; j++) {
@@ -249,15 +259,16 @@ __global__ void __launch_bounds__(THREADS)
 
 template <int D>
 __global__ void __launch_bounds__(THREADS)
-    attention_backward_dq_tc_kernel(nv_bf16* dq, const nv_bf16* dout, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v,
-                                    const float* lse, const float* dsum, int Tn, int H, int Hkv, float scale) {
+    attention_backward_dq_tc_kernel(nv_bf16* dq, const nv_bf16* dout, const nv_bf16* q, const nv_bf16* k,
+                                    const nv_bf16* v, const float* lse, const float* dsum, int Tn, int H, int Hkv,
+                                    float scale) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   nv_bf16* Qs = reinterpret_cast<nv_bf16*>(smem_raw);
   nv_bf16* dOs = Qs + TR * ldh<D>();
   nv_bf16* Ks = dOs + TR * ldh<D>();
   nv_bf16* Vs = Ks + TR * ldh<D>();
-  float* Fall = reinterpret_cast<float*>(Vs + TR * ldh<D>());   // per warp: S [16][LDS], dP [16][LDS]
-  nv_bf16* Ball = reinterpret_cast<nv_bf16*>(Fall + WARPS * 32 * LDS); // per warp: dS [16][LDP]
+  float* Fall = reinterpret_cast<float*>(Vs + TR * ldh<D>());           // per warp: S [16][LDS], dP [16][LDS]
+  nv_bf16* Ball = reinterpret_cast<nv_bf16*>(Fall + WARPS * 32 * LDS);  // per warp: dS [16][LDP]
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int qt = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z, hk = h / (H / Hkv);
   const int q0 = qt * TR;
@@ -302,37 +313,39 @@ __global__ void __launch_bounds__(THREADS)
 }
 
 namespace {
-template <typename Kernel> void allow_smem_tc(Kernel kernel, size_t bytes) {
+template <typename Kernel>
+void allow_smem_tc(Kernel kernel, size_t bytes) {
   if (bytes > 48 * 1024)
     SF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 
-template <int D> void forward_tc(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int B, int Tn, int H,
-                                 int Hkv, cudaStream_t s) {
+template <int D>
+void forward_tc(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int B, int Tn, int H,
+                int Hkv, cudaStream_t s) {
   const size_t bytes = 3 * TR * ldh<D>() * sizeof(nv_bf16) + WARPS * 16 * LDS * sizeof(float) +
                        WARPS * 16 * LDP * sizeof(nv_bf16) + WARPS * 16 * ldo<D>() * sizeof(float);
   allow_smem_tc(attention_forward_tc_kernel<D>, bytes);
-  attention_forward_tc_kernel<D><<<dim3(ceil_div(Tn, TR), H, B), THREADS, bytes, s>>>(out, lse, q, k, v, Tn, H, Hkv,
-                                                                                       1.0f / sqrtf(float(D)));
+  attention_forward_tc_kernel<D>
+      <<<dim3(ceil_div(Tn, TR), H, B), THREADS, bytes, s>>>(out, lse, q, k, v, Tn, H, Hkv, 1.0f / sqrtf(float(D)));
   SF_CUDA_LAUNCHED();
 }
 
 template <int D>
-void backward_tc(nv_bf16* dq, nv_bf16* dk, nv_bf16* dv, const float* dsum, const nv_bf16* dout, const nv_bf16* q, const nv_bf16* k,
-                 const nv_bf16* v, const float* lse, int B, int Tn, int H, int Hkv, cudaStream_t s) {
+void backward_tc(nv_bf16* dq, nv_bf16* dk, nv_bf16* dv, const float* dsum, const nv_bf16* dout, const nv_bf16* q,
+                 const nv_bf16* k, const nv_bf16* v, const float* lse, int B, int Tn, int H, int Hkv, cudaStream_t s) {
   static_assert(16 * ldo<D>() <= 32 * LDS, "the staging tile must fit in the score tiles it reuses");
   const float scale = 1.0f / sqrtf(float(D));
   const size_t kv_bytes = 4 * TR * ldh<D>() * sizeof(nv_bf16) + WARPS * 32 * LDS * sizeof(float) +
                           WARPS * 32 * LDP * sizeof(nv_bf16) + 2 * TR * sizeof(float);
   allow_smem_tc(attention_backward_dkv_tc_kernel<D>, kv_bytes);
-  attention_backward_dkv_tc_kernel<D><<<dim3(ceil_div(Tn, TR), Hkv, B), THREADS, kv_bytes, s>>>(
-      dk, dv, dout, q, k, v, lse, dsum, Tn, H, Hkv, scale);
+  attention_backward_dkv_tc_kernel<D>
+      <<<dim3(ceil_div(Tn, TR), Hkv, B), THREADS, kv_bytes, s>>>(dk, dv, dout, q, k, v, lse, dsum, Tn, H, Hkv, scale);
   SF_CUDA_LAUNCHED();
-  const size_t q_bytes = 4 * TR * ldh<D>() * sizeof(nv_bf16) + WARPS * 32 * LDS * sizeof(float) +
-                         WARPS * 16 * LDP * sizeof(nv_bf16);
+  const size_t q_bytes =
+      4 * TR * ldh<D>() * sizeof(nv_bf16) + WARPS * 32 * LDS * sizeof(float) + WARPS * 16 * LDP * sizeof(nv_bf16);
   allow_smem_tc(attention_backward_dq_tc_kernel<D>, q_bytes);
-  attention_backward_dq_tc_kernel<D><<<dim3(ceil_div(Tn, TR), H, B), THREADS, q_bytes, s>>>(dq, dout, q, k, v, lse,
-                                                                                          dsum, Tn, H, Hkv, scale);
+  attention_backward_dq_tc_kernel<D>
+      <<<dim3(ceil_div(Tn, TR), H, B), THREADS, q_bytes, s>>>(dq, dout, q, k, v, lse, dsum, Tn, H, Hkv, scale);
   SF_CUDA_LAUNCHED();
 }
 }  // namespace
@@ -349,24 +362,40 @@ size_t attention_tc_smem_bytes(int D) {
   return std::max(fwd(D + 8, D + 4), dkv(D + 8));  // the dQ kernel needs less than the dK/dV one
 }
 
-void attention_forward_tc(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int B, int Tn, int H,
-                          int Hkv, int D, cudaStream_t s) {
+void attention_forward_tc(nv_bf16* out, float* lse, const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, int B, int Tn,
+                          int H, int Hkv, int D, cudaStream_t s) {
   switch (D) {
-    case 16: forward_tc<16>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
-    case 32: forward_tc<32>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
-    case 64: forward_tc<64>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
-    default: forward_tc<128>(out, lse, q, k, v, B, Tn, H, Hkv, s); break;
+    case 16:
+      forward_tc<16>(out, lse, q, k, v, B, Tn, H, Hkv, s);
+      break;
+    case 32:
+      forward_tc<32>(out, lse, q, k, v, B, Tn, H, Hkv, s);
+      break;
+    case 64:
+      forward_tc<64>(out, lse, q, k, v, B, Tn, H, Hkv, s);
+      break;
+    default:
+      forward_tc<128>(out, lse, q, k, v, B, Tn, H, Hkv, s);
+      break;
   }
 }
 
-void attention_backward_tc(nv_bf16* dq, nv_bf16* dk, nv_bf16* dv, const float* dsum, const nv_bf16* dout, const nv_bf16* q,
-                           const nv_bf16* k, const nv_bf16* v, const float* lse, int B, int Tn, int H, int Hkv, int D,
-                           cudaStream_t s) {
+void attention_backward_tc(nv_bf16* dq, nv_bf16* dk, nv_bf16* dv, const float* dsum, const nv_bf16* dout,
+                           const nv_bf16* q, const nv_bf16* k, const nv_bf16* v, const float* lse, int B, int Tn, int H,
+                           int Hkv, int D, cudaStream_t s) {
   switch (D) {
-    case 16: backward_tc<16>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s); break;
-    case 32: backward_tc<32>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s); break;
-    case 64: backward_tc<64>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s); break;
-    default: backward_tc<128>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s); break;
+    case 16:
+      backward_tc<16>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s);
+      break;
+    case 32:
+      backward_tc<32>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s);
+      break;
+    case 64:
+      backward_tc<64>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s);
+      break;
+    default:
+      backward_tc<128>(dq, dk, dv, dsum, dout, q, k, v, lse, B, Tn, H, Hkv, s);
+      break;
   }
 }
 

@@ -16,7 +16,8 @@ namespace sf::cuda {
 inline void check_cuda(cudaError_t e, const char* what, const char* file, int line) {
   if (e != cudaSuccess)
     throw Error(e == cudaErrorMemoryAllocation ? SF_ERR_OUT_OF_MEMORY : SF_ERR_DEVICE,
-                std::string("CUDA error: ") + cudaGetErrorString(e) + " (" + what + " at " + file + ":" + std::to_string(line) + ")");
+                std::string("CUDA error: ") + cudaGetErrorString(e) + " (" + what + " at " + file + ":" +
+                    std::to_string(line) + ")");
 }
 #define SF_CUDA_CHECK(expr) ::sf::cuda::check_cuda((expr), #expr, __FILE__, __LINE__)
 #define SF_CUDA_LAUNCHED() ::sf::cuda::check_cuda(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
@@ -29,19 +30,29 @@ __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(nv_bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
 
-template <typename T> __device__ __forceinline__ T from_f32(float x);
-template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
-template <> __device__ __forceinline__ nv_bf16 from_f32<nv_bf16>(float x) { return __float2bfloat16_rn(x); }
+template <typename T>
+__device__ __forceinline__ T from_f32(float x);
+template <>
+__device__ __forceinline__ float from_f32<float>(float x) {
+  return x;
+}
+template <>
+__device__ __forceinline__ nv_bf16 from_f32<nv_bf16>(float x) {
+  return __float2bfloat16_rn(x);
+}
 
 // 16 bytes of T, for vectorised loads and stores (8 BF16 or 4 F32 per access).
-template <typename T> struct alignas(16) Packed {
+template <typename T>
+struct alignas(16) Packed {
   static constexpr int size = 16 / sizeof(T);
   T v[size];
 };
-template <typename T> __device__ __forceinline__ Packed<T> load_packed(const T* p) {
+template <typename T>
+__device__ __forceinline__ Packed<T> load_packed(const T* p) {
   return *reinterpret_cast<const Packed<T>*>(p);
 }
-template <typename T> __device__ __forceinline__ void store_packed(T* p, const Packed<T>& v) {
+template <typename T>
+__device__ __forceinline__ void store_packed(T* p, const Packed<T>& v) {
   *reinterpret_cast<Packed<T>*>(p) = v;
 }
 
@@ -72,7 +83,8 @@ __device__ __forceinline__ float block_sum(float v) {
 
 // Load/store V consecutive elements of T as F32 (V = Packed<T>::size uses one 16-byte access; V = 1 is
 // the fallback for rows whose length is not a multiple of the packet).
-template <int V, typename T> __device__ __forceinline__ void load_f32(float (&out)[V], const T* p) {
+template <int V, typename T>
+__device__ __forceinline__ void load_f32(float (&out)[V], const T* p) {
   if constexpr (V == Packed<T>::size) {
     const Packed<T> pk = load_packed(p);
 #pragma unroll
@@ -82,7 +94,8 @@ template <int V, typename T> __device__ __forceinline__ void load_f32(float (&ou
     for (int i = 0; i < V; i++) out[i] = to_f32(p[i]);
   }
 }
-template <int V, typename T> __device__ __forceinline__ void store_f32(T* p, const float (&in)[V]) {
+template <int V, typename T>
+__device__ __forceinline__ void store_f32(T* p, const float (&in)[V]) {
   if constexpr (V == Packed<T>::size) {
     Packed<T> pk;
 #pragma unroll

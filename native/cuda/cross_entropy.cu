@@ -70,26 +70,30 @@ void cross_entropy_forward_backward(float* losses, T* dlogits, const float* logi
   SF_CUDA_LAUNCHED();
 }
 
-template <typename T> __global__ void gather_rows_kernel(T* dst, const T* src, const int32_t* rows, int n, int C) {
+template <typename T>
+__global__ void gather_rows_kernel(T* dst, const T* src, const int32_t* rows, int n, int C) {
   const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= static_cast<long long>(n) * C) return;
   const int i = static_cast<int>(idx / C), c = static_cast<int>(idx % C);
   dst[idx] = src[static_cast<long long>(rows[i]) * C + c];
 }
-template <typename T> void gather_rows(T* dst, const T* src, const int32_t* rows, int n, int C, cudaStream_t s) {
+template <typename T>
+void gather_rows(T* dst, const T* src, const int32_t* rows, int n, int C, cudaStream_t s) {
   if (n == 0) return;
   gather_rows_kernel<T><<<ceil_div(static_cast<long long>(n) * C, 256), 256, 0, s>>>(dst, src, rows, n, C);
   SF_CUDA_LAUNCHED();
 }
 
 // rows are distinct (each labelled position appears once), so there are no write conflicts.
-template <typename T> __global__ void scatter_rows_kernel(T* dst, const T* src, const int32_t* rows, int n, int C) {
+template <typename T>
+__global__ void scatter_rows_kernel(T* dst, const T* src, const int32_t* rows, int n, int C) {
   const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= static_cast<long long>(n) * C) return;
   const int i = static_cast<int>(idx / C), c = static_cast<int>(idx % C);
   dst[static_cast<long long>(rows[i]) * C + c] = src[idx];
 }
-template <typename T> void scatter_rows(T* dst, const T* src, const int32_t* rows, int n, int C, cudaStream_t s) {
+template <typename T>
+void scatter_rows(T* dst, const T* src, const int32_t* rows, int n, int C, cudaStream_t s) {
   if (n == 0) return;
   scatter_rows_kernel<T><<<ceil_div(static_cast<long long>(n) * C, 256), 256, 0, s>>>(dst, src, rows, n, C);
   SF_CUDA_LAUNCHED();
@@ -106,10 +110,10 @@ void sum_f32(float* out, const float* in, int n, cudaStream_t s) {
   SF_CUDA_LAUNCHED();
 }
 
-#define SF_INSTANTIATE(T)                                                                                       \
-  template void cross_entropy_forward_backward<T>(float*, T*, const float*, const int32_t*, int, int, float,    \
-                                                  cudaStream_t);                                               \
-  template void gather_rows<T>(T*, const T*, const int32_t*, int, int, cudaStream_t);                          \
+#define SF_INSTANTIATE(T)                                                                                    \
+  template void cross_entropy_forward_backward<T>(float*, T*, const float*, const int32_t*, int, int, float, \
+                                                  cudaStream_t);                                             \
+  template void gather_rows<T>(T*, const T*, const int32_t*, int, int, cudaStream_t);                        \
   template void scatter_rows<T>(T*, const T*, const int32_t*, int, int, cudaStream_t);
 SF_INSTANTIATE(float)
 SF_INSTANTIATE(nv_bf16)

@@ -8,7 +8,8 @@
 
 namespace sf::cuda {
 
-template <typename T> __global__ void lora_dropout_forward_kernel(T* xd, const T* x, size_t n, float p, uint64_t key) {
+template <typename T>
+__global__ void lora_dropout_forward_kernel(T* xd, const T* x, size_t n, float p, uint64_t key) {
   const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   xd[i] = dropout_keep(key, i, p) ? from_f32<T>(to_f32(x[i]) / (1.0f - p)) : from_f32<T>(0.0f);
@@ -21,7 +22,8 @@ __global__ void lora_dropout_backward_kernel(T* dx, const T* dxd, size_t n, floa
   if (dropout_keep(key, i, p)) dx[i] = from_f32<T>(to_f32(dx[i]) + to_f32(dxd[i]) / (1.0f - p));
 }
 
-template <typename T> void dropout_forward(T* xd, const T* x, size_t n, float p, uint64_t key, cudaStream_t s) {
+template <typename T>
+void dropout_forward(T* xd, const T* x, size_t n, float p, uint64_t key, cudaStream_t s) {
   if (n == 0) return;
   lora_dropout_forward_kernel<T><<<ceil_div(static_cast<long long>(n), 256), 256, 0, s>>>(xd, x, n, p, key);
   SF_CUDA_LAUNCHED();
@@ -33,7 +35,7 @@ void dropout_backward(T* dx, const T* dxd, size_t n, float p, uint64_t key, cuda
   SF_CUDA_LAUNCHED();
 }
 
-#define SF_INSTANTIATE(T)                                                                   \
+#define SF_INSTANTIATE(T)                                                                \
   template void dropout_forward<T>(T*, const T*, size_t, float, uint64_t, cudaStream_t); \
   template void dropout_backward<T>(T*, const T*, size_t, float, uint64_t, cudaStream_t);
 SF_INSTANTIATE(float)

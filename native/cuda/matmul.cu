@@ -46,47 +46,51 @@ void Blas::gemm(bool transA, bool transB, int M, int N, int K, float alpha, cons
   if (M == 0 || N == 0) return;
   const int lda = transA ? M : K;
   const int ldb = transB ? K : N;
-  check_blas(cublasGemmEx(as_handle(handle_), transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
-                          N, M, K, &alpha, B, cuda_type(ab), ldb, A, cuda_type(ab), lda, &beta, C, cuda_type(c), N,
+  check_blas(cublasGemmEx(as_handle(handle_), transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, N,
+                          M, K, &alpha, B, cuda_type(ab), ldb, A, cuda_type(ab), lda, &beta, C, cuda_type(c), N,
                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
              "cublasGemmEx");
 }
 
 template <typename T>
-void matmul_forward(T* out, const T* x, const T* w, const T* bias, int M, int N, int K, bool accumulate, Blas& blas, cudaStream_t s) {
+void matmul_forward(T* out, const T* x, const T* w, const T* bias, int M, int N, int K, bool accumulate, Blas& blas,
+                    cudaStream_t s) {
   constexpr ElemType t = elem_type_of<T>();
   blas.gemm(false, true, M, N, K, 1.0f, x, w, t, accumulate ? 1.0f : 0.0f, out, t);
   if (bias) bias_forward(out, bias, M, N, s);
 }
 
-template <typename T> void matmul_backward_input(T* dx, const T* dout, const T* w, int M, int N, int K, bool accumulate, Blas& blas) {
+template <typename T>
+void matmul_backward_input(T* dx, const T* dout, const T* w, int M, int N, int K, bool accumulate, Blas& blas) {
   constexpr ElemType t = elem_type_of<T>();
   blas.gemm(false, false, M, K, N, 1.0f, dout, w, t, accumulate ? 1.0f : 0.0f, dx, t);
 }
 
-template <typename T> void matmul_backward_weight(float* dw, const T* a, const T* b, int M, int N, int K, float alpha, Blas& blas) {
+template <typename T>
+void matmul_backward_weight(float* dw, const T* a, const T* b, int M, int N, int K, float alpha, Blas& blas) {
   blas.gemm(true, false, N, K, M, alpha, a, b, elem_type_of<T>(), 1.0f, dw, ElemType::F32);
 }
 
 template <typename T>
-void classifier_forward_backward(T* dh, const T* h, const int32_t* targets, const T* w, int Nc, int V, int C, float scale, float* logits,
-                                 T* dlogits, float* losses, Blas& blas, cudaStream_t s) {
+void classifier_forward_backward(T* dh, const T* h, const int32_t* targets, const T* w, int Nc, int V, int C,
+                                 float scale, float* logits, T* dlogits, float* losses, Blas& blas, cudaStream_t s) {
   constexpr ElemType t = elem_type_of<T>();
   blas.gemm(false, true, Nc, V, C, 1.0f, h, w, t, 0.0f, logits, ElemType::F32);
   cross_entropy_forward_backward<T>(losses, dh ? dlogits : nullptr, logits, targets, Nc, V, scale, s);
   if (dh) matmul_backward_input<T>(dh, dlogits, w, Nc, V, C, false, blas);
 }
 
-template <typename T> void logits_forward(float* logits, const T* h, const T* w, int Nc, int V, int C, Blas& blas) {
+template <typename T>
+void logits_forward(float* logits, const T* h, const T* w, int Nc, int V, int C, Blas& blas) {
   blas.gemm(false, true, Nc, V, C, 1.0f, h, w, elem_type_of<T>(), 0.0f, logits, ElemType::F32);
 }
 
-#define SF_INSTANTIATE(T)                                                                                                     \
-  template void matmul_forward<T>(T*, const T*, const T*, const T*, int, int, int, bool, Blas&, cudaStream_t);               \
-  template void matmul_backward_input<T>(T*, const T*, const T*, int, int, int, bool, Blas&);                                \
-  template void matmul_backward_weight<T>(float*, const T*, const T*, int, int, int, float, Blas&);                          \
-  template void classifier_forward_backward<T>(T*, const T*, const int32_t*, const T*, int, int, int, float, float*, T*, float*, \
-                                               Blas&, cudaStream_t);                                                         \
+#define SF_INSTANTIATE(T)                                                                                            \
+  template void matmul_forward<T>(T*, const T*, const T*, const T*, int, int, int, bool, Blas&, cudaStream_t);       \
+  template void matmul_backward_input<T>(T*, const T*, const T*, int, int, int, bool, Blas&);                        \
+  template void matmul_backward_weight<T>(float*, const T*, const T*, int, int, int, float, Blas&);                  \
+  template void classifier_forward_backward<T>(T*, const T*, const int32_t*, const T*, int, int, int, float, float*, \
+                                               T*, float*, Blas&, cudaStream_t);                                     \
   template void logits_forward<T>(float*, const T*, const T*, int, int, int, Blas&);
 SF_INSTANTIATE(float)
 SF_INSTANTIATE(nv_bf16)

@@ -18,7 +18,8 @@
 
 namespace sf::cuda {
 
-template <typename T> class Ops {
+template <typename T>
+class Ops {
  public:
   using act_t = T;
   using stat_t = float;
@@ -46,8 +47,10 @@ template <typename T> class Ops {
   // ---- the step's operations: see native/cpu/ops.h for what each computes --------------------------------------
   void encoder_forward(T* out, const int32_t* ids, const sf_tensor& wte, int N, int C);
   void rmsnorm_forward(T* out, float* rstd, const T* x, const sf_tensor& w, int N, int C, float eps);
-  void rmsnorm_backward(T* dx, const T* dout, const T* x, const float* rstd, const sf_tensor& w, int N, int C, bool accumulate);
-  void matmul_forward(T* out, const T* x, const sf_tensor& w, const sf_tensor& bias, int M, int N, int K, bool accumulate);
+  void rmsnorm_backward(T* dx, const T* dout, const T* x, const float* rstd, const sf_tensor& w, int N, int C,
+                        bool accumulate);
+  void matmul_forward(T* out, const T* x, const sf_tensor& w, const sf_tensor& bias, int M, int N, int K,
+                      bool accumulate);
   void matmul_backward_input(T* dx, const T* dout, const sf_tensor& w, int M, int N, int K, bool accumulate);
   void matmul_backward_weight(float* dw, const T* a, const T* b, int M, int N, int K, double alpha);
   void scale(T* out, const T* x, double alpha, size_t n);
@@ -56,19 +59,19 @@ template <typename T> class Ops {
   void rope_forward(T* x, const float* cs, int B, int Tn, int heads, int D);
   void rope_backward(T* dx, const float* cs, int B, int Tn, int heads, int D);
   void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, int B, int Tn, int NH, int KV, int D);
-  void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const float* lse, const T* q, const T* k, const T* v, int B, int Tn,
-                          int NH, int KV, int D);
+  void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const float* lse, const T* q, const T* k,
+                          const T* v, int B, int Tn, int NH, int KV, int D);
   void swiglu_forward(T* out, const T* g, const T* u, size_t n);
   void swiglu_backward(T* dg, T* du, const T* dout, const T* g, const T* u, size_t n);
   void residual_forward(T* out, const T* a, const T* b, size_t n);
   void gather_rows(T* dst, const T* src, const int32_t* rows, int n, int C);
   void scatter_rows(T* dst, const T* src, const int32_t* rows, int n, int C);
-  double classifier_forward_backward(T* dh, const T* h, const int32_t* targets, const sf_tensor& w, int Nc, int V, int C, double scale, float* logits,
-                                     bool grad);
+  double classifier_forward_backward(T* dh, const T* h, const int32_t* targets, const sf_tensor& w, int Nc, int V,
+                                     int C, double scale, float* logits, bool grad);
   void logits_forward(float* logits, const T* h, const sf_tensor& w, int Nc, int V, int C);
   double global_norm_squared(const float* g, size_t n);
-  void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                    int64_t t, double grad_scale);
+  void adamw_update(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2,
+                    float eps, float weight_decay, int64_t t, double grad_scale);
   void convert(T* dst, const float* src, size_t n);
 
  private:

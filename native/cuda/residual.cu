@@ -18,7 +18,8 @@ __global__ void add_kernel(T* out, const T* a, const T* b, size_t n) {
   store_f32<V>(out + i, x);
 }
 
-template <typename T, bool ACC> static void launch_add(T* out, const T* a, const T* b, size_t n, cudaStream_t s) {
+template <typename T, bool ACC>
+static void launch_add(T* out, const T* a, const T* b, size_t n, cudaStream_t s) {
   if (n == 0) return;
   constexpr int P = Packed<T>::size;
   if (n % P == 0)
@@ -28,22 +29,25 @@ template <typename T, bool ACC> static void launch_add(T* out, const T* a, const
   SF_CUDA_LAUNCHED();
 }
 
-template <typename T> void residual_forward(T* out, const T* a, const T* b, size_t n, cudaStream_t s) {
+template <typename T>
+void residual_forward(T* out, const T* a, const T* b, size_t n, cudaStream_t s) {
   launch_add<T, false>(out, a, b, n, s);
 }
 
-template <typename T> __global__ void bias_kernel(T* out, const T* bias, int N, int O) {
+template <typename T>
+__global__ void bias_kernel(T* out, const T* bias, int N, int O) {
   const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= static_cast<long long>(N) * O) return;
   out[i] = from_f32<T>(to_f32(out[i]) + to_f32(bias[i % O]));
 }
-template <typename T> void bias_forward(T* out, const T* bias, int N, int O, cudaStream_t s) {
+template <typename T>
+void bias_forward(T* out, const T* bias, int N, int O, cudaStream_t s) {
   bias_kernel<T><<<ceil_div(static_cast<long long>(N) * O, 256), 256, 0, s>>>(out, bias, N, O);
   SF_CUDA_LAUNCHED();
 }
 
-#define SF_INSTANTIATE(T)                                                               \
-  template void residual_forward<T>(T*, const T*, const T*, size_t, cudaStream_t);     \
+#define SF_INSTANTIATE(T)                                                          \
+  template void residual_forward<T>(T*, const T*, const T*, size_t, cudaStream_t); \
   template void bias_forward<T>(T*, const T*, int, int, cudaStream_t);
 SF_INSTANTIATE(float)
 SF_INSTANTIATE(nv_bf16)

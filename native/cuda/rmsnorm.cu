@@ -76,7 +76,8 @@ void rmsnorm_forward(T* out, float* rstd, const T* x, const T* w, int N, int C, 
 }
 
 template <typename T, bool ACC>
-static void launch_backward(T* dx, const T* dout, const T* x, const float* rstd, const T* w, int N, int C, cudaStream_t s) {
+static void launch_backward(T* dx, const T* dout, const T* x, const float* rstd, const T* w, int N, int C,
+                            cudaStream_t s) {
   constexpr int P = Packed<T>::size;
   const unsigned grid = ceil_div(N, 8);
   if (C % P == 0)
@@ -87,12 +88,15 @@ static void launch_backward(T* dx, const T* dout, const T* x, const float* rstd,
 }
 
 template <typename T>
-void rmsnorm_backward(T* dx, const T* dout, const T* x, const float* rstd, const T* w, int N, int C, bool accumulate, cudaStream_t s) {
-  if (accumulate) launch_backward<T, true>(dx, dout, x, rstd, w, N, C, s);
-  else launch_backward<T, false>(dx, dout, x, rstd, w, N, C, s);
+void rmsnorm_backward(T* dx, const T* dout, const T* x, const float* rstd, const T* w, int N, int C, bool accumulate,
+                      cudaStream_t s) {
+  if (accumulate)
+    launch_backward<T, true>(dx, dout, x, rstd, w, N, C, s);
+  else
+    launch_backward<T, false>(dx, dout, x, rstd, w, N, C, s);
 }
 
-#define SF_INSTANTIATE(T)                                                                           \
+#define SF_INSTANTIATE(T)                                                                          \
   template void rmsnorm_forward<T>(T*, float*, const T*, const T*, int, int, float, cudaStream_t); \
   template void rmsnorm_backward<T>(T*, const T*, const T*, const float*, const T*, int, int, bool, cudaStream_t);
 SF_INSTANTIATE(float)

@@ -16,7 +16,7 @@ __global__ void rope_kernel(T* x, const float* cs, int B, int Tn, int heads, int
   const long long total = static_cast<long long>(B) * Tn * heads * half;
   if (idx >= total) return;
   const int i = static_cast<int>(idx % half);
-  const long long nh = idx / half;        // (n, h) pair
+  const long long nh = idx / half;  // (n, h) pair
   const int t = static_cast<int>((nh / heads) % Tn);
   T* p = x + nh * D;
   const float* ct = cs + (static_cast<long long>(t) * half + i) * 2;
@@ -31,7 +31,8 @@ __global__ void rope_kernel(T* x, const float* cs, int B, int Tn, int heads, int
   }
 }
 
-template <typename T> void rope_forward(T* x, const float* cs, int B, int Tn, int heads, int D, cudaStream_t s) {
+template <typename T>
+void rope_forward(T* x, const float* cs, int B, int Tn, int heads, int D, cudaStream_t s) {
   const long long total = static_cast<long long>(B) * Tn * heads * (D / 2);
   rope_kernel<T, false><<<ceil_div(total, 256), 256, 0, s>>>(x, cs, B, Tn, heads, D);
   SF_CUDA_LAUNCHED();
@@ -43,8 +44,8 @@ void rope_backward(T* dx, const float* cs, int B, int Tn, int heads, int D, cuda
   SF_CUDA_LAUNCHED();
 }
 
-#define SF_INSTANTIATE(T)                                                                  \
-  template void rope_forward<T>(T*, const float*, int, int, int, int, cudaStream_t);      \
+#define SF_INSTANTIATE(T)                                                            \
+  template void rope_forward<T>(T*, const float*, int, int, int, int, cudaStream_t); \
   template void rope_backward<T>(T*, const float*, int, int, int, int, cudaStream_t);
 SF_INSTANTIATE(float)
 SF_INSTANTIATE(nv_bf16)

@@ -10,7 +10,8 @@ namespace sf::cuda {
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-template <typename T, int V> __global__ void swiglu_forward_kernel(T* h, const T* g, const T* u, size_t n) {
+template <typename T, int V>
+__global__ void swiglu_forward_kernel(T* h, const T* g, const T* u, size_t n) {
   const size_t i = (static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x) * V;
   if (i >= n) return;
   float a[V], b[V];
@@ -40,7 +41,8 @@ __global__ void swiglu_backward_kernel(T* dg, T* du, const T* dh, const T* g, co
   store_f32<V>(du + i, ob);
 }
 
-template <typename T> void swiglu_forward(T* h, const T* g, const T* u, size_t n, cudaStream_t s) {
+template <typename T>
+void swiglu_forward(T* h, const T* g, const T* u, size_t n, cudaStream_t s) {
   if (n == 0) return;
   constexpr int P = Packed<T>::size;
   if (n % P == 0)
@@ -61,8 +63,8 @@ void swiglu_backward(T* dg, T* du, const T* dh, const T* g, const T* u, size_t n
   SF_CUDA_LAUNCHED();
 }
 
-#define SF_INSTANTIATE(T)                                                                          \
-  template void swiglu_forward<T>(T*, const T*, const T*, size_t, cudaStream_t);                  \
+#define SF_INSTANTIATE(T)                                                        \
+  template void swiglu_forward<T>(T*, const T*, const T*, size_t, cudaStream_t); \
   template void swiglu_backward<T>(T*, T*, const T*, const T*, const T*, size_t, cudaStream_t);
 SF_INSTANTIATE(float)
 SF_INSTANTIATE(nv_bf16)

@@ -19,10 +19,19 @@ extern "C" {
  *  blocks. LoRA parameters, activations and optimizer state stay F32. */
 #define SF_GGML_TYPE(t) (0x100 + (t))
 typedef enum {
-  SF_F32 = 0, SF_F16 = 1, SF_BF16 = 2,
-  SF_Q4_0 = SF_GGML_TYPE(2), SF_Q4_1 = SF_GGML_TYPE(3), SF_Q5_0 = SF_GGML_TYPE(6), SF_Q5_1 = SF_GGML_TYPE(7),
-  SF_Q8_0 = SF_GGML_TYPE(8), SF_Q2_K = SF_GGML_TYPE(10), SF_Q3_K = SF_GGML_TYPE(11), SF_Q4_K = SF_GGML_TYPE(12),
-  SF_Q5_K = SF_GGML_TYPE(13), SF_Q6_K = SF_GGML_TYPE(14)
+  SF_F32 = 0,
+  SF_F16 = 1,
+  SF_BF16 = 2,
+  SF_Q4_0 = SF_GGML_TYPE(2),
+  SF_Q4_1 = SF_GGML_TYPE(3),
+  SF_Q5_0 = SF_GGML_TYPE(6),
+  SF_Q5_1 = SF_GGML_TYPE(7),
+  SF_Q8_0 = SF_GGML_TYPE(8),
+  SF_Q2_K = SF_GGML_TYPE(10),
+  SF_Q3_K = SF_GGML_TYPE(11),
+  SF_Q4_K = SF_GGML_TYPE(12),
+  SF_Q5_K = SF_GGML_TYPE(13),
+  SF_Q6_K = SF_GGML_TYPE(14)
 } sf_dtype;
 
 /** ggml's to_float for one type: n elements (whole blocks) from blocks into out. */
@@ -58,7 +67,7 @@ typedef struct {
 typedef struct {
   const void* data;  // NULL: absent (only biases may be absent)
   sf_dtype dtype;
-  size_t bytes;      // size of data in bytes, checked against the config's shape; 0: not checked
+  size_t bytes;  // size of data in bytes, checked against the config's shape; 0: not checked
 } sf_tensor;
 
 /** Base weights, Hugging Face layout (Linear weights [out, in], row-major). */
@@ -70,9 +79,18 @@ typedef struct {
 } sf_model_weights;
 
 typedef enum {
-  SF_W_Q = 0, SF_W_K, SF_W_V, SF_W_O, SF_W_GATE, SF_W_UP, SF_W_DOWN,  // projection weights (same order as sf_module)
-  SF_B_Q, SF_B_K, SF_B_V,                                             // q/k/v biases (optional)
-  SF_W_LN1, SF_W_LN2,                                                 // input_layernorm, post_attention_layernorm
+  SF_W_Q = 0,
+  SF_W_K,
+  SF_W_V,
+  SF_W_O,
+  SF_W_GATE,
+  SF_W_UP,
+  SF_W_DOWN,  // projection weights (same order as sf_module)
+  SF_B_Q,
+  SF_B_K,
+  SF_B_V,  // q/k/v biases (optional)
+  SF_W_LN1,
+  SF_W_LN2,  // input_layernorm, post_attention_layernorm
   SF_LAYER_TENSORS
 } sf_layer_tensor;
 
@@ -81,11 +99,11 @@ typedef enum { SF_DEVICE_CPU = 0, SF_DEVICE_CUDA = 1 } sf_device;
 /** What went wrong, for callers to branch on (the addon turns these into err.code). */
 typedef enum {
   SF_OK = 0,
-  SF_ERR_INVALID_ARGUMENT = -1,    // a bad config, parameter, weight, batch or buffer range (the message names it)
-  SF_ERR_NONFINITE_GRADIENTS = -2, // optimizer_step: NaN/inf gradients; no update applied, gradients zeroed
-  SF_ERR_OUT_OF_MEMORY = -3,       // the device could not allocate the trainer's buffers
-  SF_ERR_DEVICE = -4,              // a CUDA runtime or cuBLAS failure
-  SF_ERR_UNSUPPORTED = -5          // not available in this build or on this device (e.g. CUDA without a toolkit)
+  SF_ERR_INVALID_ARGUMENT = -1,     // a bad config, parameter, weight, batch or buffer range (the message names it)
+  SF_ERR_NONFINITE_GRADIENTS = -2,  // optimizer_step: NaN/inf gradients; no update applied, gradients zeroed
+  SF_ERR_OUT_OF_MEMORY = -3,        // the device could not allocate the trainer's buffers
+  SF_ERR_DEVICE = -4,               // a CUDA runtime or cuBLAS failure
+  SF_ERR_UNSUPPORTED = -5           // not available in this build or on this device (e.g. CUDA without a toolkit)
 } sf_status;
 /** "SF_OK", "SF_ERR_INVALID_ARGUMENT", … ("SF_ERR_UNKNOWN" for other values). */
 const char* sf_status_name(int status);
@@ -100,9 +118,9 @@ typedef struct {
   uint64_t seed;  // LoRA A init and dropout stream
   int recompute;  // keep only layer inputs, recompute each layer's activations in the backward pass
   float beta1, beta2, eps, weight_decay, max_grad_norm;  // AdamW (PyTorch semantics); max_grad_norm <= 0: no clipping
-  int device;     // sf_device: where the step runs (SF_DEVICE_CUDA: builds with CUDA + cuBLAS only)
-  int ce_chunk;   // tokens per lm_head/cross-entropy chunk (0: the device's default, CPU 128, CUDA 512): the logits
-                  // scratch is ce_chunk x vocab floats
+  int device;    // sf_device: where the step runs (SF_DEVICE_CUDA: builds with CUDA + cuBLAS only)
+  int ce_chunk;  // tokens per lm_head/cross-entropy chunk (0: the device's default, CPU 128, CUDA 512): the logits
+                 // scratch is ce_chunk x vocab floats
   int activation_dtype;  // sf_dtype of activations and of the weights' device copy (0: the device's default, CPU
                          // SF_F32, CUDA SF_BF16; CUDA also takes SF_F32 for parity runs; the CPU takes SF_F32 only)
 } sf_trainer_params;

@@ -35,7 +35,8 @@ static void check(bool ok, const std::string& what) {
   if (!ok) failures++;
 }
 
-template <typename F> static std::string error_code_of(F f, std::string* msg = nullptr) {
+template <typename F>
+static std::string error_code_of(F f, std::string* msg = nullptr) {
   try {
     f();
   } catch (const CommError& e) {
@@ -52,7 +53,8 @@ static void test_watchdog() {
   int watched = 0;
   auto t0 = std::chrono::steady_clock::now();
   std::string msg;
-  std::string code = error_code_of([&] { wait_with_watchdog([] { return false; }, [&] { watched++; }, opt, "test wait"); }, &msg);
+  std::string code =
+      error_code_of([&] { wait_with_watchdog([] { return false; }, [&] { watched++; }, opt, "test wait"); }, &msg);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   check(code == "ERR_SQLFOCUS_COMM_TIMEOUT", "a wait that never ends times out (" + msg + ")");
   check(s >= 0.3 && s < 1.5, "… after the timeout (" + std::to_string(s) + " s)");
@@ -76,7 +78,8 @@ static void test_peer_watch() {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a zombie now: dead, not reaped
   std::string msg;
   std::string code = error_code_of([&] { w.check("all-reduce"); }, &msg);
-  check(code == "ERR_SQLFOCUS_RANK_LOST" && msg.find("rank 1") != std::string::npos && msg.find(std::to_string(child)) != std::string::npos,
+  check(code == "ERR_SQLFOCUS_RANK_LOST" && msg.find("rank 1") != std::string::npos &&
+            msg.find(std::to_string(child)) != std::string::npos,
         "a killed peer (zombie) is reported by rank and pid: " + msg);
   waitpid(child, nullptr, 0);
   code = error_code_of([&] { w.check("all-reduce"); }, &msg);
@@ -124,31 +127,36 @@ static bool exchange_between_processes(const std::string& via, int size) {
 
 static void test_exchange() {
   int port = 20000 + int(getpid() % 20000);
-  check(exchange_between_processes("tcp://127.0.0.1:" + std::to_string(port), 3), "tcp:// id exchange: rank 0 serves 2 ranks");
+  check(exchange_between_processes("tcp://127.0.0.1:" + std::to_string(port), 3),
+        "tcp:// id exchange: rank 0 serves 2 ranks");
   std::string path = "/tmp/sqlfocus-comm-test-" + std::to_string(getpid());
   std::remove(path.c_str());
   check(exchange_between_processes("file://" + path, 3), "file:// id exchange: 2 ranks read rank 0's file");
   std::remove(path.c_str());
   std::string msg;
-  std::string code = error_code_of([&] {
-    std::vector<uint8_t> b;
-    exchange_blob("udp://x:1", 1, 2, b, WatchOptions{});
-  }, &msg);
+  std::string code = error_code_of(
+      [&] {
+        std::vector<uint8_t> b;
+        exchange_blob("udp://x:1", 1, 2, b, WatchOptions{});
+      },
+      &msg);
   check(code == "ERR_SQLFOCUS_COMM", "an unknown exchange scheme is refused: " + msg);
   WatchOptions quick;
   quick.timeout_s = 1;
-  code = error_code_of([&] {
-    std::vector<uint8_t> b;
-    exchange_blob("tcp://127.0.0.1:" + std::to_string(port + 1), 1, 2, b, quick);
-  }, &msg);
+  code = error_code_of(
+      [&] {
+        std::vector<uint8_t> b;
+        exchange_blob("tcp://127.0.0.1:" + std::to_string(port + 1), 1, 2, b, quick);
+      },
+      &msg);
   check(code == "ERR_SQLFOCUS_COMM_TIMEOUT", "no rank 0 listening: a timeout, not a hang: " + msg);
 }
 #endif
 
 static void test_mpi_library() {
   MpiInfo i = mpi_probe();
-  std::printf("     mpi_probe: available=%d library=%s version=%s error=%s\n", int(i.available), i.library.c_str(), i.version.c_str(),
-              i.error.c_str());
+  std::printf("     mpi_probe: available=%d library=%s version=%s error=%s\n", int(i.available), i.library.c_str(),
+              i.version.c_str(), i.error.c_str());
   if (!mpi_supported()) {
     std::string msg;
     std::string code = error_code_of([] { mpi_init(WatchOptions{}); }, &msg);
@@ -168,10 +176,16 @@ static void test_mpi_library() {
     const void* handle;
     const char* symbol;
   };
-  const Obj objs[] = {{MPI_COMM_WORLD, "ompi_mpi_comm_world"}, {MPI_FLOAT, "ompi_mpi_float"}, {MPI_DOUBLE, "ompi_mpi_double"},
-                      {MPI_BYTE, "ompi_mpi_byte"},             {MPI_SUM, "ompi_mpi_op_sum"}, {MPI_MAX, "ompi_mpi_op_max"},
-                      {MPI_MIN, "ompi_mpi_op_min"},            {MPI_ERRORS_RETURN, "ompi_mpi_errors_return"}};
-  for (const Obj& o : objs) check(o.handle == dlsym(RTLD_DEFAULT, o.symbol), std::string("the header's handle is the object ") + o.symbol);
+  const Obj objs[] = {{MPI_COMM_WORLD, "ompi_mpi_comm_world"},
+                      {MPI_FLOAT, "ompi_mpi_float"},
+                      {MPI_DOUBLE, "ompi_mpi_double"},
+                      {MPI_BYTE, "ompi_mpi_byte"},
+                      {MPI_SUM, "ompi_mpi_op_sum"},
+                      {MPI_MAX, "ompi_mpi_op_max"},
+                      {MPI_MIN, "ompi_mpi_op_min"},
+                      {MPI_ERRORS_RETURN, "ompi_mpi_errors_return"}};
+  for (const Obj& o : objs)
+    check(o.handle == dlsym(RTLD_DEFAULT, o.symbol), std::string("the header's handle is the object ") + o.symbol);
   // the signatures mpi.cpp casts to (handles as void*)
   int (*iallreduce)(const void*, void*, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request*) = MPI_Iallreduce;
   int (*test)(MPI_Request*, int*, MPI_Status*) = MPI_Test;

@@ -77,8 +77,8 @@ struct TinyModel {
     w.lm_head = make(size_t(V) * H, rng, 0.2f);
     w.norm = make(H, rng, 0.1f, 1.0f);
     layers.resize(size_t(L) * SF_LAYER_TENSORS);
-    const size_t sizes[SF_LAYER_TENSORS] = {qD * H, kvD * H, kvD * H, H * qD, size_t(I) * H, size_t(I) * H,
-                                            size_t(H) * I, qD, kvD, kvD, size_t(H), size_t(H)};
+    const size_t sizes[SF_LAYER_TENSORS] = {qD * H,        kvD * H, kvD * H, H * qD, size_t(I) * H, size_t(I) * H,
+                                            size_t(H) * I, qD,      kvD,     kvD,    size_t(H),     size_t(H)};
     const int fan_in[SF_LAYER_TENSORS] = {H, H, H, int(qD), H, H, I, 0, 0, 0, 0, 0};
     for (int l = 0; l < L; l++)
       for (int k = 0; k < SF_LAYER_TENSORS; k++) {
@@ -120,7 +120,8 @@ struct Trainer {
   Trainer(const TinyModel& m, const sf_trainer_params& p) {
     char err[512] = {0};
     if (int rc = sf_trainer_create(&m.cfg, &m.w, &p, &t, err, sizeof err)) {
-      std::fprintf(stderr, "%s trainer: %s: %s\n", p.device == SF_DEVICE_CUDA ? "CUDA" : "CPU", sf_status_name(rc), err);
+      std::fprintf(stderr, "%s trainer: %s: %s\n", p.device == SF_DEVICE_CUDA ? "CUDA" : "CPU", sf_status_name(rc),
+                   err);
       std::exit(1);
     }
   }
@@ -158,8 +159,8 @@ static void randomise_b(Trainer& cpu, Trainer& gpu, uint64_t seed) {
   gpu.write(SF_LORA_PARAMS, prm);
 }
 
-static void compare_engines(const char* name, int V, int H, int I, int L, int NH, int KV, int D, int T, int act, double tol_logits,
-                            double tol_loss, double tol_grad, double tol_params) {
+static void compare_engines(const char* name, int V, int H, int I, int L, int NH, int KV, int D, int T, int act,
+                            double tol_logits, double tol_loss, double tol_grad, double tol_params) {
   const bool bf16 = act == SF_BF16;
   const std::string tag = std::string(name) + (bf16 ? " bf16" : " f32");
   TinyModel m(V, H, I, L, NH, KV, D, 11);
@@ -167,7 +168,8 @@ static void compare_engines(const char* name, int V, int H, int I, int L, int NH
   Trainer gpu(m, params_for(0.1f, 0, SF_DEVICE_CUDA, act));
   const size_t n = cpu.size();
   check(gpu.size() == n, tag + ": LoRA buffer sizes", double(gpu.size()) - double(n), 0);
-  check(rel_err(gpu.read(SF_LORA_PARAMS).data(), cpu.read(SF_LORA_PARAMS).data(), n) == 0.0, tag + ": LoRA A init identical", 0, 0);
+  check(rel_err(gpu.read(SF_LORA_PARAMS).data(), cpu.read(SF_LORA_PARAMS).data(), n) == 0.0,
+        tag + ": LoRA A init identical", 0, 0);
   randomise_b(cpu, gpu, 5);
   const std::vector<float> start = cpu.read(SF_LORA_PARAMS);
   Batch batch(2, T, V, 3);
@@ -175,29 +177,33 @@ static void compare_engines(const char* name, int V, int H, int I, int L, int NH
   std::vector<float> lc(size_t(2) * T * V), lg(lc.size());
   sf_trainer_logits(cpu.t, batch.ids.data(), 2, T, lc.data());
   const int lrc = sf_trainer_logits(gpu.t, batch.ids.data(), 2, T, lg.data());
-  check(lrc == 0 && rel_err(lg.data(), lc.data(), lc.size()) < tol_logits, tag + ": logits vs CPU", rel_err(lg.data(), lc.data(), lc.size()), tol_logits);
+  check(lrc == 0 && rel_err(lg.data(), lc.data(), lc.size()) < tol_logits, tag + ": logits vs CPU",
+        rel_err(lg.data(), lc.data(), lc.size()), tol_logits);
 
   // three accumulation windows of one micro-batch each, dropout on, then AdamW
   for (int step = 0; step < 3; step++) {
     const sf_loss_result rc = cpu.fb(batch.ids.data(), batch.labels.data(), 2, T, 1.0f / 50);
     const sf_loss_result rg = gpu.fb(batch.ids.data(), batch.labels.data(), 2, T, 1.0f / 50);
     const double le = std::fabs(rg.loss_sum - rc.loss_sum) / std::fabs(rc.loss_sum);
-    check(rg.tokens == rc.tokens && le < tol_loss, tag + ": step " + std::to_string(step) + " loss vs CPU", le, tol_loss);
+    check(rg.tokens == rc.tokens && le < tol_loss, tag + ": step " + std::to_string(step) + " loss vs CPU", le,
+          tol_loss);
     const std::vector<float> gg = gpu.read(SF_LORA_GRADS), gc = cpu.read(SF_LORA_GRADS);
     const double ge = bf16 ? 1.0 - cosine(gg.data(), gc.data(), n) : rel_err(gg.data(), gc.data(), n);
-    check(ge < tol_grad, tag + ": step " + std::to_string(step) + (bf16 ? " grads 1-cosine vs CPU" : " grads vs CPU"), ge, tol_grad);
+    check(ge < tol_grad, tag + ": step " + std::to_string(step) + (bf16 ? " grads 1-cosine vs CPU" : " grads vs CPU"),
+          ge, tol_grad);
     double nc = 0, ng = 0;
     sf_trainer_optimizer_step(cpu.t, 1e-2f, &nc, nullptr);
     const int orc = sf_trainer_optimizer_step(gpu.t, 1e-2f, &ng, nullptr);
-    check(orc == SF_OK && std::fabs(ng - nc) / nc < tol_grad * 10, tag + ": step " + std::to_string(step) + " grad norm vs CPU",
-          std::fabs(ng - nc) / nc, tol_grad * 10);
+    check(orc == SF_OK && std::fabs(ng - nc) / nc < tol_grad * 10,
+          tag + ": step " + std::to_string(step) + " grad norm vs CPU", std::fabs(ng - nc) / nc, tol_grad * 10);
   }
   // compare the updates (params - start): F32 element-wise, BF16 by direction
   std::vector<float> dg(n), dc(n);
   const std::vector<float> pg = gpu.read(SF_LORA_PARAMS), pc = cpu.read(SF_LORA_PARAMS);
   for (size_t i = 0; i < n; i++) dg[i] = pg[i] - start[i], dc[i] = pc[i] - start[i];
   const double pe = bf16 ? 1.0 - cosine(dg.data(), dc.data(), n) : rel_err(dg.data(), dc.data(), n);
-  check(pe < tol_params, tag + (bf16 ? ": 3 AdamW updates 1-cosine vs CPU" : ": 3 AdamW updates vs CPU"), pe, tol_params);
+  check(pe < tol_params, tag + (bf16 ? ": 3 AdamW updates 1-cosine vs CPU" : ": 3 AdamW updates vs CPU"), pe,
+        tol_params);
   const double me = rel_err(gpu.read(SF_ADAM_V).data(), cpu.read(SF_ADAM_V).data(), n);
   check(me < tol_params * 10, tag + ": AdamW second moments vs CPU", me, tol_params * 10);
   sf_loss_result ec{}, eg{};
@@ -207,7 +213,8 @@ static void compare_engines(const char* name, int V, int H, int I, int L, int NH
   check(ee < tol_loss * 2, tag + ": evaluate loss vs CPU", ee, tol_loss * 2);
   uint64_t s1, c1, s2, c2;
   sf_trainer_get_rng(cpu.t, &s1, &c1), sf_trainer_get_rng(gpu.t, &s2, &c2);
-  check(s1 == s2 && c1 == c2 && sf_trainer_get_step(gpu.t) == 3, tag + ": dropout stream and step count as on the CPU", 0, 0);
+  check(s1 == s2 && c1 == c2 && sf_trainer_get_step(gpu.t) == 3, tag + ": dropout stream and step count as on the CPU",
+        0, 0);
 }
 
 // recompute must not change anything; two half batches (same loss scale) must give one batch's gradient
@@ -246,7 +253,8 @@ static void self_consistency() {
   const std::vector<float> after = c.read(SF_LORA_PARAMS), g2 = c.read(SF_LORA_GRADS);
   double gmax = 0;
   for (float x : g2) gmax = std::max(gmax, double(std::fabs(x)));
-  check(rc == SF_ERR_NONFINITE_GRADIENTS && rel_err(after.data(), before.data(), n) == 0 && gmax == 0 && sf_trainer_get_step(c.t) == 0,
+  check(rc == SF_ERR_NONFINITE_GRADIENTS && rel_err(after.data(), before.data(), n) == 0 && gmax == 0 &&
+            sf_trainer_get_step(c.t) == 0,
         "non-finite grads rejected (SF_ERR_NONFINITE_GRADIENTS), zeroed, no update", gmax, 0);
 
   // bad input names the field
@@ -254,7 +262,8 @@ static void self_consistency() {
   bad[5] = 96;
   sf_loss_result r{};
   const int brc = sf_trainer_forward_backward(c.t, bad.data(), batch.labels.data(), 2, 48, 1.0f, &r);
-  check(brc == SF_ERR_INVALID_ARGUMENT && std::string(sf_trainer_last_error(c.t)).find("inputIds[5]") != std::string::npos,
+  check(brc == SF_ERR_INVALID_ARGUMENT &&
+            std::string(sf_trainer_last_error(c.t)).find("inputIds[5]") != std::string::npos,
         "out-of-vocabulary id rejected naming inputIds[5]", 0, 0);
 
   // the flat gradient buffer is device memory an all-reduce can work on in place
@@ -265,7 +274,8 @@ static void self_consistency() {
 }
 
 // ---- kernel-level checks (localise a failure of the step comparisons) ------------------------------
-template <typename T> struct DeviceArray {
+template <typename T>
+struct DeviceArray {
   T* p = nullptr;
   size_t n = 0;
   explicit DeviceArray(size_t n_) : n(n_) {
@@ -274,18 +284,28 @@ template <typename T> struct DeviceArray {
   }
   ~DeviceArray() { cudaFree(p); }
 };
-template <typename T> static T to_t(float x);
-template <> float to_t<float>(float x) { return x; }
-template <> __nv_bfloat16 to_t<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+template <typename T>
+static T to_t(float x);
+template <>
+float to_t<float>(float x) {
+  return x;
+}
+template <>
+__nv_bfloat16 to_t<__nv_bfloat16>(float x) {
+  return __float2bfloat16(x);
+}
 static float from_t(float x) { return x; }
 static float from_t(__nv_bfloat16 x) { return __bfloat162float(x); }
 
-template <typename T> static void upload(DeviceArray<T>& d, std::vector<float>& host) {
+template <typename T>
+static void upload(DeviceArray<T>& d, std::vector<float>& host) {
   std::vector<T> t(host.size());
-  for (size_t i = 0; i < host.size(); i++) t[i] = to_t<T>(host[i]), host[i] = from_t(t[i]);  // host keeps the rounded value
+  for (size_t i = 0; i < host.size(); i++)
+    t[i] = to_t<T>(host[i]), host[i] = from_t(t[i]);  // host keeps the rounded value
   cudaMemcpy(d.p, t.data(), t.size() * sizeof(T), cudaMemcpyHostToDevice);
 }
-template <typename T> static std::vector<float> download(const DeviceArray<T>& d) {
+template <typename T>
+static std::vector<float> download(const DeviceArray<T>& d) {
   std::vector<T> t(d.n);
   cudaMemcpy(t.data(), d.p, d.n * sizeof(T), cudaMemcpyDeviceToHost);
   std::vector<float> out(d.n);
@@ -295,8 +315,9 @@ template <typename T> static std::vector<float> download(const DeviceArray<T>& d
 
 // causal GQA attention forward + backward in double on the host
 static void attention_reference(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
-                                const std::vector<float>& dout, int B, int T, int H, int KV, int D, std::vector<float>& out,
-                                std::vector<float>& dq, std::vector<float>& dk, std::vector<float>& dv) {
+                                const std::vector<float>& dout, int B, int T, int H, int KV, int D,
+                                std::vector<float>& out, std::vector<float>& dq, std::vector<float>& dk,
+                                std::vector<float>& dv) {
   const double scale = 1.0 / std::sqrt(double(D));
   out.assign(q.size(), 0), dq.assign(q.size(), 0), dk.assign(k.size(), 0), dv.assign(v.size(), 0);
   std::vector<double> p(T), dp(T);
@@ -341,11 +362,12 @@ static void attention_reference(const std::vector<float>& q, const std::vector<f
     }
 }
 
-template <typename T> static void attention_kernels(int D, int T_, double tol) {
+template <typename T>
+static void attention_kernels(int D, int T_, double tol) {
   const int B = 2, H = 4, KV = 2;
   const bool bf = sizeof(T) == 2;
-  const std::string tag = std::string("attention ") + (bf ? "bf16 tensor-core" : "f32 SIMT") + " D" + std::to_string(D) +
-                          " T" + std::to_string(T_);
+  const std::string tag = std::string("attention ") + (bf ? "bf16 tensor-core" : "f32 SIMT") + " D" +
+                          std::to_string(D) + " T" + std::to_string(T_);
   Rng rng{uint64_t(D * 131 + T_)};
   const size_t nq = size_t(B) * T_ * H * D, nk = size_t(B) * T_ * KV * D;
   std::vector<float> q(nq), k(nk), v(nk), dout(nq);

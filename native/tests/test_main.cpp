@@ -31,7 +31,8 @@ struct Rng {
 };
 
 /** max |analytic − numeric| / max |numeric| over the inputs x, where numeric = central differences of f. */
-static double fd_error(double* x, size_t n, const std::vector<double>& analytic, const std::function<double()>& f, double h = 1e-5) {
+static double fd_error(double* x, size_t n, const std::vector<double>& analytic, const std::function<double()>& f,
+                       double h = 1e-5) {
   double maxdiff = 0, maxref = 1e-12;
   for (size_t i = 0; i < n; i++) {
     double keep = x[i];
@@ -46,7 +47,8 @@ static double fd_error(double* x, size_t n, const std::vector<double>& analytic,
   }
   return maxdiff / maxref;
 }
-static double fd_error(std::vector<double>& x, const std::vector<double>& analytic, const std::function<double()>& f, double h = 1e-5) {
+static double fd_error(std::vector<double>& x, const std::vector<double>& analytic, const std::function<double()>& f,
+                       double h = 1e-5) {
   return fd_error(x.data(), x.size(), analytic, f, h);
 }
 static double dot(const std::vector<double>& a, const double* b) {
@@ -62,7 +64,10 @@ static void test_kernels() {
   {
     auto x = rng.vec(N * C), w = rng.vec(C), r = rng.vec(N * C);
     std::vector<double> out(N * C), rstd(N), dx(N * C);
-    auto f = [&] { rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), SF_F64, N, C, 1e-6f, th); return dot(r, out.data()); };
+    auto f = [&] {
+      rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), SF_F64, N, C, 1e-6f, th);
+      return dot(r, out.data());
+    };
     f();
     rmsnorm_backward(dx.data(), r.data(), x.data(), rstd.data(), w.data(), SF_F64, N, C, false, th);
     double e = fd_error(x, dx, f);
@@ -72,7 +77,10 @@ static void test_kernels() {
   {
     auto x = rng.vec(N * C), w = rng.vec(K * C), b = rng.vec(K), r = rng.vec(N * K);
     std::vector<double> out(N * K), dx(N * C), dw(K * C, 0.0);
-    auto f = [&] { matmul_forward(out.data(), x.data(), w.data(), SF_F64, b.data(), SF_F64, N, K, C, false, th); return dot(r, out.data()); };
+    auto f = [&] {
+      matmul_forward(out.data(), x.data(), w.data(), SF_F64, b.data(), SF_F64, N, K, C, false, th);
+      return dot(r, out.data());
+    };
     f();
     matmul_backward_input(dx.data(), r.data(), w.data(), SF_F64, N, K, C, false, th);
     check(fd_error(x, dx, f) < 1e-6, "matmul_backward_input (fd, double)", fd_error(x, dx, f), 1e-6);
@@ -87,7 +95,11 @@ static void test_kernels() {
     rope_tables(cs, Tn, D, 10000.0);
     auto x = rng.vec(B * Tn * heads * D), r = rng.vec(x.size());
     std::vector<double> y(x.size());
-    auto f = [&] { y = x; rope_forward(y.data(), cs.data(), B, Tn, heads, D, th); return dot(r, y.data()); };
+    auto f = [&] {
+      y = x;
+      rope_forward(y.data(), cs.data(), B, Tn, heads, D, th);
+      return dot(r, y.data());
+    };
     std::vector<double> dx = r;
     rope_backward(dx.data(), cs.data(), B, Tn, heads, D, th);
     double e = fd_error(x, dx, f);
@@ -96,11 +108,16 @@ static void test_kernels() {
   // attention (GQA)
   {
     const int B = 2, Tn = 5, NH = 4, KV = 2, D = 4;
-    auto q = rng.vec(B * Tn * NH * D), k = rng.vec(B * Tn * KV * D), v = rng.vec(B * Tn * KV * D), r = rng.vec(q.size());
+    auto q = rng.vec(B * Tn * NH * D), k = rng.vec(B * Tn * KV * D), v = rng.vec(B * Tn * KV * D),
+         r = rng.vec(q.size());
     std::vector<double> out(q.size()), lse(B * NH * Tn), dq(q.size()), dk(k.size()), dv(v.size());
-    auto f = [&] { attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th); return dot(r, out.data()); };
+    auto f = [&] {
+      attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th);
+      return dot(r, out.data());
+    };
     f();
-    attention_backward(dq.data(), dk.data(), dv.data(), r.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, th);
+    attention_backward(dq.data(), dk.data(), dv.data(), r.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH,
+                       KV, D, th);
     double e = std::max({fd_error(q, dq, f), fd_error(k, dk, f), fd_error(v, dv, f)});
     check(e < 1e-6, "attention_backward q/k/v (fd, double)", e, 1e-6);
   }
@@ -108,7 +125,10 @@ static void test_kernels() {
   {
     auto g = rng.vec(N * C, 3), u = rng.vec(N * C), r = rng.vec(N * C);
     std::vector<double> out(N * C), dg(N * C), du(N * C);
-    auto f = [&] { swiglu_forward(out.data(), g.data(), u.data(), out.size(), th); return dot(r, out.data()); };
+    auto f = [&] {
+      swiglu_forward(out.data(), g.data(), u.data(), out.size(), th);
+      return dot(r, out.data());
+    };
     swiglu_backward(dg.data(), du.data(), r.data(), g.data(), u.data(), out.size(), th);
     double e = std::max(fd_error(g, dg, f), fd_error(u, du, f));
     check(e < 1e-6, "swiglu_backward (fd, double)", e, 1e-6);
@@ -117,7 +137,10 @@ static void test_kernels() {
   {
     auto x = rng.vec(N * C), r = rng.vec(N * C);
     std::vector<double> out(N * C), dx(N * C, 0.0);
-    auto f = [&] { dropout_forward(out.data(), x.data(), out.size(), 0.3f, dropout_key(7, 3, 2), th); return dot(r, out.data()); };
+    auto f = [&] {
+      dropout_forward(out.data(), x.data(), out.size(), 0.3f, dropout_key(7, 3, 2), th);
+      return dot(r, out.data());
+    };
     dropout_backward(dx.data(), r.data(), out.size(), 0.3f, dropout_key(7, 3, 2), th);
     double e = fd_error(x, dx, f);
     check(e < 1e-6, "dropout_backward (fd, double)", e, 1e-6);
@@ -128,8 +151,13 @@ static void test_kernels() {
     auto h = rng.vec(Nc * C), w = rng.vec(Vv * C);
     std::vector<int32_t> lab = {0, 3, 10, 7, 3};
     std::vector<double> logits(Nc * Vv), dh(Nc * C);
-    auto f = [&] { std::vector<double> tmp(Nc * C); return classifier_forward_backward(tmp.data(), h.data(), lab.data(), w.data(), SF_F64, Nc, Vv, C, 1.0, logits.data(), false, th); };
-    double loss = classifier_forward_backward(dh.data(), h.data(), lab.data(), w.data(), SF_F64, Nc, Vv, C, 0.5, logits.data(), true, th);
+    auto f = [&] {
+      std::vector<double> tmp(Nc * C);
+      return classifier_forward_backward(tmp.data(), h.data(), lab.data(), w.data(), SF_F64, Nc, Vv, C, 1.0,
+                                         logits.data(), false, th);
+    };
+    double loss = classifier_forward_backward(dh.data(), h.data(), lab.data(), w.data(), SF_F64, Nc, Vv, C, 0.5,
+                                              logits.data(), true, th);
     for (auto& x : dh) x *= 2;  // scale 0.5 → compare with the unscaled loss
     double e = fd_error(h, dh, f);
     check(e < 1e-6 && std::isfinite(loss), "classifier_forward_backward (fd, double)", e, 1e-6);
@@ -137,7 +165,11 @@ static void test_kernels() {
 }
 
 // SIMD float kernels vs the double reference, every base dtype.
-static uint16_t to_bf16(float f) { uint32_t u; std::memcpy(&u, &f, 4); return uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16); }
+static uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
 static double round_bf16(double v) { return bf16_to_f32(to_bf16(float(v))); }
 static void test_float_kernels() {
   Rng rng{2};
@@ -145,7 +177,9 @@ static void test_float_kernels() {
     // BF16 compute (AVX-512 BF16 level, BF16 weights) rounds x and dout to BF16 at the matmul inputs: the double
     // reference gets the same inputs, so only the F32 summation differs
     const bool bf16_compute = dt == SF_BF16 && cpu_level() == CPU_AVX512_BF16;
-    for (auto [M, N, K] : {std::tuple{7, 37, 40}, std::tuple{64, 300, 256}, std::tuple{33, 16, 768}, std::tuple{5, 1000, 16}, std::tuple{50, 48, 16}, std::tuple{40, 16, 128}, std::tuple{29, 45, 301}}) {
+    for (auto [M, N, K] :
+         {std::tuple{7, 37, 40}, std::tuple{64, 300, 256}, std::tuple{33, 16, 768}, std::tuple{5, 1000, 16},
+          std::tuple{50, 48, 16}, std::tuple{40, 16, 128}, std::tuple{29, 45, 301}}) {
       auto xd = rng.vec(size_t(M) * K), gd = rng.vec(size_t(M) * N);
       std::vector<float> x(xd.begin(), xd.end()), g(gd.begin(), gd.end()), wf(size_t(N) * K);
       auto xr = xd, gr = gd;
@@ -153,7 +187,11 @@ static void test_float_kernels() {
         for (auto* v : {&xr, &gr})
           for (auto& e : *v) e = round_bf16(e);
       std::vector<uint16_t> wb(size_t(N) * K);
-      for (size_t i = 0; i < wf.size(); i++) { wf[i] = float(rng.sym()); wb[i] = to_bf16(wf[i]); if (dt == SF_BF16) wf[i] = bf16_to_f32(wb[i]); }
+      for (size_t i = 0; i < wf.size(); i++) {
+        wf[i] = float(rng.sym());
+        wb[i] = to_bf16(wf[i]);
+        if (dt == SF_BF16) wf[i] = bf16_to_f32(wb[i]);
+      }
       std::vector<double> wd(wf.begin(), wf.end()), ref(size_t(M) * N), refdx(size_t(M) * K);
       const void* wp = dt == SF_F32 ? (const void*)wf.data() : (const void*)wb.data();
       std::vector<float> out(size_t(M) * N, 1.0f), dx(size_t(M) * K, 1.0f);
@@ -171,7 +209,11 @@ static void test_float_kernels() {
       for (size_t i = 0; i < dx.size(); i++) e = std::max(e, std::fabs(dx[i] - 1.0 - refdx[i]) / std::sqrt(double(N)));
       for (size_t i = 0; i < dw.size(); i++) e = std::max(e, std::fabs(dw[i] - 1.0 - refdw[i]) / std::sqrt(double(M)));
       char name[96];
-      std::snprintf(name, sizeof name, "float matmuls %s M%d N%d K%d vs double", dt == SF_F32 ? "F32" : bf16_compute ? "BF16 (bf16 compute)" : "BF16", M, N, K);
+      std::snprintf(name, sizeof name, "float matmuls %s M%d N%d K%d vs double",
+                    dt == SF_F32   ? "F32"
+                    : bf16_compute ? "BF16 (bf16 compute)"
+                                   : "BF16",
+                    M, N, K);
       check(e < 1e-5, name, e, 1e-5);
     }
   }
@@ -182,14 +224,18 @@ static void test_float_attention() {
   Rng rng{6};
   for (int D : {16, 64}) {
     const int B = 2, Tn = 70, NH = 4, KV = 2;
-    auto qd = rng.vec(size_t(B) * Tn * NH * D), kd = rng.vec(size_t(B) * Tn * KV * D), vd = rng.vec(kd.size()), gd = rng.vec(qd.size());
-    std::vector<float> q(qd.begin(), qd.end()), k(kd.begin(), kd.end()), v(vd.begin(), vd.end()), g(gd.begin(), gd.end());
+    auto qd = rng.vec(size_t(B) * Tn * NH * D), kd = rng.vec(size_t(B) * Tn * KV * D), vd = rng.vec(kd.size()),
+         gd = rng.vec(qd.size());
+    std::vector<float> q(qd.begin(), qd.end()), k(kd.begin(), kd.end()), v(vd.begin(), vd.end()),
+        g(gd.begin(), gd.end());
     std::vector<float> out(q.size()), lse(size_t(B) * NH * Tn), dq(q.size()), dk(k.size()), dv(v.size());
     std::vector<double> outd(q.size()), lsed(lse.size()), dqd(q.size()), dkd(k.size()), dvd(v.size());
     attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, 2);
-    attention_backward(dq.data(), dk.data(), dv.data(), g.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, 2);
+    attention_backward(dq.data(), dk.data(), dv.data(), g.data(), lse.data(), q.data(), k.data(), v.data(), B, Tn, NH,
+                       KV, D, 2);
     attention_forward(outd.data(), lsed.data(), qd.data(), kd.data(), vd.data(), B, Tn, NH, KV, D, 1);
-    attention_backward(dqd.data(), dkd.data(), dvd.data(), gd.data(), lsed.data(), qd.data(), kd.data(), vd.data(), B, Tn, NH, KV, D, 1);
+    attention_backward(dqd.data(), dkd.data(), dvd.data(), gd.data(), lsed.data(), qd.data(), kd.data(), vd.data(), B,
+                       Tn, NH, KV, D, 1);
     double e = 0;
     for (size_t i = 0; i < out.size(); i++) e = std::max({e, std::fabs(out[i] - outd[i]), std::fabs(dq[i] - dqd[i])});
     for (size_t i = 0; i < lse.size(); i++) e = std::max(e, std::fabs(lse[i] - lsed[i]));
@@ -208,21 +254,31 @@ static void test_float_classifier() {
     auto hd = rng.vec(size_t(Nc) * C, 2);
     std::vector<float> h(hd.begin(), hd.end()), wf(size_t(V) * C), logits(size_t(V) * 48), dh(size_t(Nc) * C);
     std::vector<uint16_t> wb(wf.size());
-    for (size_t i = 0; i < wf.size(); i++) { wf[i] = float(rng.sym()); wb[i] = to_bf16(wf[i]); if (dt == SF_BF16) wf[i] = bf16_to_f32(wb[i]); }
+    for (size_t i = 0; i < wf.size(); i++) {
+      wf[i] = float(rng.sym());
+      wb[i] = to_bf16(wf[i]);
+      if (dt == SF_BF16) wf[i] = bf16_to_f32(wb[i]);
+    }
     std::vector<double> wd(wf.begin(), wf.end()), dlog(size_t(V) * Nc), dhd(size_t(Nc) * C);
     std::vector<int32_t> lab(Nc);
     for (int i = 0; i < Nc; i++) lab[i] = int32_t(rng.uniform() * V);
     lab[3] = V - 1;
     const void* wp = dt == SF_F32 ? (const void*)wf.data() : (const void*)wb.data();
-    double lf = classifier_forward_backward(dh.data(), h.data(), lab.data(), wp, dt, Nc, V, C, 0.5f, logits.data(), true, 2);
-    double ld = classifier_forward_backward(dhd.data(), hd.data(), lab.data(), wd.data(), SF_F64, Nc, V, C, 0.5, dlog.data(), true, 1);
-    double lf2 = classifier_forward_backward(dh.data(), h.data(), lab.data(), wp, dt, Nc, V, C, 0.5f, logits.data(), false, 2);
+    double lf =
+        classifier_forward_backward(dh.data(), h.data(), lab.data(), wp, dt, Nc, V, C, 0.5f, logits.data(), true, 2);
+    double ld = classifier_forward_backward(dhd.data(), hd.data(), lab.data(), wd.data(), SF_F64, Nc, V, C, 0.5,
+                                            dlog.data(), true, 1);
+    double lf2 =
+        classifier_forward_backward(dh.data(), h.data(), lab.data(), wp, dt, Nc, V, C, 0.5f, logits.data(), false, 2);
     double e = std::max(std::fabs(lf - ld), std::fabs(lf2 - ld)) / std::fabs(ld);
     for (size_t i = 0; i < dh.size(); i++) e = std::max(e, std::fabs(dh[i] - dhd[i]));
     char name[96];
     // BF16 compute: h and the softmax gradient are rounded to BF16 at the two matmuls (relative error ~2^-9)
     double limit = dt == SF_BF16 && cpu_level() == CPU_AVX512_BF16 ? 5e-3 : 1e-5;
-    std::snprintf(name, sizeof name, "float classifier %s (loss rel, dh abs) vs double", dt == SF_F32 ? "F32" : limit > 1e-5 ? "BF16 (bf16 compute)" : "BF16");
+    std::snprintf(name, sizeof name, "float classifier %s (loss rel, dh abs) vs double",
+                  dt == SF_F32   ? "F32"
+                  : limit > 1e-5 ? "BF16 (bf16 compute)"
+                                 : "BF16");
     check(e < limit, name, e, limit);
   }
 }
@@ -234,7 +290,8 @@ struct TinyModel {
   std::vector<sf_tensor> layer;
   sf_model_weights w{};
   explicit TinyModel(bool tie, uint64_t seed = 3) {
-    cfg.vocab_size = 23, cfg.hidden_size = 16, cfg.intermediate_size = 24, cfg.num_layers = 2, cfg.num_heads = 4, cfg.num_kv_heads = 2;
+    cfg.vocab_size = 23, cfg.hidden_size = 16, cfg.intermediate_size = 24, cfg.num_layers = 2, cfg.num_heads = 4,
+    cfg.num_kv_heads = 2;
     cfg.head_dim = 0, cfg.rope_theta = 10000.0f, cfg.rms_norm_eps = 1e-6f, cfg.tie_word_embeddings = tie;
     Rng rng{seed};
     int H = 16, I = 24, kv = 8;
@@ -248,8 +305,11 @@ struct TinyModel {
     w.lm_head = t(23 * H, 0.5);
     w.norm = t(H, 0.2, 1);
     for (int l = 0; l < 2; l++) {
-      const size_t sizes[SF_LAYER_TENSORS] = {size_t(H * H), size_t(kv * H), size_t(kv * H), size_t(H * H), size_t(I * H), size_t(I * H), size_t(H * I), size_t(H), size_t(kv), size_t(kv), size_t(H), size_t(H)};
-      for (int k = 0; k < SF_LAYER_TENSORS; k++) layer.push_back(k >= SF_W_LN1 ? t(sizes[k], 0.2, 1) : t(sizes[k], 0.4));
+      const size_t sizes[SF_LAYER_TENSORS] = {size_t(H * H), size_t(kv * H), size_t(kv * H), size_t(H * H),
+                                              size_t(I * H), size_t(I * H),  size_t(H * I),  size_t(H),
+                                              size_t(kv),    size_t(kv),     size_t(H),      size_t(H)};
+      for (int k = 0; k < SF_LAYER_TENSORS; k++)
+        layer.push_back(k >= SF_W_LN1 ? t(sizes[k], 0.2, 1) : t(sizes[k], 0.4));
     }
     w.layers = layer.data();
   }
@@ -257,7 +317,8 @@ struct TinyModel {
 
 static sf_trainer_params tiny_params(float dropout) {
   sf_trainer_params p = sf_trainer_default_params();
-  p.lora_rank = 3, p.lora_alpha = 5, p.lora_dropout = dropout, p.max_batch = 2, p.max_seq = 7, p.seed = 11, p.ce_chunk = 4;
+  p.lora_rank = 3, p.lora_alpha = 5, p.lora_dropout = dropout, p.max_batch = 2, p.max_seq = 7, p.seed = 11,
+  p.ce_chunk = 4;
   return p;
 }
 
@@ -285,7 +346,8 @@ static void test_model_gradients() {
       return scale * l;
     };
     double err = fd_error(e.param, e.lora_size, analytic, f);
-    const char* names[] = {"whole model lora grads (fd, dropout 0.2, untied)", "whole model lora grads (fd, tied, recompute)", "whole model lora grads (fd, no dropout)"};
+    const char* names[] = {"whole model lora grads (fd, dropout 0.2, untied)",
+                           "whole model lora grads (fd, tied, recompute)", "whole model lora grads (fd, no dropout)"};
     check(err < 1e-6 && tokens == 9, names[variant], err, 1e-6);
   }
 }
@@ -318,7 +380,8 @@ static void test_adamw() {
     err = std::max(err, std::fabs(pe[i] - p[i]));
   }
   // first step of Adam moves each parameter by ≈ lr against the gradient's sign
-  check(err < 1e-12 && std::fabs(p[0] - (1.0 * 0.999 - 0.1)) < 0.2, "adamw_update vs hand-computed (2 steps)", err, 1e-12);
+  check(err < 1e-12 && std::fabs(p[0] - (1.0 * 0.999 - 0.1)) < 0.2, "adamw_update vs hand-computed (2 steps)", err,
+        1e-12);
 }
 
 static void test_determinism_and_clipping() {
@@ -360,13 +423,17 @@ static void test_determinism_and_clipping() {
   for (size_t i = 0; i < e.lora_size; i++) e.grad[i] = 1.0f;
   double norm = e.optimizer_step(0.0f);
   double expect_m = 0.1 * (1e-3 / (norm + 1e-6));
-  check(std::fabs(e.adam_m[0] - expect_m) < 1e-9, "clipping: m after one step = (1-b1)·g·clip", std::fabs(e.adam_m[0] - expect_m), 1e-9);
+  check(std::fabs(e.adam_m[0] - expect_m) < 1e-9, "clipping: m after one step = (1-b1)·g·clip",
+        std::fabs(e.adam_m[0] - expect_m), 1e-9);
   for (size_t i = 0; i < e.lora_size; i++) e.grad[i] = NAN;
   bool threw = false;
   std::vector<float> before(e.param, e.param + e.lora_size);
-  try { e.optimizer_step(0.1f); } catch (const Error& err) { threw = err.status == SF_ERR_NONFINITE_GRADIENTS; }
+  try {
+    e.optimizer_step(0.1f);
+  } catch (const Error& err) { threw = err.status == SF_ERR_NONFINITE_GRADIENTS; }
   bool untouched = before == std::vector<float>(e.param, e.param + e.lora_size) && e.grad[0] == 0.0f;
-  check(threw && untouched, "optimizer_step rejects NaN grads (SF_ERR_NONFINITE_GRADIENTS), no update, grads zeroed", threw ? 0 : 1, 0);
+  check(threw && untouched, "optimizer_step rejects NaN grads (SF_ERR_NONFINITE_GRADIENTS), no update, grads zeroed",
+        threw ? 0 : 1, 0);
 }
 
 int quant_tests();  // test_quant.cpp
@@ -383,7 +450,10 @@ static void test_levels() {
   auto xd = rng.vec(size_t(M) * K), gd = rng.vec(size_t(M) * N);
   std::vector<float> x(xd.begin(), xd.end()), g(gd.begin(), gd.end()), wf(size_t(N) * K);
   std::vector<uint16_t> wb(wf.size());
-  for (size_t i = 0; i < wf.size(); i++) { wf[i] = float(rng.sym()); wb[i] = to_bf16(wf[i]); }
+  for (size_t i = 0; i < wf.size(); i++) {
+    wf[i] = float(rng.sym());
+    wb[i] = to_bf16(wf[i]);
+  }
   const int B = 1, Tn = 90, NH = 4, KV = 2, D = 32;
   auto qd = rng.vec(size_t(B) * Tn * NH * D), kd = rng.vec(size_t(B) * Tn * KV * D), vd = rng.vec(kd.size());
   std::vector<float> q(qd.begin(), qd.end()), k(kd.begin(), kd.end()), v(vd.begin(), vd.end());
@@ -399,12 +469,16 @@ static void test_levels() {
     o.fwd.insert(o.fwd.end(), f32.begin(), f32.end());
     matmul_backward_input(o.bwd.data(), g.data(), wb.data(), SF_BF16, M, N, K, true, 2);
     matmul_backward_weight(o.wg.data(), g.data(), x.data(), M, N, K, 0.5f, 2);
-    o.att.resize(q.size()), o.lse.resize(size_t(B) * NH * Tn), o.dq.resize(q.size()), o.dk.resize(k.size()), o.dv.resize(v.size());
+    o.att.resize(q.size()), o.lse.resize(size_t(B) * NH * Tn), o.dq.resize(q.size()), o.dk.resize(k.size()),
+        o.dv.resize(v.size());
     attention_forward(o.att.data(), o.lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, 2);
-    attention_backward(o.dq.data(), o.dk.data(), o.dv.data(), q.data(), o.lse.data(), q.data(), k.data(), v.data(), B, Tn, NH, KV, D, 2);
+    attention_backward(o.dq.data(), o.dk.data(), o.dv.data(), q.data(), o.lse.data(), q.data(), k.data(), v.data(), B,
+                       Tn, NH, KV, D, 2);
     o.xent = f32;
-    o.loss = classifier_forward_backward(o.bwd.data(), x.data(), lab.data(), wb.data(), SF_BF16, M, N, K, 0.25f, o.xent.data(), true, 2);
-    o.sw.resize(g.size()), o.dg.resize(g.size()), o.du.resize(g.size()), o.dr.resize(g.size()), o.drb.assign(g.size(), 1.0f);
+    o.loss = classifier_forward_backward(o.bwd.data(), x.data(), lab.data(), wb.data(), SF_BF16, M, N, K, 0.25f,
+                                         o.xent.data(), true, 2);
+    o.sw.resize(g.size()), o.dg.resize(g.size()), o.du.resize(g.size()), o.dr.resize(g.size()),
+        o.drb.assign(g.size(), 1.0f);
     swiglu_forward(o.sw.data(), g.data(), f32.data(), g.size(), 2);
     swiglu_backward(o.dg.data(), o.du.data(), o.sw.data(), g.data(), f32.data(), g.size(), 2);
     dropout_forward(o.dr.data(), g.data(), g.size(), 0.3f, dropout_key(7, 3, 11), 2);
@@ -415,19 +489,22 @@ static void test_levels() {
   Out ref = run(CPU_PORTABLE);
   auto diff = [](const std::vector<float>& a, const std::vector<float>& b) {
     double e = 0, m = 1e-6;
-    for (size_t i = 0; i < a.size(); i++) e = std::max(e, double(std::fabs(a[i] - b[i]))), m = std::max(m, double(std::fabs(b[i])));
+    for (size_t i = 0; i < a.size(); i++)
+      e = std::max(e, double(std::fabs(a[i] - b[i]))), m = std::max(m, double(std::fabs(b[i])));
     return e / m;
   };
   for (int level = CPU_AVX2; level <= top; level++) {
     Out o = run(level);
-    double e = std::max({diff(o.fwd, ref.fwd), diff(o.bwd, ref.bwd), diff(o.wg, ref.wg), diff(o.att, ref.att), diff(o.lse, ref.lse),
-                         diff(o.dq, ref.dq), diff(o.dk, ref.dk), diff(o.dv, ref.dv), diff(o.xent, ref.xent), diff(o.sw, ref.sw),
-                         diff(o.dg, ref.dg), diff(o.du, ref.du), std::fabs(o.loss - ref.loss) / std::fabs(ref.loss)});
+    double e = std::max({diff(o.fwd, ref.fwd), diff(o.bwd, ref.bwd), diff(o.wg, ref.wg), diff(o.att, ref.att),
+                         diff(o.lse, ref.lse), diff(o.dq, ref.dq), diff(o.dk, ref.dk), diff(o.dv, ref.dv),
+                         diff(o.xent, ref.xent), diff(o.sw, ref.sw), diff(o.dg, ref.dg), diff(o.du, ref.du),
+                         std::fabs(o.loss - ref.loss) / std::fabs(ref.loss)});
     // BF16 compute rounds the activations at the matmul inputs: BF16 tolerance there
     double limit = level == CPU_AVX512_BF16 ? 2e-2 : 1e-5;
     check(e < limit, std::string("level ") + cpu_level_name(level) + " vs portable (all kernels)", e, limit);
     bool same_dropout = o.dr == ref.dr && o.drb == ref.drb;
-    check(same_dropout, std::string("level ") + cpu_level_name(level) + " dropout bitwise = portable", same_dropout ? 0 : 1, 0);
+    check(same_dropout, std::string("level ") + cpu_level_name(level) + " dropout bitwise = portable",
+          same_dropout ? 0 : 1, 0);
   }
   cpu_set_level(top);
 }

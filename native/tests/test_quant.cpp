@@ -29,8 +29,9 @@ struct TypeInfo {
   const char* name;
   std::vector<int> f16_offsets;  // the block's f16 scale fields
 };
-const TypeInfo kTypes[] = {{SF_Q4_0, "Q4_0", {0}},    {SF_Q4_1, "Q4_1", {0, 2}}, {SF_Q5_0, "Q5_0", {0}},    {SF_Q5_1, "Q5_1", {0, 2}},
-                           {SF_Q8_0, "Q8_0", {0}},    {SF_Q4_K, "Q4_K", {0, 2}}, {SF_Q5_K, "Q5_K", {0, 2}}, {SF_Q6_K, "Q6_K", {208}}};
+const TypeInfo kTypes[] = {{SF_Q4_0, "Q4_0", {0}},    {SF_Q4_1, "Q4_1", {0, 2}}, {SF_Q5_0, "Q5_0", {0}},
+                           {SF_Q5_1, "Q5_1", {0, 2}}, {SF_Q8_0, "Q8_0", {0}},    {SF_Q4_K, "Q4_K", {0, 2}},
+                           {SF_Q5_K, "Q5_K", {0, 2}}, {SF_Q6_K, "Q6_K", {208}}};
 
 /** Random blocks of dtype dt for rows × cols elements: random quants, scales f16 in [2^-12, 2^-10). */
 std::vector<uint8_t> random_blocks(int dt, size_t rows, int cols, uint64_t seed) {
@@ -89,12 +90,14 @@ void test_dequantizers() {
       std::vector<float> got(n, -1.0f);
       int rc = sf_dequantize(t.dt, b.data(), got.data(), n, 0);
       bool same = rc == 0 && finite && std::memcmp(got.data(), ref.data(), n * 4) == 0;
-      check(same, std::string(t.name) + " dequantize at " + cpu_level_name(level) + " = portable, bitwise", same ? 0 : max_diff(got, ref), 0);
+      check(same, std::string(t.name) + " dequantize at " + cpu_level_name(level) + " = portable, bitwise",
+            same ? 0 : max_diff(got, ref), 0);
     }
     cpu_set_level(top);
   }
   float out[64];
-  bool refused = sf_dequantize(SF_Q4_K, q8.data(), out, 64, 0) != 0 && sf_dequantize(SF_GGML_TYPE(20), q8.data(), out, 32, 0) != 0;
+  bool refused =
+      sf_dequantize(SF_Q4_K, q8.data(), out, 64, 0) != 0 && sf_dequantize(SF_GGML_TYPE(20), q8.data(), out, 32, 0) != 0;
   check(refused, "dequantize refuses a partial block and an unregistered type", refused ? 0 : 1, 0);
 }
 
@@ -122,7 +125,8 @@ void test_quant_matmuls() {
       matmul_backward_input(d1.data(), g.data(), b.data(), t.dt, M, N, K, false, 2);
       matmul_backward_input(d2.data(), g.data(), ref_w, ref_dt, M, N, K, false, 2);
       double e = std::max(max_diff(o1, o2), max_diff(d1, d2));
-      check(e == 0, std::string(t.name) + " matmuls at " + cpu_level_name(level) + " = on dequantized W, bitwise", e, 0);
+      check(e == 0, std::string(t.name) + " matmuls at " + cpu_level_name(level) + " = on dequantized W, bitwise", e,
+            0);
     }
     cpu_set_level(top);
   }
@@ -139,7 +143,8 @@ struct QuantModel {
   sf_model_weights q{}, ref{};
   QuantModel(bool kquants, bool bf16_matmuls) {
     const int H = kquants ? 256 : 64, I = kquants ? 512 : 128, V = 61, NH = 4, KV = 2, D = H / NH;
-    cfg.vocab_size = V, cfg.hidden_size = H, cfg.intermediate_size = I, cfg.num_layers = 2, cfg.num_heads = NH, cfg.num_kv_heads = KV;
+    cfg.vocab_size = V, cfg.hidden_size = H, cfg.intermediate_size = I, cfg.num_layers = 2, cfg.num_heads = NH,
+    cfg.num_kv_heads = KV;
     cfg.head_dim = 0, cfg.rope_theta = 10000.0f, cfg.rms_norm_eps = 1e-6f, cfg.tie_word_embeddings = 0;
     blocks.reserve(64), f32.reserve(64), bf16.reserve(64);
     uint64_t seed = 100;
@@ -173,7 +178,8 @@ struct QuantModel {
     for (int l = 0; l < 2; l++) {
       sf_tensor* qt = &qlayers[l * SF_LAYER_TENSORS];
       sf_tensor* rt = &rlayers[l * SF_LAYER_TENSORS];
-      for (int m = 0; m < 7; m++) matrix(kquants ? k_types[(m + l) % 7] : s_types[(m + l) % 7], rows[m], cols[m], false, &qt[m], &rt[m]);
+      for (int m = 0; m < 7; m++)
+        matrix(kquants ? k_types[(m + l) % 7] : s_types[(m + l) % 7], rows[m], cols[m], false, &qt[m], &rt[m]);
       vec(H, 0.0f, &qt[SF_B_Q], &rt[SF_B_Q]);
       vec(KV * D, 0.0f, &qt[SF_B_K], &rt[SF_B_K]);
       vec(KV * D, 0.0f, &qt[SF_B_V], &rt[SF_B_V]);
@@ -192,22 +198,28 @@ void test_quant_engine() {
       cpu_set_level(level);
       QuantModel qm(kquants, level == CPU_AVX512_BF16);
       sf_trainer_params p = sf_trainer_default_params();
-      p.lora_rank = 4, p.lora_alpha = 8, p.lora_dropout = 0.1f, p.max_batch = 2, p.max_seq = 9, p.seed = 3, p.threads = 2, p.ce_chunk = 5;
+      p.lora_rank = 4, p.lora_alpha = 8, p.lora_dropout = 0.1f, p.max_batch = 2, p.max_seq = 9, p.seed = 3,
+      p.threads = 2, p.ce_chunk = 5;
       Engine<cpu::Ops<float>> eq(qm.cfg, qm.q, p), er(qm.cfg, qm.ref, p);
-      for (size_t i = 0; i < eq.lora_size; i++) eq.param[i] = er.param[i] = float(int(mix64(i + 77) % 2001) - 1000) / 4000.0f;
+      for (size_t i = 0; i < eq.lora_size; i++)
+        eq.param[i] = er.param[i] = float(int(mix64(i + 77) % 2001) - 1000) / 4000.0f;
       std::vector<int32_t> ids(18), labels(18);
       for (int i = 0; i < 18; i++) ids[i] = int32_t(mix64(i + 5) % 61), labels[i] = i % 9 < 3 ? -100 : ids[i];
       int64_t tq = 0, tr = 0;
       double lq = eq.forward_backward(ids.data(), labels.data(), 2, 9, 1.0f / 12, &tq);
       double lr = er.forward_backward(ids.data(), labels.data(), 2, 9, 1.0f / 12, &tr);
-      std::vector<float> gq(eq.grad, eq.grad + eq.lora_size), gr(er.grad, er.grad + er.lora_size), logq(size_t(18) * 61), logr(logq.size());
+      std::vector<float> gq(eq.grad, eq.grad + eq.lora_size), gr(er.grad, er.grad + er.lora_size),
+          logq(size_t(18) * 61), logr(logq.size());
       eq.logits(ids.data(), 2, 9, logq.data());
       er.logits(ids.data(), 2, 9, logr.data());
       double gmax = 0;
       for (float v : gr) gmax = std::max(gmax, double(std::fabs(v)));
       double e = std::max({std::fabs(lq - lr) / std::fabs(lr), max_diff(gq, gr) / gmax, max_diff(logq, logr)});
       bool ok = tq == tr && tq > 0 && std::isfinite(lq) && gmax > 0 && e <= 1e-6;
-      check(ok, std::string(kquants ? "K-quant" : "32-block") + " model step at " + cpu_level_name(level) + " = dequantized (loss, grads, logits)", e, 1e-6);
+      check(ok,
+            std::string(kquants ? "K-quant" : "32-block") + " model step at " + cpu_level_name(level) +
+                " = dequantized (loss, grads, logits)",
+            e, 1e-6);
     }
   cpu_set_level(top);
   // whole blocks only: a Q4_K matrix with 64-element rows is refused with the tensor's name
@@ -216,10 +228,9 @@ void test_quant_engine() {
   std::string msg;
   try {
     Engine<cpu::Ops<float>> e(qm.cfg, qm.q, sf_trainer_default_params());
-  } catch (const std::exception& ex) {
-    msg = ex.what();
-  }
-  bool named = msg.find("layer 0 q_proj.weight") != std::string::npos && msg.find("256-element blocks") != std::string::npos;
+  } catch (const std::exception& ex) { msg = ex.what(); }
+  bool named =
+      msg.find("layer 0 q_proj.weight") != std::string::npos && msg.find("256-element blocks") != std::string::npos;
   check(named, "a matrix whose rows are not whole blocks is refused by name", named ? 0 : 1, 0);
 }
 
@@ -233,7 +244,8 @@ void test_bf16_parity() {
   // a small Qwen2 initialised like a real one (matrices ±0.05, the embeddings ±1, norms 1): BF16 matrices
   const int H = 256, I = 512, V = 61, KV = 2, D = 64;
   sf_model_config cfg{};
-  cfg.vocab_size = V, cfg.hidden_size = H, cfg.intermediate_size = I, cfg.num_layers = 2, cfg.num_heads = 4, cfg.num_kv_heads = KV;
+  cfg.vocab_size = V, cfg.hidden_size = H, cfg.intermediate_size = I, cfg.num_layers = 2, cfg.num_heads = 4,
+  cfg.num_kv_heads = KV;
   cfg.rope_theta = 10000.0f, cfg.rms_norm_eps = 1e-6f;
   std::vector<std::vector<uint16_t>> mats;
   std::vector<std::vector<float>> vecs;
@@ -241,13 +253,15 @@ void test_bf16_parity() {
   uint64_t seed = 900;
   auto mat = [&](size_t n) {
     mats.emplace_back(n);
-    for (size_t i = 0; i < n; i++) mats.back()[i] = bf16_bits(float(int(mix64(seed * 131 + i) % 2001) - 1000) / 20000.0f);
+    for (size_t i = 0; i < n; i++)
+      mats.back()[i] = bf16_bits(float(int(mix64(seed * 131 + i) % 2001) - 1000) / 20000.0f);
     seed++;
     return sf_tensor{mats.back().data(), SF_BF16, 0};
   };
   auto vec = [&](size_t n, float base, float spread) {
     vecs.emplace_back(n);
-    for (size_t i = 0; i < n; i++) vecs.back()[i] = base + spread * float(int(mix64(seed * 77 + i) % 2001) - 1000) / 1000.0f;
+    for (size_t i = 0; i < n; i++)
+      vecs.back()[i] = base + spread * float(int(mix64(seed * 77 + i) % 2001) - 1000) / 1000.0f;
     seed++;
     return sf_tensor{vecs.back().data(), SF_F32, 0};
   };
@@ -255,14 +269,16 @@ void test_bf16_parity() {
   w.embed_tokens = vec(size_t(V) * H, 0, 1), w.lm_head = mat(size_t(V) * H), w.norm = vec(H, 1, 0.1f);
   std::vector<sf_tensor> layers;
   for (int l = 0; l < 2; l++) {
-    const size_t n[7] = {size_t(H) * H, size_t(KV * D) * H, size_t(KV * D) * H, size_t(H) * H, size_t(I) * H, size_t(I) * H, size_t(H) * I};
+    const size_t n[7] = {size_t(H) * H, size_t(KV * D) * H, size_t(KV * D) * H, size_t(H) * H,
+                         size_t(I) * H, size_t(I) * H,      size_t(H) * I};
     for (int m = 0; m < 7; m++) layers.push_back(mat(n[m]));
     layers.push_back(vec(H, 0, 0.1f)), layers.push_back(vec(KV * D, 0, 0.1f)), layers.push_back(vec(KV * D, 0, 0.1f));
     layers.push_back(vec(H, 1, 0.1f)), layers.push_back(vec(H, 1, 0.1f));
   }
   w.layers = layers.data();
   sf_trainer_params p = sf_trainer_default_params();
-  p.lora_rank = 4, p.lora_alpha = 8, p.lora_dropout = 0.1f, p.max_batch = 2, p.max_seq = 9, p.seed = 3, p.threads = 2, p.ce_chunk = 5;
+  p.lora_rank = 4, p.lora_alpha = 8, p.lora_dropout = 0.1f, p.max_batch = 2, p.max_seq = 9, p.seed = 3, p.threads = 2,
+  p.ce_chunk = 5;
   std::vector<int32_t> ids(18), labels(18);
   for (int i = 0; i < 18; i++) ids[i] = int32_t(mix64(i + 5) % 61), labels[i] = i % 9 < 3 ? -100 : ids[i];
   struct Out {

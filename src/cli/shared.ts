@@ -6,7 +6,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** A progress display: a bar on a TTY, a line every few seconds otherwise (on stderr). */
-export function progressBar(label: string, total: number, extra = "", payload: Record<string, string> = {}, start = 0): cliProgress.SingleBar {
+export function progressBar(
+  label: string,
+  total: number,
+  extra = "",
+  payload: Record<string, string> = {},
+  start = 0,
+): cliProgress.SingleBar {
   const bar = new cliProgress.SingleBar(
     {
       format: `${label} [{bar}] {value}/{total} {percentage}% | {eta_formatted} left${extra ? ` | ${extra}` : ""}`,
@@ -33,7 +39,9 @@ export function abortOnSignals(controller: AbortController): () => void {
   const handler = (sig: NodeJS.Signals) => {
     count++;
     if (count === 1) {
-      process.stderr.write(`\nsqlfocus: ${sig}: stopping after this step and saving a checkpoint (again to quit at once)\n`);
+      process.stderr.write(
+        `\nsqlfocus: ${sig}: stopping after this step and saving a checkpoint (again to quit at once)\n`,
+      );
       controller.abort(new Error(`stopped by ${sig}`));
     } else {
       process.exit(130);

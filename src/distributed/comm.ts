@@ -40,7 +40,14 @@ export const SINGLE_PROCESS: DataParallel = {
 export function probeMpi(): MpiProbe {
   const addon = loadAddon();
   if (typeof addon.mpiProbe !== "function") {
-    return { supported: false, available: false, library: "", version: "", error: "this sqlfocus addon predates data-parallel training (rebuild it: npm rebuild sqlfocus)", nccl: false };
+    return {
+      supported: false,
+      available: false,
+      library: "",
+      version: "",
+      error: "this sqlfocus addon predates data-parallel training (rebuild it: npm rebuild sqlfocus)",
+      nccl: false,
+    };
   }
   return addon.mpiProbe();
 }
@@ -67,7 +74,9 @@ export function openDataParallel(options: DataParallelOptions): DataParallel {
   if (opened) return opened;
   const where = `launched as rank ${launch.rank} of ${launch.size} by ${launch.launcher} (${launch.source})`;
   if (launch.launcher === "pmi") {
-    throw new Error(`${where}: that is an MPICH-family launcher; sqlfocus's MPI backend is Open MPI's (libmpi.so.40): launch with Open MPI's mpirun, or srun with an Open MPI built for Slurm`);
+    throw new Error(
+      `${where}: that is an MPICH-family launcher; sqlfocus's MPI backend is Open MPI's (libmpi.so.40): launch with Open MPI's mpirun, or srun with an Open MPI built for Slurm`,
+    );
   }
   const probe = probeMpi();
   const addon = loadAddon();
@@ -77,13 +86,24 @@ export function openDataParallel(options: DataParallelOptions): DataParallel {
   const idVia = process.env.SQLFOCUS_NCCL_ID;
   const ncclOnly = useNccl && !probe.available && idVia !== undefined && idVia !== "";
   if (!ncclOnly && (!probe.supported || !probe.available)) {
-    const gpuHint = useNccl ? "; or, for GPU ranks without MPI, set SQLFOCUS_NCCL_ID=tcp://<rank 0 host>:<port> or file:///<shared path>" : "";
+    const gpuHint = useNccl
+      ? "; or, for GPU ranks without MPI, set SQLFOCUS_NCCL_ID=tcp://<rank 0 host>:<port> or file:///<shared path>"
+      : "";
     throw new Error(`${where}, but ${probe.error}${gpuHint}`);
   }
   let comm: NativeCommunicator;
   try {
     comm = ncclOnly
-      ? new addon.Communicator!({ backend: "nccl", mpi: false, rank: launch.rank, size: launch.size, localRank: launch.localRank, idVia, timeoutS, device: 0 })
+      ? new addon.Communicator!({
+          backend: "nccl",
+          mpi: false,
+          rank: launch.rank,
+          size: launch.size,
+          localRank: launch.localRank,
+          idVia,
+          timeoutS,
+          device: 0,
+        })
       : new addon.Communicator!({ backend: useNccl ? "nccl" : "mpi", timeoutS, device: 0, ncclFallback: true });
   } catch (err) {
     throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
@@ -103,7 +123,9 @@ export function openDataParallel(options: DataParallelOptions): DataParallel {
     localRank: comm.localRank,
     backend: comm.backend,
     launch,
-    note: comm.ncclError ? `NCCL is not available (${comm.ncclError}); the GPU gradients go through host memory over MPI` : undefined,
+    note: comm.ncclError
+      ? `NCCL is not available (${comm.ncclError}); the GPU gradients go through host memory over MPI`
+      : undefined,
     allreduce: async (values, op = "sum") => {
       await comm.allreduce(values, op);
     },
@@ -125,10 +147,15 @@ export function selectLocalGpu(launch: LaunchInfo, env: NodeJS.ProcessEnv = proc
     env.CUDA_VISIBLE_DEVICES = String(launch.localRank);
     return env.CUDA_VISIBLE_DEVICES;
   }
-  const list = visible.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const list = visible
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (list.length === 1) return list[0];
   if (launch.localRank >= list.length) {
-    throw new Error(`local rank ${launch.localRank} has no GPU of its own: CUDA_VISIBLE_DEVICES=${visible} lists ${list.length}; start at most ${list.length} ranks per machine`);
+    throw new Error(
+      `local rank ${launch.localRank} has no GPU of its own: CUDA_VISIBLE_DEVICES=${visible} lists ${list.length}; start at most ${list.length} ranks per machine`,
+    );
   }
   env.CUDA_VISIBLE_DEVICES = list[launch.localRank];
   return env.CUDA_VISIBLE_DEVICES;

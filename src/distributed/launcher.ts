@@ -17,18 +17,32 @@ export interface LaunchInfo {
   source: string;
 }
 
-export const SINGLE_LAUNCH: LaunchInfo = { launcher: "none", rank: 0, size: 1, localRank: 0, source: "no launcher variables" };
+export const SINGLE_LAUNCH: LaunchInfo = {
+  launcher: "none",
+  rank: 0,
+  size: 1,
+  localRank: 0,
+  source: "no launcher variables",
+};
 
 function int(env: NodeJS.ProcessEnv, name: string, min: number): number {
   const raw = env[name];
   const v = raw === undefined ? NaN : Number(raw.trim());
   if (raw === undefined || raw.trim() === "" || !Number.isInteger(v) || v < min) {
-    throw new Error(`${name}=${raw === undefined ? "(unset)" : JSON.stringify(raw)}: the launcher's variable must be an integer ≥ ${min}`);
+    throw new Error(
+      `${name}=${raw === undefined ? "(unset)" : JSON.stringify(raw)}: the launcher's variable must be an integer ≥ ${min}`,
+    );
   }
   return v;
 }
 
-function launch(env: NodeJS.ProcessEnv, launcher: Launcher, sizeVar: string, rankVar: string, localVar: string | null): LaunchInfo {
+function launch(
+  env: NodeJS.ProcessEnv,
+  launcher: Launcher,
+  sizeVar: string,
+  rankVar: string,
+  localVar: string | null,
+): LaunchInfo {
   const size = int(env, sizeVar, 1);
   const rank = int(env, rankVar, 0);
   const localRank = localVar && env[localVar] !== undefined ? int(env, localVar, 0) : 0;
@@ -38,9 +52,12 @@ function launch(env: NodeJS.ProcessEnv, launcher: Launcher, sizeVar: string, ran
 
 /** This process's place in a data-parallel job, from the launcher's variables (see the file comment). */
 export function detectLaunch(env: NodeJS.ProcessEnv = process.env): LaunchInfo {
-  if (env.OMPI_COMM_WORLD_SIZE !== undefined) return launch(env, "mpirun", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK");
-  if (env.SLURM_STEP_NUM_TASKS !== undefined && env.SLURM_PROCID !== undefined) return launch(env, "srun", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "SLURM_LOCALID");
-  if (env.PMI_SIZE !== undefined && env.PMI_RANK !== undefined) return launch(env, "pmi", "PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID");
+  if (env.OMPI_COMM_WORLD_SIZE !== undefined)
+    return launch(env, "mpirun", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK");
+  if (env.SLURM_STEP_NUM_TASKS !== undefined && env.SLURM_PROCID !== undefined)
+    return launch(env, "srun", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "SLURM_LOCALID");
+  if (env.PMI_SIZE !== undefined && env.PMI_RANK !== undefined)
+    return launch(env, "pmi", "PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID");
   return SINGLE_LAUNCH;
 }
 
@@ -51,9 +68,10 @@ export function detectLaunch(env: NodeJS.ProcessEnv = process.env): LaunchInfo {
 export function defaultThreadsPerRank(env: NodeJS.ProcessEnv = process.env): number {
   const usable = availableParallelism();
   const perTask = Number(env.SLURM_CPUS_PER_TASK);
-  if (env.SLURM_STEP_NUM_TASKS !== undefined && Number.isInteger(perTask) && perTask >= 1) return Math.min(usable, perTask);
+  if (env.SLURM_STEP_NUM_TASKS !== undefined && Number.isInteger(perTask) && perTask >= 1)
+    return Math.min(usable, perTask);
   const local = Number(env.OMPI_COMM_WORLD_LOCAL_SIZE ?? env.SLURM_STEP_TASKS_PER_NODE?.split(/[(,]/)[0] ?? 1);
   if (!Number.isInteger(local) || local <= 1) return usable;
-  const bound = usable < cpus().length;  // the launcher bound this rank to its own cores
+  const bound = usable < cpus().length; // the launcher bound this rank to its own cores
   return bound ? usable : Math.max(1, Math.floor(usable / local));
 }

@@ -18,11 +18,21 @@ export interface Benchmark {
 }
 
 export function spiderBenchmark(dir: string): Benchmark {
-  return { kind: "spider", dir, load: (split) => loadSpiderSplit(dir, split), databasePath: (_split, dbId) => spiderDatabasePath(dir, dbId) };
+  return {
+    kind: "spider",
+    dir,
+    load: (split) => loadSpiderSplit(dir, split),
+    databasePath: (_split, dbId) => spiderDatabasePath(dir, dbId),
+  };
 }
 
 export function birdBenchmark(dir: string): Benchmark {
-  return { kind: "bird", dir, load: (split) => loadBirdSplit(dir, split), databasePath: (split, dbId) => birdDatabasePath(dir, split, dbId) };
+  return {
+    kind: "bird",
+    dir,
+    load: (split) => loadBirdSplit(dir, split),
+    databasePath: (split, dbId) => birdDatabasePath(dir, split, dbId),
+  };
 }
 
 /** BIRD's SQLite file for a database id. */
@@ -36,11 +46,14 @@ export function birdDatabasePath(birdDir: string, split: SpiderSplit, dbId: stri
  */
 export function resolveBirdDir(explicit?: string): string {
   const given = explicit ?? process.env.SQLFOCUS_BIRD;
-  if (!given) throw new Error("no BIRD folder: pass --bird DIR or set $SQLFOCUS_BIRD (BIRD is not shipped with sqlfocus)");
+  if (!given)
+    throw new Error("no BIRD folder: pass --bird DIR or set $SQLFOCUS_BIRD (BIRD is not shipped with sqlfocus)");
   const dir = resolve(given);
   const source = explicit ? "--bird" : "$SQLFOCUS_BIRD";
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`BIRD folder not found: ${dir} (from ${source})`);
-  if (!existsSync(join(dir, "dev.json")) && !existsSync(join(dir, "train.json"))) throw new Error(`${dir} does not look like BIRD: no dev.json or train.json`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new Error(`BIRD folder not found: ${dir} (from ${source})`);
+  if (!existsSync(join(dir, "dev.json")) && !existsSync(join(dir, "train.json")))
+    throw new Error(`${dir} does not look like BIRD: no dev.json or train.json`);
   return dir;
 }
 
@@ -60,10 +73,13 @@ export function loadBirdSplit(birdDir: string, split: SpiderSplit): SpiderExampl
     for (const field of ["db_id", "question", "SQL"]) {
       if (typeof r[field] !== "string") throw new Error(`${path}: entry ${index}: field '${field}' must be a string`);
     }
-    if (r.evidence !== undefined && r.evidence !== null && typeof r.evidence !== "string") throw new Error(`${path}: entry ${index}: field 'evidence' must be a string`);
+    if (r.evidence !== undefined && r.evidence !== null && typeof r.evidence !== "string")
+      throw new Error(`${path}: entry ${index}: field 'evidence' must be a string`);
     const difficulty = r.difficulty;
     if (difficulty !== undefined && !(BIRD_DIFFICULTIES as readonly unknown[]).includes(difficulty))
-      throw new Error(`${path}: entry ${index}: field 'difficulty' must be one of ${BIRD_DIFFICULTIES.join(", ")}, got ${JSON.stringify(difficulty)}`);
+      throw new Error(
+        `${path}: entry ${index}: field 'difficulty' must be one of ${BIRD_DIFFICULTIES.join(", ")}, got ${JSON.stringify(difficulty)}`,
+      );
     const ex: SpiderExample = {
       id: `${split}-${index}`,
       index,

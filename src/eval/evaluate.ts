@@ -100,7 +100,14 @@ export interface EvalOptions {
   /** Questions scored concurrently (SQL child processes); default 1. Use >1 for file predictions only. */
   concurrency?: number;
   /** Called after each question (also for resumed ones, once, with `resumed` set). */
-  onProgress?: (p: { done: number; total: number; matched: number; scored: number; resumed?: number; last?: EvalResultLine }) => void;
+  onProgress?: (p: {
+    done: number;
+    total: number;
+    matched: number;
+    scored: number;
+    resumed?: number;
+    last?: EvalResultLine;
+  }) => void;
 }
 
 interface EvalMeta {
@@ -144,7 +151,9 @@ export function readResults(resultsPath: string): Map<string, EvalResultLine> {
       try {
         obj = JSON.parse(line);
       } catch (err) {
-        throw new Error(`${resultsPath}:${i + 1}: not valid JSON (${(err as Error).message}); remove the line or start afresh`);
+        throw new Error(
+          `${resultsPath}:${i + 1}: not valid JSON (${(err as Error).message}); remove the line or start afresh`,
+        );
       }
       if (typeof obj?.id !== "string") throw new Error(`${resultsPath}:${i + 1}: no 'id' field`);
       done.set(obj.id, obj);
@@ -198,7 +207,8 @@ export function summarize(split: SpiderSplit, questions: number, lines: Iterable
     }
   }
   s.ex = s.scored ? s.matched / s.scored : 0;
-  for (const db of [...Object.values(s.perDb), ...Object.values(s.perDifficulty ?? {})]) db.ex = db.scored ? db.matched / db.scored : 0;
+  for (const db of [...Object.values(s.perDb), ...Object.values(s.perDifficulty ?? {})])
+    db.ex = db.scored ? db.matched / db.scored : 0;
   if (s.voted) {
     s.voted.ex = s.voted.scored ? s.voted.matched / s.voted.scored : 0;
     s.voted.greedyEx = s.voted.scored ? s.voted.greedyMatched / s.voted.scored : 0;
@@ -265,7 +275,10 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
     if (line.match) matched++;
     options.onProgress?.({ done: results.size, total: examples.length, matched, scored, last: line });
   };
-  const line = (ex: SpiderExample, fields: Omit<EvalResultLine, "id" | "index" | "db_id" | "question" | "gold">): EvalResultLine => ({
+  const line = (
+    ex: SpiderExample,
+    fields: Omit<EvalResultLine, "id" | "index" | "db_id" | "question" | "gold">,
+  ): EvalResultLine => ({
     id: ex.id,
     index: ex.index,
     db_id: ex.dbId,
@@ -316,13 +329,20 @@ export async function evaluateSpider(options: EvalOptions): Promise<EvalSummary>
       // Candidates run read-only on the question's first database file (src/sql's executor, as scoring does).
       const vote = await voteByExecution(prediction.candidates, async (sql) => {
         const o = await executor.execute(files[0]!, sql);
-        return o.kind === "rows" ? { ok: true, rows: o.rows } : { ok: false, error: o.kind === "error" ? o.message : `timed out after ${executor.timeoutMs} ms` };
+        return o.kind === "rows"
+          ? { ok: true, rows: o.rows }
+          : { ok: false, error: o.kind === "error" ? o.message : `timed out after ${executor.timeoutMs} ms` };
       });
       const voted = vote.candidates[vote.winner]!.sql;
       const vm = voted === prediction.sql ? m : await executionMatch(executor, files, ex.query, voted, matchOptions);
       result.voted = voted;
       result.voted_match = vm.match;
-      result.candidates = vote.candidates.map((c) => ({ sql: c.sql, ...(c.logprob !== undefined ? { logprob: Math.round(c.logprob * 1e4) / 1e4 } : {}), votes: c.votes, ...(c.error ? { error: c.error } : {}) }));
+      result.candidates = vote.candidates.map((c) => ({
+        sql: c.sql,
+        ...(c.logprob !== undefined ? { logprob: Math.round(c.logprob * 1e4) / 1e4 } : {}),
+        votes: c.votes,
+        ...(c.error ? { error: c.error } : {}),
+      }));
     }
     append(result);
   };

@@ -49,7 +49,10 @@ export function databaseFiles(dbPath: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => n.includes(".sqlite")).sort().map((n) => join(dir, n));
+  return names
+    .filter((n) => n.includes(".sqlite"))
+    .sort()
+    .map((n) => join(dir, n));
 }
 
 /**
@@ -69,15 +72,19 @@ export async function executionMatch(
   if (pred.trim() === "") return { ...result, error: "empty prediction", errorKind: "pred_error" };
   const bird = options.comparison === "bird";
   const reference = bird || (options.scoring ?? "reference") === "reference";
-  const q = bird ? { gold, pred, goldText: gold, predText: pred, orderMatters: false } : preparePair(gold, pred, options);
-  const equal = (g: SqlValue[][], p: SqlValue[][]) => (bird ? resultSetsEqual(g, p) : resultsEqual(g, p, q.orderMatters));
+  const q = bird
+    ? { gold, pred, goldText: gold, predText: pred, orderMatters: false }
+    : preparePair(gold, pred, options);
+  const equal = (g: SqlValue[][], p: SqlValue[][]) =>
+    bird ? resultSetsEqual(g, p) : resultsEqual(g, p, q.orderMatters);
   // Reference scoring runs each text as Python's sqlite3 does: comments or nothing give no rows, a second
   // statement is an error; strict scoring leaves that to the executor.
   const run = async (file: string, sql: string) => {
     if (reference) {
       const kind = pythonSqliteStatements(sql);
       if (kind === "empty") return { kind: "rows" as const, rows: [], ms: 0 };
-      if (kind === "multiple") return { kind: "error" as const, message: "You can only execute one statement at a time.", ms: 0 };
+      if (kind === "multiple")
+        return { kind: "error" as const, message: "You can only execute one statement at a time.", ms: 0 };
     }
     return executor.execute(file, sql);
   };
@@ -87,7 +94,8 @@ export async function executionMatch(
     const g = await run(file, q.gold);
     result.goldMs += g.ms;
     if (g.kind === "error") return { ...result, error: `gold SQL failed: ${g.message}`, errorKind: "gold_error" };
-    if (g.kind === "timeout") return { ...result, error: `gold SQL timed out after ${executor.timeoutMs} ms`, errorKind: "gold_timeout" };
+    if (g.kind === "timeout")
+      return { ...result, error: `gold SQL timed out after ${executor.timeoutMs} ms`, errorKind: "gold_timeout" };
     golds.push(g.rows);
   }
   const tryPrediction = async (sql: string): Promise<ExecMatch> => {
@@ -95,7 +103,8 @@ export async function executionMatch(
       const p = await run(dbFiles[i]!, sql);
       result.predMs += p.ms;
       if (p.kind === "error") return { ...result, error: p.message, errorKind: "pred_error" };
-      if (p.kind === "timeout") return { ...result, error: `timed out after ${executor.timeoutMs} ms`, errorKind: "pred_timeout" };
+      if (p.kind === "timeout")
+        return { ...result, error: `timed out after ${executor.timeoutMs} ms`, errorKind: "pred_timeout" };
       if (!equal(golds[i]!, p.rows)) return { ...result };
     }
     return { ...result, match: true };

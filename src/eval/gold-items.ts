@@ -5,7 +5,9 @@
 import nodeSqlParser from "node-sql-parser";
 import type { DatabaseSchema } from "../mschema/index.js";
 
-const { Parser } = nodeSqlParser as unknown as { Parser: new () => { astify(sql: string, opt?: { database?: string }): unknown } };
+const { Parser } = nodeSqlParser as unknown as {
+  Parser: new () => { astify(sql: string, opt?: { database?: string }): unknown };
+};
 const parser = new Parser();
 
 export interface GoldLiteral {
@@ -27,7 +29,15 @@ export interface GoldItems {
 type Node = Record<string, unknown>;
 type Scope = Map<string, string | null>; // alias or table name (lower case) → schema table (null: a subquery)
 
-const STRING_TYPES = new Set(["single_quote_string", "double_quote_string", "string", "natural_string", "hex_string", "full_hex_string", "bit_string"]);
+const STRING_TYPES = new Set([
+  "single_quote_string",
+  "double_quote_string",
+  "string",
+  "natural_string",
+  "hex_string",
+  "full_hex_string",
+  "bit_string",
+]);
 
 /** Parses a query; throws the parser's message when neither grammar reads it. */
 export function parseQuery(sql: string): unknown {
@@ -46,7 +56,8 @@ function columnName(ref: Node): { name: string; quotedString: boolean } | null {
   const c = ref.column;
   if (typeof c === "string") return { name: c, quotedString: false };
   const expr = (c as Node | undefined)?.expr as Node | undefined;
-  if (expr && typeof expr.value === "string") return { name: expr.value, quotedString: expr.type === "double_quote_string" };
+  if (expr && typeof expr.value === "string")
+    return { name: expr.value, quotedString: expr.type === "double_quote_string" };
   return null;
 }
 
@@ -73,13 +84,18 @@ export function goldItems(sql: string, schema: DatabaseSchema): GoldItems {
     if (!col || col.quotedString) return null;
     const qualifier = typeof ref.table === "string" ? ref.table.toLowerCase() : null;
     if (qualifier) {
-      for (const s of scopes) if (s.has(qualifier)) return s.get(qualifier) ? addColumn(s.get(qualifier)!, col.name) : null;
+      for (const s of scopes)
+        if (s.has(qualifier)) return s.get(qualifier) ? addColumn(s.get(qualifier)!, col.name) : null;
       const t = allAliases.get(qualifier);
       return t ? addColumn(t, col.name) : null;
     }
     for (const s of scopes) {
       for (const t of new Set(s.values())) {
-        if (t && tableByLower.get(t.toLowerCase())?.columns.some((c) => c.name.toLowerCase() === col.name.toLowerCase())) return addColumn(t, col.name);
+        if (
+          t &&
+          tableByLower.get(t.toLowerCase())?.columns.some((c) => c.name.toLowerCase() === col.name.toLowerCase())
+        )
+          return addColumn(t, col.name);
       }
     }
     return null;
@@ -118,7 +134,8 @@ export function goldItems(sql: string, schema: DatabaseSchema): GoldItems {
       const left = n.left as Node;
       const target = literalOf(left) === null ? resolve(left, scopes) : null;
       const right = n.right as Node | undefined;
-      const rights = right?.type === "expr_list" && Array.isArray(right.value) ? (right.value as Node[]) : right ? [right] : [];
+      const rights =
+        right?.type === "expr_list" && Array.isArray(right.value) ? (right.value as Node[]) : right ? [right] : [];
       for (const r of rights) {
         const lit = r && typeof r === "object" ? literalOf(r) : null;
         if (lit !== null) literals.push(target ? { value: lit, table: target[0], column: target[1] } : { value: lit });

@@ -1,9 +1,23 @@
 // Public face of src/eval: Spider training-data preparation and execution-accuracy scoring on SQLite.
 export { resultSetsEqual, resultsEqual, type SqlRow, type SqlValue } from "./compare.js";
 export { preparePair, removeDistinct, replaceValuePlaceholder, type ScoringMode } from "./normalize.js";
-export { firstStatement, plugValueCandidates, pythonSqliteStatements, sqlparseStatements, sqlparseTokens, type PlugCandidates } from "./sqlparse.js";
+export {
+  firstStatement,
+  plugValueCandidates,
+  pythonSqliteStatements,
+  sqlparseStatements,
+  sqlparseTokens,
+  type PlugCandidates,
+} from "./sqlparse.js";
 export { executionMatch, type ExecErrorKind, type ExecMatch, type ExecMatchOptions } from "./exec-match.js";
-export { loadSpiderSplit, parseSpiderSplit, resolveSpiderDir, spiderDatabasePath, type SpiderExample, type SpiderSplit } from "./spider.js";
+export {
+  loadSpiderSplit,
+  parseSpiderSplit,
+  resolveSpiderDir,
+  spiderDatabasePath,
+  type SpiderExample,
+  type SpiderSplit,
+} from "./spider.js";
 export { readPredictions } from "./predictions.js";
 export {
   evaluateSpider,
@@ -29,7 +43,14 @@ export {
   type SchemaTextProvider,
   type SchemaTextRequest,
 } from "./prepare.js";
-export { describeLink, spiderMSchema, spiderSchemaText, sqliteDdl, type SchemaLinkOptions, type SpiderSchemaOptions } from "./schemas.js";
+export {
+  describeLink,
+  spiderMSchema,
+  spiderSchemaText,
+  sqliteDdl,
+  type SchemaLinkOptions,
+  type SpiderSchemaOptions,
+} from "./schemas.js";
 export { generatorPredictor, type GeneratorPredictorOptions, type SqlGeneratorLike } from "./model-predictor.js";
 export { goldItems, parseQuery, type GoldItems, type GoldLiteral } from "./gold-items.js";
 export {

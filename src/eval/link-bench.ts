@@ -3,7 +3,16 @@
 // database (shown as an Examples value of the right column) — and how many tokens the schema takes. Measured for the
 // full M-Schema (today's prompt) and for question-aware prompts (linkSchema) at each budget.
 import { existsSync } from "node:fs";
-import { formatMSchema, linkSchema, readSqliteSchema, readSqliteValues, sqliteValueIndex, type DatabaseSchema, type ValueIndex, type ValueMatchOptions } from "../mschema/index.js";
+import {
+  formatMSchema,
+  linkSchema,
+  readSqliteSchema,
+  readSqliteValues,
+  sqliteValueIndex,
+  type DatabaseSchema,
+  type ValueIndex,
+  type ValueMatchOptions,
+} from "../mschema/index.js";
 import { buildNl2SqlPrompt } from "../text2sql/index.js";
 import { AtomicFile, checkOutputFile } from "../files/index.js";
 import { goldItems, type GoldItems } from "./gold-items.js";
@@ -107,7 +116,9 @@ export function parseMSchemaText(text: string): Map<string, Map<string, string |
 }
 
 function listHas(list: string, value: string): boolean {
-  return list === value || list.startsWith(value + ", ") || list.endsWith(", " + value) || list.includes(", " + value + ", ");
+  return (
+    list === value || list.startsWith(value + ", ") || list.endsWith(", " + value) || list.includes(", " + value + ", ")
+  );
 }
 
 interface DbState {
@@ -154,7 +165,9 @@ function check(text: string, n: Needs): LinkBenchPrompt["missing"] {
   const parsed = parseMSchemaText(text);
   return {
     tables: n.tables.filter((t) => !parsed.has(t.toLowerCase())),
-    columns: n.columns.filter(([t, c]) => !parsed.get(t.toLowerCase())?.has(c.toLowerCase())).map(([t, c]) => `${t}.${c}`),
+    columns: n.columns
+      .filter(([t, c]) => !parsed.get(t.toLowerCase())?.has(c.toLowerCase()))
+      .map(([t, c]) => `${t}.${c}`),
     values: n.values
       .filter((v) => {
         const list = parsed.get(v.table.toLowerCase())?.get(v.column.toLowerCase());
@@ -191,7 +204,10 @@ class RowAccumulator {
     this.tokens.push(tokens);
   }
   row(): LinkBenchRow {
-    const rc = (x: { found: number; total: number }): RecallCount => ({ ...x, recall: x.total ? x.found / x.total : 1 });
+    const rc = (x: { found: number; total: number }): RecallCount => ({
+      ...x,
+      recall: x.total ? x.found / x.total : 1,
+    });
     const sorted = [...this.tokens].sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
     return {
@@ -201,7 +217,12 @@ class RowAccumulator {
       columns: rc(this.columns),
       values: rc(this.values),
       allFound: this.n ? this.all / this.n : 0,
-      tokens: { mean: sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0, median: at(0.5), p90: at(0.9), max: sorted[sorted.length - 1] ?? 0 },
+      tokens: {
+        mean: sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0,
+        median: at(0.5),
+        p90: at(0.9),
+        max: sorted[sorted.length - 1] ?? 0,
+      },
       overBudget: this.over,
       matchedValues: this.n ? this.matched / this.n : 0,
     };
@@ -214,7 +235,8 @@ export function linkBench(options: LinkBenchOptions): LinkBenchReport {
   let examples = loadSpiderSplit(options.spiderDir, options.split);
   if (options.limit !== undefined) examples = examples.slice(0, options.limit);
   const maxExamples = options.maxExamples ?? 3;
-  for (const b of options.budgets) if (!(Number.isInteger(b) && b >= 0)) throw new Error(`budget must be a whole number of tokens >= 0, got ${b}`);
+  for (const b of options.budgets)
+    if (!(Number.isInteger(b) && b >= 0)) throw new Error(`budget must be a whole number of tokens >= 0, got ${b}`);
   const dbs = new Map<string, DbState | null>();
   const dbFor = (dbId: string): DbState | null => {
     if (dbs.has(dbId)) return dbs.get(dbId)!;
@@ -227,7 +249,13 @@ export function linkBench(options: LinkBenchOptions): LinkBenchReport {
         cells.set(`${c.table}\u0000${c.column}`.toLowerCase(), new Set(c.values));
       }
       const full = formatMSchema(schema, { maxExamples });
-      state = { schema, cells, values: sqliteValueIndex(path, { dbId, cacheDir: options.valueCacheDir }), full, fullTokens: options.countTokens(full) };
+      state = {
+        schema,
+        cells,
+        values: sqliteValueIndex(path, { dbId, cacheDir: options.valueCacheDir }),
+        full,
+        fullTokens: options.countTokens(full),
+      };
     }
     dbs.set(dbId, state);
     return state;
@@ -262,7 +290,16 @@ export function linkBench(options: LinkBenchOptions): LinkBenchReport {
   function measure(emit: (p: LinkBenchPrompt) => void): LinkBenchReport {
     const full = new RowAccumulator("full", null);
     const linked = options.budgets.map((b) => new RowAccumulator("linked", b));
-    const report: LinkBenchReport = { split: options.split, questions: examples.length, measured: 0, missingDb: 0, unparsed: [], literals: { cellValues: 0, all: 0 }, rows: [], ms: 0 };
+    const report: LinkBenchReport = {
+      split: options.split,
+      questions: examples.length,
+      measured: 0,
+      missingDb: 0,
+      unparsed: [],
+      literals: { cellValues: 0, all: 0 },
+      rows: [],
+      ms: 0,
+    };
     examples.forEach((ex, i) => {
       options.onProgress?.(i, examples.length);
       const db = dbFor(ex.dbId);
@@ -283,13 +320,35 @@ export function linkBench(options: LinkBenchOptions): LinkBenchReport {
       report.literals.cellValues += n.values.length;
       const fullMissing = check(db.full, n);
       full.add(n, fullMissing, db.fullTokens);
-      emit({ example: ex, variant: "full", budget: null, schema: db.full, tokens: db.fullTokens, matchedValues: 0, missing: fullMissing });
+      emit({
+        example: ex,
+        variant: "full",
+        budget: null,
+        schema: db.full,
+        tokens: db.fullTokens,
+        matchedValues: 0,
+        missing: fullMissing,
+      });
       for (const acc of linked) {
-        const r = linkSchema(db.schema, ex.question, { budget: acc.budget ?? 0, countTokens: options.countTokens, values: db.values, valueMatch: options.valueMatch, maxExamples });
+        const r = linkSchema(db.schema, ex.question, {
+          budget: acc.budget ?? 0,
+          countTokens: options.countTokens,
+          values: db.values,
+          valueMatch: options.valueMatch,
+          maxExamples,
+        });
         const tokens = r.report.tokens ?? options.countTokens(r.text);
         const missing = check(r.text, n);
         acc.add(n, missing, tokens, r.report.matchedValues.length);
-        emit({ example: ex, variant: "linked", budget: acc.budget, schema: r.text, tokens, matchedValues: r.report.matchedValues.length, missing });
+        emit({
+          example: ex,
+          variant: "linked",
+          budget: acc.budget,
+          schema: r.text,
+          tokens,
+          matchedValues: r.report.matchedValues.length,
+          missing,
+        });
       }
     });
     options.onProgress?.(examples.length, examples.length);

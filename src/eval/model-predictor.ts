@@ -7,7 +7,12 @@ import { benchmarkOf, schemaTextCache, type SchemaStyle, type SchemaTextProvider
 
 /** What eval needs of a generator: the text2sql SqlGenerator satisfies it. */
 export interface SqlGeneratorLike {
-  generate(input: { question: string; dbSchema: string; dialect: "SQLite"; evidence?: string }): Promise<{ sql: string }>;
+  generate(input: {
+    question: string;
+    dbSchema: string;
+    dialect: "SQLite";
+    evidence?: string;
+  }): Promise<{ sql: string }>;
   /** n sampled candidates with their mean log-probabilities (for voting; src/text2sql's SqlGenerator has it). */
   candidates?(
     input: { question: string; dbSchema: string; dialect: "SQLite"; evidence?: string },
@@ -31,11 +36,21 @@ export function generatorPredictor(generator: SqlGeneratorLike, options: Generat
   return async (example) => {
     const dbSchema = await schemaFor(example.dbId, bench.databasePath(example.split, example.dbId), example.question);
     const start = performance.now();
-    const input = { question: example.question, dbSchema, dialect: "SQLite" as const, ...(example.evidence ? { evidence: example.evidence } : {}) };
+    const input = {
+      question: example.question,
+      dbSchema,
+      dialect: "SQLite" as const,
+      ...(example.evidence ? { evidence: example.evidence } : {}),
+    };
     const { sql } = await generator.generate(input);
     if (!options.vote) return { sql, ms: performance.now() - start };
-    if (!generator.candidates) throw new Error("this generator cannot sample candidates (voting needs SqlGenerator.candidates)");
+    if (!generator.candidates)
+      throw new Error("this generator cannot sample candidates (voting needs SqlGenerator.candidates)");
     const candidates = await generator.candidates(input, options.vote);
-    return { sql, ms: performance.now() - start, candidates: candidates.map((c) => ({ sql: c.sql, ...(c.logprob !== undefined ? { logprob: c.logprob } : {}) })) };
+    return {
+      sql,
+      ms: performance.now() - start,
+      candidates: candidates.map((c) => ({ sql: c.sql, ...(c.logprob !== undefined ? { logprob: c.logprob } : {}) })),
+    };
   };
 }

@@ -113,7 +113,13 @@ export function preparePair(gold: string, pred: string, options: PrepareOptions 
     g = reference ? removeDistinctFirstStatement(g) : removeDistinct(g);
     p = reference ? removeDistinctFirstStatement(p) : removeDistinct(p);
   }
-  return { gold: replaceCurrentYear(g), pred: replaceCurrentYear(p), orderMatters: orderMatters(g), goldText: g, predText: p };
+  return {
+    gold: replaceCurrentYear(g),
+    pred: replaceCurrentYear(p),
+    orderMatters: orderMatters(g),
+    goldText: g,
+    predText: p,
+  };
 }
 
 /**

@@ -30,7 +30,11 @@ function looksLikeJsonl(path: string, text: string): boolean {
  * Predicted SQL per question id for the given questions (in split order, possibly a prefix of the split).
  * Throws naming the file and line on malformed input, or when the file has fewer predictions than questions.
  */
-export function readPredictions(path: string, examples: readonly SpiderExample[], scoring: ScoringMode = "reference"): Map<string, string> {
+export function readPredictions(
+  path: string,
+  examples: readonly SpiderExample[],
+  scoring: ScoringMode = "reference",
+): Map<string, string> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -43,7 +47,9 @@ export function readPredictions(path: string, examples: readonly SpiderExample[]
   const rows = lines(text);
   if (!looksLikeJsonl(path, text)) {
     if (rows.length < examples.length)
-      throw new Error(`${path}: ${rows.length} prediction lines for ${examples.length} questions (one SQL per line, in question order)`);
+      throw new Error(
+        `${path}: ${rows.length} prediction lines for ${examples.length} questions (one SQL per line, in question order)`,
+      );
     examples.forEach((ex, i) => out.set(ex.id, predictionFromLine(rows[i]!, scoring)));
     return out;
   }
@@ -58,7 +64,8 @@ export function readPredictions(path: string, examples: readonly SpiderExample[]
     } catch (err) {
       throw new Error(`${path}:${i + 1}: not valid JSON: ${(err as Error).message}`);
     }
-    if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new Error(`${path}:${i + 1}: expected a JSON object`);
+    if (typeof obj !== "object" || obj === null || Array.isArray(obj))
+      throw new Error(`${path}:${i + 1}: expected a JSON object`);
     const field = SQL_FIELDS.find((f) => typeof obj[f] === "string");
     if (!field) throw new Error(`${path}:${i + 1}: no SQL field (one of ${SQL_FIELDS.join(", ")}) holding a string`);
     let id: string | undefined;
@@ -70,7 +77,9 @@ export function readPredictions(path: string, examples: readonly SpiderExample[]
   });
   const missing = examples.filter((ex) => !out.has(ex.id));
   if (missing.length > 0)
-    throw new Error(`${path}: no prediction for ${missing.length} of ${examples.length} questions (first: ${missing[0].id})`);
+    throw new Error(
+      `${path}: no prediction for ${missing.length} of ${examples.length} questions (first: ${missing[0].id})`,
+    );
   return out;
 }
 
@@ -91,11 +100,15 @@ function birdPredictions(path: string, text: string, examples: readonly SpiderEx
   const byKey = new Map<string, SpiderExample>();
   for (const ex of examples) byKey.set(String(ex.questionId ?? ex.index), ex);
   for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
-    if (typeof value !== "string") throw new Error(`${path}: key "${key}": expected a string "SQL\t----- bird -----\tdb_id"`);
+    if (typeof value !== "string")
+      throw new Error(`${path}: key "${key}": expected a string "SQL\t----- bird -----\tdb_id"`);
     const ex = byKey.get(key);
     if (ex) out.set(ex.id, value.split("\t----- bird -----\t")[0]!);
   }
   const missing = examples.filter((ex) => !out.has(ex.id));
-  if (missing.length > 0) throw new Error(`${path}: no prediction for ${missing.length} of ${examples.length} questions (first: key ${missing[0]!.questionId ?? missing[0]!.index})`);
+  if (missing.length > 0)
+    throw new Error(
+      `${path}: no prediction for ${missing.length} of ${examples.length} questions (first: key ${missing[0]!.questionId ?? missing[0]!.index})`,
+    );
   return out;
 }

@@ -32,7 +32,10 @@ export interface SchemaTextRequest {
 export type SchemaTextProvider = ((db: SchemaTextRequest) => string | Promise<string>) & { perQuestion?: boolean };
 
 /** A provider's text for a question, cached per database unless the provider is question-aware. */
-export function schemaTextCache(provider: SchemaTextProvider, style: SchemaStyle): (dbId: string, path: string, question: string) => Promise<string> {
+export function schemaTextCache(
+  provider: SchemaTextProvider,
+  style: SchemaStyle,
+): (dbId: string, path: string, question: string) => Promise<string> {
   const cache = new Map<string, Promise<string>>();
   return (dbId, path, question) => {
     if (provider.perQuestion) return Promise.resolve().then(() => provider({ dbId, path, style, question }));
@@ -85,10 +88,20 @@ export interface PrepareSplitReport {
 }
 
 /** The prepared JSONL line of one example (its evidence, when it has one, goes into the prompt's 【参考信息】). */
-export function preparedLine(example: { question: string; query: string; evidence?: string }, schema: string, format: PreparedLineFormat): string {
+export function preparedLine(
+  example: { question: string; query: string; evidence?: string },
+  schema: string,
+  format: PreparedLineFormat,
+): string {
   const evidence = example.evidence ?? "";
   if (format === "fields") {
-    return JSON.stringify({ question: example.question, db_schema: schema, query: example.query, dialect: "SQLite", ...(evidence ? { evidence } : {}) });
+    return JSON.stringify({
+      question: example.question,
+      db_schema: schema,
+      query: example.query,
+      dialect: "SQLite",
+      ...(evidence ? { evidence } : {}),
+    });
   }
   const prompt = buildNl2SqlPrompt({ question: example.question, dbSchema: schema, dialect: "SQLite", evidence });
   return JSON.stringify({
@@ -151,14 +164,20 @@ export async function prepareSpider(options: PrepareOptions): Promise<PrepareSpl
             const r = await executor.execute(dbPath, replaceCurrentYear(ex.query));
             if (r.kind !== "rows") {
               report.dropped.unexecutable++;
-              report.unexecutable.push({ id: ex.id, dbId: ex.dbId, error: r.kind === "error" ? r.message : "timed out" });
+              report.unexecutable.push({
+                id: ex.id,
+                dbId: ex.dbId,
+                error: r.kind === "error" ? r.message : "timed out",
+              });
               continue;
             }
           }
           const schema = await schemaFor(ex.dbId, dbPath, ex.question);
           const line = preparedLine(ex, schema, format);
           if (drop.maxChars !== undefined) {
-            const chars = buildNl2SqlPrompt({ question: ex.question, dbSchema: schema, evidence: ex.evidence }).length + formatSqlAnswer(ex.query).length;
+            const chars =
+              buildNl2SqlPrompt({ question: ex.question, dbSchema: schema, evidence: ex.evidence }).length +
+              formatSqlAnswer(ex.query).length;
             if (chars > drop.maxChars) {
               report.dropped.tooLong++;
               continue;

@@ -17,7 +17,9 @@ export function sqliteDdl(path: string): string {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const rows = db
-      .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql IS NOT NULL ORDER BY rowid")
+      .prepare(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql IS NOT NULL ORDER BY rowid",
+      )
       .all() as Array<{ sql: string }>;
     return rows.map((r) => r.sql.trim().replace(/;?$/, ";")).join("\n\n");
   } finally {
@@ -63,7 +65,8 @@ export function describeLink(link: SchemaLinkOptions | undefined): string {
  */
 export function spiderSchemaText(options: SpiderSchemaOptions = {}): SchemaTextProvider {
   const link = options.link;
-  if (link && !(Number.isInteger(link.budget) && link.budget >= 0)) throw new Error(`link budget must be a whole number of tokens >= 0, got ${link.budget}`);
+  if (link && !(Number.isInteger(link.budget) && link.budget >= 0))
+    throw new Error(`link budget must be a whole number of tokens >= 0, got ${link.budget}`);
   const databases = new Map<string, { schema: DatabaseSchema; values?: ValueIndex }>();
   let counter: Promise<(text: string) => number> | undefined;
   const provider: SchemaTextProvider = async ({ dbId, path, style, question }: SchemaTextRequest) => {
@@ -76,11 +79,20 @@ export function spiderSchemaText(options: SpiderSchemaOptions = {}): SchemaTextP
       let db = databases.get(dbId);
       if (!db) {
         const schema = readSqliteSchema(path, { dbId });
-        db = { schema, values: link.values === false ? undefined : sqliteValueIndex(path, { dbId, cacheDir: link.valueCacheDir }) };
+        db = {
+          schema,
+          values: link.values === false ? undefined : sqliteValueIndex(path, { dbId, cacheDir: link.valueCacheDir }),
+        };
         databases.set(dbId, db);
       }
       const countTokens = link.budget > 0 ? (link.countTokens ?? (await (counter ??= qwenTokenCounter()))) : undefined;
-      return linkSchema(db.schema, question, { budget: link.budget, countTokens, values: db.values, valueMatch: link.valueMatch, maxExamples: options.exampleValues }).text;
+      return linkSchema(db.schema, question, {
+        budget: link.budget,
+        countTokens,
+        values: db.values,
+        valueMatch: link.valueMatch,
+        maxExamples: options.exampleValues,
+      }).text;
     } catch (err) {
       throw new Error(`database ${dbId} (${path}): ${(err as Error).message}`, { cause: err });
     }

@@ -53,7 +53,8 @@ function packageRoot(): string {
 export function resolveSpiderDir(explicit?: string): string {
   const dir = resolve(explicit ?? process.env.SQLFOCUS_SPIDER ?? join(packageRoot(), "..", "shared", "spider"));
   const source = explicit ? "--spider" : process.env.SQLFOCUS_SPIDER ? "$SQLFOCUS_SPIDER" : "the default location";
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`Spider folder not found: ${dir} (from ${source})`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new Error(`Spider folder not found: ${dir} (from ${source})`);
   if (!existsSync(join(dir, "dev.json")) && !existsSync(join(dir, "train_spider.json")))
     throw new Error(`${dir} does not look like Spider 1.0: no dev.json or train_spider.json`);
   return dir;
@@ -93,7 +94,14 @@ export function loadSpiderSplit(spiderDir: string, split: SpiderSplit): SpiderEx
         if (typeof r?.[field] !== "string") throw new Error(`${path}: entry ${i}: field '${field}' must be a string`);
       }
       const index = out.length;
-      out.push({ id: `${split}-${index}`, index, split, dbId: r.db_id as string, question: r.question as string, query: r.query as string });
+      out.push({
+        id: `${split}-${index}`,
+        index,
+        split,
+        dbId: r.db_id as string,
+        question: r.question as string,
+        query: r.query as string,
+      });
     });
   }
   return out;

@@ -66,7 +66,10 @@ const RULES: Array<[RegExp, TokenType | "word"]> = [
   [re(`"(""|\\\\"|[^"])*"`), "string.symbol"],
   [re(`(""|".*?[^\\\\]")`), "string.symbol"],
   [re(`(?<![\\p{L}\\p{N}\\p{M}_\\])])(\\[[^\\]\\[]+\\])`), "name"],
-  [re(`((LEFT\\s+|RIGHT\\s+|FULL\\s+)?(INNER\\s+|OUTER\\s+|STRAIGHT\\s+)?|(CROSS\\s+|NATURAL\\s+)?)?JOIN\\b`), "keyword"],
+  [
+    re(`((LEFT\\s+|RIGHT\\s+|FULL\\s+)?(INNER\\s+|OUTER\\s+|STRAIGHT\\s+)?|(CROSS\\s+|NATURAL\\s+)?)?JOIN\\b`),
+    "keyword",
+  ],
   [re(`END(\\s+IF|\\s+LOOP|\\s+WHILE)?\\b`), "keyword"],
   [re(`NOT\\s+NULL\\b`), "keyword"],
   [re(`NULLS\\s+(FIRST|LAST)\\b`), "keyword"],
@@ -99,7 +102,10 @@ export function sqlparseTokens(text: string): Token[] {
       const m = rx.exec(text);
       if (!m || m[0].length === 0) continue;
       const value = m[0];
-      out.push({ type: type === "word" ? (SPLIT_KEYWORDS.has(value.toUpperCase()) ? "keyword" : "name") : type, value });
+      out.push({
+        type: type === "word" ? (SPLIT_KEYWORDS.has(value.toUpperCase()) ? "keyword" : "name") : type,
+        value,
+      });
       pos += value.length;
       matched = true;
       break;
@@ -146,7 +152,12 @@ export function sqlparseStatements(text: string): Token[][] {
       beginDepth = Math.max(0, beginDepth - 1);
       return -1;
     }
-    if ((unified === "IF" || unified === "FOR" || unified === "WHILE" || unified === "CASE") && isCreate && beginDepth > 0) return 1;
+    if (
+      (unified === "IF" || unified === "FOR" || unified === "WHILE" || unified === "CASE") &&
+      isCreate &&
+      beginDepth > 0
+    )
+      return 1;
     if (/^END\s+(IF|FOR|WHILE)$/.test(unified)) return -1;
     return 0;
   };
@@ -161,7 +172,8 @@ export function sqlparseStatements(text: string): Token[][] {
     tokens.push(t);
     if (level <= 0 && t.type === "punctuation" && t.value === ";") consumeWs = true;
   }
-  if (tokens.length > 0 && !tokens.every((t) => t.type === "whitespace" || t.type === "newline")) statements.push(tokens);
+  if (tokens.length > 0 && !tokens.every((t) => t.type === "whitespace" || t.type === "newline"))
+    statements.push(tokens);
   return statements;
 }
 
@@ -174,7 +186,12 @@ export function firstStatement(text: string): string {
 /** The evaluator's remove_distinct: the first statement, every token that reads "distinct" dropped. */
 export function removeDistinctFirstStatement(text: string): string {
   const [first] = sqlparseStatements(text);
-  return first ? first.filter((t) => t.value.toLowerCase() !== "distinct").map((t) => t.value).join("") : "";
+  return first
+    ? first
+        .filter((t) => t.value.toLowerCase() !== "distinct")
+        .map((t) => t.value)
+        .join("")
+    : "";
 }
 
 // ---- Python's sqlite3: what cursor.execute does with a string ----
@@ -249,7 +266,9 @@ function stripValues(query: string): { tokens: string[]; values: string[] } {
   let q = query.replace(/(T\d+\.)\s/g, "$1");
   const values: string[] = [];
   const [first] = sqlparseStatements(q);
-  const strings = (first ?? []).filter((t) => t.type === "string.single" || t.type === "string.symbol").map((t) => t.value);
+  const strings = (first ?? [])
+    .filter((t) => t.type === "string.single" || t.type === "string.symbol")
+    .map((t) => t.value);
   for (const v of strings) {
     values.push(v);
     q = q.replaceAll(v.trim(), SLOT);
@@ -265,7 +284,14 @@ function stripValues(query: string): { tokens: string[]; values: string[] } {
   const keywords: string[] = [];
   for (const tok of toks) {
     if (tok.includes(".")) {
-      if (/[Tt]\d+\./.test(tok)) keywords.push(...tok.replaceAll(".", " . ").split(/\s+/).filter((t) => t !== "").map((t) => t.toLowerCase()));
+      if (/[Tt]\d+\./.test(tok))
+        keywords.push(
+          ...tok
+            .replaceAll(".", " . ")
+            .split(/\s+/)
+            .filter((t) => t !== "")
+            .map((t) => t.toLowerCase()),
+        );
       else keywords.push(tok.toLowerCase());
     } else if (tok.length > 0) keywords.push(tok.toLowerCase());
   }

@@ -4,7 +4,19 @@
 //            moved aside (`<name>.old-<pid>`) and removed only after the swap.
 // A kill at any moment leaves the old output, the new one, or a temp entry that readers ignore and
 // `removeStaleTempDirs` clears. Nothing here replaces a file with a folder or a folder with a file.
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 
@@ -44,7 +56,9 @@ export function checkOutputFile(path: string, what = "output"): void {
     mkdirSync(dirname(resolve(path)), { recursive: true });
   } catch (err) {
     const c = errCode(err);
-    throw new Error(`cannot write ${path}: ${c === "EEXIST" || c === "ENOTDIR" ? "a part of its folder path is a file" : (err as Error).message}`);
+    throw new Error(
+      `cannot write ${path}: ${c === "EEXIST" || c === "ENOTDIR" ? "a part of its folder path is a file" : (err as Error).message}`,
+    );
   }
   let isDir = false;
   try {
@@ -66,7 +80,8 @@ export function checkOutputDir(target: string): void {
   } catch {
     return;
   }
-  if (!st.isDirectory()) throw new Error(`${target}: exists and is not a folder (refusing to replace it with the output folder)`);
+  if (!st.isDirectory())
+    throw new Error(`${target}: exists and is not a folder (refusing to replace it with the output folder)`);
 }
 
 function writeAllSync(fd: number, data: Uint8Array): void {
@@ -104,7 +119,10 @@ export class AtomicFile {
   private fd: number | null;
 
   /** `tempPath` overrides the temporary name (e.g. so a signal handler can remove it). */
-  constructor(readonly path: string, opts: { tempPath?: string } = {}) {
+  constructor(
+    readonly path: string,
+    opts: { tempPath?: string } = {},
+  ) {
     this.tempPath = opts.tempPath ?? tempPathFor(path);
     try {
       mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -112,12 +130,16 @@ export class AtomicFile {
       // mkdir -p through a file fails with EEXIST or ENOTDIR: one code and one message for both
       const underFile = errCode(err) === "EEXIST" || errCode(err) === "ENOTDIR";
       const why = underFile ? "a part of its folder path is a file" : (err as Error).message;
-      throw Object.assign(new Error(`cannot write ${path}: ${why}`, { cause: err }), { code: underFile ? "ENOTDIR" : errCode(err) });
+      throw Object.assign(new Error(`cannot write ${path}: ${why}`, { cause: err }), {
+        code: underFile ? "ENOTDIR" : errCode(err),
+      });
     }
     try {
       this.fd = openSync(this.tempPath, "w");
     } catch (err) {
-      throw Object.assign(new Error(`cannot write ${path}: ${(err as Error).message}`, { cause: err }), { code: errCode(err) });
+      throw Object.assign(new Error(`cannot write ${path}: ${(err as Error).message}`, { cause: err }), {
+        code: errCode(err),
+      });
     }
   }
 
@@ -211,7 +233,11 @@ export async function streamFileAtomic(
  * replaces `target` (an existing `target` is moved aside and removed only after the rename). On error the temp
  * folder is removed and the old `target`, if any, is left untouched. `tempDir` overrides the temporary name.
  */
-export async function writeDirAtomic(target: string, fill: (tmpDir: string) => Promise<void> | void, opts: { tempDir?: string } = {}): Promise<void> {
+export async function writeDirAtomic(
+  target: string,
+  fill: (tmpDir: string) => Promise<void> | void,
+  opts: { tempDir?: string } = {},
+): Promise<void> {
   checkOutputDir(target);
   const parent = dirname(resolve(target));
   mkdirSync(parent, { recursive: true });

@@ -4,7 +4,14 @@
 // the model size.
 import { closeSync, openSync, readSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import { openSafetensors, fromFloat32, readQwen2Config, toFloat32, type Qwen2Config, type TensorInfo } from "../model/index.js";
+import {
+  openSafetensors,
+  fromFloat32,
+  readQwen2Config,
+  toFloat32,
+  type Qwen2Config,
+  type TensorInfo,
+} from "../model/index.js";
 import { FILE_TYPES } from "./constants.js";
 import { checkOutputFile } from "../files/index.js";
 import { kv, writeGguf, type GgufKv, type GgufTensorSpec } from "./file.js";
@@ -110,7 +117,8 @@ export interface PlanOptions {
  * metadata and tensor list with lazy data. Nothing is written. Errors name the file and tensor.
  */
 export function planQwen2Gguf(modelDir: string, type: GgufFloatType, opts: PlanOptions = {}): Qwen2GgufPlan {
-  if (!GGUF_FLOAT_TYPES.includes(type)) throw new Error(`unknown GGUF float type ${JSON.stringify(type)} (F32, F16 or BF16)`);
+  if (!GGUF_FLOAT_TYPES.includes(type))
+    throw new Error(`unknown GGUF float type ${JSON.stringify(type)} (F32, F16 or BF16)`);
   const config = readQwen2Config(modelDir);
   const tokenizer = readGgufTokenizer(modelDir, config.vocabSize);
   const st = openSafetensors(modelDir);
@@ -121,15 +129,20 @@ export function planQwen2Gguf(modelDir: string, type: GgufFloatType, opts: PlanO
     const g = ggufTensorName(name);
     if (g === null) continue;
     const shape = expected.get(name);
-    if (g === undefined || !shape) throw new Error(`${where}: tensor '${name}' is not part of a Qwen2 model with ${config.numHiddenLayers} layers`);
+    if (g === undefined || !shape)
+      throw new Error(`${where}: tensor '${name}' is not part of a Qwen2 model with ${config.numHiddenLayers} layers`);
     const info = st.info(name);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new Error(`${where}: tensor '${name}' has shape [${info.shape}], config.json implies [${shape}]`);
     }
-    if (!["F32", "F16", "BF16"].includes(info.dtype)) throw new Error(`${where}: tensor '${name}' has dtype ${info.dtype} (only F32, F16, BF16 are converted)`);
+    if (!["F32", "F16", "BF16"].includes(info.dtype))
+      throw new Error(`${where}: tensor '${name}' has dtype ${info.dtype} (only F32, F16, BF16 are converted)`);
   }
   for (const name of expected.keys()) {
-    if (!st.has(name)) throw new Error(`${where}: tensor '${name}' is missing (config.json describes ${config.numHiddenLayers} layers${config.tieWordEmbeddings ? "" : ", untied lm_head"})`);
+    if (!st.has(name))
+      throw new Error(
+        `${where}: tensor '${name}' is missing (config.json describes ${config.numHiddenLayers} layers${config.tieWordEmbeddings ? "" : ", untied lm_head"})`,
+      );
   }
 
   const arch = "qwen2";
@@ -194,4 +207,3 @@ export async function toGGUF(opts: ToGgufOptions): Promise<ToGgufResult> {
   writeGguf(opts.out, plan.metadata, plan.tensors, { onTensor: opts.onProgress });
   return { path: opts.out, type, tensors: plan.tensors.length, metadata: plan.metadata.length };
 }
-

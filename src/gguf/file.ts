@@ -31,8 +31,18 @@ export const kv = {
   f32: (key: string, value: number): GgufKv => ({ key, type: GgufValueType.FLOAT32, value }),
   bool: (key: string, value: boolean): GgufKv => ({ key, type: GgufValueType.BOOL, value }),
   str: (key: string, value: string): GgufKv => ({ key, type: GgufValueType.STRING, value }),
-  strings: (key: string, value: readonly string[]): GgufKv => ({ key, type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value }),
-  i32s: (key: string, value: readonly number[]): GgufKv => ({ key, type: GgufValueType.ARRAY, itemType: GgufValueType.INT32, value }),
+  strings: (key: string, value: readonly string[]): GgufKv => ({
+    key,
+    type: GgufValueType.ARRAY,
+    itemType: GgufValueType.STRING,
+    value,
+  }),
+  i32s: (key: string, value: readonly number[]): GgufKv => ({
+    key,
+    type: GgufValueType.ARRAY,
+    itemType: GgufValueType.INT32,
+    value,
+  }),
 };
 
 /** A tensor to write: `dims` in ggml order (ne[0] = row length, i.e. the reverse of the PyTorch shape). */
@@ -45,10 +55,17 @@ export interface GgufTensorSpec {
 }
 
 const SCALAR_BYTES: Partial<Record<GgufValueType, number>> = {
-  [GgufValueType.UINT8]: 1, [GgufValueType.INT8]: 1, [GgufValueType.BOOL]: 1,
-  [GgufValueType.UINT16]: 2, [GgufValueType.INT16]: 2,
-  [GgufValueType.UINT32]: 4, [GgufValueType.INT32]: 4, [GgufValueType.FLOAT32]: 4,
-  [GgufValueType.UINT64]: 8, [GgufValueType.INT64]: 8, [GgufValueType.FLOAT64]: 8,
+  [GgufValueType.UINT8]: 1,
+  [GgufValueType.INT8]: 1,
+  [GgufValueType.BOOL]: 1,
+  [GgufValueType.UINT16]: 2,
+  [GgufValueType.INT16]: 2,
+  [GgufValueType.UINT32]: 4,
+  [GgufValueType.INT32]: 4,
+  [GgufValueType.FLOAT32]: 4,
+  [GgufValueType.UINT64]: 8,
+  [GgufValueType.INT64]: 8,
+  [GgufValueType.FLOAT64]: 8,
 };
 
 class ByteWriter {
@@ -65,8 +82,16 @@ class ByteWriter {
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
-  u32(v: number) { this.need(4); this.buf.writeUInt32LE(v >>> 0, this.pos); this.pos += 4; }
-  u64(v: number | bigint) { this.need(8); this.buf.writeBigUInt64LE(BigInt(v), this.pos); this.pos += 8; }
+  u32(v: number) {
+    this.need(4);
+    this.buf.writeUInt32LE(v >>> 0, this.pos);
+    this.pos += 4;
+  }
+  u64(v: number | bigint) {
+    this.need(8);
+    this.buf.writeBigUInt64LE(BigInt(v), this.pos);
+    this.pos += 8;
+  }
   str(s: string) {
     const n = Buffer.byteLength(s, "utf8");
     this.u64(n);
@@ -86,17 +111,39 @@ class ByteWriter {
     const b = this.buf;
     const p = this.pos;
     switch (type) {
-      case GgufValueType.UINT8: b.writeUInt8(Number(v), p); break;
-      case GgufValueType.INT8: b.writeInt8(Number(v), p); break;
-      case GgufValueType.BOOL: b.writeUInt8(v ? 1 : 0, p); break;
-      case GgufValueType.UINT16: b.writeUInt16LE(Number(v), p); break;
-      case GgufValueType.INT16: b.writeInt16LE(Number(v), p); break;
-      case GgufValueType.UINT32: b.writeUInt32LE(Number(v), p); break;
-      case GgufValueType.INT32: b.writeInt32LE(Number(v), p); break;
-      case GgufValueType.FLOAT32: b.writeFloatLE(Number(v), p); break;
-      case GgufValueType.UINT64: b.writeBigUInt64LE(BigInt(v as number | bigint), p); break;
-      case GgufValueType.INT64: b.writeBigInt64LE(BigInt(v as number | bigint), p); break;
-      case GgufValueType.FLOAT64: b.writeDoubleLE(Number(v), p); break;
+      case GgufValueType.UINT8:
+        b.writeUInt8(Number(v), p);
+        break;
+      case GgufValueType.INT8:
+        b.writeInt8(Number(v), p);
+        break;
+      case GgufValueType.BOOL:
+        b.writeUInt8(v ? 1 : 0, p);
+        break;
+      case GgufValueType.UINT16:
+        b.writeUInt16LE(Number(v), p);
+        break;
+      case GgufValueType.INT16:
+        b.writeInt16LE(Number(v), p);
+        break;
+      case GgufValueType.UINT32:
+        b.writeUInt32LE(Number(v), p);
+        break;
+      case GgufValueType.INT32:
+        b.writeInt32LE(Number(v), p);
+        break;
+      case GgufValueType.FLOAT32:
+        b.writeFloatLE(Number(v), p);
+        break;
+      case GgufValueType.UINT64:
+        b.writeBigUInt64LE(BigInt(v as number | bigint), p);
+        break;
+      case GgufValueType.INT64:
+        b.writeBigInt64LE(BigInt(v as number | bigint), p);
+        break;
+      case GgufValueType.FLOAT64:
+        b.writeDoubleLE(Number(v), p);
+        break;
     }
     this.pos += size;
   }
@@ -120,12 +167,16 @@ export interface WriteGgufOptions {
   onTensor?: (done: number, total: number, name: string) => void;
 }
 
-
 /**
  * Writes a GGUF v3 file atomically: the header is planned from the tensor list, then each tensor's data is
  * produced and written in turn (so at most one tensor's chunks are in memory). On any error no file is left.
  */
-export function writeGguf(path: string, meta: readonly GgufKv[], tensors: readonly GgufTensorSpec[], opts: WriteGgufOptions = {}): void {
+export function writeGguf(
+  path: string,
+  meta: readonly GgufKv[],
+  tensors: readonly GgufTensorSpec[],
+  opts: WriteGgufOptions = {},
+): void {
   const { header, sizes, alignment } = ggufHeader(meta, tensors);
   checkOutputFile(path, "output .gguf");
   const out = new AtomicFile(path);
@@ -139,7 +190,8 @@ export function writeGguf(path: string, meta: readonly GgufKv[], tensors: readon
         if (n > sizes[i]) break;
         out.write(chunk);
       }
-      if (n !== sizes[i]) throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
+      if (n !== sizes[i])
+        throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
       const pad = alignUp(n, alignment) - n;
       if (pad) out.write(zeros.subarray(0, pad));
       opts.onTensor?.(i + 1, tensors.length, t.name);
@@ -183,7 +235,8 @@ export async function writeGgufAsync(
         if (n > sizes[i]) break;
         out.write(chunk);
       }
-      if (n !== sizes[i]) throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
+      if (n !== sizes[i])
+        throw new Error(`gguf: tensor ${t.name} produced ${n} bytes, expected ${sizes[i]} (${t.type} [${t.dims}])`);
       const pad = alignUp(n, alignment) - n;
       if (pad) out.write(zeros.subarray(0, pad));
       opts.onTensor?.(i + 1, tensors.length, t.name);
@@ -196,7 +249,10 @@ export async function writeGgufAsync(
 }
 
 /** The header (magic … tensor infos, padded to the alignment) and each tensor's data size. */
-function ggufHeader(meta: readonly GgufKv[], tensors: readonly { name: string; dims: number[]; type: GgmlTypeName }[]): { header: Buffer; sizes: number[]; alignment: number } {
+function ggufHeader(
+  meta: readonly GgufKv[],
+  tensors: readonly { name: string; dims: number[]; type: GgmlTypeName }[],
+): { header: Buffer; sizes: number[]; alignment: number } {
   const alignKv = meta.find((m) => m.key === "general.alignment");
   const alignment = alignKv ? Number(alignKv.value) : GGUF_DEFAULT_ALIGNMENT;
   const seen = new Set<string>();
@@ -213,7 +269,8 @@ function ggufHeader(meta: readonly GgufKv[], tensors: readonly { name: string; d
     w.str(m.key);
     w.u32(m.type);
     if (m.type === GgufValueType.ARRAY) {
-      if (m.itemType === undefined || !Array.isArray(m.value)) throw new Error(`gguf: ${m.key}: an array needs itemType and a list value`);
+      if (m.itemType === undefined || !Array.isArray(m.value))
+        throw new Error(`gguf: ${m.key}: an array needs itemType and a list value`);
       w.u32(m.itemType);
       w.u64(m.value.length);
       for (const v of m.value as GgufScalar[]) w.scalar(m.itemType, v, m.key);
@@ -267,10 +324,15 @@ class FileCursor {
   private buf = Buffer.alloc(0);
   private start = 0; // file offset of buf[0]
   pos = 0; // file offset
-  constructor(private fd: number, readonly size: number, private path: string) {}
+  constructor(
+    private fd: number,
+    readonly size: number,
+    private path: string,
+  ) {}
   private ensure(n: number) {
     if (this.pos + n <= this.start + this.buf.length) return;
-    if (this.pos + n > this.size) throw new Error(`${this.path}: truncated GGUF header (needs byte ${this.pos + n}, file has ${this.size})`);
+    if (this.pos + n > this.size)
+      throw new Error(`${this.path}: truncated GGUF header (needs byte ${this.pos + n}, file has ${this.size})`);
     const want = Math.min(this.size - this.pos, Math.max(n, 4 << 20));
     const b = Buffer.alloc(want);
     let got = 0;
@@ -289,16 +351,46 @@ class FileCursor {
     this.pos += n;
     return p;
   }
-  u8() { const p = this.at(1); return this.buf.readUInt8(p); }
-  i8() { const p = this.at(1); return this.buf.readInt8(p); }
-  u16() { const p = this.at(2); return this.buf.readUInt16LE(p); }
-  i16() { const p = this.at(2); return this.buf.readInt16LE(p); }
-  u32() { const p = this.at(4); return this.buf.readUInt32LE(p); }
-  i32() { const p = this.at(4); return this.buf.readInt32LE(p); }
-  f32() { const p = this.at(4); return this.buf.readFloatLE(p); }
-  f64() { const p = this.at(8); return this.buf.readDoubleLE(p); }
-  u64() { const p = this.at(8); return this.buf.readBigUInt64LE(p); }
-  i64() { const p = this.at(8); return this.buf.readBigInt64LE(p); }
+  u8() {
+    const p = this.at(1);
+    return this.buf.readUInt8(p);
+  }
+  i8() {
+    const p = this.at(1);
+    return this.buf.readInt8(p);
+  }
+  u16() {
+    const p = this.at(2);
+    return this.buf.readUInt16LE(p);
+  }
+  i16() {
+    const p = this.at(2);
+    return this.buf.readInt16LE(p);
+  }
+  u32() {
+    const p = this.at(4);
+    return this.buf.readUInt32LE(p);
+  }
+  i32() {
+    const p = this.at(4);
+    return this.buf.readInt32LE(p);
+  }
+  f32() {
+    const p = this.at(4);
+    return this.buf.readFloatLE(p);
+  }
+  f64() {
+    const p = this.at(8);
+    return this.buf.readDoubleLE(p);
+  }
+  u64() {
+    const p = this.at(8);
+    return this.buf.readBigUInt64LE(p);
+  }
+  i64() {
+    const p = this.at(8);
+    return this.buf.readBigInt64LE(p);
+  }
   str(): string {
     const n = Number(this.u64());
     if (n > this.size) throw new Error(`${this.path}: corrupt GGUF string length ${n} at byte ${this.pos - 8}`);
@@ -309,18 +401,30 @@ class FileCursor {
 
 function readValue(c: FileCursor, type: number, key: string, path: string): unknown {
   switch (type) {
-    case GgufValueType.UINT8: return c.u8();
-    case GgufValueType.INT8: return c.i8();
-    case GgufValueType.UINT16: return c.u16();
-    case GgufValueType.INT16: return c.i16();
-    case GgufValueType.UINT32: return c.u32();
-    case GgufValueType.INT32: return c.i32();
-    case GgufValueType.FLOAT32: return c.f32();
-    case GgufValueType.BOOL: return c.u8() !== 0;
-    case GgufValueType.STRING: return c.str();
-    case GgufValueType.UINT64: return c.u64();
-    case GgufValueType.INT64: return c.i64();
-    case GgufValueType.FLOAT64: return c.f64();
+    case GgufValueType.UINT8:
+      return c.u8();
+    case GgufValueType.INT8:
+      return c.i8();
+    case GgufValueType.UINT16:
+      return c.u16();
+    case GgufValueType.INT16:
+      return c.i16();
+    case GgufValueType.UINT32:
+      return c.u32();
+    case GgufValueType.INT32:
+      return c.i32();
+    case GgufValueType.FLOAT32:
+      return c.f32();
+    case GgufValueType.BOOL:
+      return c.u8() !== 0;
+    case GgufValueType.STRING:
+      return c.str();
+    case GgufValueType.UINT64:
+      return c.u64();
+    case GgufValueType.INT64:
+      return c.i64();
+    case GgufValueType.FLOAT64:
+      return c.f64();
     case GgufValueType.ARRAY: {
       const itemType = c.u32();
       const n = Number(c.u64());
@@ -347,7 +451,8 @@ export function readGgufInfo(path: string): GgufInfo {
     const c = new FileCursor(fd, size, path);
     if (size < 24) throw new Error(`${path}: not a GGUF file (${size} bytes)`);
     const magic = c.u32();
-    if (magic !== GGUF_MAGIC) throw new Error(`${path}: not a GGUF file (bad magic 0x${magic.toString(16).padStart(8, "0")})`);
+    if (magic !== GGUF_MAGIC)
+      throw new Error(`${path}: not a GGUF file (bad magic 0x${magic.toString(16).padStart(8, "0")})`);
     const version = c.u32();
     if (version < 2 || version > 3) throw new Error(`${path}: unsupported GGUF version ${version}`);
     const nTensors = Number(c.u64());
@@ -384,7 +489,8 @@ export function readGgufTensorBytes(path: string, info: GgufInfo, name: string):
   const t = info.tensors.find((x) => x.name === name);
   if (!t) throw new Error(`${path}: no tensor ${name}`);
   const typeName = t.type as GgmlTypeName;
-  if (!(typeName in GGML_TYPES)) throw new Error(`${path}: tensor ${name} has a type this reader does not size (${t.type})`);
+  if (!(typeName in GGML_TYPES))
+    throw new Error(`${path}: tensor ${name} has a type this reader does not size (${t.type})`);
   const n = ggmlTensorBytes(typeName, t.dims);
   const b = Buffer.alloc(n);
   const fd = openSync(path, "r");

@@ -30,8 +30,11 @@ export interface LoraToGgufResult {
 export async function loraToGGUF(opts: LoraToGgufOptions): Promise<LoraToGgufResult> {
   const adapter = readAdapter(opts.adapter);
   const type = opts.type ?? "F32";
-  if (type !== "F32" && type !== "F16") throw new Error(`LoRA GGUF type must be F32 or F16, got ${JSON.stringify(type)}`);
-  const expected = opts.base ? expectedQwen2Shapes(isGgufFile(opts.base) ? openGgufModel(opts.base).config : readQwen2Config(opts.base)) : null;
+  if (type !== "F32" && type !== "F16")
+    throw new Error(`LoRA GGUF type must be F32 or F16, got ${JSON.stringify(type)}`);
+  const expected = opts.base
+    ? expectedQwen2Shapes(isGgufFile(opts.base) ? openGgufModel(opts.base).config : readQwen2Config(opts.base))
+    : null;
   const alpha = adapter.loraAlpha;
   const tensors: GgufTensorSpec[] = [];
   for (const m of adapter.modules) {
@@ -43,7 +46,9 @@ export async function loraToGGUF(opts: LoraToGgufOptions): Promise<LoraToGgufRes
       const w = expected.get(`${m.module}.weight`);
       if (!w) throw new Error(`${opts.adapter}: module ${m.module} does not exist in the base model ${opts.base}`);
       if (w[0] !== outDim || w[1] !== inDim) {
-        throw new Error(`${opts.adapter}: module ${m.module} adapts a [${outDim}, ${inDim}] weight, but the base model's is [${w}]`);
+        throw new Error(
+          `${opts.adapter}: module ${m.module} adapts a [${outDim}, ${inDim}] weight, but the base model's is [${w}]`,
+        );
       }
     }
     const factor = m.scale / (alpha / r);

@@ -39,13 +39,27 @@ export interface GgufModel {
 
 /** The HF name of a llama.cpp qwen2 tensor name (the inverse of convert's ggufTensorName), or undefined. */
 export function hfTensorName(ggufName: string, numLayers: number): string | undefined {
-  const fixed: Record<string, string> = { "token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight" };
+  const fixed: Record<string, string> = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+  };
   if (fixed[ggufName]) return fixed[ggufName];
-  const m = /^blk\.(\d+)\.(attn_norm|attn_q|attn_k|attn_v|attn_output|ffn_norm|ffn_gate|ffn_up|ffn_down)\.(weight|bias)$/.exec(ggufName);
+  const m =
+    /^blk\.(\d+)\.(attn_norm|attn_q|attn_k|attn_v|attn_output|ffn_norm|ffn_gate|ffn_up|ffn_down)\.(weight|bias)$/.exec(
+      ggufName,
+    );
   if (!m || Number(m[1]) >= numLayers) return undefined;
   const part: Record<string, string> = {
-    attn_norm: "input_layernorm", attn_q: "self_attn.q_proj", attn_k: "self_attn.k_proj", attn_v: "self_attn.v_proj",
-    attn_output: "self_attn.o_proj", ffn_norm: "post_attention_layernorm", ffn_gate: "mlp.gate_proj", ffn_up: "mlp.up_proj", ffn_down: "mlp.down_proj",
+    attn_norm: "input_layernorm",
+    attn_q: "self_attn.q_proj",
+    attn_k: "self_attn.k_proj",
+    attn_v: "self_attn.v_proj",
+    attn_output: "self_attn.o_proj",
+    ffn_norm: "post_attention_layernorm",
+    ffn_gate: "mlp.gate_proj",
+    ffn_up: "mlp.up_proj",
+    ffn_down: "mlp.down_proj",
   };
   const hf = `model.layers.${m[1]}.${part[m[2]]}.${m[3]}`;
   return ggufTensorName(hf) === ggufName ? hf : undefined;
@@ -56,7 +70,8 @@ function metaNumber(path: string, info: GgufInfo, key: string, fallback?: number
   if (v === undefined && fallback !== undefined) return fallback;
   if (v === undefined) throw new Error(`${path}: GGUF metadata ${key} is missing (not a complete qwen2 GGUF)`);
   const n = typeof v === "bigint" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isFinite(n)) throw new Error(`${path}: GGUF metadata ${key} must be a number, got ${JSON.stringify(String(v))}`);
+  if (typeof n !== "number" || !Number.isFinite(n))
+    throw new Error(`${path}: GGUF metadata ${key} must be a number, got ${JSON.stringify(String(v))}`);
   return n;
 }
 
@@ -64,7 +79,9 @@ function metaNumber(path: string, info: GgufInfo, key: string, fallback?: number
 function ggufQwen2Config(path: string, info: GgufInfo): Qwen2Config {
   const arch = info.metadata.get("general.architecture");
   if (arch !== "qwen2") {
-    throw new Error(`${path}: GGUF general.architecture is ${JSON.stringify(arch)}; fine-tuning takes qwen2 models (Qwen2 / Qwen2.5, e.g. XiYanSQL-QwenCoder)`);
+    throw new Error(
+      `${path}: GGUF general.architecture is ${JSON.stringify(arch)}; fine-tuning takes qwen2 models (Qwen2 / Qwen2.5, e.g. XiYanSQL-QwenCoder)`,
+    );
   }
   const tensors = new Map(info.tensors.map((t) => [t.name, t]));
   const embd = tensors.get("token_embd.weight");
@@ -77,7 +94,12 @@ function ggufQwen2Config(path: string, info: GgufInfo): Qwen2Config {
     intermediate_size: metaNumber(path, info, "qwen2.feed_forward_length"),
     num_hidden_layers: metaNumber(path, info, "qwen2.block_count"),
     num_attention_heads: metaNumber(path, info, "qwen2.attention.head_count"),
-    num_key_value_heads: metaNumber(path, info, "qwen2.attention.head_count_kv", metaNumber(path, info, "qwen2.attention.head_count")),
+    num_key_value_heads: metaNumber(
+      path,
+      info,
+      "qwen2.attention.head_count_kv",
+      metaNumber(path, info, "qwen2.attention.head_count"),
+    ),
     rope_theta: metaNumber(path, info, "qwen2.rope.freq_base", 1e6),
     rms_norm_eps: metaNumber(path, info, "qwen2.attention.layer_norm_rms_epsilon", 1e-6),
     max_position_embeddings: metaNumber(path, info, "qwen2.context_length", 32768),
@@ -93,17 +115,29 @@ function ggufQwen2Config(path: string, info: GgufInfo): Qwen2Config {
 }
 
 /** tokenizer.json + tokenizer_config.json objects rebuilt from a qwen2 GGUF's tokenizer.ggml.* metadata. */
-export function ggufTokenizerFiles(path: string, info: GgufInfo): { tokenizerJson: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
+export function ggufTokenizerFiles(
+  path: string,
+  info: GgufInfo,
+): { tokenizerJson: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
   const model = info.metadata.get("tokenizer.ggml.model");
   const pre = info.metadata.get("tokenizer.ggml.pre");
-  if (model !== "gpt2") throw new Error(`${path}: GGUF tokenizer.ggml.model is ${JSON.stringify(model)}; a qwen2 model's tokenizer is byte-level BPE ("gpt2")`);
-  if (pre !== undefined && pre !== "qwen2") throw new Error(`${path}: GGUF tokenizer.ggml.pre is ${JSON.stringify(pre)}; only Qwen2's pre-tokenizer ("qwen2") is supported`);
+  if (model !== "gpt2")
+    throw new Error(
+      `${path}: GGUF tokenizer.ggml.model is ${JSON.stringify(model)}; a qwen2 model's tokenizer is byte-level BPE ("gpt2")`,
+    );
+  if (pre !== undefined && pre !== "qwen2")
+    throw new Error(
+      `${path}: GGUF tokenizer.ggml.pre is ${JSON.stringify(pre)}; only Qwen2's pre-tokenizer ("qwen2") is supported`,
+    );
   const tokens = info.metadata.get("tokenizer.ggml.tokens");
   const types = info.metadata.get("tokenizer.ggml.token_type");
   const merges = info.metadata.get("tokenizer.ggml.merges");
-  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === "string")) throw new Error(`${path}: GGUF tokenizer.ggml.tokens is missing or not a list of strings`);
-  if (!Array.isArray(types) || types.length !== tokens.length) throw new Error(`${path}: GGUF tokenizer.ggml.token_type is missing or not one entry per token`);
-  if (!Array.isArray(merges) || merges.length === 0) throw new Error(`${path}: GGUF tokenizer.ggml.merges is missing or empty (a BPE tokenizer needs its merges)`);
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === "string"))
+    throw new Error(`${path}: GGUF tokenizer.ggml.tokens is missing or not a list of strings`);
+  if (!Array.isArray(types) || types.length !== tokens.length)
+    throw new Error(`${path}: GGUF tokenizer.ggml.token_type is missing or not one entry per token`);
+  if (!Array.isArray(merges) || merges.length === 0)
+    throw new Error(`${path}: GGUF tokenizer.ggml.merges is missing or empty (a BPE tokenizer needs its merges)`);
   const vocab: Record<string, number> = Object.create(null);
   const added: Record<string, unknown>[] = [];
   const decoder: Record<string, unknown> = {};
@@ -112,15 +146,33 @@ export function ggufTokenizerFiles(path: string, info: GgufInfo): { tokenizerJso
     if (type === TokenType.UNUSED) return; // [PAD{id}] rows past the tokenizer
     if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED) {
       const special = type === TokenType.CONTROL;
-      added.push({ id, content: text, single_word: false, lstrip: false, rstrip: false, normalized: !special, special });
-      decoder[String(id)] = { content: text, lstrip: false, normalized: !special, rstrip: false, single_word: false, special };
+      added.push({
+        id,
+        content: text,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: !special,
+        special,
+      });
+      decoder[String(id)] = {
+        content: text,
+        lstrip: false,
+        normalized: !special,
+        rstrip: false,
+        single_word: false,
+        special,
+      };
     } else {
       vocab[text] = id;
     }
   });
   const pairs = merges.map((m: unknown, i: number) => {
     const parts = typeof m === "string" ? m.split(" ") : [];
-    if (parts.length !== 2) throw new Error(`${path}: GGUF tokenizer.ggml.merges[${i}] is not two tokens separated by a space: ${JSON.stringify(m)}`);
+    if (parts.length !== 2)
+      throw new Error(
+        `${path}: GGUF tokenizer.ggml.merges[${i}] is not two tokens separated by a space: ${JSON.stringify(m)}`,
+      );
     return parts;
   });
   const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: false, use_regex: false };
@@ -135,7 +187,10 @@ export function ggufTokenizerFiles(path: string, info: GgufInfo): { tokenizerJso
       pretokenizers: [
         {
           type: "Split",
-          pattern: { Regex: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
+          pattern: {
+            Regex:
+              "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+          },
           behavior: "Isolated",
           invert: false,
         },
@@ -144,7 +199,18 @@ export function ggufTokenizerFiles(path: string, info: GgufInfo): { tokenizerJso
     },
     post_processor: byteLevel,
     decoder: byteLevel,
-    model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: "", end_of_word_suffix: "", fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: pairs },
+    model: {
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: "",
+      end_of_word_suffix: "",
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: pairs,
+    },
   };
   const tokenAt = (key: string): string | null => {
     const id = info.metadata.get(key);
@@ -186,10 +252,15 @@ export function openGgufModel(file: string): GgufModel {
     const shape = [...t.dims].reverse();
     const want = shapes.get(hf);
     if (!want) continue;
-    if (want.join(",") !== shape.join(",")) throw new Error(`${path}: tensor ${t.name} has shape [${shape.join(", ")}], the metadata implies [${want.join(", ")}] (${hf})`);
-    if (!(t.type in GGML_TYPES)) throw new Error(`${path}: tensor ${t.name} has type ${t.type}, which this version cannot size`);
+    if (want.join(",") !== shape.join(","))
+      throw new Error(
+        `${path}: tensor ${t.name} has shape [${shape.join(", ")}], the metadata implies [${want.join(", ")}] (${hf})`,
+      );
+    if (!(t.type in GGML_TYPES))
+      throw new Error(`${path}: tensor ${t.name} has type ${t.type}, which this version cannot size`);
     const end = t.fileOffset + ggmlTensorBytes(t.type as GgmlTypeName, t.dims);
-    if (end > info.fileSize) throw new Error(`${path}: tensor ${t.name} runs past the end of the file (truncated download?)`);
+    if (end > info.fileSize)
+      throw new Error(`${path}: tensor ${t.name} runs past the end of the file (truncated download?)`);
     byHf.set(hf, t);
   }
   for (const name of shapes.keys()) {

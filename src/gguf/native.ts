@@ -52,7 +52,10 @@ export function findLibllama(from: string = import.meta.url): string {
     return override;
   }
   const nlcDir = findNodeLlamaCpp(from);
-  if (!nlcDir) throw new Error("llama.cpp's quantizer needs node-llama-cpp, a dependency of sqlfocus, which is not installed: reinstall sqlfocus (npm i sqlfocus)");
+  if (!nlcDir)
+    throw new Error(
+      "llama.cpp's quantizer needs node-llama-cpp, a dependency of sqlfocus, which is not installed: reinstall sqlfocus (npm i sqlfocus)",
+    );
   const pkg = platformPackage();
   const candidates: string[] = [];
   try {
@@ -61,7 +64,10 @@ export function findLibllama(from: string = import.meta.url): string {
   } catch {
     /* not installed for this platform: the message below says so */
   }
-  const libRe = process.platform === "win32" ? /^llama.*\.dll$/ : /^libllama(\.v[\d.]+)?\.(so|dylib)$|^libllama\.[\d.]*\.?(so|dylib)$/;
+  const libRe =
+    process.platform === "win32"
+      ? /^llama.*\.dll$/
+      : /^libllama(\.v[\d.]+)?\.(so|dylib)$|^libllama\.[\d.]*\.?(so|dylib)$/;
   for (const dir of candidates) {
     if (!existsSync(dir)) continue;
     const lib = readdirSync(dir).find((f) => libRe.test(f));
@@ -77,7 +83,10 @@ export function findLibllama(from: string = import.meta.url): string {
 /** node-llama-cpp's libggml-base beside its libllama (exports ggml_quantize_chunk), or undefined when absent. */
 export function findLibggmlBase(libllama: string): string | undefined {
   const dir = dirname(libllama);
-  const re = process.platform === "win32" ? /^ggml-base\.dll$/ : /^libggml-base(\.[\d.]+)?\.(so|dylib)$|^libggml-base\.so(\.[\d.]+)?$/;
+  const re =
+    process.platform === "win32"
+      ? /^ggml-base\.dll$/
+      : /^libggml-base(\.[\d.]+)?\.(so|dylib)$|^libggml-base\.so(\.[\d.]+)?$/;
   const lib = readdirSync(dir).find((f) => re.test(f));
   return lib ? join(dir, lib) : undefined;
 }

@@ -2,7 +2,17 @@
 // from an HF folder in one command (converted to a temporary GGUF in the source precision beside the output,
 // quantized, and deleted: no F16 file is left behind). Output written atomically (temp + rename), with an Ollama
 // Modelfile beside it.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { commitFile, removeOnInterrupt, tempPathFor, writeFileAtomic } from "../files/index.js";
@@ -119,10 +129,16 @@ export function writeModelfile(gguf: string, path?: string, info = readGgufInfo(
     const dir = dirname(resolve(gguf));
     const shared = join(dir, "Modelfile");
     const existing = readIfExists(shared);
-    path = existing === null || existing === text ? shared : join(dir, `${basename(gguf).replace(/\.gguf$/i, "")}.Modelfile`);
+    path =
+      existing === null || existing === text
+        ? shared
+        : join(dir, `${basename(gguf).replace(/\.gguf$/i, "")}.Modelfile`);
   } else {
     const existing = readIfExists(path);
-    if (existing !== null && existing !== text) throw new Error(`${path}: exists with other content; not replacing it (remove it, or name another Modelfile path)`);
+    if (existing !== null && existing !== text)
+      throw new Error(
+        `${path}: exists with other content; not replacing it (remove it, or name another Modelfile path)`,
+      );
   }
   writeFileAtomic(path, text);
   return path;
@@ -142,12 +158,16 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
     srcType = cfg.torchDtype === "bfloat16" ? "BF16" : cfg.torchDtype === "float16" ? "F16" : "F32";
   } else {
     inputInfo = readGgufInfo(opts.input); // "not a GGUF file" etc.
-    if (inputInfo.metadata.get("general.type") === "adapter") throw new Error(`${opts.input}: is a LoRA adapter GGUF, not a model`);
+    if (inputInfo.metadata.get("general.type") === "adapter")
+      throw new Error(`${opts.input}: is a LoRA adapter GGUF, not a model`);
   }
   checkWritableDir(opts.output);
   if (typeof opts.modelfile === "string" && existsSync(opts.modelfile)) {
     const existing = readFileSync(opts.modelfile, "utf8");
-    if (!existing.startsWith(`FROM ./${basename(opts.output)}\n`)) throw new Error(`${opts.modelfile}: exists and is not the Modelfile of ${basename(opts.output)}; not replacing it (remove it, or name another Modelfile path)`);
+    if (!existing.startsWith(`FROM ./${basename(opts.output)}\n`))
+      throw new Error(
+        `${opts.modelfile}: exists and is not the Modelfile of ${basename(opts.output)}; not replacing it (remove it, or name another Modelfile path)`,
+      );
   }
   const quantizer = fromFolder && (type === "F32" || type === "F16" || type === "BF16") ? null : nativeQuantizer();
   const streaming = fromFolder && quantizer !== null && opts.streaming !== false;
@@ -171,9 +191,19 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
     } else if (fromFolder) {
       if (!quantizer) {
         // A float type from a folder is a plain conversion.
-        await toGGUF({ model: opts.input, out: tmpOut, type: type as GgufFloatType, onProgress: (d, n) => opts.onProgress?.(d / n, "convert") });
+        await toGGUF({
+          model: opts.input,
+          out: tmpOut,
+          type: type as GgufFloatType,
+          onProgress: (d, n) => opts.onProgress?.(d / n, "convert"),
+        });
       } else {
-        await toGGUF({ model: opts.input, out: tmpIn!, type: srcType, onProgress: (d, n) => opts.onProgress?.((0.3 * d) / n, "convert") });
+        await toGGUF({
+          model: opts.input,
+          out: tmpIn!,
+          type: srcType,
+          onProgress: (d, n) => opts.onProgress?.((0.3 * d) / n, "convert"),
+        });
         input = tmpIn!;
       }
     }
@@ -185,7 +215,9 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
         ftype,
         threads: opts.threads ?? availableParallelism(),
         allowRequantize: opts.allowRequantize ?? false,
-        onTensor: opts.onProgress ? (i, n) => opts.onProgress!(base + ((1 - base) * (i - 1)) / n, "quantize") : undefined,
+        onTensor: opts.onProgress
+          ? (i, n) => opts.onProgress!(base + ((1 - base) * (i - 1)) / n, "quantize")
+          : undefined,
       });
     }
     if (!streaming) commitFile(tmpOut, opts.output); // the streaming writer renames its own temp file
@@ -211,4 +243,3 @@ export async function quantize(opts: QuantizeOptions): Promise<QuantizeResult> {
     seconds: (performance.now() - t0) / 1000,
   };
 }
-

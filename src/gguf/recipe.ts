@@ -11,7 +11,8 @@ export function llamaQuantTensorOrder<T extends { name: string }>(tensors: reado
     return m ? Number(m[1]) : -1;
   };
   return [...tensors].sort((a, b) => {
-    const la = layer(a.name), lb = layer(b.name);
+    const la = layer(a.name),
+      lb = layer(b.name);
     if (la !== lb) return la - lb;
     return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   });
@@ -19,14 +20,26 @@ export function llamaQuantTensorOrder<T extends { name: string }>(tensors: reado
 
 /** The ggml type a file type quantizes to by default (llama_ftype_get_default_type). */
 const DEFAULT_TYPE: Record<FileTypeName, GgmlTypeName> = {
-  F32: "F32", F16: "F16", BF16: "BF16",
-  Q4_0: "Q4_0", Q4_1: "Q4_1", Q5_0: "Q5_0", Q5_1: "Q5_1", Q8_0: "Q8_0",
-  Q2_K: "Q2_K", Q2_K_S: "Q2_K",
-  Q3_K_S: "Q3_K", Q3_K_M: "Q3_K", Q3_K_L: "Q3_K",
-  Q4_K_S: "Q4_K", Q4_K_M: "Q4_K",
-  Q5_K_S: "Q5_K", Q5_K_M: "Q5_K",
+  F32: "F32",
+  F16: "F16",
+  BF16: "BF16",
+  Q4_0: "Q4_0",
+  Q4_1: "Q4_1",
+  Q5_0: "Q5_0",
+  Q5_1: "Q5_1",
+  Q8_0: "Q8_0",
+  Q2_K: "Q2_K",
+  Q2_K_S: "Q2_K",
+  Q3_K_S: "Q3_K",
+  Q3_K_M: "Q3_K",
+  Q3_K_L: "Q3_K",
+  Q4_K_S: "Q4_K",
+  Q4_K_M: "Q4_K",
+  Q5_K_S: "Q5_K",
+  Q5_K_M: "Q5_K",
   Q6_K: "Q6_K",
-  IQ4_NL: "IQ4_NL", IQ4_XS: "IQ4_XS",
+  IQ4_NL: "IQ4_NL",
+  IQ4_XS: "IQ4_XS",
 };
 
 const FLOAT_TYPES = new Set<GgmlTypeName>(["F32", "F16", "BF16"]);
@@ -55,7 +68,14 @@ function useMoreBits(i: number, n: number): boolean {
 
 function fallback(type: GgmlTypeName, ncols: number): GgmlTypeName {
   if (ncols % GGML_TYPES[type].blockSize === 0) return type;
-  const map: Partial<Record<GgmlTypeName, GgmlTypeName>> = { Q2_K: "Q4_0", Q3_K: "Q4_0", Q4_K: "Q5_0", Q5_K: "Q5_1", Q6_K: "Q8_0", IQ4_XS: "IQ4_NL" };
+  const map: Partial<Record<GgmlTypeName, GgmlTypeName>> = {
+    Q2_K: "Q4_0",
+    Q3_K: "Q4_0",
+    Q4_K: "Q5_0",
+    Q5_K: "Q5_1",
+    Q6_K: "Q8_0",
+    IQ4_XS: "IQ4_NL",
+  };
   let out = map[type];
   if (!out) {
     if (GGML_TYPES[type].blockSize > 32) throw new Error(`no tensor type fallback is defined for type ${type}`);
@@ -68,7 +88,11 @@ function fallback(type: GgmlTypeName, ncols: number): GgmlTypeName {
  * Every tensor's output type, in llama_model_quantize's order (the counters for attn_v / ffn_down advance in that
  * order). Throws where llama.cpp would need an importance matrix (Q2_K_S).
  */
-export function llamaQuantTypes(ftype: FileTypeName, model: RecipeModel, tensors: readonly RecipeTensor[]): Map<string, GgmlTypeName> {
+export function llamaQuantTypes(
+  ftype: FileTypeName,
+  model: RecipeModel,
+  tensors: readonly RecipeTensor[],
+): Map<string, GgmlTypeName> {
   const ordered = llamaQuantTensorOrder(tensors);
   const def = DEFAULT_TYPE[ftype];
   const quantized = !FLOAT_TYPES.has(def);
@@ -104,13 +128,18 @@ export function llamaQuantTypes(ftype: FileTypeName, model: RecipeModel, tensors
         else if (ftype === "Q4_K_S" && iAttnV < 4) type = "Q5_K";
         iAttnV++;
       } else if (name.includes("ffn_down")) {
-        const i = iFfnDown, n = nLayer, n8 = Math.trunc(n / 8), n16 = Math.trunc(n / 16);
+        const i = iFfnDown,
+          n = nLayer,
+          n8 = Math.trunc(n / 8),
+          n16 = Math.trunc(n / 16);
         if (ftype === "Q2_K") type = "Q3_K";
-        else if (ftype === "Q2_K_S") { if (i < n8) type = "Q4_K"; }
-        else if (ftype === "Q3_K_M") type = i < n16 ? "Q5_K" : "Q4_K";
+        else if (ftype === "Q2_K_S") {
+          if (i < n8) type = "Q4_K";
+        } else if (ftype === "Q3_K_M") type = i < n16 ? "Q5_K" : "Q4_K";
         else if (ftype === "Q3_K_L") type = "Q5_K";
-        else if (ftype === "Q4_K_M") { if (useMoreBits(i, n)) type = "Q6_K"; }
-        else if (i < n8 && (ftype === "IQ4_NL" || ftype === "IQ4_XS")) type = "Q5_K";
+        else if (ftype === "Q4_K_M") {
+          if (useMoreBits(i, n)) type = "Q6_K";
+        } else if (i < n8 && (ftype === "IQ4_NL" || ftype === "IQ4_XS")) type = "Q5_K";
         else if (ftype === "Q5_K_M" && useMoreBits(i, n)) type = "Q6_K";
         else if (ftype === "Q4_K_S" && i < n8) type = "Q5_K";
         iFfnDown++;

@@ -34,7 +34,11 @@ export interface StreamingQuantizeOptions {
 /** The metadata llama_model_quantize writes: the input's, with quantization_version then file_type moved last. */
 export function quantizedMetadata(input: readonly GgufKv[], ftype: number): GgufKv[] {
   const moved = new Set(["general.quantization_version", "general.file_type"]);
-  return [...input.filter((m) => !moved.has(m.key)), kv.u32("general.quantization_version", GGML_QNT_VERSION), kv.u32("general.file_type", ftype)];
+  return [
+    ...input.filter((m) => !moved.has(m.key)),
+    kv.u32("general.quantization_version", GGML_QNT_VERSION),
+    kv.u32("general.file_type", ftype),
+  ];
 }
 
 /** A tensor's rows in slabs, as F32. */
@@ -71,7 +75,11 @@ export async function streamingQuantize(opts: StreamingQuantizeOptions): Promise
   const st = openSafetensors(opts.model);
   const hfByGguf = new Map([...plan.names].map(([hf, g]) => [g, hf]));
   const cfg = plan.config;
-  const types = llamaQuantTypes(opts.type, { layers: cfg.numHiddenLayers, gqa: cfg.numAttentionHeads / cfg.numKeyValueHeads }, plan.tensors);
+  const types = llamaQuantTypes(
+    opts.type,
+    { layers: cfg.numHiddenLayers, gqa: cfg.numAttentionHeads / cfg.numKeyValueHeads },
+    plan.tensors,
+  );
   const quantizer = opts.quantizer ?? nativeQuantizer();
   const threads = opts.threads ?? availableParallelism();
   const tensors: GgufAsyncTensorSpec[] = llamaQuantTensorOrder(plan.tensors).map((t) => {
@@ -84,10 +92,14 @@ export async function streamingQuantize(opts: StreamingQuantizeOptions): Promise
       dims: t.dims,
       type: to,
       data: async function* () {
-        for (const slab of f32Slabs(info, nPerRow)) yield await quantizer.quantizeRows(GGML_TYPES[to].id, slab, nPerRow, threads);
+        for (const slab of f32Slabs(info, nPerRow))
+          yield await quantizer.quantizeRows(GGML_TYPES[to].id, slab, nPerRow, threads);
       },
     };
   });
-  await writeGgufAsync(opts.out, quantizedMetadata(plan.metadata, ftype), tensors, { onTensor: opts.onTensor, tmpPath: opts.tmpPath });
+  await writeGgufAsync(opts.out, quantizedMetadata(plan.metadata, ftype), tensors, {
+    onTensor: opts.onTensor,
+    tmpPath: opts.tmpPath,
+  });
   return types;
 }

@@ -51,18 +51,24 @@ function looksSpecial(t: string): boolean {
 
 function tokenText(entry: unknown): string | null {
   if (typeof entry === "string") return entry;
-  if (entry && typeof entry === "object" && typeof (entry as { content?: unknown }).content === "string") return (entry as { content: string }).content;
+  if (entry && typeof entry === "object" && typeof (entry as { content?: unknown }).content === "string")
+    return (entry as { content: string }).content;
   return null;
 }
 
 /** Reads the tokenizer of an HF Qwen2 folder into GGUF form; `vocabSize` is config.json's vocab_size. */
 export function readGgufTokenizer(dir: string, vocabSize: number): GgufTokenizer {
   const tokPath = join(dir, "tokenizer.json");
-  if (!existsSync(tokPath)) throw new Error(`${tokPath}: missing (the GGUF needs the model's tokenizer; copy tokenizer.json and tokenizer_config.json into the folder)`);
+  if (!existsSync(tokPath))
+    throw new Error(
+      `${tokPath}: missing (the GGUF needs the model's tokenizer; copy tokenizer.json and tokenizer_config.json into the folder)`,
+    );
   const tok = readJson(tokPath);
   const model = tok.model as { type?: string; vocab?: Record<string, number>; merges?: unknown[] } | undefined;
   if (!model || model.type !== "BPE" || !model.vocab || typeof model.vocab !== "object") {
-    throw new Error(`${tokPath}: field model must be a BPE model with a vocab (Qwen2's byte-level BPE), got type ${JSON.stringify(model?.type)}`);
+    throw new Error(
+      `${tokPath}: field model must be a BPE model with a vocab (Qwen2's byte-level BPE), got type ${JSON.stringify(model?.type)}`,
+    );
   }
   const cfgPath = join(dir, "tokenizer_config.json");
   const cfg = existsSync(cfgPath) ? readJson(cfgPath) : null;
@@ -72,12 +78,16 @@ export function readGgufTokenizer(dir: string, vocabSize: number): GgufTokenizer
   for (const [text, id] of Object.entries(model.vocab)) reverse.set(id, text);
   const addedById = new Map<number, AddedToken>();
   for (const a of added) {
-    if (typeof a?.id !== "number" || typeof a.content !== "string") throw new Error(`${tokPath}: field added_tokens has an entry without id/content: ${JSON.stringify(a)}`);
+    if (typeof a?.id !== "number" || typeof a.content !== "string")
+      throw new Error(`${tokPath}: field added_tokens has an entry without id/content: ${JSON.stringify(a)}`);
     addedById.set(a.id, a);
     reverse.set(a.id, a.content);
   }
   // Also added tokens only declared in tokenizer_config.json's added_tokens_decoder.
-  const decoder = (cfg?.added_tokens_decoder ?? {}) as Record<string, { content?: string; special?: boolean; normalized?: boolean }>;
+  const decoder = (cfg?.added_tokens_decoder ?? {}) as Record<
+    string,
+    { content?: string; special?: boolean; normalized?: boolean }
+  >;
   for (const [idText, d] of Object.entries(decoder)) {
     const id = Number(idText);
     if (!addedById.has(id) && typeof d?.content === "string") {
@@ -87,7 +97,8 @@ export function readGgufTokenizer(dir: string, vocabSize: number): GgufTokenizer
   }
   let maxId = -1;
   for (const id of reverse.keys()) maxId = Math.max(maxId, id);
-  if (maxId >= vocabSize) throw new Error(`${tokPath}: token id ${maxId} is beyond config.json's vocab_size ${vocabSize}`);
+  if (maxId >= vocabSize)
+    throw new Error(`${tokPath}: token id ${maxId} is beyond config.json's vocab_size ${vocabSize}`);
 
   const tokens: string[] = new Array(vocabSize);
   const tokenTypes: number[] = new Array(vocabSize);
@@ -171,7 +182,13 @@ export function tokenizerMetadata(t: GgufTokenizer): GgufKv[] {
     kv.i32s("tokenizer.ggml.token_type", t.tokenTypes),
     kv.strings("tokenizer.ggml.merges", t.merges),
   ];
-  const keyOf = { bos: "bos_token_id", eos: "eos_token_id", unk: "unknown_token_id", sep: "seperator_token_id", pad: "padding_token_id" } as const;
+  const keyOf = {
+    bos: "bos_token_id",
+    eos: "eos_token_id",
+    unk: "unknown_token_id",
+    sep: "seperator_token_id",
+    pad: "padding_token_id",
+  } as const;
   for (const [typ, id] of Object.entries(t.specialIds) as [keyof typeof keyOf, number][]) {
     out.push(kv.u32(`tokenizer.ggml.${keyOf[typ]}`, id));
   }

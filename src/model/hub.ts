@@ -117,13 +117,20 @@ export async function resolveModel(nameOrPath: string, options: ResolveModelOpti
     if (isModelFolder(d)) return { dir: d, source: "model-dir" };
   }
   const offline = options.offline ?? (envFlag("HF_HUB_OFFLINE") || envFlag("TRANSFORMERS_OFFLINE"));
-  if (offline) throw new Error(`${repoId} is not on this machine and downloads are off (offline mode): ${whereToPut(repoId, cacheDir, modelDir)}`);
+  if (offline)
+    throw new Error(
+      `${repoId} is not on this machine and downloads are off (offline mode): ${whereToPut(repoId, cacheDir, modelDir)}`,
+    );
   try {
     const dir = await downloadModel(repoId, cacheDir, revision, options);
     return { dir, source: "download" };
   } catch (e) {
     const err = e as Error & { hubNetwork?: boolean };
-    if (err.hubNetwork) throw new Error(`${repoId} is not on this machine and the hub cannot be reached (${err.message}): ${whereToPut(repoId, cacheDir, modelDir)}`, { cause: e });
+    if (err.hubNetwork)
+      throw new Error(
+        `${repoId} is not on this machine and the hub cannot be reached (${err.message}): ${whereToPut(repoId, cacheDir, modelDir)}`,
+        { cause: e },
+      );
     throw e;
   }
 }
@@ -155,12 +162,20 @@ async function hubFetch(url: string, init: RequestInit, what: string): Promise<R
   }
 }
 
-async function downloadModel(repoId: string, cacheDir: string, revision: string, options: ResolveModelOptions): Promise<string> {
+async function downloadModel(
+  repoId: string,
+  cacheDir: string,
+  revision: string,
+  options: ResolveModelOptions,
+): Promise<string> {
   const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
   const headers = hubHeaders(options);
   const apiUrl = `${endpoint}/api/models/${repoId}/revision/${encodeURIComponent(revision)}?blobs=true`;
   const res = await hubFetch(apiUrl, { headers, signal: AbortSignal.timeout(30_000) }, `GET ${apiUrl}`);
-  if (res.status === 401 || res.status === 403) throw new Error(`${repoId}: access denied by ${endpoint} (HTTP ${res.status}); set HF_TOKEN to a token that can read it`);
+  if (res.status === 401 || res.status === 403)
+    throw new Error(
+      `${repoId}: access denied by ${endpoint} (HTTP ${res.status}); set HF_TOKEN to a token that can read it`,
+    );
   if (res.status === 404) throw new Error(`${repoId}: no such model (or revision '${revision}') on ${endpoint}`);
   if (!res.ok) throw networkError(`GET ${apiUrl}: HTTP ${res.status}`);
   const info = (await res.json()) as RepoInfo;
@@ -171,8 +186,10 @@ async function downloadModel(repoId: string, cacheDir: string, revision: string,
   const files = info.siblings
     .filter((s) => s && typeof s.rfilename === "string" && wantedRepoFile(s.rfilename))
     .sort((a, b) => Number(a.rfilename === "config.json") - Number(b.rfilename === "config.json"));
-  if (!files.some((f) => f.rfilename === "config.json")) throw new Error(`${repoId}: the repository has no config.json (not a transformers model?)`);
-  if (!files.some((f) => f.rfilename.endsWith(".safetensors"))) throw new Error(`${repoId}: the repository has no .safetensors weights (only those are read)`);
+  if (!files.some((f) => f.rfilename === "config.json"))
+    throw new Error(`${repoId}: the repository has no config.json (not a transformers model?)`);
+  if (!files.some((f) => f.rfilename.endsWith(".safetensors")))
+    throw new Error(`${repoId}: the repository has no .safetensors weights (only those are read)`);
 
   const repoDir = join(cacheDir, `models--${repoId.replace("/", "--")}`);
   const snapshot = join(repoDir, "snapshots", info.sha);
@@ -221,7 +238,13 @@ async function downloadModel(repoId: string, cacheDir: string, revision: string,
 }
 
 /** GET `url` into `target` via `<target>.incomplete`, continuing a partial file with a Range request. */
-async function downloadFile(url: string, target: string, headers: Record<string, string>, size: number | undefined, onBytes: (n: number, total: number | undefined) => void): Promise<void> {
+async function downloadFile(
+  url: string,
+  target: string,
+  headers: Record<string, string>,
+  size: number | undefined,
+  onBytes: (n: number, total: number | undefined) => void,
+): Promise<void> {
   mkdirSync(dirname(target), { recursive: true });
   const partial = `${target}.incomplete`;
   let have = existsSync(partial) ? statSync(partial).size : 0;
@@ -239,7 +262,8 @@ async function downloadFile(url: string, target: string, headers: Record<string,
   let append = false;
   if (res.status === 206 && have > 0) {
     const range = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "");
-    if (!range || Number(range[1]) !== have) throw new Error(`GET ${url}: the server resumed at the wrong offset (${res.headers.get("content-range")})`);
+    if (!range || Number(range[1]) !== have)
+      throw new Error(`GET ${url}: the server resumed at the wrong offset (${res.headers.get("content-range")})`);
     append = true;
     onBytes(have, size);
   } else have = 0;
@@ -251,7 +275,10 @@ async function downloadFile(url: string, target: string, headers: Record<string,
   try {
     await pipeline(body, out);
   } catch (e) {
-    throw networkError(`GET ${url}: download interrupted after ${existsSync(partial) ? statSync(partial).size : 0} bytes (run again to resume): ${(e as Error).message}`, e);
+    throw networkError(
+      `GET ${url}: download interrupted after ${existsSync(partial) ? statSync(partial).size : 0} bytes (run again to resume): ${(e as Error).message}`,
+      e,
+    );
   }
   const got = statSync(partial).size;
   if (expected !== undefined && got !== expected) {

@@ -1,6 +1,13 @@
 // Public face of src/model: Hugging Face model folders (config, safetensors, tokenizer, hub, tiny model) and PEFT
 // adapter folders, with the format helpers they share with src/train (Python json.dumps text, atomic folders).
-export { parseQwen2Config, readQwen2Config, writeQwen2Config, qwen2ConfigToJson, sortedJson, type Qwen2Config } from "./config.js";
+export {
+  parseQwen2Config,
+  readQwen2Config,
+  writeQwen2Config,
+  qwen2ConfigToJson,
+  sortedJson,
+  type Qwen2Config,
+} from "./config.js";
 export {
   SafetensorsFile,
   SafetensorsReader,
@@ -35,7 +42,15 @@ export {
   type WriteModelOptions,
   type WriteModelResult,
 } from "./safetensors.js";
-export { initTinyModel, tinyTensorValues, TinyRng, TINY_DEFAULTS, type TinyModelOptions, type TinyModelInfo, type TinyDtype } from "./tiny.js";
+export {
+  initTinyModel,
+  tinyTensorValues,
+  TinyRng,
+  TINY_DEFAULTS,
+  type TinyModelOptions,
+  type TinyModelInfo,
+  type TinyDtype,
+} from "./tiny.js";
 export {
   writeQwen25TokenizerFiles,
   qwen25TokenizerJson,
@@ -48,9 +63,23 @@ export {
   QWEN25_IM_START_ID,
   QWEN25_IM_END_ID,
 } from "./qwen-tokenizer-files.js";
-export { Tokenizer, loadTokenizer, type ChatMessage, type ChatTemplateOptions, type LoadTokenizerOptions, type TokenizerBackend } from "./tokenizer.js";
+export {
+  Tokenizer,
+  loadTokenizer,
+  type ChatMessage,
+  type ChatTemplateOptions,
+  type LoadTokenizerOptions,
+  type TokenizerBackend,
+} from "./tokenizer.js";
 export { openModel, expectedQwen2Tensors, type OpenedModel } from "./open.js";
-export { resolveModel, findInHubCache, defaultHubCacheDir, wantedRepoFile, type ResolveModelOptions, type ResolvedModel } from "./hub.js";
+export {
+  resolveModel,
+  findInHubCache,
+  defaultHubCacheDir,
+  wantedRepoFile,
+  type ResolveModelOptions,
+  type ResolvedModel,
+} from "./hub.js";
 export { MAX_MAPPABLE_BYTES } from "./safetensors.js";
 export { merge, addLoraDelta, type MergeOptions, type MergeResult } from "./merge.js";
 export {

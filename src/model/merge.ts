@@ -12,7 +12,14 @@ import { readAdapter, type LoraModuleWeights } from "./peft-adapter.js";
 import { sortedJson } from "./config.js";
 import { openModel } from "./open.js";
 import { checkOutputDir, writeDirAtomic, writeFileSynced } from "../files/index.js";
-import { fromFloat32, toFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorInfo, type TensorSource } from "./safetensors.js";
+import {
+  fromFloat32,
+  toFloat32,
+  writeSafetensorsModel,
+  type SafetensorsDtype,
+  type TensorInfo,
+  type TensorSource,
+} from "./safetensors.js";
 
 export interface MergeOptions {
   /** Base HF Qwen2 folder. */
@@ -36,7 +43,8 @@ export interface MergeResult {
   files: string[];
 }
 
-const WEIGHT_FILE_RE = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.bin\.index\.json|\.pt|\.pth|\.h5|\.msgpack|\.gguf)$/;
+const WEIGHT_FILE_RE =
+  /(\.safetensors|\.safetensors\.index\.json|\.bin|\.bin\.index\.json|\.pt|\.pth|\.h5|\.msgpack|\.gguf)$/;
 
 /** True for a file that starts with GGUF's magic (a quantized model file, not an HF folder). */
 function isGgufPath(path: string): boolean {
@@ -55,7 +63,15 @@ function isGgufPath(path: string): boolean {
 }
 
 /** W[out, in] += scale · B[out, r] · A[r, in], in place. */
-export function addLoraDelta(w: Float32Array, outDim: number, inDim: number, a: Float32Array, b: Float32Array, rank: number, scale: number): void {
+export function addLoraDelta(
+  w: Float32Array,
+  outDim: number,
+  inDim: number,
+  a: Float32Array,
+  b: Float32Array,
+  rank: number,
+  scale: number,
+): void {
   for (let o = 0; o < outDim; o++) {
     const wo = o * inDim;
     for (let r = 0; r < rank; r++) {
@@ -121,7 +137,9 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
       if (!st.has(weight)) weight = "model.embed_tokens.weight";
     }
     if (!st.has(weight)) {
-      throw new Error(`${where}: the adapter adapts ${m.module}, but the base model has no ${m.module}.weight (wrong base model?)`);
+      throw new Error(
+        `${where}: the adapter adapts ${m.module}, but the base model has no ${m.module}.weight (wrong base model?)`,
+      );
     }
     const info = st.info(weight);
     if (info.shape.length !== 2) throw new Error(`${where}: ${weight} is not a matrix ([${info.shape}])`);
@@ -131,15 +149,21 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
         `${where}: ${m.module}: lora_A is [${m.a.shape}] and lora_B [${m.b.shape}], which do not fit the base weight [${info.shape}] (wrong base model?)`,
       );
     }
-    if (!["F32", "F16", "BF16"].includes(info.dtype)) throw new Error(`${where}: ${weight} has dtype ${info.dtype}; only F32/F16/BF16 weights are merged`);
+    if (!["F32", "F16", "BF16"].includes(info.dtype))
+      throw new Error(`${where}: ${weight} has dtype ${info.dtype}; only F32/F16/BF16 weights are merged`);
     byWeight.set(m.module === "lm_head" ? "lm_head.weight" : weight, m);
   }
   if (!adapter.modules.length) throw new Error(`${opts.adapter}: the adapter has no LoRA modules`);
   const targets = adapter.targetModules;
   if (targets.length) {
     const suffixes = new Set(adapter.modules.map((m) => m.module.split(".").pop()!));
-    const missing = targets.filter((t) => !suffixes.has(t) && !adapter.modules.some((m) => new RegExp(`^(?:.*\\.)?(?:${t})$`).test(m.module)));
-    if (missing.length) throw new Error(`${opts.adapter}: adapter_config.json targets ${missing.join(", ")}, but adapter_model.safetensors has no weights for them`);
+    const missing = targets.filter(
+      (t) => !suffixes.has(t) && !adapter.modules.some((m) => new RegExp(`^(?:.*\\.)?(?:${t})$`).test(m.module)),
+    );
+    if (missing.length)
+      throw new Error(
+        `${opts.adapter}: adapter_config.json targets ${missing.join(", ")}, but adapter_model.safetensors has no weights for them`,
+      );
   }
 
   // ---- plan the output tensors (lazy data: produced one at a time by the writer) ----
@@ -149,24 +173,49 @@ export async function merge(opts: MergeOptions): Promise<MergeResult> {
   const synthLmHead = untie && !st.has("lm_head.weight");
   const total = names.length + (synthLmHead ? 1 : 0);
   const progress = (name: string) => opts.onProgress?.(++done, total, name);
-  const mergedTensor = (srcName: string, m: LoraModuleWeights, dtype: SafetensorsDtype, shape: number[], label: string) => () => {
-    const w = toFloat32({ dtype, data: readTensorBytes(st.info(srcName)), name: srcName });
-    addLoraDelta(w, shape[0], shape[1], m.a.data, m.b.data, m.rank, m.scale);
-    progress(label);
-    return fromFloat32(w, dtype as "F32" | "F16" | "BF16");
-  };
+  const mergedTensor =
+    (srcName: string, m: LoraModuleWeights, dtype: SafetensorsDtype, shape: number[], label: string) => () => {
+      const w = toFloat32({ dtype, data: readTensorBytes(st.info(srcName)), name: srcName });
+      addLoraDelta(w, shape[0], shape[1], m.a.data, m.b.data, m.rank, m.scale);
+      progress(label);
+      return fromFloat32(w, dtype as "F32" | "F16" | "BF16");
+    };
   for (const name of names) {
     const info = st.info(name);
     const m = byWeight.get(name);
     if (m) {
-      sources.push({ name, dtype: info.dtype, shape: info.shape, data: mergedTensor(name, m, info.dtype, info.shape, name) });
+      sources.push({
+        name,
+        dtype: info.dtype,
+        shape: info.shape,
+        data: mergedTensor(name, m, info.dtype, info.shape, name),
+      });
     } else {
-      sources.push({ name, dtype: info.dtype, shape: info.shape, data: () => { progress(name); return readTensorBytes(info); } });
+      sources.push({
+        name,
+        dtype: info.dtype,
+        shape: info.shape,
+        data: () => {
+          progress(name);
+          return readTensorBytes(info);
+        },
+      });
     }
   }
   if (synthLmHead) {
     const e = st.info("model.embed_tokens.weight");
-    sources.push({ name: "lm_head.weight", dtype: e.dtype, shape: e.shape, data: mergedTensor("model.embed_tokens.weight", byWeight.get("lm_head.weight")!, e.dtype, e.shape, "lm_head.weight") });
+    sources.push({
+      name: "lm_head.weight",
+      dtype: e.dtype,
+      shape: e.shape,
+      data: mergedTensor(
+        "model.embed_tokens.weight",
+        byWeight.get("lm_head.weight")!,
+        e.dtype,
+        e.shape,
+        "lm_head.weight",
+      ),
+    });
   }
 
   // ---- write beside the target, then swap it in ----

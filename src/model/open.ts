@@ -56,12 +56,18 @@ export function openModel(dir: string): OpenedModel {
   const weights = openSafetensors(abs);
   const where = weights.files.length === 1 ? weights.files[0].path : join(abs, "model.safetensors.index.json");
   for (const e of expectedQwen2Tensors(config)) {
-    if (!weights.has(e.name)) throw new Error(`${where}: tensor '${e.name}' is missing (config.json describes ${config.numHiddenLayers} layers${config.tieWordEmbeddings ? ", tied embeddings" : ""})`);
+    if (!weights.has(e.name))
+      throw new Error(
+        `${where}: tensor '${e.name}' is missing (config.json describes ${config.numHiddenLayers} layers${config.tieWordEmbeddings ? ", tied embeddings" : ""})`,
+      );
     const info = weights.info(e.name);
     if (info.shape.join(",") !== e.shape.join(",")) {
-      throw new Error(`${info.file}: tensor '${e.name}' has shape [${info.shape.join(", ")}], config.json implies [${e.shape.join(", ")}]`);
+      throw new Error(
+        `${info.file}: tensor '${e.name}' has shape [${info.shape.join(", ")}], config.json implies [${e.shape.join(", ")}]`,
+      );
     }
-    if (!["F32", "F16", "BF16"].includes(info.dtype)) throw new Error(`${info.file}: tensor '${e.name}' has dtype ${info.dtype}; expected F32, F16 or BF16`);
+    if (!["F32", "F16", "BF16"].includes(info.dtype))
+      throw new Error(`${info.file}: tensor '${e.name}' has dtype ${info.dtype}; expected F32, F16 or BF16`);
   }
   return {
     dir: abs,

@@ -91,7 +91,12 @@ export function adapterModelCard(spec: LoraAdapterSpec, extra: string[] = []): s
 }
 
 /** Writes adapter_config.json, adapter_model.safetensors and README.md into an existing folder (fsynced). */
-export function writeAdapterFiles(dir: string, spec: LoraAdapterSpec, tensors: readonly LoraTensor[], cardExtra: string[] = []): void {
+export function writeAdapterFiles(
+  dir: string,
+  spec: LoraAdapterSpec,
+  tensors: readonly LoraTensor[],
+  cardExtra: string[] = [],
+): void {
   checkAdapterTensors(spec, tensors, dir);
   writeFileSynced(join(dir, ADAPTER_WEIGHTS_NAME), serializeSafetensorsF32(tensors, { format: "pt" }));
   writeFileSynced(join(dir, ADAPTER_CONFIG_NAME), peftAdapterConfigJson(spec));
@@ -107,11 +112,14 @@ const LORA_NAME_RE = /^base_model\.model\.(.+)\.(lora_A|lora_B)(?:\.[A-Za-z0-9_-
 
 function checkAdapterTensors(spec: LoraAdapterSpec, tensors: readonly LoraTensor[], where: string): void {
   for (const t of tensors) {
-    if (!LORA_NAME_RE.test(t.name)) throw new Error(`${where}: tensor ${JSON.stringify(t.name)} is not a PEFT LoRA tensor name`);
+    if (!LORA_NAME_RE.test(t.name))
+      throw new Error(`${where}: tensor ${JSON.stringify(t.name)} is not a PEFT LoRA tensor name`);
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.shape.length !== 2 || n !== t.data.length) throw new Error(`${where}: tensor ${t.name} has shape [${t.shape}] but ${t.data.length} values`);
+    if (t.shape.length !== 2 || n !== t.data.length)
+      throw new Error(`${where}: tensor ${t.name} has shape [${t.shape}] but ${t.data.length} values`);
     const isA = t.name.includes(".lora_A");
-    if ((isA ? t.shape[0] : t.shape[1]) !== spec.r) throw new Error(`${where}: tensor ${t.name} has rank ${isA ? t.shape[0] : t.shape[1]}, expected r=${spec.r}`);
+    if ((isA ? t.shape[0] : t.shape[1]) !== spec.r)
+      throw new Error(`${where}: tensor ${t.name} has rank ${isA ? t.shape[0] : t.shape[1]}, expected r=${spec.r}`);
   }
 }
 
@@ -163,23 +171,29 @@ function patternValue(patterns: Record<string, unknown>, module: string): number
 /** Loads a PEFT LoRA adapter folder (ours or Python PEFT's). Errors name the file and the field. */
 export function readAdapter(dir: string): LoraAdapter {
   const configPath = join(dir, ADAPTER_CONFIG_NAME);
-  if (!existsSync(configPath)) throw new Error(`${configPath}: not found (a PEFT adapter folder has adapter_config.json + adapter_model.safetensors)`);
+  if (!existsSync(configPath))
+    throw new Error(
+      `${configPath}: not found (a PEFT adapter folder has adapter_config.json + adapter_model.safetensors)`,
+    );
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(readFileSync(configPath, "utf8"));
   } catch (err) {
     throw new Error(`${configPath}: not valid JSON: ${(err as Error).message}`);
   }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new Error(`${configPath}: expected a JSON object`);
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+    throw new Error(`${configPath}: expected a JSON object`);
   const field: (name: string, what: string) => never = (name, what) => {
     throw new Error(`${configPath}: field ${name} ${what}, got ${JSON.stringify(raw[name])}`);
   };
   if (raw.peft_type !== "LORA") field("peft_type", 'must be "LORA" (only LoRA adapters are supported)');
   if (raw.use_dora === true) field("use_dora", "is true: DoRA adapters are not supported");
   if (raw.lora_bias === true) field("lora_bias", "is true: LoRA bias terms are not supported");
-  if (raw.bias !== undefined && raw.bias !== "none") field("bias", 'must be "none" (trained base biases are not supported)');
+  if (raw.bias !== undefined && raw.bias !== "none")
+    field("bias", 'must be "none" (trained base biases are not supported)');
   if (raw.fan_in_fan_out === true) field("fan_in_fan_out", "is true: Qwen2 linear layers are not fan-in-fan-out");
-  if (raw.layer_replication !== undefined && raw.layer_replication !== null) field("layer_replication", "is set: layer replication is not supported");
+  if (raw.layer_replication !== undefined && raw.layer_replication !== null)
+    field("layer_replication", "is set: layer replication is not supported");
   const r = raw.r;
   if (typeof r !== "number" || !Number.isInteger(r) || r < 1) field("r", "must be a positive integer");
   const alpha = raw.lora_alpha ?? 8;
@@ -188,7 +202,8 @@ export function readAdapter(dir: string): LoraAdapter {
   if (typeof dropout !== "number" || dropout < 0 || dropout >= 1) field("lora_dropout", "must be a number in [0, 1)");
   const useRslora = raw.use_rslora === true;
   let targetModules: string[];
-  if (Array.isArray(raw.target_modules) && raw.target_modules.every((m) => typeof m === "string")) targetModules = raw.target_modules as string[];
+  if (Array.isArray(raw.target_modules) && raw.target_modules.every((m) => typeof m === "string"))
+    targetModules = raw.target_modules as string[];
   else if (typeof raw.target_modules === "string") targetModules = [raw.target_modules];
   else if (raw.target_modules === null || raw.target_modules === undefined) targetModules = [];
   else field("target_modules", "must be a list of module names");
@@ -200,7 +215,9 @@ export function readAdapter(dir: string): LoraAdapter {
   const weightsPath = join(dir, ADAPTER_WEIGHTS_NAME);
   if (!existsSync(weightsPath)) {
     if (existsSync(join(dir, "adapter_model.bin"))) {
-      throw new Error(`${dir}: only adapter_model.bin (PyTorch pickle) was found; sqlfocus reads safetensors adapters — re-save with PEFT's save_pretrained(safe_serialization=True)`);
+      throw new Error(
+        `${dir}: only adapter_model.bin (PyTorch pickle) was found; sqlfocus reads safetensors adapters — re-save with PEFT's save_pretrained(safe_serialization=True)`,
+      );
     }
     throw new Error(`${weightsPath}: not found`);
   }
@@ -209,7 +226,10 @@ export function readAdapter(dir: string): LoraAdapter {
   const pairs = new Map<string, { a?: LoraTensor; b?: LoraTensor }>();
   for (const t of read) {
     const m = LORA_NAME_RE.exec(t.name);
-    if (!m) throw new Error(`${weightsPath}: tensor ${JSON.stringify(t.name)} is not a LoRA A/B weight (modules_to_save and bias tensors are not supported)`);
+    if (!m)
+      throw new Error(
+        `${weightsPath}: tensor ${JSON.stringify(t.name)} is not a LoRA A/B weight (modules_to_save and bias tensors are not supported)`,
+      );
     const [, module, which] = m;
     const name = `base_model.model.${module}.${which}.weight`;
     if (t.shape.length !== 2) throw new Error(`${weightsPath}: tensor ${t.name} must be 2-D, has shape [${t.shape}]`);
@@ -223,11 +243,18 @@ export function readAdapter(dir: string): LoraAdapter {
   const alphaFor = (module: string) => patternValue(alphaPattern, module) ?? (alpha as number);
   const modules: LoraModuleWeights[] = [];
   for (const [module, p] of pairs) {
-    if (!p.a || !p.b) throw new Error(`${weightsPath}: module ${module} has lora_${p.a ? "A" : "B"} but no lora_${p.a ? "B" : "A"}`);
+    if (!p.a || !p.b)
+      throw new Error(`${weightsPath}: module ${module} has lora_${p.a ? "A" : "B"} but no lora_${p.a ? "B" : "A"}`);
     const rank = p.a.shape[0];
-    if (p.b.shape[1] !== rank) throw new Error(`${weightsPath}: module ${module}: lora_A is [${p.a.shape}] but lora_B is [${p.b.shape}] (ranks differ)`);
+    if (p.b.shape[1] !== rank)
+      throw new Error(
+        `${weightsPath}: module ${module}: lora_A is [${p.a.shape}] but lora_B is [${p.b.shape}] (ranks differ)`,
+      );
     const expectRank = patternValue(rankPattern, module) ?? r;
-    if (rank !== expectRank) throw new Error(`${weightsPath}: module ${module} has rank ${rank}, but ${ADAPTER_CONFIG_NAME} says ${expectRank}`);
+    if (rank !== expectRank)
+      throw new Error(
+        `${weightsPath}: module ${module} has rank ${rank}, but ${ADAPTER_CONFIG_NAME} says ${expectRank}`,
+      );
     const a = alphaFor(module);
     modules.push({ module, rank, alpha: a, scale: useRslora ? a / Math.sqrt(rank) : a / rank, a: p.a, b: p.b });
   }

@@ -27,7 +27,6 @@ export function pyFloatRepr(x: number): string {
   return `${sign}${mant}e${exp < 0 ? "-" : "+"}${e < 10 ? "0" : ""}${e}`;
 }
 
-
 /** Python's repr() of a bytes value. */
 export function pyBytesRepr(buf: Uint8Array): string {
   let body = "";
@@ -49,7 +48,6 @@ export function pyBytesRepr(buf: Uint8Array): string {
   }
   return `b${quote}${body}${quote}`;
 }
-
 
 /**
  * A float as json.dumps writes it: Python's repr() (pyFloatRepr: 0 → "0.0", 0.00002 → "2e-05",
@@ -100,7 +98,8 @@ export function pythonJsonDumps(value: unknown, indent = 2, level = 0): string {
   const pad = (n: number) => " ".repeat(indent * n);
   if (value === null || value === undefined) return "null";
   if (value instanceof PyFloat) return pythonFloatRepr(value.value);
-  if (typeof value === "number") return Number.isInteger(value) && Math.abs(value) < 1e16 ? String(value) : pythonFloatRepr(value);
+  if (typeof value === "number")
+    return Number.isInteger(value) && Math.abs(value) < 1e16 ? String(value) : pythonFloatRepr(value);
   if (typeof value === "boolean") return value ? "true" : "false";
   if (typeof value === "string") return escapeString(value);
   if (Array.isArray(value)) {
@@ -113,7 +112,10 @@ export function pythonJsonDumps(value: unknown, indent = 2, level = 0): string {
       .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
       .sort(pythonKeyOrder);
     if (keys.length === 0) return "{}";
-    const items = keys.map((k) => `${pad(level + 1)}${escapeString(k)}: ${pythonJsonDumps((value as Record<string, unknown>)[k], indent, level + 1)}`);
+    const items = keys.map(
+      (k) =>
+        `${pad(level + 1)}${escapeString(k)}: ${pythonJsonDumps((value as Record<string, unknown>)[k], indent, level + 1)}`,
+    );
     return `{\n${items.join(",\n")}\n${pad(level)}}`;
   }
   throw new TypeError(`cannot write ${typeof value} as JSON`);

@@ -100,7 +100,8 @@ export function qwen25TokenizerJson(): string {
   const src = qwenTokenizerSourcePath();
   const t = JSON.parse(readFileSync(src, "utf8")) as TokenizerJson;
   const vocabSize = Object.keys(t.model.vocab).length;
-  if (vocabSize !== QWEN25_BPE_VOCAB_SIZE) throw new Error(`${src}: expected ${QWEN25_BPE_VOCAB_SIZE} BPE tokens, found ${vocabSize}`);
+  if (vocabSize !== QWEN25_BPE_VOCAB_SIZE)
+    throw new Error(`${src}: expected ${QWEN25_BPE_VOCAB_SIZE} BPE tokens, found ${vocabSize}`);
   t.added_tokens = t.added_tokens.filter((a) => a.id < QWEN25_TOKENIZER_SIZE);
   const ids = t.added_tokens.map((a) => a.id);
   for (let id = QWEN25_BPE_VOCAB_SIZE; id < QWEN25_TOKENIZER_SIZE; id++) {
@@ -115,7 +116,14 @@ export function qwen25TokenizerConfig(): Record<string, unknown> {
   const t = JSON.parse(qwen25TokenizerJson()) as TokenizerJson;
   const decoder: Record<string, unknown> = {};
   for (const a of t.added_tokens) {
-    decoder[String(a.id)] = { content: a.content, lstrip: a.lstrip, normalized: a.normalized, rstrip: a.rstrip, single_word: a.single_word, special: a.special };
+    decoder[String(a.id)] = {
+      content: a.content,
+      lstrip: a.lstrip,
+      normalized: a.normalized,
+      rstrip: a.rstrip,
+      single_word: a.single_word,
+      special: a.special,
+    };
   }
   return {
     add_bos_token: false,

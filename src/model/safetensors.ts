@@ -6,7 +6,17 @@
 // of 8, then the data buffer; offsets are relative to the buffer, tensors are contiguous and cover it exactly.
 // The writer orders tensors as safetensors' `prepare` does: by dtype, largest alignment first (the Rust `Dtype` enum
 // order, reversed), then by name; the header lists `__metadata__` first, then the tensors in data order.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { constants as bufferConstants } from "node:buffer";
 import { basename, dirname, join } from "node:path";
@@ -105,7 +115,13 @@ export class SafetensorsFile {
   private readonly infos = new Map<string, TensorInfo>();
   private mapped: ArrayBuffer | undefined;
 
-  private constructor(path: string, headerLength: number, fileSize: number, metadata: Record<string, string> | undefined, infos: TensorInfo[]) {
+  private constructor(
+    path: string,
+    headerLength: number,
+    fileSize: number,
+    metadata: Record<string, string> | undefined,
+    infos: TensorInfo[],
+  ) {
     this.path = path;
     this.headerLength = headerLength;
     this.fileSize = fileSize;
@@ -123,13 +139,16 @@ export class SafetensorsFile {
     }
     try {
       const size = fstatSync(fd).size;
-      if (size < 8) fail(path, `truncated file: ${size} bytes, but a safetensors file starts with an 8-byte header length`);
+      if (size < 8)
+        fail(path, `truncated file: ${size} bytes, but a safetensors file starts with an 8-byte header length`);
       const lenBuf = Buffer.alloc(8);
       readSync(fd, lenBuf, 0, 8, 0);
       const n64 = lenBuf.readBigUInt64LE(0);
-      if (n64 > BigInt(MAX_HEADER_SIZE)) fail(path, `header length ${n64} is larger than ${MAX_HEADER_SIZE} bytes (not a safetensors file?)`);
+      if (n64 > BigInt(MAX_HEADER_SIZE))
+        fail(path, `header length ${n64} is larger than ${MAX_HEADER_SIZE} bytes (not a safetensors file?)`);
       const n = Number(n64);
-      if (8 + n > size) fail(path, `truncated file: header says ${n} header bytes but the file has ${size} bytes in all`);
+      if (8 + n > size)
+        fail(path, `truncated file: header says ${n} header bytes but the file has ${size} bytes in all`);
       const hbuf = Buffer.alloc(n);
       let got = 0;
       while (got < n) {
@@ -179,7 +198,8 @@ export class SafetensorsFile {
     if (map && this.fileSize <= MAX_MAPPABLE_BYTES) {
       if (!this.mapped) {
         this.mapped = map(this.path);
-        if (this.mapped.byteLength !== this.fileSize) fail(this.path, `file changed size while open (${this.fileSize} → ${this.mapped.byteLength} bytes)`);
+        if (this.mapped.byteLength !== this.fileSize)
+          fail(this.path, `file changed size while open (${this.fileSize} → ${this.mapped.byteLength} bytes)`);
       }
       return new Uint8Array(this.mapped, offset, length);
     }
@@ -205,7 +225,12 @@ interface RawInfo {
   data_offsets?: unknown;
 }
 
-function parseHeader(path: string, hbuf: Buffer, dataStart: number, fileSize: number): { metadata: Record<string, string> | undefined; tensors: TensorInfo[] } {
+function parseHeader(
+  path: string,
+  hbuf: Buffer,
+  dataStart: number,
+  fileSize: number,
+): { metadata: Record<string, string> | undefined; tensors: TensorInfo[] } {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(hbuf);
@@ -223,7 +248,8 @@ function parseHeader(path: string, hbuf: Buffer, dataStart: number, fileSize: nu
   const tensors: TensorInfo[] = [];
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (!raw || typeof raw !== "object" || Array.isArray(raw)) fail(path, "__metadata__ must be an object of strings");
+      if (!raw || typeof raw !== "object" || Array.isArray(raw))
+        fail(path, "__metadata__ must be an object of strings");
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== "string") fail(path, `__metadata__.${k} must be a string, got ${JSON.stringify(v)}`);
       }
@@ -232,18 +258,33 @@ function parseHeader(path: string, hbuf: Buffer, dataStart: number, fileSize: nu
     }
     if (!raw || typeof raw !== "object") fail(path, `tensor '${name}': entry is not an object`);
     const r = raw as RawInfo;
-    if (!isSafetensorsDtype(r.dtype)) fail(path, `tensor '${name}': unknown dtype ${JSON.stringify(r.dtype)} (known: ${Object.keys(DTYPE_SIZES).join(", ")})`);
+    if (!isSafetensorsDtype(r.dtype))
+      fail(
+        path,
+        `tensor '${name}': unknown dtype ${JSON.stringify(r.dtype)} (known: ${Object.keys(DTYPE_SIZES).join(", ")})`,
+      );
     if (!Array.isArray(r.shape) || !r.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(path, `tensor '${name}': shape must be an array of non-negative integers, got ${JSON.stringify(r.shape)}`);
     }
     const off = r.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[1] < off[0]) {
-      fail(path, `tensor '${name}': data_offsets must be [begin, end] with 0 ≤ begin ≤ end, got ${JSON.stringify(off)}`);
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      off[1] < off[0]
+    ) {
+      fail(
+        path,
+        `tensor '${name}': data_offsets must be [begin, end] with 0 ≤ begin ≤ end, got ${JSON.stringify(off)}`,
+      );
     }
     const shape = r.shape as number[];
     const byteLength = numElements(shape) * DTYPE_SIZES[r.dtype];
     if (off[1] - off[0] !== byteLength) {
-      fail(path, `tensor '${name}': data_offsets ${JSON.stringify(off)} span ${off[1] - off[0]} bytes, but ${r.dtype} ${JSON.stringify(shape)} needs ${byteLength}`);
+      fail(
+        path,
+        `tensor '${name}': data_offsets ${JSON.stringify(off)} span ${off[1] - off[0]} bytes, but ${r.dtype} ${JSON.stringify(shape)} needs ${byteLength}`,
+      );
     }
     tensors.push({ name, dtype: r.dtype, shape, file: path, offset: dataStart + off[0], byteLength });
   }
@@ -253,10 +294,16 @@ function parseHeader(path: string, hbuf: Buffer, dataStart: number, fileSize: nu
   for (const t of tensors) {
     const rel = t.offset - dataStart;
     if (t.offset !== expected) {
-      fail(path, `tensor '${t.name}': data_offsets begin at ${rel}, expected ${expected - dataStart} (tensors must be contiguous, without gaps or overlaps)`);
+      fail(
+        path,
+        `tensor '${t.name}': data_offsets begin at ${rel}, expected ${expected - dataStart} (tensors must be contiguous, without gaps or overlaps)`,
+      );
     }
     if (t.offset + t.byteLength > fileSize) {
-      fail(path, `truncated file: tensor '${t.name}' needs bytes ${rel}..${rel + t.byteLength} of the data buffer, which has only ${dataSize} bytes`);
+      fail(
+        path,
+        `truncated file: tensor '${t.name}' needs bytes ${rel}..${rel + t.byteLength} of the data buffer, which has only ${dataSize} bytes`,
+      );
     }
     expected = t.offset + t.byteLength;
   }
@@ -279,9 +326,11 @@ export function readSafetensorsIndex(path: string): SafetensorsIndex {
     fail(path, `cannot read the shard index (${(e as Error).message})`);
   }
   const j = json as Partial<SafetensorsIndex>;
-  if (!j || typeof j !== "object" || !j.weight_map || typeof j.weight_map !== "object" || Array.isArray(j.weight_map)) fail(path, "weight_map is missing or not an object");
+  if (!j || typeof j !== "object" || !j.weight_map || typeof j.weight_map !== "object" || Array.isArray(j.weight_map))
+    fail(path, "weight_map is missing or not an object");
   for (const [name, file] of Object.entries(j.weight_map)) {
-    if (typeof file !== "string" || file.includes("/") || file.includes("\\") || file === "..") fail(path, `weight_map['${name}'] must be a file name beside the index, got ${JSON.stringify(file)}`);
+    if (typeof file !== "string" || file.includes("/") || file.includes("\\") || file === "..")
+      fail(path, `weight_map['${name}'] must be a file name beside the index, got ${JSON.stringify(file)}`);
   }
   return { metadata: (j.metadata ?? {}) as SafetensorsIndex["metadata"], weight_map: j.weight_map };
 }
@@ -307,10 +356,12 @@ export class SafetensorsReader {
       for (const [name, file] of Object.entries(index.weight_map)) {
         const f = this.where.get(name);
         if (!f) fail(indexPath, `weight_map lists '${name}' in ${file}, but that file has no such tensor`);
-        if (basename(f.path) !== file) fail(indexPath, `weight_map puts '${name}' in ${file}, but it is in ${basename(f.path)}`);
+        if (basename(f.path) !== file)
+          fail(indexPath, `weight_map puts '${name}' in ${file}, but it is in ${basename(f.path)}`);
       }
       for (const name of this.where.keys()) {
-        if (!(name in index.weight_map)) fail(indexPath, `tensor '${name}' of ${basename(this.where.get(name)!.path)} is missing from weight_map`);
+        if (!(name in index.weight_map))
+          fail(indexPath, `tensor '${name}' of ${basename(this.where.get(name)!.path)} is missing from weight_map`);
       }
     }
   }
@@ -481,7 +532,10 @@ export function fromFloat32(values: Float32Array, dtype: "F32" | "F16" | "BF16")
     const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
     for (let i = 0; i < values.length; i++) {
       const x = bits[i];
-      out[i] = (x & 0x7f800000) === 0x7f800000 && x & 0x7fffff ? ((x >>> 16) | 0x40) & 0xffff : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+      out[i] =
+        (x & 0x7f800000) === 0x7f800000 && x & 0x7fffff
+          ? ((x >>> 16) | 0x40) & 0xffff
+          : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
     }
   } else {
     for (let i = 0; i < values.length; i++) out[i] = f32ToF16Bits(values[i]);
@@ -514,25 +568,36 @@ function compareNames(a: string, b: string): number {
 }
 
 /** Plans a file: the tensor order, offsets and header bytes, exactly as Python's safetensors would write them. */
-export function planSafetensors(tensors: readonly Pick<TensorSource, "name" | "dtype" | "shape">[], metadata?: Record<string, string>): SafetensorsPlan {
+export function planSafetensors(
+  tensors: readonly Pick<TensorSource, "name" | "dtype" | "shape">[],
+  metadata?: Record<string, string>,
+): SafetensorsPlan {
   const seen = new Set<string>();
   for (const t of tensors) {
     if (t.name === "__metadata__") throw new Error("a tensor cannot be named __metadata__");
     if (seen.has(t.name)) throw new Error(`tensor '${t.name}' is listed twice`);
     seen.add(t.name);
     if (!isSafetensorsDtype(t.dtype)) throw new Error(`tensor '${t.name}': unknown dtype ${JSON.stringify(t.dtype)}`);
-    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor '${t.name}': bad shape ${JSON.stringify(t.shape)}`);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new Error(`tensor '${t.name}': bad shape ${JSON.stringify(t.shape)}`);
   }
   const sorted = [...tensors].sort((a, b) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || compareNames(a.name, b.name));
   const order: SafetensorsPlan["order"] = [];
   // Built by hand: a JS object would move integer-like keys ("0", "1") to the front.
   const entries: string[] = [];
-  if (metadata) entries.push(`"__metadata__":{${Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(",")}}`);
+  if (metadata)
+    entries.push(
+      `"__metadata__":{${Object.entries(metadata)
+        .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`)
+        .join(",")}}`,
+    );
   let off = 0;
   for (const t of sorted) {
     const n = numElements(t.shape) * DTYPE_SIZES[t.dtype];
     order.push({ name: t.name, dtype: t.dtype, shape: [...t.shape], begin: off, end: off + n });
-    entries.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${off},${off + n}]}`);
+    entries.push(
+      `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${off},${off + n}]}`,
+    );
     off += n;
   }
   let json = Buffer.from(`{${entries.join(",")}}`, "utf8");
@@ -552,14 +617,21 @@ export function serializeSafetensors(tensors: readonly Tensor[], metadata?: Reco
   plan.header.copy(out, 0);
   for (const o of plan.order) {
     const t = byName.get(o.name)!;
-    if (t.data.byteLength !== o.end - o.begin) throw new Error(`tensor '${o.name}': ${t.data.byteLength} bytes given, ${o.dtype} ${JSON.stringify(o.shape)} needs ${o.end - o.begin}`);
+    if (t.data.byteLength !== o.end - o.begin)
+      throw new Error(
+        `tensor '${o.name}': ${t.data.byteLength} bytes given, ${o.dtype} ${JSON.stringify(o.shape)} needs ${o.end - o.begin}`,
+      );
     out.set(t.data, plan.header.length + o.begin);
   }
   return out;
 }
 
 /** Writes one .safetensors file, tensor by tensor (data produced on demand), atomically. */
-export async function writeSafetensorsFile(path: string, tensors: readonly TensorSource[], options: { metadata?: Record<string, string> } = {}): Promise<void> {
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: readonly TensorSource[],
+  options: { metadata?: Record<string, string> } = {},
+): Promise<void> {
   const plan = planSafetensors(tensors, options.metadata);
   const byName = new Map(tensors.map((t) => [t.name, t]));
   await mkdir(dirname(path), { recursive: true });
@@ -569,7 +641,10 @@ export async function writeSafetensorsFile(path: string, tensors: readonly Tenso
       const src = byName.get(o.name)!;
       const data = typeof src.data === "function" ? await src.data() : src.data;
       if (!(data instanceof Uint8Array)) throw new Error(`${path}: tensor '${o.name}': data must be a Uint8Array`);
-      if (data.byteLength !== o.end - o.begin) throw new Error(`${path}: tensor '${o.name}': ${data.byteLength} bytes given, ${o.dtype} ${JSON.stringify(o.shape)} needs ${o.end - o.begin}`);
+      if (data.byteLength !== o.end - o.begin)
+        throw new Error(
+          `${path}: tensor '${o.name}': ${data.byteLength} bytes given, ${o.dtype} ${JSON.stringify(o.shape)} needs ${o.end - o.begin}`,
+        );
       await write(data);
     }
   });
@@ -584,7 +659,12 @@ export interface F32Tensor {
 
 /** An F32 tensor as the writer's `Tensor` (a little-endian byte view of the same memory, no copy). */
 export function f32Tensor(t: F32Tensor): Tensor {
-  return { name: t.name, dtype: "F32", shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+  return {
+    name: t.name,
+    dtype: "F32",
+    shape: t.shape,
+    data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  };
 }
 
 /** Serialises F32 tensors into one buffer (bytes as Python's safetensors writes the same float32 tensors). */
@@ -608,7 +688,11 @@ export function readSafetensorsF32(path: string): F32Tensor[] {
 }
 
 /** Synchronous single-file write for small tensor sets (adapters, optimizer moments). */
-export function writeSafetensorsFileSync(path: string, tensors: readonly Tensor[], options: { metadata?: Record<string, string> } = {}): void {
+export function writeSafetensorsFileSync(
+  path: string,
+  tensors: readonly Tensor[],
+  options: { metadata?: Record<string, string> } = {},
+): void {
   writeFileAtomic(path, serializeSafetensors(tensors, options.metadata));
 }
 
@@ -635,7 +719,11 @@ export const DEFAULT_MAX_SHARD_SIZE = 5_000_000_000;
  * weight_map sorted by name). Shards are filled in the given tensor order. Every file is written atomically; weight
  * files of an earlier save with other names are removed afterwards.
  */
-export async function writeSafetensorsModel(dir: string, tensors: readonly TensorSource[], options: WriteModelOptions = {}): Promise<WriteModelResult> {
+export async function writeSafetensorsModel(
+  dir: string,
+  tensors: readonly TensorSource[],
+  options: WriteModelOptions = {},
+): Promise<WriteModelResult> {
   const maxShard = options.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE;
   if (!(maxShard > 0)) throw new Error(`maxShardSize must be > 0, got ${maxShard}`);
   const metadata = options.metadata ?? { format: "pt" };
@@ -682,11 +770,16 @@ export async function writeSafetensorsModel(dir: string, tensors: readonly Tenso
     const sortedMap: Record<string, string> = {};
     for (const k of Object.keys(weightMap).sort()) sortedMap[k] = weightMap[k];
     indexPath = join(dir, `${prefix}.safetensors.index.json`);
-    writeFileAtomic(indexPath, JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sortedMap }, null, 2) + "\n");
+    writeFileAtomic(
+      indexPath,
+      JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sortedMap }, null, 2) + "\n",
+    );
   }
   // Leftovers of an earlier save in the other layout would confuse readers.
   const keep = new Set([...files.map((f) => basename(f)), ...(indexPath ? [basename(indexPath)] : [])]);
-  const shardRe = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(-\\d{5}-of-\\d{5})?\\.safetensors(\\.index\\.json)?$`);
+  const shardRe = new RegExp(
+    `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(-\\d{5}-of-\\d{5})?\\.safetensors(\\.index\\.json)?$`,
+  );
   for (const f of readdirSync(dir)) if (shardRe.test(f) && !keep.has(f)) rmSync(join(dir, f), { force: true });
   return { files, indexPath, totalSize };
 }

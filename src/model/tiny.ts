@@ -6,7 +6,13 @@ import { checkOutputDir, writeFileAtomic } from "../files/index.js";
 import { join, resolve } from "node:path";
 import { sortedJson, writeQwen2Config } from "./config.js";
 import { fromFloat32, writeSafetensorsModel, type SafetensorsDtype, type TensorSource } from "./safetensors.js";
-import { QWEN25_ENDOFTEXT_ID, QWEN25_IM_END_ID, QWEN25_PADDED_VOCAB_SIZE, QWEN25_TOKENIZER_SIZE, writeQwen25TokenizerFiles } from "./qwen-tokenizer-files.js";
+import {
+  QWEN25_ENDOFTEXT_ID,
+  QWEN25_IM_END_ID,
+  QWEN25_PADDED_VOCAB_SIZE,
+  QWEN25_TOKENIZER_SIZE,
+  writeQwen25TokenizerFiles,
+} from "./qwen-tokenizer-files.js";
 
 export type TinyDtype = "bf16" | "f16" | "f32";
 
@@ -108,17 +114,30 @@ export class TinyRng {
   /** Fills `out` with N(0, std²) samples (Box-Muller on pairs of uniforms; same stream as uniform()). */
   fillNormal(out: Float32Array, std: number): void {
     // The generator inlined on local state: the same sequence as nextU32(), several times faster.
-    let s0 = this.s[0], s1 = this.s[1], s2 = this.s[2], s3 = this.s[3];
+    let s0 = this.s[0],
+      s1 = this.s[1],
+      s2 = this.s[2],
+      s3 = this.s[3];
     const TWO_PI = 2 * Math.PI;
     for (let i = 0; i < out.length; i += 2) {
       let r1 = Math.imul(s1, 5);
       r1 = Math.imul(((r1 << 7) | (r1 >>> 25)) >>> 0, 9) >>> 0;
       let t = s1 << 9;
-      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
       let r2 = Math.imul(s1, 5);
       r2 = Math.imul(((r2 << 7) | (r2 >>> 25)) >>> 0, 9) >>> 0;
       t = s1 << 9;
-      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
       const u1 = ((r1 >>> 8) + 0.5) / 16777216;
       const u2 = ((r2 >>> 8) + 0.5) / 16777216;
       const r = Math.sqrt(-2 * Math.log(u1)) * std;
@@ -126,7 +145,10 @@ export class TinyRng {
       out[i] = r * Math.cos(a);
       if (i + 1 < out.length) out[i + 1] = r * Math.sin(a);
     }
-    this.s[0] = s0; this.s[1] = s1; this.s[2] = s2; this.s[3] = s3;
+    this.s[0] = s0;
+    this.s[1] = s1;
+    this.s[2] = s2;
+    this.s[3] = s3;
   }
 }
 
@@ -146,9 +168,13 @@ interface TensorSpec {
 }
 
 function resolveOptions(options: TinyModelOptions) {
-  const o = { ...TINY_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as typeof TINY_DEFAULTS & TinyModelOptions;
+  const o = {
+    ...TINY_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as typeof TINY_DEFAULTS & TinyModelOptions;
   const int = (name: string, v: number, min: number) => {
-    if (!Number.isSafeInteger(v) || v < min) throw new Error(`initTinyModel: ${name} must be an integer ≥ ${min}, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < min)
+      throw new Error(`initTinyModel: ${name} must be an integer ≥ ${min}, got ${v}`);
   };
   int("seed", o.seed, Number.MIN_SAFE_INTEGER);
   int("layers", o.layers, 1);
@@ -157,7 +183,8 @@ function resolveOptions(options: TinyModelOptions) {
   int("heads", o.heads, 1);
   int("kvHeads", o.kvHeads, 1);
   int("vocabSize", o.vocabSize, QWEN25_TOKENIZER_SIZE);
-  if (!["bf16", "f16", "f32"].includes(o.dtype)) throw new Error(`initTinyModel: dtype must be bf16, f16 or f32, got ${String(o.dtype)}`);
+  if (!["bf16", "f16", "f32"].includes(o.dtype))
+    throw new Error(`initTinyModel: dtype must be bf16, f16 or f32, got ${String(o.dtype)}`);
   if (o.hidden % o.heads) throw new Error(`initTinyModel: heads (${o.heads}) must divide hidden (${o.hidden})`);
   if (o.heads % o.kvHeads) throw new Error(`initTinyModel: kvHeads (${o.kvHeads}) must divide heads (${o.heads})`);
   if (!(o.std > 0)) throw new Error(`initTinyModel: std must be > 0, got ${o.std}`);
@@ -191,7 +218,11 @@ function tensorSpecs(o: ReturnType<typeof resolveOptions>): TensorSpec[] {
 }
 
 /** The F32 values of one tiny-model tensor (deterministic in seed and name). */
-export function tinyTensorValues(seed: number, spec: { name: string; shape: number[]; init: "normal" | "ones" }, std = TINY_DEFAULTS.std): Float32Array {
+export function tinyTensorValues(
+  seed: number,
+  spec: { name: string; shape: number[]; init: "normal" | "ones" },
+  std = TINY_DEFAULTS.std,
+): Float32Array {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   if (spec.init === "ones") out.fill(1);
@@ -220,7 +251,9 @@ export async function initTinyModel(dir: string, options: TinyModelOptions = {})
     shape: s.shape,
     data: () => fromFloat32(tinyTensorValues(o.seed, s, o.std), dtype as "F32" | "F16" | "BF16"),
   }));
-  const written = await writeSafetensorsModel(out, sources, { maxShardSize: o.maxShardSize ?? Number.MAX_SAFE_INTEGER });
+  const written = await writeSafetensorsModel(out, sources, {
+    maxShardSize: o.maxShardSize ?? Number.MAX_SAFE_INTEGER,
+  });
   writeQwen2Config(out, {
     vocabSize: o.vocabSize,
     hiddenSize: o.hidden,
@@ -259,6 +292,14 @@ export async function initTinyModel(dir: string, options: TinyModelOptions = {})
   );
   writeQwen25TokenizerFiles(out);
   const parameters = specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
-  const embedding = specs.filter((s) => s.name === "model.embed_tokens.weight" || s.name === "lm_head.weight").reduce((a, s) => a + s.shape[0] * s.shape[1], 0);
-  return { dir: out, parameters, nonEmbeddingParameters: parameters - embedding, bytes: written.totalSize, tensors: specs.length };
+  const embedding = specs
+    .filter((s) => s.name === "model.embed_tokens.weight" || s.name === "lm_head.weight")
+    .reduce((a, s) => a + s.shape[0] * s.shape[1], 0);
+  return {
+    dir: out,
+    parameters,
+    nonEmbeddingParameters: parameters - embedding,
+    bytes: written.totalSize,
+    tensors: specs.length,
+  };
 }

@@ -36,11 +36,24 @@ interface Engine {
   decode(ids: number[], skipSpecialTokens: boolean): string;
   tokenToId(token: string): number | undefined;
   vocabIds(): Iterable<number>;
-  render(template: string, messages: ChatMessage[], addGenerationPrompt: boolean, tools: Record<string, unknown>[] | undefined): string;
+  render(
+    template: string,
+    messages: ChatMessage[],
+    addGenerationPrompt: boolean,
+    tools: Record<string, unknown>[] | undefined,
+  ): string;
 }
 
 /** The special-token attributes transformers passes to chat templates (bos_token, eos_token, …) by name. */
-const SPECIAL_TOKEN_ATTRIBUTES = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"] as const;
+const SPECIAL_TOKEN_ATTRIBUTES = [
+  "bos_token",
+  "eos_token",
+  "unk_token",
+  "sep_token",
+  "pad_token",
+  "cls_token",
+  "mask_token",
+] as const;
 
 /** A token string of tokenizer_config.json: a plain string or an AddedToken object (first key present wins). */
 function tokenFromConfig(config: Record<string, unknown>, file: string, ...keys: string[]): string | null {
@@ -49,7 +62,11 @@ function tokenFromConfig(config: Record<string, unknown>, file: string, ...keys:
     const item = config[key];
     if (!item) continue;
     if (typeof item === "string") return item;
-    if (typeof item === "object" && (item as { __type?: unknown }).__type === "AddedToken" && typeof (item as { content?: unknown }).content === "string") {
+    if (
+      typeof item === "object" &&
+      (item as { __type?: unknown }).__type === "AddedToken" &&
+      typeof (item as { content?: unknown }).content === "string"
+    ) {
       return (item as { content: string }).content;
     }
     throw new Error(`${file}: ${key} is neither a string nor an AddedToken object`);
@@ -67,13 +84,20 @@ function tokenizersEngine(json: object, config: Record<string, unknown>, configF
   const compiled = new Map<string, Template>();
   return {
     encode: (text, addSpecialTokens) => tok.encode(text, { add_special_tokens: addSpecialTokens }).ids,
-    decode: (ids, skipSpecialTokens) => tok.decode(ids, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: null }),
+    decode: (ids, skipSpecialTokens) =>
+      tok.decode(ids, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: null }),
     tokenToId: (token) => tok.token_to_id(token),
     vocabIds: () => tok.get_vocab().values(),
     render(template, messages, addGenerationPrompt, tools) {
       let t = compiled.get(template);
       if (!t) compiled.set(template, (t = new Template(template)));
-      return t.render({ messages, add_generation_prompt: addGenerationPrompt, tools: tools ?? null, documents: null, ...specials });
+      return t.render({
+        messages,
+        add_generation_prompt: addGenerationPrompt,
+        tools: tools ?? null,
+        documents: null,
+        ...specials,
+      });
     },
   };
 }
@@ -95,7 +119,9 @@ async function transformersEngine(json: object, config: Record<string, unknown>)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {
-      throw new Error(`the "transformers" tokenizer backend needs the optional peer dependency @huggingface/transformers: npm i @huggingface/transformers (or use the default backend)`);
+      throw new Error(
+        `the "transformers" tokenizer backend needs the optional peer dependency @huggingface/transformers: npm i @huggingface/transformers (or use the default backend)`,
+      );
     }
     throw err;
   }
@@ -109,7 +135,12 @@ async function transformersEngine(json: object, config: Record<string, unknown>)
       return v instanceof Map ? v.values() : Object.values(v);
     },
     render: (template, messages, addGenerationPrompt, tools) =>
-      tok.apply_chat_template(messages, { chat_template: template, add_generation_prompt: addGenerationPrompt, tools, tokenize: false }) as string,
+      tok.apply_chat_template(messages, {
+        chat_template: template,
+        add_generation_prompt: addGenerationPrompt,
+        tools,
+        tokenize: false,
+      }) as string,
   };
 }
 
@@ -126,7 +157,13 @@ export class Tokenizer {
   /** Number of ids the tokenizer knows (BPE vocabulary + added tokens). */
   readonly size: number;
 
-  private constructor(dir: string, backend: TokenizerBackend, engine: Engine, config: Record<string, unknown>, chatTemplate: string | undefined) {
+  private constructor(
+    dir: string,
+    backend: TokenizerBackend,
+    engine: Engine,
+    config: Record<string, unknown>,
+    chatTemplate: string | undefined,
+  ) {
     this.dir = dir;
     this.backend = backend;
     this.engine = engine;
@@ -148,7 +185,8 @@ export class Tokenizer {
   static async load(dir: string, options: LoadTokenizerOptions = {}): Promise<Tokenizer> {
     const abs = resolve(dir);
     for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
-      if (!existsSync(join(abs, f))) throw new Error(`${join(abs, f)}: missing (a model folder needs tokenizer.json and tokenizer_config.json)`);
+      if (!existsSync(join(abs, f)))
+        throw new Error(`${join(abs, f)}: missing (a model folder needs tokenizer.json and tokenizer_config.json)`);
     }
     const readJson = (f: string): Record<string, unknown> => {
       try {
@@ -162,7 +200,8 @@ export class Tokenizer {
     const config = readJson("tokenizer_config.json");
     const json = readJson("tokenizer.json");
     let chatTemplate = typeof config.chat_template === "string" ? config.chat_template : undefined;
-    if (!chatTemplate && existsSync(join(abs, "chat_template.jinja"))) chatTemplate = readFileSync(join(abs, "chat_template.jinja"), "utf8");
+    if (!chatTemplate && existsSync(join(abs, "chat_template.jinja")))
+      chatTemplate = readFileSync(join(abs, "chat_template.jinja"), "utf8");
     return Tokenizer.fromJSON(json, config, { ...options, dir: abs, chatTemplate });
   }
 
@@ -177,11 +216,17 @@ export class Tokenizer {
   ): Promise<Tokenizer> {
     const dir = options.dir ?? "(in memory)";
     const backend = options.backend ?? "tokenizers";
-    if (backend !== "tokenizers" && backend !== "transformers") throw new Error(`tokenizer backend must be "tokenizers" or "transformers", not ${JSON.stringify(backend)}`);
-    const chatTemplate = options.chatTemplate ?? (typeof tokenizerConfig.chat_template === "string" ? tokenizerConfig.chat_template : undefined);
+    if (backend !== "tokenizers" && backend !== "transformers")
+      throw new Error(`tokenizer backend must be "tokenizers" or "transformers", not ${JSON.stringify(backend)}`);
+    const chatTemplate =
+      options.chatTemplate ??
+      (typeof tokenizerConfig.chat_template === "string" ? tokenizerConfig.chat_template : undefined);
     let engine: Engine;
     try {
-      engine = backend === "transformers" ? await transformersEngine(tokenizerJson, tokenizerConfig) : tokenizersEngine(tokenizerJson, tokenizerConfig, join(dir, "tokenizer_config.json"));
+      engine =
+        backend === "transformers"
+          ? await transformersEngine(tokenizerJson, tokenizerConfig)
+          : tokenizersEngine(tokenizerJson, tokenizerConfig, join(dir, "tokenizer_config.json"));
     } catch (e) {
       throw new Error(`${dir}: cannot load the tokenizer (${(e as Error).message})`);
     }
@@ -211,12 +256,21 @@ export class Tokenizer {
    * `{ tokenize: false }` only the text (as transformers' apply_chat_template(tokenize=False)).
    */
   applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions & { tokenize: false }): string;
-  applyChatTemplate(messages: ChatMessage[], options?: ChatTemplateOptions & { tokenize?: true }): { text: string; ids: number[] };
-  applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions & { tokenize?: boolean } = {}): string | { text: string; ids: number[] } {
-    if (!this.chatTemplate) throw new Error(`${join(this.dir, "tokenizer_config.json")}: no chat_template (this model has no chat format)`);
-    if (!Array.isArray(messages) || messages.length === 0) throw new Error("applyChatTemplate: messages must be a non-empty array");
+  applyChatTemplate(
+    messages: ChatMessage[],
+    options?: ChatTemplateOptions & { tokenize?: true },
+  ): { text: string; ids: number[] };
+  applyChatTemplate(
+    messages: ChatMessage[],
+    options: ChatTemplateOptions & { tokenize?: boolean } = {},
+  ): string | { text: string; ids: number[] } {
+    if (!this.chatTemplate)
+      throw new Error(`${join(this.dir, "tokenizer_config.json")}: no chat_template (this model has no chat format)`);
+    if (!Array.isArray(messages) || messages.length === 0)
+      throw new Error("applyChatTemplate: messages must be a non-empty array");
     messages.forEach((m, i) => {
-      if (!m || typeof m.role !== "string" || typeof m.content !== "string") throw new Error(`applyChatTemplate: messages[${i}] must have string role and content`);
+      if (!m || typeof m.role !== "string" || typeof m.content !== "string")
+        throw new Error(`applyChatTemplate: messages[${i}] must have string role and content`);
     });
     const text = this.engine.render(this.chatTemplate, messages, options.addGenerationPrompt ?? false, options.tools);
     return options.tokenize === false ? text : { text, ids: this.encode(text) };

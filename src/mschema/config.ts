@@ -79,7 +79,9 @@ export function readDatabaseConfig(iniPath: string): DatabaseConfig {
   try {
     text = readFileSync(iniPath, "utf8");
   } catch (err) {
-    throw new Error(`cannot read database config ${iniPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(
+      `cannot read database config ${iniPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   const sections = parseIni(text, iniPath);
   const db = sections.get("database");
@@ -96,19 +98,36 @@ export function readDatabaseConfig(iniPath: string): DatabaseConfig {
     const p = get("path") ?? get("dbname");
     if (!p) throw new Error(`${iniPath}: [database] type = sqlite needs field "path" (the SQLite file)`);
     const full = isAbsolute(p) ? p : resolve(dirname(iniPath), p);
-    return makeDatabaseConfig({ type, host: "", port: 0, user: "", password: "", dbname: get("dbname") ?? "", path: full });
+    return makeDatabaseConfig({
+      type,
+      host: "",
+      port: 0,
+      user: "",
+      password: "",
+      dbname: get("dbname") ?? "",
+      path: full,
+    });
   }
   const portEntry = db.get("port");
   let port = DEFAULT_PORT[type];
   if (portEntry && portEntry.value !== "") {
     port = Number(portEntry.value);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new Error(`${iniPath}:${portEntry.line}: field "port" must be a whole number 1-65535, got "${portEntry.value}"`);
+      throw new Error(
+        `${iniPath}:${portEntry.line}: field "port" must be a whole number 1-65535, got "${portEntry.value}"`,
+      );
     }
   }
   const dbname = get("dbname") ?? get("database");
   if (!dbname) throw new Error(`${iniPath}: [database] needs field "dbname"`);
-  return makeDatabaseConfig({ type, host: get("host") || "127.0.0.1", port, user: get("user") ?? (type === "mysql" ? "root" : "postgres"), password: get("password") ?? "", dbname });
+  return makeDatabaseConfig({
+    type,
+    host: get("host") || "127.0.0.1",
+    port,
+    user: get("user") ?? (type === "mysql" ? "root" : "postgres"),
+    password: get("password") ?? "",
+    dbname,
+  });
 }
 
 /** A connection URL (mysql://, mariadb://, postgres://, postgresql://, sqlite:///path) as a DatabaseConfig. */

@@ -18,7 +18,7 @@ function tokenize(sql: string): Token[] {
       i++;
       continue;
     }
-    if (ch === "'" ) {
+    if (ch === "'") {
       let j = i + 1;
       let s = "";
       while (j < sql.length) {
@@ -165,8 +165,28 @@ function splitDefs(c: Cursor): Token[][] {
 }
 
 const TYPE_STOP = new Set([
-  "NOT", "NULL", "DEFAULT", "PRIMARY", "REFERENCES", "UNIQUE", "CHECK", "COLLATE", "COMMENT", "CONSTRAINT", "AUTO_INCREMENT",
-  "AUTOINCREMENT", "GENERATED", "IDENTITY", "ON", "CHARSET", "AS", "KEY", "VISIBLE", "INVISIBLE", "STORED", "VIRTUAL",
+  "NOT",
+  "NULL",
+  "DEFAULT",
+  "PRIMARY",
+  "REFERENCES",
+  "UNIQUE",
+  "CHECK",
+  "COLLATE",
+  "COMMENT",
+  "CONSTRAINT",
+  "AUTO_INCREMENT",
+  "AUTOINCREMENT",
+  "GENERATED",
+  "IDENTITY",
+  "ON",
+  "CHARSET",
+  "AS",
+  "KEY",
+  "VISIBLE",
+  "INVISIBLE",
+  "STORED",
+  "VIRTUAL",
 ]);
 
 function referenceDef(c: Cursor): Node {
@@ -183,18 +203,42 @@ function tableConstraint(c: Cursor): Node | null {
   }
   if (c.eatWord("PRIMARY")) {
     c.expectWord("KEY");
-    return { resource: "constraint", constraint: name, constraint_type: "primary key", definition: c.nameList().map((n) => ({ column: n })) };
+    return {
+      resource: "constraint",
+      constraint: name,
+      constraint_type: "primary key",
+      definition: c.nameList().map((n) => ({ column: n })),
+    };
   }
   if (c.eatWord("FOREIGN")) {
     c.expectWord("KEY");
     if (!c.isPunct("(")) c.name(); // MySQL: FOREIGN KEY index_name (cols)
     const cols = c.nameList();
-    return { resource: "constraint", constraint: name, constraint_type: "FOREIGN KEY", definition: cols.map((n) => ({ column: n })), reference_definition: referenceDef(c) };
+    return {
+      resource: "constraint",
+      constraint: name,
+      constraint_type: "FOREIGN KEY",
+      definition: cols.map((n) => ({ column: n })),
+      reference_definition: referenceDef(c),
+    };
   }
   return null; // UNIQUE, CHECK, KEY, INDEX …: nothing M-Schema shows
 }
 
-const CONSTRAINT_START = new Set(["CONSTRAINT", "PRIMARY", "FOREIGN", "UNIQUE", "CHECK", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "EXCLUDE", "LIKE", "PERIOD"]);
+const CONSTRAINT_START = new Set([
+  "CONSTRAINT",
+  "PRIMARY",
+  "FOREIGN",
+  "UNIQUE",
+  "CHECK",
+  "KEY",
+  "INDEX",
+  "FULLTEXT",
+  "SPATIAL",
+  "EXCLUDE",
+  "LIKE",
+  "PERIOD",
+]);
 
 /** Table constraints of one comma-separated item (SQLite accepts several without commas between them). */
 function tableConstraints(c: Cursor): Node[] {
@@ -207,7 +251,15 @@ function tableConstraints(c: Cursor): Node[] {
     let depth = 0;
     if (c.i === start) c.i++;
     while (c.peek()) {
-      if (depth === 0 && (c.isWord("CONSTRAINT") || c.isWord("PRIMARY") || c.isWord("FOREIGN") || c.isWord("UNIQUE") || c.isWord("CHECK"))) break;
+      if (
+        depth === 0 &&
+        (c.isWord("CONSTRAINT") ||
+          c.isWord("PRIMARY") ||
+          c.isWord("FOREIGN") ||
+          c.isWord("UNIQUE") ||
+          c.isWord("CHECK"))
+      )
+        break;
       if (c.isPunct("(")) depth++;
       if (c.isPunct(")")) depth--;
       c.i++;
@@ -223,7 +275,8 @@ function columnDef(tokens: Token[]): Node[] {
   if (first.kind === "word" && CONSTRAINT_START.has(first.text.toUpperCase())) {
     // "key" or "primary" can also be a column name when a type follows; constraints are followed by KEY/(/a name
     const next = c.peek(1);
-    const looksLikeColumn = first.text.toUpperCase() === "KEY" && next?.kind === "word" && !c.isWord("KEY", 1) && c.peek(2)?.text !== "(";
+    const looksLikeColumn =
+      first.text.toUpperCase() === "KEY" && next?.kind === "word" && !c.isWord("KEY", 1) && c.peek(2)?.text !== "(";
     if (!looksLikeColumn) return tableConstraints(c);
   }
   const name = c.name();
@@ -238,7 +291,15 @@ function columnDef(tokens: Token[]): Node[] {
     typeParts.push(t.kind === "string" ? `'${t.text}'` : t.text);
     c.i++;
   }
-  const rawType = typeParts.reduce((s, p) => (s === "" || p === "(" || p === ")" || p === "," || p === "[]" || s.endsWith("(") ? s + p : s.endsWith(",") ? `${s}${p}` : `${s} ${p}`), "");
+  const rawType = typeParts.reduce(
+    (s, p) =>
+      s === "" || p === "(" || p === ")" || p === "," || p === "[]" || s.endsWith("(")
+        ? s + p
+        : s.endsWith(",")
+          ? `${s}${p}`
+          : `${s} ${p}`,
+    "",
+  );
   const def: Node = { resource: "column", column: name, definition: { rawType } };
   while (c.peek()) {
     if (c.isWord("NOT") && c.isWord("NULL", 1)) {
@@ -261,7 +322,13 @@ function columnDef(tokens: Token[]): Node[] {
 export function parseTolerant(stmt: string): Node {
   const c = new Cursor(tokenize(stmt));
   if (c.eatWord("CREATE")) {
-    while (c.eatWord("GLOBAL") || c.eatWord("LOCAL") || c.eatWord("TEMPORARY") || c.eatWord("TEMP") || c.eatWord("UNLOGGED")) {
+    while (
+      c.eatWord("GLOBAL") ||
+      c.eatWord("LOCAL") ||
+      c.eatWord("TEMPORARY") ||
+      c.eatWord("TEMP") ||
+      c.eatWord("UNLOGGED")
+    ) {
       /* modifiers */
     }
     c.expectWord("TABLE");

@@ -9,11 +9,12 @@ import { mysqlTypeText } from "./mysql.js";
 import { postgresTypeText } from "./postgres.js";
 import { parseTolerant } from "./ddl-tolerant.js";
 
-const { Parser } = nodeSqlParser as unknown as { Parser: new () => { astify(sql: string, opt?: { database?: string }): unknown } };
+const { Parser } = nodeSqlParser as unknown as {
+  Parser: new () => { astify(sql: string, opt?: { database?: string }): unknown };
+};
 
 export type DdlParseResult =
-  | { ok: true; schema: DatabaseSchema; warnings: string[] }
-  | { ok: false; text: string; warnings: string[] };
+  { ok: true; schema: DatabaseSchema; warnings: string[] } | { ok: false; text: string; warnings: string[] };
 
 const PARSER_DB: Record<Dialect, string> = { mysql: "mysql", postgresql: "postgresql", sqlite: "sqlite" };
 
@@ -120,13 +121,18 @@ interface TableRef {
 }
 
 function tableRef(t: Node): TableRef {
-  return { schema: t.db ? identName(t.db) : (t.schema ? identName(t.schema) : null), name: identName(t.table) };
+  return { schema: t.db ? identName(t.db) : t.schema ? identName(t.schema) : null, name: identName(t.table) };
 }
 
 function declaredType(def: Node): string {
   if (typeof def.rawType === "string") return def.rawType;
   const base = String(def.dataType ?? "").toUpperCase();
-  const suffix = Array.isArray(def.suffix) ? def.suffix.filter((s: unknown) => typeof s === "string").join(" ").toUpperCase() : "";
+  const suffix = Array.isArray(def.suffix)
+    ? def.suffix
+        .filter((s: unknown) => typeof s === "string")
+        .join(" ")
+        .toUpperCase()
+    : "";
   const args: number[] = [];
   if (typeof def.length === "number") args.push(def.length);
   if (typeof def.scale === "number") args.push(def.scale);
@@ -145,7 +151,13 @@ export function ddlTypeText(declared: string, dialect: Dialect): string {
 
 /** A PostgreSQL declared type written any way ("int4", "timestamptz(3)", "varchar(20)") as format_type() prints it. */
 export function postgresDeclaredToFormatType(declared: string): string {
-  let t = declared.trim().toLowerCase().replace(/\s+/g, " ").replace(/\s*\(\s*/g, "(").replace(/\s*,\s*/g, ",").replace(/\s*\)/g, ")");
+  let t = declared
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, " ")
+    .replace(/\s*\(\s*/g, "(")
+    .replace(/\s*,\s*/g, ",")
+    .replace(/\s*\)/g, ")");
   let arrays = "";
   while (t.endsWith("[]")) {
     arrays += "[]";
@@ -163,10 +175,26 @@ export function postgresDeclaredToFormatType(declared: string): string {
   const args = m[2] ?? "";
   const rest = (m[3] ?? "").trim();
   const alias: Record<string, string> = {
-    int: "integer", int4: "integer", serial: "integer", serial4: "integer", bigserial: "bigint", serial8: "bigint",
-    int8: "bigint", smallserial: "smallint", serial2: "smallint", int2: "smallint", float8: "double precision",
-    double: "double precision", float4: "real", varbit: "bit varying", bool: "boolean", decimal: "numeric", varchar: "character varying",
-    char: "character", "character varying": "character varying", bpchar: "character",
+    int: "integer",
+    int4: "integer",
+    serial: "integer",
+    serial4: "integer",
+    bigserial: "bigint",
+    serial8: "bigint",
+    int8: "bigint",
+    smallserial: "smallint",
+    serial2: "smallint",
+    int2: "smallint",
+    float8: "double precision",
+    double: "double precision",
+    float4: "real",
+    varbit: "bit varying",
+    bool: "boolean",
+    decimal: "numeric",
+    varchar: "character varying",
+    char: "character",
+    "character varying": "character varying",
+    bpchar: "character",
   };
   if (word === "timestamptz" || word === "timetz") return `${word.slice(0, -2)}${args} with time zone${arrays}`;
   if (word === "timestamp" || word === "time") return `${word}${args} without time zone${arrays}`;
@@ -181,7 +209,11 @@ interface Draft {
 }
 
 /** Parse DDL into the schema model; DDL it cannot read comes back unchanged with a warning. */
-export function parseDdlSchema(ddl: string, dialect: Dialect | string, options: { dbId?: string } = {}): DdlParseResult {
+export function parseDdlSchema(
+  ddl: string,
+  dialect: Dialect | string,
+  options: { dbId?: string } = {},
+): DdlParseResult {
   const warnings: string[] = [];
   let d: Dialect;
   try {
@@ -197,7 +229,8 @@ export function parseDdlSchema(ddl: string, dialect: Dialect | string, options: 
   }
 }
 
-const RELEVANT = /^\s*(create\s+(?:(?:global\s+|local\s+)?(?:temporary|temp|unlogged)\s+)?table|alter\s+table|comment\s+on)\b/i;
+const RELEVANT =
+  /^\s*(create\s+(?:(?:global\s+|local\s+)?(?:temporary|temp|unlogged)\s+)?table|alter\s+table|comment\s+on)\b/i;
 
 function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[]): DdlParseResult {
   const parser = new Parser();
@@ -222,7 +255,9 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
       if (!/^\s*comment/i.test(stmt)) {
         try {
           ast = parseTolerant(stmt);
-          warnings.push(`statement ${statements.indexOf(stmt) + 1}: read by the tolerant reader (${firstLine(parseError)})`);
+          warnings.push(
+            `statement ${statements.indexOf(stmt) + 1}: read by the tolerant reader (${firstLine(parseError)})`,
+          );
         } catch {
           ast = undefined;
         }
@@ -233,11 +268,20 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
       const mc = /^\s*comment\s+on\s+(table|column)\s+(.+?)\s+is\s+'((?:[^']|'')*)'\s*$/is.exec(stmt);
       if (mc) {
         const parts = splitQualified(mc[2]!);
-        if (mc[1]!.toLowerCase() === "table") comments.push({ kind: "table", ref: refFromParts(parts), text: mc[3]!.replace(/''/g, "'") });
-        else comments.push({ kind: "column", ref: refFromParts(parts.slice(0, -1)), column: parts[parts.length - 1], text: mc[3]!.replace(/''/g, "'") });
+        if (mc[1]!.toLowerCase() === "table")
+          comments.push({ kind: "table", ref: refFromParts(parts), text: mc[3]!.replace(/''/g, "'") });
+        else
+          comments.push({
+            kind: "column",
+            ref: refFromParts(parts.slice(0, -1)),
+            column: parts[parts.length - 1],
+            text: mc[3]!.replace(/''/g, "'"),
+          });
         continue;
       }
-      throw new Error(`statement ${statements.indexOf(stmt) + 1} (${stmt.slice(0, 60).replace(/\s+/g, " ")}…): ${firstLine(err)}`);
+      throw new Error(
+        `statement ${statements.indexOf(stmt) + 1} (${stmt.slice(0, 60).replace(/\s+/g, " ")}…): ${firstLine(err)}`,
+      );
     }
     for (const node of (Array.isArray(ast) ? ast : [ast]) as Node[]) {
       if (node.type === "create" && node.keyword === "table") {
@@ -259,24 +303,38 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
               nullable: !(def.nullable && def.nullable.type === "not null"),
               examples: [],
             };
-            if (def.primary_key || (def.unique_or_primary && /primary/i.test(String(def.unique_or_primary)))) pk.push(name);
+            if (def.primary_key || (def.unique_or_primary && /primary/i.test(String(def.unique_or_primary))))
+              pk.push(name);
             table.columns.push(col);
             if (def.reference_definition) {
               const rd = def.reference_definition as Node;
-              pending.push({ from: ref, cols: [name], to: tableRef(rd.table[0]), refCols: (rd.definition ?? []).map(identName) });
+              pending.push({
+                from: ref,
+                cols: [name],
+                to: tableRef(rd.table[0]),
+                refCols: (rd.definition ?? []).map(identName),
+              });
             }
           } else if (def.resource === "constraint") {
             const type = String(def.constraint_type ?? "").toLowerCase();
             if (type === "primary key") pk.push(...(def.definition as Node[]).map(identName));
             else if (type === "foreign key" && def.reference_definition) {
               const rd = def.reference_definition as Node;
-              pending.push({ from: ref, cols: (def.definition as Node[]).map(identName), to: tableRef(rd.table[0]), refCols: (rd.definition ?? []).map(identName) });
+              pending.push({
+                from: ref,
+                cols: (def.definition as Node[]).map(identName),
+                to: tableRef(rd.table[0]),
+                refCols: (rd.definition ?? []).map(identName),
+              });
             }
           }
         }
         const pkLower = pk.map((n) => n.toLowerCase());
-        for (const c of table.columns) if (pk.includes(c.name) || pkLower.includes(c.name.toLowerCase())) c.primaryKey = true;
-        const tableComment = (node.table_options as Node[] | null | undefined)?.find((o) => String(o.keyword).toLowerCase() === "comment");
+        for (const c of table.columns)
+          if (pk.includes(c.name) || pkLower.includes(c.name.toLowerCase())) c.primaryKey = true;
+        const tableComment = (node.table_options as Node[] | null | undefined)?.find(
+          (o) => String(o.keyword).toLowerCase() === "comment",
+        );
         if (tableComment) table.comment = stringValue(tableComment.value).trim();
         const existing = drafts.findIndex((x) => sameRef(x.ref, ref));
         if (existing >= 0) {
@@ -292,7 +350,12 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
           const type = String(cd.constraint_type ?? "").toLowerCase();
           if (type === "foreign key" && cd.reference_definition) {
             const rd = cd.reference_definition as Node;
-            pending.push({ from: ref, cols: (cd.definition as Node[]).map(identName), to: tableRef(rd.table[0]), refCols: (rd.definition ?? []).map(identName) });
+            pending.push({
+              from: ref,
+              cols: (cd.definition as Node[]).map(identName),
+              to: tableRef(rd.table[0]),
+              refCols: (rd.definition ?? []).map(identName),
+            });
           } else if (type === "primary key") pkLater.push({ ref, cols: (cd.definition as Node[]).map(identName) });
         }
       } else if (node.type === "comment") {
@@ -308,11 +371,14 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
     }
   }
   if (drafts.length === 0) throw new Error(statements.length ? "no CREATE TABLE statement" : "empty schema text");
-  const find = (ref: TableRef) => drafts.find((x) => sameRef(x.ref, ref)) ?? drafts.find((x) => sameRef(x.ref, ref, true));
+  const find = (ref: TableRef) =>
+    drafts.find((x) => sameRef(x.ref, ref)) ?? drafts.find((x) => sameRef(x.ref, ref, true));
   for (const p of pkLater) {
     const t = find(p.ref);
     if (!t) warnings.push(`ALTER TABLE ${p.ref.name}: no such table`);
-    else for (const c of t.table.columns) if (p.cols.some((n) => n === c.name || n.toLowerCase() === c.name.toLowerCase())) c.primaryKey = true;
+    else
+      for (const c of t.table.columns)
+        if (p.cols.some((n) => n === c.name || n.toLowerCase() === c.name.toLowerCase())) c.primaryKey = true;
   }
   for (const c of comments) {
     const t = find(c.ref);
@@ -322,7 +388,9 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
     }
     if (c.kind === "table") t.table.comment = c.text;
     else {
-      const col = t.table.columns.find((x) => x.name === c.column) ?? t.table.columns.find((x) => x.name.toLowerCase() === c.column!.toLowerCase());
+      const col =
+        t.table.columns.find((x) => x.name === c.column) ??
+        t.table.columns.find((x) => x.name.toLowerCase() === c.column!.toLowerCase());
       if (col) col.comment = c.text;
       else warnings.push(`COMMENT ON COLUMN ${c.ref.name}.${c.column}: no such column`);
     }
@@ -365,7 +433,9 @@ function parseDdl(ddl: string, dialect: Dialect, dbId: string, warnings: string[
 function declaredColumn(draft: Draft | undefined, name: string): string {
   if (!draft) return name;
   const cols = draft.table.columns;
-  return (cols.find((c) => c.name === name) ?? cols.find((c) => c.name.toLowerCase() === name.toLowerCase()))?.name ?? name;
+  return (
+    (cols.find((c) => c.name === name) ?? cols.find((c) => c.name.toLowerCase() === name.toLowerCase()))?.name ?? name
+  );
 }
 
 function sameRef(a: TableRef, b: TableRef, ignoreCase = false): boolean {
@@ -376,11 +446,15 @@ function sameRef(a: TableRef, b: TableRef, ignoreCase = false): boolean {
 }
 
 function refFromParts(parts: string[]): TableRef {
-  return parts.length >= 2 ? { schema: parts[parts.length - 2]!, name: parts[parts.length - 1]! } : { schema: null, name: parts[0] ?? "" };
+  return parts.length >= 2
+    ? { schema: parts[parts.length - 2]!, name: parts[parts.length - 1]! }
+    : { schema: null, name: parts[0] ?? "" };
 }
 
 function splitQualified(s: string): string[] {
-  return [...s.matchAll(/"((?:[^"]|"")*)"|`([^`]*)`|([^.\s]+)/g)].map((m) => (m[1]?.replace(/""/g, '"') ?? m[2] ?? m[3])!);
+  return [...s.matchAll(/"((?:[^"]|"")*)"|`([^`]*)`|([^.\s]+)/g)].map(
+    (m) => (m[1]?.replace(/""/g, '"') ?? m[2] ?? m[3])!,
+  );
 }
 
 function firstLine(err: Error): string {

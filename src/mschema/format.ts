@@ -59,7 +59,13 @@ export function shownExamples(examples: string[], rawType: string, maxExamples: 
  * A column's Examples: the values matching the question first (as they are), then the sampled examples as the
  * reference picks them, up to maxExamples in all (matched values are always shown).
  */
-export function columnExamples(examples: string[], matched: string[], rawType: string, maxExamples: number, withSamples = true): string[] {
+export function columnExamples(
+  examples: string[],
+  matched: string[],
+  rawType: string,
+  maxExamples: number,
+  withSamples = true,
+): string[] {
   const out = [...new Set(matched)];
   if (!withSamples) return out;
   const samples = shownExamples(examples, rawType, maxExamples);
@@ -83,7 +89,11 @@ export function tableHeaderLine(table: TableSchema, comments = true): string {
 }
 
 /** One column's line of a table block, "(name:TYPE, comment, Primary Key, Examples: [...])" (without the separating comma). */
-export function columnLine(c: ColumnSchema, maxExamples: number, shape: { examples: boolean; comments: boolean } = { examples: true, comments: true }): string {
+export function columnLine(
+  c: ColumnSchema,
+  maxExamples: number,
+  shape: { examples: boolean; comments: boolean } = { examples: true, comments: true },
+): string {
   const rawType = c.type.split("(")[0]!;
   let line = `(${c.name}:${rawType.toUpperCase()}`;
   if (shape.comments && c.comment !== "") line += `, ${c.comment.trim()}`;
@@ -140,9 +150,13 @@ export async function qwenTokenCounter(): Promise<(text: string) => number> {
 }
 
 /** M-Schema text of a schema, with a report of what the options left out. */
-export function formatMSchemaWithReport(schema: DatabaseSchema, options: FormatOptions = {}): { text: string; report: FormatReport } {
+export function formatMSchemaWithReport(
+  schema: DatabaseSchema,
+  options: FormatOptions = {},
+): { text: string; report: FormatReport } {
   const maxExamples = options.maxExamples ?? 3;
-  if (!Number.isInteger(maxExamples) || maxExamples < 0) throw new Error(`maxExamples must be a whole number >= 0, got ${maxExamples}`);
+  if (!Number.isInteger(maxExamples) || maxExamples < 0)
+    throw new Error(`maxExamples must be a whole number >= 0, got ${maxExamples}`);
   let tables = selectTables(schema, options);
   const shape: Shape = { examples: true, comments: true };
   const report: FormatReport = {
@@ -193,7 +207,12 @@ export function formatMSchemaWithReport(schema: DatabaseSchema, options: FormatO
       dropped.add(t.name);
       tokens -= count(tableBlock(t, maxExamples, shape));
       if (tokens <= budget) {
-        text = render(schema, tables.filter((x) => !dropped.has(x.name)), maxExamples, shape);
+        text = render(
+          schema,
+          tables.filter((x) => !dropped.has(x.name)),
+          maxExamples,
+          shape,
+        );
         tokens = count(text);
       }
     }
@@ -202,7 +221,9 @@ export function formatMSchemaWithReport(schema: DatabaseSchema, options: FormatO
     tokens = count(text);
     if (dropped.size > 0) {
       report.droppedTables = [...dropped];
-      report.choices.push(`dropped ${dropped.size} table(s) no foreign key touches: ${[...dropped].join(", ")} (${before} → ${tokens} tokens)`);
+      report.choices.push(
+        `dropped ${dropped.size} table(s) no foreign key touches: ${[...dropped].join(", ")} (${before} → ${tokens} tokens)`,
+      );
     }
   }
   report.tokens = tokens;

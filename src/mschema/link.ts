@@ -10,7 +10,15 @@
 // M-Schema formatter (format.ts) from a reduced schema, so it reads like every other M-Schema.
 import type { ColumnSchema, DatabaseSchema, ForeignKey, TableSchema } from "./model.js";
 import { columnLine, formatMSchema, tableHeaderLine } from "./format.js";
-import { identifierWords, isStopword, questionWords, stemWord, textWords, wordMatch, type QuestionWord } from "./terms.js";
+import {
+  identifierWords,
+  isStopword,
+  questionWords,
+  stemWord,
+  textWords,
+  wordMatch,
+  type QuestionWord,
+} from "./terms.js";
 import type { ValueIndex, ValueMatch, ValueMatchOptions } from "./values.js";
 
 export interface LinkOptions {
@@ -91,17 +99,23 @@ const key = (t: number, c: number) => `${t}:${c}`;
 /** A question's M-Schema: linked tables and columns under a budget, matched values in Examples. */
 export function linkSchema(schema: DatabaseSchema, question: string, options: LinkOptions = {}): LinkResult {
   const maxExamples = options.maxExamples ?? 3;
-  if (!Number.isInteger(maxExamples) || maxExamples < 0) throw new Error(`maxExamples must be a whole number >= 0, got ${maxExamples}`);
+  if (!Number.isInteger(maxExamples) || maxExamples < 0)
+    throw new Error(`maxExamples must be a whole number >= 0, got ${maxExamples}`);
   const budget = options.budget && options.budget > 0 ? options.budget : undefined;
   if (options.budget !== undefined && !(Number.isFinite(options.budget) && options.budget >= 0))
     throw new Error(`budget must be a number of tokens >= 0 (0: no budget), got ${options.budget}`);
-  if (budget !== undefined && !options.countTokens) throw new Error("a budget needs a token counter (countTokens), see qwenTokenCounter()");
+  if (budget !== undefined && !options.countTokens)
+    throw new Error("a budget needs a token counter (countTokens), see qwenTokenCounter()");
   const tables = schema.tables;
   const q = questionWords(question);
 
   // Matched values, attached to their columns.
-  const schemaStems = new Set(tables.flatMap((t) => [t.name, ...t.columns.map((c) => c.name)]).flatMap((n) => identifierWords(n).map(stemWord)));
-  const matches: ValueMatch[] = options.values ? options.values.match(question, { schemaStems, ...options.valueMatch }) : [];
+  const schemaStems = new Set(
+    tables.flatMap((t) => [t.name, ...t.columns.map((c) => c.name)]).flatMap((n) => identifierWords(n).map(stemWord)),
+  );
+  const matches: ValueMatch[] = options.values
+    ? options.values.match(question, { schemaStems, ...options.valueMatch })
+    : [];
   const tableIndex = new Map(tables.map((t, i) => [lower(t.name), i]));
   const columnIndex = tables.map((t) => new Map(t.columns.map((c, i) => [lower(c.name), i])));
   const matchedByColumn = new Map<string, string[]>();
@@ -144,7 +158,9 @@ export function linkSchema(schema: DatabaseSchema, question: string, options: Li
     const name = nameRelevance(t.name, t.comment, q, () => 1);
     const cols = [...colRel[ti]!].sort((a, b) => b - a);
     const valueHit = t.columns.some((_, ci) => matchedByColumn.has(key(ti, ci)));
-    return 1 + 3 * name + 1.5 * (cols[0] ?? 0) + 0.5 * Math.min(2, (cols[1] ?? 0) + (cols[2] ?? 0)) + (valueHit ? 3 : 0);
+    return (
+      1 + 3 * name + 1.5 * (cols[0] ?? 0) + 0.5 * Math.min(2, (cols[1] ?? 0) + (cols[2] ?? 0)) + (valueHit ? 3 : 0)
+    );
   });
   const columnWeight = (ti: number, ci: number) => {
     const c = tables[ti]!.columns[ci]!;
@@ -165,12 +181,22 @@ export function linkSchema(schema: DatabaseSchema, question: string, options: Li
       t.columns.forEach((c, ci) => {
         if (!cols.has(ci)) return;
         const matched = matchedByColumn.get(key(ti, ci));
-        columns.push({ ...c, examples: sel.examples.has(key(ti, ci)) ? c.examples : [], ...(matched ? { matchedValues: matched } : {}) });
+        columns.push({
+          ...c,
+          examples: sel.examples.has(key(ti, ci)) ? c.examples : [],
+          ...(matched ? { matchedValues: matched } : {}),
+        });
       });
       kept.push({ ...t, columns });
     });
     const foreignKeys = fks
-      .filter((f) => sel.tables.has(f.a) && sel.tables.has(f.b) && sel.columns.get(f.a)?.has(f.ac) && sel.columns.get(f.b)?.has(f.bc))
+      .filter(
+        (f) =>
+          sel.tables.has(f.a) &&
+          sel.tables.has(f.b) &&
+          sel.columns.get(f.a)?.has(f.ac) &&
+          sel.columns.get(f.b)?.has(f.bc),
+      )
       .map((f) => f.fk);
     return { dbId: schema.dbId, tables: kept, foreignKeys };
   };
@@ -208,7 +234,9 @@ export function linkSchema(schema: DatabaseSchema, question: string, options: Li
         }
       }
       // Estimates are per line; trim by measuring until the printed text fits.
-      const removable = packed.taken.filter((u) => !packed.forced.has(`${u.kind}:${key(u.table, u.column)}`)).sort((a, b) => a.utility - b.utility || b.order - a.order);
+      const removable = packed.taken
+        .filter((u) => !packed.forced.has(`${u.kind}:${key(u.table, u.column)}`))
+        .sort((a, b) => a.utility - b.utility || b.order - a.order);
       while (tokens > budget && removable.length > 0) {
         const u = removable.shift()!;
         if (!remove(sel, u)) continue;
@@ -231,7 +259,9 @@ export function linkSchema(schema: DatabaseSchema, question: string, options: Li
       const [t, c] = k.split(":").map(Number);
       return sel.tables.has(t!) && sel.columns.get(t!)?.has(c!);
     }).length,
-    matchedValues: shown.tables.flatMap((t) => t.columns.flatMap((c) => (c.matchedValues ?? []).map((value) => ({ table: t.name, column: c.name, value })))),
+    matchedValues: shown.tables.flatMap((t) =>
+      t.columns.flatMap((c) => (c.matchedValues ?? []).map((value) => ({ table: t.name, column: c.name, value }))),
+    ),
     withinBudget,
   };
   if (budget !== undefined) {
@@ -260,12 +290,15 @@ export function linkSchema(schema: DatabaseSchema, question: string, options: Li
   function pack(scale: number): { sel: Selection; taken: Unit[]; forced: Set<string>; used: number } {
     const count = options.countTokens!;
     const cost = (line: string) => (count(line) + 1) * scale; // + the newline / separator
-    const header = count(`【DB_ID】 ${schema.dbId}\n【Schema】`) * scale + (fks.length > 0 ? cost("【Foreign keys】") : 0);
+    const header =
+      count(`【DB_ID】 ${schema.dbId}\n【Schema】`) * scale + (fks.length > 0 ? cost("【Foreign keys】") : 0);
     const tableCost = tables.map((t) => cost(tableHeaderLine(t)) + 2 * cost("["));
     const lineCost = tables.map((t, ti) =>
       t.columns.map((c, ci) => {
         const matched = matchedByColumn.get(key(ti, ci));
-        const bare = cost(columnLine({ ...c, examples: [], ...(matched ? { matchedValues: matched } : {}) }, maxExamples));
+        const bare = cost(
+          columnLine({ ...c, examples: [], ...(matched ? { matchedValues: matched } : {}) }, maxExamples),
+        );
         const full = cost(columnLine({ ...c, ...(matched ? { matchedValues: matched } : {}) }, maxExamples));
         return { bare, examples: full - bare };
       }),
@@ -280,7 +313,8 @@ export function linkSchema(schema: DatabaseSchema, question: string, options: Li
       t.columns.forEach((c, ci) => {
         const w = columnWeight(ti, ci);
         units.push({ kind: "column", table: ti, column: ci, utility: tableScore[ti]! * w, order: order++ });
-        if (lineCost[ti]![ci]!.examples > 0) units.push({ kind: "examples", table: ti, column: ci, utility: tableScore[ti]! * w * 0.3, order: order++ });
+        if (lineCost[ti]![ci]!.examples > 0)
+          units.push({ kind: "examples", table: ti, column: ci, utility: tableScore[ti]! * w * 0.3, order: order++ });
       });
     });
     units.sort((a, b) => b.utility - a.utility || a.order - b.order);
@@ -350,7 +384,10 @@ export function linkSchema(schema: DatabaseSchema, question: string, options: Li
       }
       for (const i of fkIds) {
         const f = fks[i]!;
-        for (const [t, col] of [[f.a, f.ac], [f.b, f.bc]] as Array<[number, number]>) {
+        for (const [t, col] of [
+          [f.a, f.ac],
+          [f.b, f.bc],
+        ] as Array<[number, number]>) {
           if (!have(t, col)) {
             cols.push([t, col]);
             c += lineCost[t]![col]!.bare;

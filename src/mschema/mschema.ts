@@ -7,13 +7,26 @@ import { basename, extname, join } from "node:path";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import type { DatabaseSchema, Dialect } from "./model.js";
-import { formatMSchema, formatMSchemaWithReport, qwenTokenCounter, type FormatOptions, type FormatReport } from "./format.js";
+import {
+  formatMSchema,
+  formatMSchemaWithReport,
+  qwenTokenCounter,
+  type FormatOptions,
+  type FormatReport,
+} from "./format.js";
 import { readSqliteSchema, readSqliteValues } from "./sqlite.js";
 import { readMysqlSchema, readMysqlValues } from "./mysql.js";
 import { readPostgresSchema, readPostgresValues } from "./postgres.js";
 import { ValueIndex, valueReadLimits, type ValueColumn, type ValueReadOptions } from "./values.js";
 import { linkSchema } from "./link.js";
-import { databaseConfigFromUrl, makeDatabaseConfig, readDatabaseConfig, redact, redactUrl, type DatabaseConfig } from "./config.js";
+import {
+  databaseConfigFromUrl,
+  makeDatabaseConfig,
+  readDatabaseConfig,
+  redact,
+  redactUrl,
+  type DatabaseConfig,
+} from "./config.js";
 import { normalizeDialect, parseDdlSchema } from "./ddl.js";
 
 export interface MSchemaOptions extends FormatOptions {
@@ -52,7 +65,10 @@ export interface MSchemaResult {
   report: FormatReport & { source: string; dialect: Dialect };
 }
 
-function resolveSource(source: MSchemaSource): DatabaseConfig | { mysql: mysql.Connection | mysql.Pool; database?: string } | { postgres: pg.ClientBase | pg.Pool } {
+function resolveSource(
+  source: MSchemaSource,
+):
+  DatabaseConfig | { mysql: mysql.Connection | mysql.Pool; database?: string } | { postgres: pg.ClientBase | pg.Pool } {
   if (typeof source === "string") {
     if (/^[a-z][a-z0-9+]*:\/\//i.test(source)) return databaseConfigFromUrl(source);
     const ext = extname(source).toLowerCase();
@@ -71,7 +87,9 @@ function sqliteConfig(path: string): DatabaseConfig {
 }
 
 function describe(c: DatabaseConfig): string {
-  return c.type === "sqlite" ? `SQLite ${c.path}` : `${c.type === "mysql" ? "MySQL" : "PostgreSQL"} ${c.user}@${c.host}:${c.port}/${c.dbname}`;
+  return c.type === "sqlite"
+    ? `SQLite ${c.path}`
+    : `${c.type === "mysql" ? "MySQL" : "PostgreSQL"} ${c.user}@${c.host}:${c.port}/${c.dbname}`;
 }
 
 type Source = ReturnType<typeof resolveSource>;
@@ -82,12 +100,19 @@ async function readSchema(src: Source, options: MSchemaOptions): Promise<ReadRes
   const valueOptions = options.values ? (options.values === true ? {} : options.values) : null;
   if ("mysql" in src) {
     const schema = await readMysqlSchema(src.mysql, { ...common, database: src.database });
-    const values = valueOptions ? ValueIndex.build(schema.dbId, await readMysqlValues(src.mysql, { ...valueOptions, database: src.database })) : undefined;
+    const values = valueOptions
+      ? ValueIndex.build(schema.dbId, await readMysqlValues(src.mysql, { ...valueOptions, database: src.database }))
+      : undefined;
     return { schema, label: "MySQL connection", dialect: "mysql", values };
   }
   if ("postgres" in src) {
     const schema = await readPostgresSchema(src.postgres, { ...common, schema: options.schema });
-    const values = valueOptions ? ValueIndex.build(schema.dbId, await readPostgresValues(src.postgres, { ...valueOptions, schema: options.schema })) : undefined;
+    const values = valueOptions
+      ? ValueIndex.build(
+          schema.dbId,
+          await readPostgresValues(src.postgres, { ...valueOptions, schema: options.schema }),
+        )
+      : undefined;
     return { schema, label: "PostgreSQL connection", dialect: "postgresql", values };
   }
   const label = describe(src);
@@ -98,17 +123,35 @@ async function readSchema(src: Source, options: MSchemaOptions): Promise<ReadRes
       return { schema, label, dialect: "sqlite", values };
     }
     if (src.type === "mysql") {
-      const conn = await mysql.createConnection({ host: src.host, port: src.port, user: src.user, password: src.password, database: src.dbname, connectTimeout: 10000 });
+      const conn = await mysql.createConnection({
+        host: src.host,
+        port: src.port,
+        user: src.user,
+        password: src.password,
+        database: src.dbname,
+        connectTimeout: 10000,
+      });
       try {
         return await readSchema({ mysql: conn }, options).then((r) => ({ ...r, label, dialect: "mysql" as const }));
       } finally {
         await conn.end().catch(() => undefined);
       }
     }
-    const client = new pg.Client({ host: src.host, port: src.port, user: src.user, password: src.password, database: src.dbname, connectionTimeoutMillis: 10000 });
+    const client = new pg.Client({
+      host: src.host,
+      port: src.port,
+      user: src.user,
+      password: src.password,
+      database: src.dbname,
+      connectionTimeoutMillis: 10000,
+    });
     await client.connect();
     try {
-      return await readSchema({ postgres: client }, options).then((r) => ({ ...r, label, dialect: "postgresql" as const }));
+      return await readSchema({ postgres: client }, options).then((r) => ({
+        ...r,
+        label,
+        dialect: "postgresql" as const,
+      }));
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -132,13 +175,20 @@ export function sqliteValueIndex(path: string, options: ValueIndexOptions & { db
     real = realpathSync(path);
     st = statSync(real);
   } catch (err) {
-    throw new Error(`cannot open SQLite database ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(
+      `cannot open SQLite database ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   const dbId = options.dbId ?? basename(path, extname(path));
-  const key = createHash("sha256").update(JSON.stringify([real, st.size, st.mtimeMs, limits, dbId])).digest("hex").slice(0, 16);
+  const key = createHash("sha256")
+    .update(JSON.stringify([real, st.size, st.mtimeMs, limits, dbId]))
+    .digest("hex")
+    .slice(0, 16);
   const cached = memoryValueCache.get(key);
   if (cached) return cached;
-  const file = options.cacheDir ? join(options.cacheDir, `${dbId.replace(/[^A-Za-z0-9._-]+/g, "_")}-${key}.values.json`) : null;
+  const file = options.cacheDir
+    ? join(options.cacheDir, `${dbId.replace(/[^A-Za-z0-9._-]+/g, "_")}-${key}.values.json`)
+    : null;
   let index: ValueIndex | undefined;
   if (file && existsSync(file)) {
     try {
@@ -160,7 +210,9 @@ function writeCacheFile(file: string, text: string): void {
   try {
     writeFileAtomic(file, text);
   } catch (err) {
-    throw new Error(`value cache ${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new Error(
+      `value cache ${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }
 
@@ -170,7 +222,12 @@ export async function mschema(source: MSchemaSource, options: MSchemaOptions = {
   try {
     src = resolveSource(source);
   } catch (err) {
-    const secrets = typeof source === "string" ? [safePassword(source)] : "url" in (source as object) ? [safePassword((source as { url: string }).url)] : [];
+    const secrets =
+      typeof source === "string"
+        ? [safePassword(source)]
+        : "url" in (source as object)
+          ? [safePassword((source as { url: string }).url)]
+          : [];
     throw new Error(redact((err as Error).message, secrets));
   }
   const { schema, label, dialect, values } = await readSchema(src, options);
@@ -202,10 +259,19 @@ export interface SchemaForPromptOptions {
   link?: { question: string; budget: number; countTokens?: (text: string) => number };
 }
 
-export function schemaForPrompt(dbSchemaText: string, dialect: string, options: SchemaForPromptOptions = {}): PromptSchema {
-  if (/【Schema】|【DB_ID】|^# Table: /m.test(dbSchemaText)) return { text: dbSchemaText, kind: "mschema", warnings: [] };
+export function schemaForPrompt(
+  dbSchemaText: string,
+  dialect: string,
+  options: SchemaForPromptOptions = {},
+): PromptSchema {
+  if (/【Schema】|【DB_ID】|^# Table: /m.test(dbSchemaText))
+    return { text: dbSchemaText, kind: "mschema", warnings: [] };
   if (!/\bcreate\s+(?:\w+\s+)*table\b/i.test(dbSchemaText)) {
-    return { text: dbSchemaText, kind: "unchanged", warnings: ["db_schema is neither M-Schema nor DDL; passed through unchanged"] };
+    return {
+      text: dbSchemaText,
+      kind: "unchanged",
+      warnings: ["db_schema is neither M-Schema nor DDL; passed through unchanged"],
+    };
   }
   let d: Dialect;
   try {
@@ -220,7 +286,11 @@ export function schemaForPrompt(dbSchemaText: string, dialect: string, options: 
     const text = linkSchema(parsed.schema, question, { budget, countTokens, maxExamples: options.maxExamples }).text;
     return { text, kind: "ddl", warnings: parsed.warnings };
   }
-  return { text: formatMSchema(parsed.schema, { maxExamples: options.maxExamples }), kind: "ddl", warnings: parsed.warnings };
+  return {
+    text: formatMSchema(parsed.schema, { maxExamples: options.maxExamples }),
+    kind: "ddl",
+    warnings: parsed.warnings,
+  };
 }
 
 export { redactUrl };

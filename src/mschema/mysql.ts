@@ -15,15 +15,39 @@ export interface MysqlReadOptions {
   sampleValues?: number;
 }
 
-const TYPE_NAMES: Record<string, string> = { int: "INTEGER", integer: "INTEGER", dec: "DECIMAL", numeric: "DECIMAL", bool: "TINYINT", boolean: "TINYINT" };
+const TYPE_NAMES: Record<string, string> = {
+  int: "INTEGER",
+  integer: "INTEGER",
+  dec: "DECIMAL",
+  numeric: "DECIMAL",
+  bool: "TINYINT",
+  boolean: "TINYINT",
+};
 const INTEGER_TYPES = new Set(["tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"]);
-const BINARY_TYPES = new Set(["binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit", "geometry", "point", "linestring", "polygon"]);
+const BINARY_TYPES = new Set([
+  "binary",
+  "varbinary",
+  "tinyblob",
+  "blob",
+  "mediumblob",
+  "longblob",
+  "bit",
+  "geometry",
+  "point",
+  "linestring",
+  "polygon",
+]);
 
 /** SQLAlchemy's str() of a reflected MySQL column type ("VARCHAR(20)", "INTEGER", "INTEGER UNSIGNED"). */
 export function mysqlTypeText(dataType: string, columnType: string): string {
   const name = TYPE_NAMES[dataType.toLowerCase()] ?? dataType.toUpperCase();
   const paren = /\(([^)]*)\)/.exec(columnType);
-  let text = paren ? `${name}(${paren[1]!.split(",").map((s) => s.trim()).join(", ")})` : name;
+  let text = paren
+    ? `${name}(${paren[1]!
+        .split(",")
+        .map((s) => s.trim())
+        .join(", ")})`
+    : name;
   if (/\bunsigned\b/i.test(columnType)) text += " UNSIGNED";
   if (/\bzerofill\b/i.test(columnType)) text += " ZEROFILL";
   return text;
@@ -82,17 +106,23 @@ async function rows(conn: Connection | Pool, sql: string, params: unknown[] = []
 }
 
 /** Read a MySQL/MariaDB database into the schema model through an open mysql2/promise connection. */
-export async function readMysqlSchema(conn: Connection | Pool, options: MysqlReadOptions = {}): Promise<DatabaseSchema> {
+export async function readMysqlSchema(
+  conn: Connection | Pool,
+  options: MysqlReadOptions = {},
+): Promise<DatabaseSchema> {
   const sample = options.sampleValues ?? 5;
   const database = options.database ?? ((await rows(conn, "SELECT DATABASE() AS db"))[0]?.db as string | null);
-  if (!database) throw new Error("MySQL: no database selected (give one in the URL, config dbname or options.database)");
+  if (!database)
+    throw new Error("MySQL: no database selected (give one in the URL, config dbname or options.database)");
   const tableRows = await rows(
     conn,
     "SELECT TABLE_NAME AS name, TABLE_COMMENT AS comment FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
     [database],
   );
   if (tableRows.length === 0) {
-    const exists = await rows(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [database]);
+    const exists = await rows(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [
+      database,
+    ]);
     if (exists.length === 0) throw new Error(`MySQL: database ${database} does not exist`);
   }
   const colRows = await rows(
@@ -110,12 +140,15 @@ export async function readMysqlSchema(conn: Connection | Pool, options: MysqlRea
       ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION`,
     [database],
   );
-  const text = (v: unknown) => (v === null || v === undefined ? "" : Buffer.isBuffer(v) ? v.toString("utf8") : String(v));
+  const text = (v: unknown) =>
+    v === null || v === undefined ? "" : Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
   const tables: TableSchema[] = [];
   const foreignKeys: ForeignKey[] = [];
   for (const t of tableRows) {
     const name = text(t.name);
-    const pk = new Set(keyRows.filter((k) => text(k.tbl) === name && text(k.cname) === "PRIMARY").map((k) => text(k.col)));
+    const pk = new Set(
+      keyRows.filter((k) => text(k.tbl) === name && text(k.cname) === "PRIMARY").map((k) => text(k.col)),
+    );
     const columns: ColumnSchema[] = [];
     for (const c of colRows.filter((c) => text(c.tbl) === name)) {
       const colName = text(c.name);
@@ -139,7 +172,13 @@ export async function readMysqlSchema(conn: Connection | Pool, options: MysqlRea
   return { dbId: options.dbId ?? database, tables, foreignKeys };
 }
 
-async function sampleColumn(conn: Connection | Pool, table: string, column: string, dataType: string, limit: number): Promise<string[]> {
+async function sampleColumn(
+  conn: Connection | Pool,
+  table: string,
+  column: string,
+  dataType: string,
+  limit: number,
+): Promise<string[]> {
   try {
     const [r] = (await conn.query({
       sql: `SELECT DISTINCT ${q(table)}.${q(column)} FROM ${q(table)} LIMIT ${limit}`,
@@ -165,10 +204,14 @@ const MYSQL_TEXT_TYPES = new Set(["char", "varchar", "tinytext", "text", "medium
  * The distinct text values of a MySQL/MariaDB database's character columns (CHAR, VARCHAR, TEXT, ENUM, SET), for a
  * ValueIndex: values of 1..maxLength characters, up to perColumn per column and `total` in all.
  */
-export async function readMysqlValues(conn: Connection | Pool, options: ValueReadOptions & { database?: string } = {}): Promise<ValueColumn[]> {
+export async function readMysqlValues(
+  conn: Connection | Pool,
+  options: ValueReadOptions & { database?: string } = {},
+): Promise<ValueColumn[]> {
   const limits = valueReadLimits({ perColumn: options.perColumn, total: options.total, maxLength: options.maxLength });
   const database = options.database ?? ((await rows(conn, "SELECT DATABASE() AS db"))[0]?.db as string | null);
-  if (!database) throw new Error("MySQL: no database selected (give one in the URL, config dbname or options.database)");
+  if (!database)
+    throw new Error("MySQL: no database selected (give one in the URL, config dbname or options.database)");
   const cols = await rows(
     conn,
     `SELECT c.TABLE_NAME AS tbl, c.COLUMN_NAME AS name, c.DATA_TYPE AS dataType
@@ -176,7 +219,8 @@ export async function readMysqlValues(conn: Connection | Pool, options: ValueRea
       WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`,
     [database],
   );
-  const text = (v: unknown) => (v === null || v === undefined ? "" : Buffer.isBuffer(v) ? v.toString("utf8") : String(v));
+  const text = (v: unknown) =>
+    v === null || v === undefined ? "" : Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
   const out: ValueColumn[] = [];
   let left = limits.total;
   for (const c of cols) {

@@ -16,10 +16,30 @@ export interface PostgresReadOptions {
 }
 
 const PG_NAMES: Record<string, string> = {
-  integer: "INTEGER", bigint: "BIGINT", smallint: "SMALLINT", "character varying": "VARCHAR", character: "CHAR",
-  text: "TEXT", numeric: "NUMERIC", real: "REAL", "double precision": "DOUBLE PRECISION", boolean: "BOOLEAN", date: "DATE",
-  bytea: "BYTEA", uuid: "UUID", json: "JSON", jsonb: "JSONB", interval: "INTERVAL", money: "MONEY", inet: "INET",
-  cidr: "CIDR", "bit varying": "BIT VARYING", bit: "BIT", oid: "OID", name: "VARCHAR", '"char"': "VARCHAR",
+  integer: "INTEGER",
+  bigint: "BIGINT",
+  smallint: "SMALLINT",
+  "character varying": "VARCHAR",
+  character: "CHAR",
+  text: "TEXT",
+  numeric: "NUMERIC",
+  real: "REAL",
+  "double precision": "DOUBLE PRECISION",
+  boolean: "BOOLEAN",
+  date: "DATE",
+  bytea: "BYTEA",
+  uuid: "UUID",
+  json: "JSON",
+  jsonb: "JSONB",
+  interval: "INTERVAL",
+  money: "MONEY",
+  inet: "INET",
+  cidr: "CIDR",
+  "bit varying": "BIT VARYING",
+  bit: "BIT",
+  oid: "OID",
+  name: "VARCHAR",
+  '"char"': "VARCHAR",
 };
 
 /** SQLAlchemy's str() of a reflected PostgreSQL type, from format_type() ("character varying(20)" → "VARCHAR(20)"). */
@@ -34,7 +54,13 @@ export function postgresTypeText(formatted: string): string {
   if (tm) return `${tm[1]!.toUpperCase()}${tm[2] ? `(${tm[2]})` : ""} ${tm[3]!.toUpperCase()} TIME ZONE${arrays}`;
   const m = /^([^(]+?)(?:\(([^)]*)\))?$/.exec(base);
   const word = m ? m[1]! : base;
-  const args = m && m[2] ? `(${m[2].split(",").map((s) => s.trim()).join(", ")})` : "";
+  const args =
+    m && m[2]
+      ? `(${m[2]
+          .split(",")
+          .map((s) => s.trim())
+          .join(", ")})`
+      : "";
   const name = PG_NAMES[word] ?? word.toUpperCase();
   return `${name}${args}${arrays}`;
 }
@@ -51,7 +77,10 @@ export function postgresValue(typeName: string, text: string): PyValue {
       return { kind: "decimal", value: text };
     case "float4":
     case "float8":
-      return { kind: "float", value: text === "NaN" ? NaN : text === "Infinity" ? Infinity : text === "-Infinity" ? -Infinity : Number(text) };
+      return {
+        kind: "float",
+        value: text === "NaN" ? NaN : text === "Infinity" ? Infinity : text === "-Infinity" ? -Infinity : Number(text),
+      };
     case "bool":
       return { kind: "bool", value: text === "t" };
     case "date":
@@ -71,7 +100,12 @@ export function postgresValue(typeName: string, text: string): PyValue {
         return { kind: "str", value: text };
       }
     case "bytea":
-      return { kind: "bytes", value: /^\\x[0-9a-f]*$/i.test(text) ? new Uint8Array(Buffer.from(text.slice(2), "hex")) : new Uint8Array(Buffer.from(text)) };
+      return {
+        kind: "bytes",
+        value: /^\\x[0-9a-f]*$/i.test(text)
+          ? new Uint8Array(Buffer.from(text.slice(2), "hex"))
+          : new Uint8Array(Buffer.from(text)),
+      };
     default:
       return { kind: "str", value: text };
   }
@@ -84,7 +118,10 @@ function qi(name: string): string {
 const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 
 /** Read a PostgreSQL database into the schema model through an open pg client (or pool). */
-export async function readPostgresSchema(client: pg.ClientBase | pg.Pool, options: PostgresReadOptions = {}): Promise<DatabaseSchema> {
+export async function readPostgresSchema(
+  client: pg.ClientBase | pg.Pool,
+  options: PostgresReadOptions = {},
+): Promise<DatabaseSchema> {
   const sample = options.sampleValues ?? 5;
   const dbName = (await client.query("SELECT current_database() AS db")).rows[0].db as string;
   const schemaFilter = options.schema
@@ -92,7 +129,8 @@ export async function readPostgresSchema(client: pg.ClientBase | pg.Pool, option
     : { sql: "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'", params: [] };
   if (options.schema) {
     const found = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [options.schema]);
-    if (found.rowCount === 0) throw new Error(`PostgreSQL: schema ${options.schema} does not exist in database ${dbName}`);
+    if (found.rowCount === 0)
+      throw new Error(`PostgreSQL: schema ${options.schema} does not exist in database ${dbName}`);
   }
   const tableRows = (
     await client.query(
@@ -117,7 +155,15 @@ export async function readPostgresSchema(client: pg.ClientBase | pg.Pool, option
           ORDER BY a.attnum`,
         [t.oid],
       )
-    ).rows as Array<{ name: string; formatted: string; typname: string; basetype: string | null; nullable: boolean; comment: string; pk: boolean }>;
+    ).rows as Array<{
+      name: string;
+      formatted: string;
+      typname: string;
+      basetype: string | null;
+      nullable: boolean;
+      comment: string;
+      pk: boolean;
+    }>;
     const columns: ColumnSchema[] = [];
     for (const c of cols) {
       columns.push({
@@ -126,7 +172,8 @@ export async function readPostgresSchema(client: pg.ClientBase | pg.Pool, option
         comment: c.comment.trim(),
         primaryKey: c.pk,
         nullable: c.nullable,
-        examples: sample > 0 ? await sampleColumn(client, t.schema, t.name, c.name, c.basetype ?? c.typname, sample) : [],
+        examples:
+          sample > 0 ? await sampleColumn(client, t.schema, t.name, c.name, c.basetype ?? c.typname, sample) : [],
       });
     }
     tables.push({ name: display(t.schema, t.name), comment: t.comment.trim(), columns });
@@ -145,13 +192,25 @@ export async function readPostgresSchema(client: pg.ClientBase | pg.Pool, option
     ).rows as Array<{ col: string; refschema: string; reftable: string; refcol: string }>;
     for (const fk of fks) {
       if (options.schema && fk.refschema !== options.schema) continue; // keys into schemas not read are left out
-      foreignKeys.push({ table: display(t.schema, t.name), column: fk.col, refTable: display(fk.refschema, fk.reftable), refColumn: fk.refcol });
+      foreignKeys.push({
+        table: display(t.schema, t.name),
+        column: fk.col,
+        refTable: display(fk.refschema, fk.reftable),
+        refColumn: fk.refcol,
+      });
     }
   }
   return { dbId: options.dbId ?? dbName, tables, foreignKeys };
 }
 
-async function sampleColumn(client: pg.ClientBase | pg.Pool, schema: string, table: string, column: string, typeName: string, limit: number): Promise<string[]> {
+async function sampleColumn(
+  client: pg.ClientBase | pg.Pool,
+  schema: string,
+  table: string,
+  column: string,
+  typeName: string,
+  limit: number,
+): Promise<string[]> {
   try {
     const r = await client.query({
       text: `SELECT DISTINCT ${qi(table)}.${qi(column)} FROM ${qi(schema)}.${qi(table)} LIMIT ${limit}`,
@@ -178,7 +237,10 @@ const PG_TEXT_TYPES = new Set(["text", "varchar", "bpchar", "char", "name", "cit
  * ValueIndex: values of 1..maxLength characters, up to perColumn per column and `total` in all. Tables are named as
  * readPostgresSchema names them ("schema.table" outside public).
  */
-export async function readPostgresValues(client: pg.ClientBase | pg.Pool, options: ValueReadOptions & { schema?: string } = {}): Promise<ValueColumn[]> {
+export async function readPostgresValues(
+  client: pg.ClientBase | pg.Pool,
+  options: ValueReadOptions & { schema?: string } = {},
+): Promise<ValueColumn[]> {
   const limits = valueReadLimits({ perColumn: options.perColumn, total: options.total, maxLength: options.maxLength });
   const filter = options.schema
     ? { sql: "n.nspname = $1", params: [options.schema] }
@@ -213,7 +275,12 @@ export async function readPostgresValues(client: pg.ClientBase | pg.Pool, option
     if (truncated) values = values.slice(0, want);
     if (values.length === 0) continue;
     left -= values.length;
-    out.push({ table: c.schema === "public" ? c.tbl : `${c.schema}.${c.tbl}`, column: c.name, values, ...(truncated ? { truncated: true } : {}) });
+    out.push({
+      table: c.schema === "public" ? c.tbl : `${c.schema}.${c.tbl}`,
+      column: c.name,
+      values,
+      ...(truncated ? { truncated: true } : {}),
+    });
   }
   return out;
 }

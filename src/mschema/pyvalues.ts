@@ -15,7 +15,6 @@ export function pyDecimalAsFloat(text: string): string {
   return pyFloatRepr(x);
 }
 
-
 /** A sample value read from a database, tagged with the Python type the reference tool would have seen. */
 export type PyValue =
   | { kind: "str"; value: string }
@@ -80,14 +79,17 @@ export function examplesToStrings(values: PyValue[]): string[] {
 }
 
 function daysInMonth(y: number, m: number): number {
-  return [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]!;
+  return [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][
+    m - 1
+  ]!;
 }
 
 function parseIsoDate(s: string): string {
   const m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(s);
   if (!m || (s.length !== 8 && s.length !== 10)) throw new Error(`Invalid isoformat string: '${s}'`);
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) throw new Error(`Invalid isoformat string: '${s}'`);
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo))
+    throw new Error(`Invalid isoformat string: '${s}'`);
   return `${m[1]}-${m[2]}-${m[3]}`;
 }
 

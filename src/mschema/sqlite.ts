@@ -24,14 +24,45 @@ export interface SqliteReflectedType {
 }
 
 const NAMED: Record<string, string> = {
-  BIGINT: "BIGINT", BLOB: "BLOB", BOOL: "BOOLEAN", BOOLEAN: "BOOLEAN", CHAR: "CHAR", DATE: "DATE", DATE_CHAR: "DATE",
-  DATETIME: "DATETIME", DATETIME_CHAR: "DATETIME", DOUBLE: "DOUBLE", DECIMAL: "DECIMAL", FLOAT: "FLOAT", INT: "INTEGER",
-  INTEGER: "INTEGER", JSON: "JSON", JSONB: "JSONB", NUMERIC: "NUMERIC", REAL: "REAL", SMALLINT: "SMALLINT", TEXT: "TEXT",
-  TIME: "TIME", TIME_CHAR: "TIME", TIMESTAMP: "TIMESTAMP", VARCHAR: "VARCHAR", NVARCHAR: "NVARCHAR", NCHAR: "NCHAR",
+  BIGINT: "BIGINT",
+  BLOB: "BLOB",
+  BOOL: "BOOLEAN",
+  BOOLEAN: "BOOLEAN",
+  CHAR: "CHAR",
+  DATE: "DATE",
+  DATE_CHAR: "DATE",
+  DATETIME: "DATETIME",
+  DATETIME_CHAR: "DATETIME",
+  DOUBLE: "DOUBLE",
+  DECIMAL: "DECIMAL",
+  FLOAT: "FLOAT",
+  INT: "INTEGER",
+  INTEGER: "INTEGER",
+  JSON: "JSON",
+  JSONB: "JSONB",
+  NUMERIC: "NUMERIC",
+  REAL: "REAL",
+  SMALLINT: "SMALLINT",
+  TEXT: "TEXT",
+  TIME: "TIME",
+  TIME_CHAR: "TIME",
+  TIMESTAMP: "TIMESTAMP",
+  VARCHAR: "VARCHAR",
+  NVARCHAR: "NVARCHAR",
+  NCHAR: "NCHAR",
 };
 // How many positional arguments each type's constructor takes (more → SQLAlchemy drops them all).
 const MAX_ARGS: Record<string, number> = {
-  CHAR: 2, VARCHAR: 2, NVARCHAR: 2, NCHAR: 2, TEXT: 2, NUMERIC: 4, DECIMAL: 4, FLOAT: 3, REAL: 3, DOUBLE: 3,
+  CHAR: 2,
+  VARCHAR: 2,
+  NVARCHAR: 2,
+  NCHAR: 2,
+  TEXT: 2,
+  NUMERIC: 4,
+  DECIMAL: 4,
+  FLOAT: 3,
+  REAL: 3,
+  DOUBLE: 3,
 };
 
 /** SQLite declared type → the type SQLAlchemy reflects (its affinity rules), as the reference tool sees it. */
@@ -145,7 +176,8 @@ function orderForeignKeys(pragmaFks: RawFk[], tableSql: string | null): RawFk[] 
   const bySig = new Map<string, RawFk>();
   for (const fk of pragmaFks) {
     const k = sig(fk.cols, fk.refTable, fk.refCols);
-    if (bySig.has(k)) bySig.set(k, fk); // a dict comprehension: later value, first position
+    if (bySig.has(k))
+      bySig.set(k, fk); // a dict comprehension: later value, first position
     else bySig.set(k, fk);
   }
   const out: RawFk[] = [];
@@ -176,13 +208,21 @@ export function readSqliteSchema(path: string, options: SqliteReadOptions = {}):
   try {
     const names = (
       db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' ORDER BY name")
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' ORDER BY name",
+        )
         .all() as Array<{ name: string }>
     ).map((r) => r.name);
     const tables: TableSchema[] = [];
     const foreignKeys: ForeignKey[] = [];
     const pkColumns = (table: string) =>
-      (db.prepare(`PRAGMA table_xinfo(${quoteIdent(table)})`).all() as Array<{ name: string; pk: number; hidden: number }>)
+      (
+        db.prepare(`PRAGMA table_xinfo(${quoteIdent(table)})`).all() as Array<{
+          name: string;
+          pk: number;
+          hidden: number;
+        }>
+      )
         .filter((c) => c.pk > 0 && c.hidden !== 1)
         .sort((a, b) => a.pk - b.pk)
         .map((c) => c.name);
@@ -194,7 +234,11 @@ export function readSqliteSchema(path: string, options: SqliteReadOptions = {}):
         pk: number;
         hidden: number;
       }>;
-      const tableSql = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) as { sql: string | null } | undefined)?.sql ?? null;
+      const tableSql =
+        (
+          db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) as
+            { sql: string | null } | undefined
+        )?.sql ?? null;
       const pragmaFks = db.prepare(`PRAGMA foreign_key_list(${quoteIdent(table)})`).all() as Array<{
         id: number;
         table: string;
@@ -221,14 +265,19 @@ export function readSqliteSchema(path: string, options: SqliteReadOptions = {}):
       }
       for (const fk of orderForeignKeys([...grouped.values()], tableSql)) {
         fk.cols.forEach((c, i) => {
-          if (i < fk.refCols.length) foreignKeys.push({ table, column: c, refTable: fk.refTable, refColumn: fk.refCols[i]! });
+          if (i < fk.refCols.length)
+            foreignKeys.push({ table, column: c, refTable: fk.refTable, refColumn: fk.refCols[i]! });
         });
       }
       const columns: ColumnSchema[] = [];
       for (const c of info) {
         if (c.hidden === 1) continue;
         let declared = c.type.toUpperCase();
-        if (c.hidden === 2 || c.hidden === 3) declared = declared.replace(/generated/gi, "").replace(/always/gi, "").trim();
+        if (c.hidden === 2 || c.hidden === 3)
+          declared = declared
+            .replace(/generated/gi, "")
+            .replace(/always/gi, "")
+            .trim();
         const type = sqliteReflectedType(declared);
         columns.push({
           name: c.name,
@@ -247,7 +296,13 @@ export function readSqliteSchema(path: string, options: SqliteReadOptions = {}):
   }
 }
 
-function sampleColumn(db: Database.Database, table: string, column: string, type: SqliteReflectedType, limit: number): string[] {
+function sampleColumn(
+  db: Database.Database,
+  table: string,
+  column: string,
+  type: SqliteReflectedType,
+  limit: number,
+): string[] {
   try {
     const stmt = db.prepare(
       `SELECT v, typeof(v) AS t FROM (SELECT DISTINCT ${quoteIdent(table)}.${quoteIdent(column)} AS v FROM ${quoteIdent(table)} LIMIT ${limit})`,
@@ -282,12 +337,20 @@ export function readSqliteValues(path: string, options: ValueReadOptions = {}): 
   }
   try {
     const names = (
-      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' ORDER BY name").all() as Array<{ name: string }>
+      db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' ORDER BY name",
+        )
+        .all() as Array<{ name: string }>
     ).map((r) => r.name);
     const out: ValueColumn[] = [];
     let left = limits.total;
     for (const table of names) {
-      const info = db.prepare(`PRAGMA table_xinfo(${quoteIdent(table)})`).all() as Array<{ name: string; type: string; hidden: number }>;
+      const info = db.prepare(`PRAGMA table_xinfo(${quoteIdent(table)})`).all() as Array<{
+        name: string;
+        type: string;
+        hidden: number;
+      }>;
       for (const c of info) {
         if (c.hidden === 1 || left <= 0) continue;
         const declared = c.type.toUpperCase();

@@ -23,7 +23,10 @@ const WORD = /[\p{L}\p{N}]+/gu;
 
 /** Lower case without accents (NFKD, combining marks dropped). */
 export function foldText(text: string): string {
-  return text.normalize("NFKD").replace(/\p{M}+/gu, "").toLowerCase();
+  return text
+    .normalize("NFKD")
+    .replace(/\p{M}+/gu, "")
+    .toLowerCase();
 }
 
 function splitCjk(word: string, out: string[]): void {
@@ -87,7 +90,14 @@ export function wordMatch(schemaStem: string, questionStem: string, questionWord
   const b = questionStem;
   if (a.length >= 4 && b.length >= 4 && (a.startsWith(b) || b.startsWith(a))) return 0.8;
   // "dept" ~ department, "qty" ~ quantity, "num" ~ number: same first letter, every letter in order, shorter.
-  if (a.length >= 3 && questionWord.length > a.length + 1 && a[0] === questionWord[0] && !/\p{N}/u.test(a) && isSubsequence(a, questionWord)) return 0.6;
+  if (
+    a.length >= 3 &&
+    questionWord.length > a.length + 1 &&
+    a[0] === questionWord[0] &&
+    !/\p{N}/u.test(a) &&
+    isSubsequence(a, questionWord)
+  )
+    return 0.6;
   return 0;
 }
 

@@ -27,7 +27,10 @@ export interface ValueReadOptions {
 export const VALUE_READ_DEFAULTS: Required<ValueReadOptions> = { perColumn: 5000, total: 200_000, maxLength: 100 };
 
 export function valueReadLimits(options: ValueReadOptions = {}): Required<ValueReadOptions> {
-  const out = { ...VALUE_READ_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  const out = {
+    ...VALUE_READ_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  };
   for (const [k, v] of Object.entries(out)) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`value index: ${k} must be a positive whole number, got ${v}`);
   }
@@ -145,15 +148,22 @@ export class ValueIndex {
   /** Rebuild an index from its snapshot; errors say which field is wrong. */
   static fromJSON(data: unknown, source = "value index"): ValueIndex {
     const d = data as Partial<ValueIndexSnapshot>;
-    if (!d || typeof d !== "object" || d.format !== "sqlfocus-value-index") throw new Error(`${source}: not a sqlfocus value index (field "format")`);
-    if (d.version !== 1) throw new Error(`${source}: unsupported version ${JSON.stringify(d.version)} (field "version")`);
+    if (!d || typeof d !== "object" || d.format !== "sqlfocus-value-index")
+      throw new Error(`${source}: not a sqlfocus value index (field "format")`);
+    if (d.version !== 1)
+      throw new Error(`${source}: unsupported version ${JSON.stringify(d.version)} (field "version")`);
     if (typeof d.dbId !== "string") throw new Error(`${source}: field "dbId" must be a string`);
     if (!Array.isArray(d.columns)) throw new Error(`${source}: field "columns" must be an array`);
     return ValueIndex.build(d.dbId, d.columns);
   }
 
   toJSON(): ValueIndexSnapshot {
-    return { format: "sqlfocus-value-index", version: 1, dbId: this.dbId, columns: this.columns.map((c) => ({ ...c, values: [...c.values] })) };
+    return {
+      format: "sqlfocus-value-index",
+      version: 1,
+      dbId: this.dbId,
+      columns: this.columns.map((c) => ({ ...c, values: [...c.values] })),
+    };
   }
 
   /** Number of values indexed. */
@@ -188,11 +198,24 @@ export class ValueIndex {
       const coverage = phrase ? 1 : hit.length / stems.length;
       if (coverage < minCoverage) continue;
       // A partial match must rest on a real word (not a number or a 1-3 letter fragment).
-      if (coverage < 1 && !hit.some((s) => s.length >= 4 && !/^\p{N}+$/u.test(s) && !options.schemaStems?.has(s))) continue;
+      if (coverage < 1 && !hit.some((s) => s.length >= 4 && !/^\p{N}+$/u.test(s) && !options.schemaStems?.has(s)))
+        continue;
       const col = this.columns[this.docColumn[id]!]!;
-      candidates.push({ table: col.table, column: col.column, value, score: r.score * coverage * (phrase ? 2 : 1), coverage });
+      candidates.push({
+        table: col.table,
+        column: col.column,
+        value,
+        score: r.score * coverage * (phrase ? 2 : 1),
+        coverage,
+      });
     }
-    candidates.sort((a, b) => b.score - a.score || a.table.localeCompare(b.table) || a.column.localeCompare(b.column) || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+    candidates.sort(
+      (a, b) =>
+        b.score - a.score ||
+        a.table.localeCompare(b.table) ||
+        a.column.localeCompare(b.column) ||
+        (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
+    );
     const perCol = new Map<string, number>();
     const out: ValueMatch[] = [];
     for (const c of candidates) {

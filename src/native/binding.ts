@@ -40,15 +40,39 @@ export function isEngineError(err: unknown, code?: EngineErrorCode): err is Engi
 /** sf_dtype (sqlfocus.h): F32/F16/BF16, and ggml block types as SF_GGML_TYPE(ggml id) = 0x100 + id (the core
  *  dequantizes Q4_0 … Q6_K itself; the others once libggml-base's dequantizers are registered). */
 export const SF_DTYPE = {
-  F32: 0, F16: 1, BF16: 2,
-  Q4_0: 0x102, Q4_1: 0x103, Q5_0: 0x106, Q5_1: 0x107, Q8_0: 0x108, Q2_K: 0x10a, Q3_K: 0x10b, Q4_K: 0x10c, Q5_K: 0x10d, Q6_K: 0x10e,
-  IQ4_NL: 0x114, IQ4_XS: 0x117,
+  F32: 0,
+  F16: 1,
+  BF16: 2,
+  Q4_0: 0x102,
+  Q4_1: 0x103,
+  Q5_0: 0x106,
+  Q5_1: 0x107,
+  Q8_0: 0x108,
+  Q2_K: 0x10a,
+  Q3_K: 0x10b,
+  Q4_K: 0x10c,
+  Q5_K: 0x10d,
+  Q6_K: 0x10e,
+  IQ4_NL: 0x114,
+  IQ4_XS: 0x117,
 } as const;
 /** Elements and bytes per block of each sf_dtype (F32/F16/BF16: one element). */
 export const SF_DTYPE_BLOCK: { readonly [K in keyof typeof SF_DTYPE]: readonly [number, number] } = {
-  F32: [1, 4], F16: [1, 2], BF16: [1, 2],
-  Q4_0: [32, 18], Q4_1: [32, 20], Q5_0: [32, 22], Q5_1: [32, 24], Q8_0: [32, 34], Q2_K: [256, 84], Q3_K: [256, 110], Q4_K: [256, 144],
-  Q5_K: [256, 176], Q6_K: [256, 210], IQ4_NL: [32, 18], IQ4_XS: [256, 136],
+  F32: [1, 4],
+  F16: [1, 2],
+  BF16: [1, 2],
+  Q4_0: [32, 18],
+  Q4_1: [32, 20],
+  Q5_0: [32, 22],
+  Q5_1: [32, 24],
+  Q8_0: [32, 34],
+  Q2_K: [256, 84],
+  Q3_K: [256, 110],
+  Q4_K: [256, 144],
+  Q5_K: [256, 176],
+  Q6_K: [256, 210],
+  IQ4_NL: [32, 18],
+  IQ4_XS: [256, 136],
 };
 /** sf_device. */
 export const SF_DEVICE = { cpu: 0, cuda: 1 } as const;
@@ -121,8 +145,19 @@ export interface BindingLoraSlot {
 
 /** The addon's class Trainer (native/addon/trainer.cpp): one sf_trainer. Long calls run on a worker thread. */
 export interface BindingTrainer {
-  forwardBackward(inputIds: Int32Array, labels: Int32Array, batch: number, seqLen: number, lossScale: number): Promise<{ lossSum: number; tokens: number; ms: number }>;
-  evaluate(inputIds: Int32Array, labels: Int32Array, batch: number, seqLen: number): Promise<{ lossSum: number; tokens: number; ms: number }>;
+  forwardBackward(
+    inputIds: Int32Array,
+    labels: Int32Array,
+    batch: number,
+    seqLen: number,
+    lossScale: number,
+  ): Promise<{ lossSum: number; tokens: number; ms: number }>;
+  evaluate(
+    inputIds: Int32Array,
+    labels: Int32Array,
+    batch: number,
+    seqLen: number,
+  ): Promise<{ lossSum: number; tokens: number; ms: number }>;
   logits(inputIds: Int32Array, batch: number, seqLen: number): Promise<Float32Array>;
   optimizerStep(lr: number): Promise<{ gradNorm: number; ms: number }>;
   zeroGrad(): void;

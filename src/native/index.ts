@@ -44,7 +44,8 @@ export function addonPath(): string {
   } catch {
     const failure = join(root, "build", "native-build-error.txt");
     let why = "";
-    if (existsSync(failure)) why = ` Its build failed when sqlfocus was installed: ${readFileSync(failure, "utf8").trim().split("\n")[0]}`;
+    if (existsSync(failure))
+      why = ` Its build failed when sqlfocus was installed: ${readFileSync(failure, "utf8").trim().split("\n")[0]}`;
     throw Object.assign(
       new Error(
         `sqlfocus's native addon is not available for ${process.platform}-${process.arch} (no build in ${join(root, "build", "Release")}, ` +
@@ -65,7 +66,9 @@ export function loadAddon<T = object>(): NativeAddon & T {
       cached = require(path) as NativeAddon;
     } catch (err) {
       throw Object.assign(
-        new Error(`sqlfocus's native addon ${path} does not load here (${(err as Error).message.split("\n")[0]}). Rebuild it with: npm rebuild sqlfocus`),
+        new Error(
+          `sqlfocus's native addon ${path} does not load here (${(err as Error).message.split("\n")[0]}). Rebuild it with: npm rebuild sqlfocus`,
+        ),
         { code: "SQLFOCUS_NO_ADDON", cause: err },
       );
     }

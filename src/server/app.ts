@@ -70,7 +70,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       const e = errors[0]!;
       const path = `${dataVar}${e.instancePath}`;
       const extra = (e.params as { additionalProperty?: string }).additionalProperty;
-      return new Error(extra ? `${path} must NOT have additional property '${extra}'` : `${path} ${e.message ?? "is invalid"}`);
+      return new Error(
+        extra ? `${path} must NOT have additional property '${extra}'` : `${path} ${e.message ?? "is invalid"}`,
+      );
     },
   });
   registerErrorMapping(app);
@@ -96,7 +98,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       openapi: {
         info: {
           title: "sqlfocus text2sql server",
-          description: "Text-to-SQL with a fine-tuned Qwen2 model (GGUF, node-llama-cpp); OpenAI-compatible chat endpoint.",
+          description:
+            "Text-to-SQL with a fine-tuned Qwen2 model (GGUF, node-llama-cpp); OpenAI-compatible chat endpoint.",
           version: "0.1.0",
         },
         tags: [

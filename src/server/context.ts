@@ -49,7 +49,8 @@ export class SchemaCache {
 
   get(refresh = false): Promise<{ text: string; loadedAt: Date }> {
     const database = this.database;
-    if (!database) return Promise.reject(new HttpError(404, "no database configured (start the server with --enable-mschema)"));
+    if (!database)
+      return Promise.reject(new HttpError(404, "no database configured (start the server with --enable-mschema)"));
     if (this.cache && !refresh) return Promise.resolve(this.cache);
     this.loading ??= database
       .loadSchema()

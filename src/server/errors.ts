@@ -64,16 +64,20 @@ export function registerErrorMapping(app: FastifyInstance): void {
           message,
           type: openAiErrorType(status),
           param: (error as HttpError).param ?? null,
-          code: error instanceof PromptTooLongError ? "context_length_exceeded" : ((error as FastifyError).code ?? null),
+          code:
+            error instanceof PromptTooLongError ? "context_length_exceeded" : ((error as FastifyError).code ?? null),
         },
       });
     }
-    return reply.status(status).send({ statusCode: status, error: STATUS_TEXT[status] ?? "Error", message, ...(error as HttpError).body });
+    return reply
+      .status(status)
+      .send({ statusCode: status, error: STATUS_TEXT[status] ?? "Error", message, ...(error as HttpError).body });
   });
 
   app.setNotFoundHandler((request, reply) => {
     const message = `no route ${request.method} ${request.url}`;
-    if (isOpenAi(request.url)) return reply.status(404).send({ error: { message, type: "not_found_error", param: null, code: null } });
+    if (isOpenAi(request.url))
+      return reply.status(404).send({ error: { message, type: "not_found_error", param: null, code: null } });
     return reply.status(404).send({ statusCode: 404, error: "Not Found", message });
   });
 }

@@ -17,8 +17,10 @@ export class RequestGate {
     readonly concurrency: number,
     readonly maxQueue: number,
   ) {
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a positive integer (got ${concurrency})`);
-    if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new Error(`maxQueue must be a non-negative integer (got ${maxQueue})`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new Error(`concurrency must be a positive integer (got ${concurrency})`);
+    if (!Number.isInteger(maxQueue) || maxQueue < 0)
+      throw new Error(`maxQueue must be a non-negative integer (got ${maxQueue})`);
   }
 
   get running(): number {
@@ -56,7 +58,8 @@ export class RequestGate {
       return await job();
     } finally {
       const next = this.waiting.shift();
-      if (next) next.start(); // the slot passes straight to the next job
+      if (next)
+        next.start(); // the slot passes straight to the next job
       else this.active--;
     }
   }

@@ -17,7 +17,9 @@ let counter: Promise<(text: string) => number> | undefined;
 async function schemaText(msg: Extract<Task, { task: "schema" }>): Promise<string> {
   if (!msg.link) return schemaForPrompt(msg.text, msg.dialect).text;
   const countTokens = msg.link.budget > 0 ? await (counter ??= qwenTokenCounter()) : undefined;
-  return schemaForPrompt(msg.text, msg.dialect, { link: { question: msg.link.question, budget: msg.link.budget, countTokens } }).text;
+  return schemaForPrompt(msg.text, msg.dialect, {
+    link: { question: msg.link.question, budget: msg.link.budget, countTokens },
+  }).text;
 }
 
 parentPort!.on("message", async (msg: Task) => {

@@ -85,7 +85,9 @@ export class OffThread {
       const free = this.slots.find((s) => !s.busy);
       if (free) return this.start(free, entry);
       if (this.queue.length >= this.maxQueue) {
-        return reject(new HttpError(503, `server busy: ${this.maxQueue} schema/SQL checks already waiting; retry later`));
+        return reject(
+          new HttpError(503, `server busy: ${this.maxQueue} schema/SQL checks already waiting; retry later`),
+        );
       }
       this.queue.push(entry);
     });
@@ -131,8 +133,15 @@ export class OffThread {
       const what = entry.pending.job.task === "schema" ? "db_schema" : "the SQL check";
       const err =
         entry.pending.job.task === "check"
-          ? new SqlRefusedError(`the SQL check took longer than ${this.taskTimeoutMs} ms: SQL too complex to check`, "too-long")
-          : new HttpError(400, `body/db_schema: reading it took longer than ${this.taskTimeoutMs} ms (${what} too large or too complex)`, "db_schema");
+          ? new SqlRefusedError(
+              `the SQL check took longer than ${this.taskTimeoutMs} ms: SQL too complex to check`,
+              "too-long",
+            )
+          : new HttpError(
+              400,
+              `body/db_schema: reading it took longer than ${this.taskTimeoutMs} ms (${what} too large or too complex)`,
+              "db_schema",
+            );
       entry.pending.reject(err);
     }, this.taskTimeoutMs);
     worker.postMessage({ id: entry.id, ...entry.pending.job });

@@ -58,14 +58,29 @@ export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean, 
       additionalProperties: false,
       properties: {
         question: { type: "string", minLength: 1, maxLength: 20000, description: "The question in natural language." },
-        db_schema: { type: "string", minLength: 1, maxLength: maxSchemaChars, description: "M-Schema text or DDL (CREATE TABLE …) of the database." },
-        dialect: { type: "string", description: "SQLite (default), MySQL or PostgreSQL (also sqlite3, mariadb, postgres, pg)." },
-        evidence: { type: "string", maxLength: 20000, description: "Extra knowledge for the question (BIRD-style evidence)." },
+        db_schema: {
+          type: "string",
+          minLength: 1,
+          maxLength: maxSchemaChars,
+          description: "M-Schema text or DDL (CREATE TABLE …) of the database.",
+        },
+        dialect: {
+          type: "string",
+          description: "SQLite (default), MySQL or PostgreSQL (also sqlite3, mariadb, postgres, pg).",
+        },
+        evidence: {
+          type: "string",
+          maxLength: 20000,
+          description: "Extra knowledge for the question (BIRD-style evidence).",
+        },
         adapter: { type: "string", description: "Name of a loaded LoRA adapter ('base' for none)." },
         max_tokens: { type: "integer", minimum: 1, maximum: maxTokensLimit },
         temperature: { type: "number", minimum: 0, maximum: 2, description: "0 (default) is greedy decoding." },
         seed: { type: "integer", minimum: 0 },
-        execute: { type: "boolean", description: "Run the SQL read-only on the configured database and return the rows." },
+        execute: {
+          type: "boolean",
+          description: "Run the SQL read-only on the configured database and return the rows.",
+        },
         include_prompt: { type: "boolean", description: "Return the prompt the model was asked." },
         n: {
           type: "integer",
@@ -74,7 +89,10 @@ export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean, 
           description:
             "Candidates to sample (default 1: one greedy answer). Above 1 (needs --enable-mschema): n candidates at `temperature` (default 0.7) run read-only on the configured database and vote on their results; ties go to the highest mean log-probability, candidates that fail lose.",
         },
-        include_candidates: { type: "boolean", description: "With n > 1: list the candidates with their votes, log-probabilities and errors." },
+        include_candidates: {
+          type: "boolean",
+          description: "With n > 1: list the candidates with their votes, log-probabilities and errors.",
+        },
       },
     },
     response: {
@@ -92,7 +110,13 @@ export function text2sqlSchema(maxTokensLimit: number, schemaRequired: boolean, 
           execution,
           vote: {
             type: "object",
-            properties: { n: { type: "integer" }, temperature: { type: "number" }, groups: { type: "integer" }, winner: { type: "integer" }, all_failed: { type: "boolean" } },
+            properties: {
+              n: { type: "integer" },
+              temperature: { type: "number" },
+              groups: { type: "integer" },
+              winner: { type: "integer" },
+              all_failed: { type: "boolean" },
+            },
           },
           candidates: {
             type: "array",
@@ -162,7 +186,9 @@ export function chatCompletionsSchema(maxTokensLimit: number) {
         top_p: { type: ["number", "null"], exclusiveMinimum: 0, maximum: 1 },
         top_k: { type: ["integer", "null"], minimum: 0 },
         seed: { type: ["integer", "null"] },
-        stop: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" }, maxItems: 16 }, { type: "null" }] },
+        stop: {
+          anyOf: [{ type: "string" }, { type: "array", items: { type: "string" }, maxItems: 16 }, { type: "null" }],
+        },
         stream: { type: ["boolean", "null"] },
         n: { type: ["integer", "null"], minimum: 1, maximum: 1, description: "Only 1 is supported." },
       },

@@ -16,7 +16,12 @@ import {
   type ValueIndex,
 } from "../mschema/index.js";
 import { LlamaChatModel, type GgufLoraAdapter, type SqlDialect } from "../text2sql/index.js";
-import { connectionFromConfig, openReadOnlyDatabase, privilegedUserMessage, type ReadOnlyOptions } from "../sql/index.js";
+import {
+  connectionFromConfig,
+  openReadOnlyDatabase,
+  privilegedUserMessage,
+  type ReadOnlyOptions,
+} from "../sql/index.js";
 import { createServer, type ConfiguredDatabase, type ServerOptions } from "./app.js";
 import { checkReadOnlySqlOffThread, schemaForPromptOffThread } from "./offload.js";
 
@@ -70,10 +75,12 @@ function safeName(dir: string): string {
 export async function resolveModelGguf(model: string, cacheDir: string, log: (line: string) => void): Promise<string> {
   if (!existsSync(model)) throw new Error(`--model ${model}: no such file or folder`);
   if (statSync(model).isFile()) {
-    if (!model.toLowerCase().endsWith(".gguf")) throw new Error(`--model ${model}: expected a .gguf file or an HF model folder`);
+    if (!model.toLowerCase().endsWith(".gguf"))
+      throw new Error(`--model ${model}: expected a .gguf file or an HF model folder`);
     return model;
   }
-  if (!existsSync(join(model, "config.json"))) throw new Error(`--model ${model}: folder has no config.json (not an HF model folder)`);
+  if (!existsSync(join(model, "config.json")))
+    throw new Error(`--model ${model}: folder has no config.json (not an HF model folder)`);
   const out = join(cacheDir, `${safeName(model)}-${folderKey(model)}.f16.gguf`);
   if (existsSync(out)) {
     log(`using cached GGUF ${out}`);
@@ -86,13 +93,19 @@ export async function resolveModelGguf(model: string, cacheDir: string, log: (li
 }
 
 /** A --lora argument ("[name=]path", a GGUF file or a PEFT adapter folder) as a GGUF adapter. */
-export async function resolveLora(arg: string, base: string, cacheDir: string, log: (line: string) => void): Promise<GgufLoraAdapter> {
+export async function resolveLora(
+  arg: string,
+  base: string,
+  cacheDir: string,
+  log: (line: string) => void,
+): Promise<GgufLoraAdapter> {
   const eq = arg.indexOf("=");
   const name = eq > 0 && !existsSync(arg) ? arg.slice(0, eq) : undefined;
   const path = name !== undefined ? arg.slice(eq + 1) : arg;
   if (!existsSync(path)) throw new Error(`--lora ${arg}: no such file or folder`);
   if (statSync(path).isFile()) return { name, path };
-  if (!existsSync(join(path, "adapter_config.json"))) throw new Error(`--lora ${arg}: folder has no adapter_config.json (not a PEFT adapter)`);
+  if (!existsSync(join(path, "adapter_config.json")))
+    throw new Error(`--lora ${arg}: folder has no adapter_config.json (not a PEFT adapter)`);
   const out = join(cacheDir, `${safeName(path)}-${folderKey(path)}.lora.gguf`);
   if (!existsSync(out)) {
     mkdirSync(cacheDir, { recursive: true });
@@ -103,24 +116,35 @@ export async function resolveLora(arg: string, base: string, cacheDir: string, l
   return { name: name ?? safeName(path), path: out };
 }
 
-const DIALECT: Record<DatabaseConfig["type"], SqlDialect> = { sqlite: "SQLite", mysql: "MySQL", postgresql: "PostgreSQL" };
+const DIALECT: Record<DatabaseConfig["type"], SqlDialect> = {
+  sqlite: "SQLite",
+  mysql: "MySQL",
+  postgresql: "PostgreSQL",
+};
 
 /**
  * The database of a config.ini as the server's ConfiguredDatabase (schema via src/mschema, read-only executor from
  * src/sql whose SQL check runs on a worker thread).
  */
-export function configuredDatabase(configPath: string, options: ReadOnlyOptions & { link?: ServeOptions["link"] } = {}): ConfiguredDatabase {
+export function configuredDatabase(
+  configPath: string,
+  options: ReadOnlyOptions & { link?: ServeOptions["link"] } = {},
+): ConfiguredDatabase {
   const config = readDatabaseConfig(configPath);
   const dialect = DIALECT[config.type];
   const connection = connectionFromConfig(config);
   const { link, ...executeOptions } = options;
   const executor = openReadOnlyDatabase(connection, { check: checkReadOnlySqlOffThread, ...executeOptions });
-  if (link && !(Number.isInteger(link.budget) && link.budget >= 0)) throw new Error(`link budget must be a whole number of tokens >= 0, got ${link.budget}`);
+  if (link && !(Number.isInteger(link.budget) && link.budget >= 0))
+    throw new Error(`link budget must be a whole number of tokens >= 0, got ${link.budget}`);
   // What loadSchema last read: the schema model and, for linking, the cell values (read with it, once per load).
   let loaded: { schema: DatabaseSchema; values?: ValueIndex } | undefined;
   let counter: Promise<(text: string) => number> | undefined;
   const loadSchema = async () => {
-    const values = link && link.values !== false ? { cacheDir: config.type === "sqlite" ? link.valueCacheDir : undefined } : undefined;
+    const values =
+      link && link.values !== false
+        ? { cacheDir: config.type === "sqlite" ? link.valueCacheDir : undefined }
+        : undefined;
     const r = await mschema(config, { values });
     loaded = { schema: r.schema, values: r.values };
     return r.text;
@@ -135,7 +159,8 @@ export function configuredDatabase(configPath: string, options: ReadOnlyOptions 
           schemaForQuestion: async (question: string) => {
             if (!loaded) await loadSchema();
             const countTokens = link.budget > 0 ? await (counter ??= qwenTokenCounter()) : undefined;
-            return linkSchema(loaded!.schema, question, { budget: link.budget, countTokens, values: loaded!.values }).text;
+            return linkSchema(loaded!.schema, question, { budget: link.budget, countTokens, values: loaded!.values })
+              .text;
           },
         }
       : {}),
@@ -146,8 +171,11 @@ export function configuredDatabase(configPath: string, options: ReadOnlyOptions 
  * The server's db_schema hook: DDL becomes M-Schema (linked to the question with a link budget); M-Schema passes.
  * The parsing runs on a worker thread (offload.ts), so a megabyte of DDL does not stall other requests.
  */
-export function promptSchemaText(link?: ServeOptions["link"]): (text: string, dialect: SqlDialect, question: string) => Promise<string> {
-  return (text, dialect, question) => schemaForPromptOffThread(text, dialect, link ? { question, budget: link.budget } : undefined);
+export function promptSchemaText(
+  link?: ServeOptions["link"],
+): (text: string, dialect: SqlDialect, question: string) => Promise<string> {
+  return (text, dialect, question) =>
+    schemaForPromptOffThread(text, dialect, link ? { question, budget: link.budget } : undefined);
 }
 
 /**
@@ -160,21 +188,30 @@ async function reportPrivileges(database: ConfiguredDatabase, log: (line: string
   try {
     const p = await executor.checkPrivileges();
     if (!p.privileged) log(`execute: ${executor.description} as ${p.user}, a read-only user`);
-    else if (p.allowed) log(`execute: WARNING: ${p.user} has more than read rights (${p.privileges.slice(0, 4).join("; ")}); running anyway (--allow-privileged-user)`);
+    else if (p.allowed)
+      log(
+        `execute: WARNING: ${p.user} has more than read rights (${p.privileges.slice(0, 4).join("; ")}); running anyway (--allow-privileged-user)`,
+      );
     else log(`execute: ${privilegedUserMessage(executor.description, p)}`);
   } catch (err) {
-    log(`execute: cannot check the rights of ${executor.description} yet (${(err as Error).message}); checked again at the first execute`);
+    log(
+      `execute: cannot check the rights of ${executor.description} yet (${(err as Error).message}); checked again at the first execute`,
+    );
   }
 }
 
 /** Loads the model and starts listening. Resolves when the server is up. */
-export async function startServer(options: ServeOptions): Promise<{ app: FastifyInstance; url: string; model: LlamaChatModel }> {
+export async function startServer(
+  options: ServeOptions,
+): Promise<{ app: FastifyInstance; url: string; model: LlamaChatModel }> {
   const log = options.log ?? ((line: string) => console.error(line));
   const cacheDir = options.cacheDir ?? join("output", "gguf-cache");
   const modelPath = await resolveModelGguf(options.model, cacheDir, log);
   const lora: GgufLoraAdapter[] = [];
   for (const arg of options.lora ?? []) lora.push(await resolveLora(arg, options.model, cacheDir, log));
-  const database = options.enableMschema ? configuredDatabase(options.config ?? join("config", "config.ini"), { ...options.execute, link: options.link }) : undefined;
+  const database = options.enableMschema
+    ? configuredDatabase(options.config ?? join("config", "config.ini"), { ...options.execute, link: options.link })
+    : undefined;
   if (database?.executor) await reportPrivileges(database, log);
   log(`loading ${modelPath}${lora.length ? ` with adapters ${lora.map((l) => l.name ?? l.path).join(", ")}` : ""}`);
   const model = await LlamaChatModel.load({

@@ -8,7 +8,8 @@ export type JsonCell = string | number | boolean | null;
 /** JSON-safe cell: bigints as numbers when exact (else strings), bytes as base64, dates as ISO strings. */
 export function jsonCell(v: unknown): JsonCell {
   if (v === null || v === undefined) return null;
-  if (typeof v === "bigint") return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (typeof v === "bigint")
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
   if (typeof v === "number") return Number.isFinite(v) ? v : String(v);
   if (typeof v === "string" || typeof v === "boolean") return v;
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();

@@ -46,14 +46,56 @@ export function grammarOf(dialect: SqlDialect, mariadb = false): SqlGrammar {
   return mariadb ? "mariadb" : "mysql";
 }
 
-const DIALECT_NAME: Record<SqlGrammar, string> = { sqlite: "SQLite", postgresql: "PostgreSQL", mysql: "MySQL", mariadb: "MariaDB" };
+const DIALECT_NAME: Record<SqlGrammar, string> = {
+  sqlite: "SQLite",
+  postgresql: "PostgreSQL",
+  mysql: "MySQL",
+  mariadb: "MariaDB",
+};
 
 // Statement types of node-sql-parser's AST that are not a query; anywhere in the tree they refuse the SQL.
 const NOT_QUERY = new Set([
-  "insert", "replace", "update", "delete", "merge", "upsert", "create", "alter", "drop", "truncate", "rename", "use",
-  "set", "lock", "unlock", "call", "grant", "revoke", "transaction", "show", "explain", "exec",
-  "execute", "prepare", "deallocate", "load_data", "declare", "do", "copy", "attach", "detach", "pragma", "vacuum",
-  "analyze", "kill", "handler", "comment", "reindex", "refresh", "notify", "listen",
+  "insert",
+  "replace",
+  "update",
+  "delete",
+  "merge",
+  "upsert",
+  "create",
+  "alter",
+  "drop",
+  "truncate",
+  "rename",
+  "use",
+  "set",
+  "lock",
+  "unlock",
+  "call",
+  "grant",
+  "revoke",
+  "transaction",
+  "show",
+  "explain",
+  "exec",
+  "execute",
+  "prepare",
+  "deallocate",
+  "load_data",
+  "declare",
+  "do",
+  "copy",
+  "attach",
+  "detach",
+  "pragma",
+  "vacuum",
+  "analyze",
+  "kill",
+  "handler",
+  "comment",
+  "reindex",
+  "refresh",
+  "notify",
+  "listen",
 ]);
 
 const WORD = /[a-z_][a-z0-9_$]*/g;
@@ -72,10 +114,16 @@ function looksLikeCall(text: string, from: number): boolean {
 /** Checks on the raw text, independent of how any lexer reads strings and comments. */
 function rawChecks(lower: string, grammar: SqlGrammar): void {
   if (/\/\*\s*(?:!|m!|\+)/.test(lower)) {
-    throw new SqlRefusedError("executable comments (/*! … */, /*M! … */) and optimizer hints (/*+ … */) are not allowed in executed SQL", "executable-comment");
+    throw new SqlRefusedError(
+      "executable comments (/*! … */, /*M! … */) and optimizer hints (/*+ … */) are not allowed in executed SQL",
+      "executable-comment",
+    );
   }
   if (grammar === "postgresql" && /u&\s*['"]/.test(lower)) {
-    throw new SqlRefusedError("Unicode-escaped strings and identifiers (U&'…', U&\"…\") are not allowed in executed SQL", "denied-syntax");
+    throw new SqlRefusedError(
+      "Unicode-escaped strings and identifiers (U&'…', U&\"…\") are not allowed in executed SQL",
+      "denied-syntax",
+    );
   }
   for (const m of lower.matchAll(WORD)) {
     const word = m[0];
@@ -83,16 +131,23 @@ function rawChecks(lower: string, grammar: SqlGrammar): void {
     if (word === "outfile" || word === "dumpfile") {
       throw new SqlRefusedError(`INTO ${word.toUpperCase()} is not allowed: executed SQL may not write files`, "into");
     }
-    if (DENIED_RELATIONS.has(word)) throw new SqlRefusedError(`reading ${word} is not allowed in executed SQL (server internals)`, "denied-table");
+    if (DENIED_RELATIONS.has(word))
+      throw new SqlRefusedError(`reading ${word} is not allowed in executed SQL (server internals)`, "denied-table");
     if (word === "mysql" && /^[\s`"]*\./.test(lower.slice(end, end + 16))) {
       throw new SqlRefusedError("reading the mysql system schema is not allowed in executed SQL", "denied-table");
     }
     if (isDeniedFunction(word) && looksLikeCall(lower, end)) {
-      throw new SqlRefusedError(`calling ${word}() is not allowed in executed SQL (file, program, lock, signal, sleep, sequence or session functions are refused)`, "denied-function");
+      throw new SqlRefusedError(
+        `calling ${word}() is not allowed in executed SQL (file, program, lock, signal, sleep, sequence or session functions are refused)`,
+        "denied-function",
+      );
     }
   }
   if (/\bnext\b(?:\s|\/\*[\s\S]*?\*\/|--[^\n]*|#[^\n]*)*\bvalue\b/.test(lower)) {
-    throw new SqlRefusedError("NEXT VALUE FOR (advancing a sequence) is not allowed in executed SQL", "denied-function");
+    throw new SqlRefusedError(
+      "NEXT VALUE FOR (advancing a sequence) is not allowed in executed SQL",
+      "denied-function",
+    );
   }
 }
 
@@ -124,25 +179,41 @@ function astChecks(root: unknown): void {
     const o = node as Record<string, unknown>;
     const type = typeof o.type === "string" ? o.type.toLowerCase() : undefined;
     if (type && NOT_QUERY.has(type)) {
-      throw new SqlRefusedError(`only SELECT queries may be executed (found ${type.toUpperCase()} inside the query)`, "not-a-query");
+      throw new SqlRefusedError(
+        `only SELECT queries may be executed (found ${type.toUpperCase()} inside the query)`,
+        "not-a-query",
+      );
     }
     const into = o.into as Record<string, unknown> | null | undefined;
     if (into && typeof into === "object" && (into.position || into.expr || into.keyword)) {
-      throw new SqlRefusedError("SELECT … INTO is not allowed (executed SQL may not create tables, set variables or write files)", "into");
+      throw new SqlRefusedError(
+        "SELECT … INTO is not allowed (executed SQL may not create tables, set variables or write files)",
+        "into",
+      );
     }
     for (const k of ["locking_read", "for_update", "lock"]) {
-      if (o[k]) throw new SqlRefusedError("locking reads (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE) are not allowed in executed SQL", "locking");
+      if (o[k])
+        throw new SqlRefusedError(
+          "locking reads (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE) are not allowed in executed SQL",
+          "locking",
+        );
     }
     if (type === "function" || type === "aggr_func") {
       const name = functionName(o);
       if (name && isDeniedFunction(name)) {
-        throw new SqlRefusedError(`calling ${name.toLowerCase()}() is not allowed in executed SQL (file, program, lock, signal, sleep, sequence or session functions are refused)`, "denied-function");
+        throw new SqlRefusedError(
+          `calling ${name.toLowerCase()}() is not allowed in executed SQL (file, program, lock, signal, sleep, sequence or session functions are refused)`,
+          "denied-function",
+        );
       }
     }
     if (typeof o.table === "string" && "db" in o) {
       const db = typeof o.db === "string" ? o.db.toLowerCase() : "";
       if (DENIED_SCHEMAS.has(db) || DENIED_RELATIONS.has(o.table.toLowerCase())) {
-        throw new SqlRefusedError(`reading ${db ? `${db}.` : ""}${o.table} is not allowed in executed SQL (server internals)`, "denied-table");
+        throw new SqlRefusedError(
+          `reading ${db ? `${db}.` : ""}${o.table} is not allowed in executed SQL (server internals)`,
+          "denied-table",
+        );
       }
     }
     for (const v of Object.values(o)) if (v !== null && typeof v === "object") stack.push(v);
@@ -163,9 +234,11 @@ function stripTrailing(sql: string): string {
 export function checkReadOnlySql(sql: string, dialect: SqlDialect, options: CheckOptions = {}): string {
   if (typeof sql !== "string") throw new SqlRefusedError("SQL must be a string", "empty");
   const maxLength = options.maxLength ?? DEFAULT_MAX_SQL_LENGTH;
-  if (sql.length > maxLength) throw new SqlRefusedError(`SQL is ${sql.length} characters; at most ${maxLength} are executed`, "too-long");
+  if (sql.length > maxLength)
+    throw new SqlRefusedError(`SQL is ${sql.length} characters; at most ${maxLength} are executed`, "too-long");
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x08\x0b\x0e-\x1f\x7f]/.test(sql)) throw new SqlRefusedError("SQL contains control characters (NUL and the like)", "bad-character");
+  if (/[\x00-\x08\x0b\x0e-\x1f\x7f]/.test(sql))
+    throw new SqlRefusedError("SQL contains control characters (NUL and the like)", "bad-character");
   const text = stripTrailing(sql);
   if (!text) throw new SqlRefusedError("empty SQL: there is no statement to execute", "empty");
   const grammar = dialect === "MySQL" ? (options.grammar === "mariadb" ? "mariadb" : "mysql") : grammarOf(dialect);
@@ -192,10 +265,17 @@ export function checkReadOnlySql(sql: string, dialect: SqlDialect, options: Chec
   }
   const statements = Array.isArray(ast) ? ast : [ast];
   if (statements.length === 0) throw new SqlRefusedError("no SQL statement (only comments or punctuation)", "empty");
-  if (statements.length > 1) throw new SqlRefusedError(`${statements.length} statements: only a single query may be executed`, "multiple-statements");
+  if (statements.length > 1)
+    throw new SqlRefusedError(
+      `${statements.length} statements: only a single query may be executed`,
+      "multiple-statements",
+    );
   const top = statements[0] as { type?: string } | null;
   if (!top || typeof top !== "object" || String(top.type).toLowerCase() !== "select") {
-    throw new SqlRefusedError(`only SELECT queries may be executed (statement is ${String(top?.type ?? "unknown").toUpperCase()})`, "not-a-query");
+    throw new SqlRefusedError(
+      `only SELECT queries may be executed (statement is ${String(top?.type ?? "unknown").toUpperCase()})`,
+      "not-a-query",
+    );
   }
   astChecks(top);
   return text;

@@ -85,20 +85,27 @@ export function limitsOf(l: ExecuteLimits = {}): Limits {
   const rowLimit = l.rowLimit ?? DEFAULT_ROW_LIMIT;
   const timeoutMs = l.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = l.maxBytes ?? DEFAULT_MAX_BYTES;
-  if (!Number.isInteger(rowLimit) || rowLimit < 1) throw new Error(`rowLimit must be a positive integer (got ${rowLimit})`);
-  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new Error(`timeoutMs must be a positive number (got ${timeoutMs})`);
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new Error(`maxBytes must be a positive integer (got ${maxBytes})`);
+  if (!Number.isInteger(rowLimit) || rowLimit < 1)
+    throw new Error(`rowLimit must be a positive integer (got ${rowLimit})`);
+  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs))
+    throw new Error(`timeoutMs must be a positive number (got ${timeoutMs})`);
+  if (!Number.isInteger(maxBytes) || maxBytes < 1)
+    throw new Error(`maxBytes must be a positive integer (got ${maxBytes})`);
   return { rowLimit, timeoutMs: Math.ceil(timeoutMs), maxBytes };
 }
 
 /** Describes a connection without its password (for logs and /health). */
 export function describeConnection(c: DatabaseConnection): string {
-  return c.dialect === "SQLite" ? `SQLite ${c.path}` : `${c.dialect} ${c.user}@${c.host}:${c.port ?? (c.dialect === "MySQL" ? 3306 : 5432)}/${c.database}`;
+  return c.dialect === "SQLite"
+    ? `SQLite ${c.path}`
+    : `${c.dialect} ${c.user}@${c.host}:${c.port ?? (c.dialect === "MySQL" ? 3306 : 5432)}/${c.database}`;
 }
 
 /** The message a privileged user's refusal carries: what was found, and the SQL that fixes it. */
 export function privilegedUserMessage(description: string, report: PrivilegeReport): string {
-  const shown = report.privileges.slice(0, 6).join("; ") + (report.privileges.length > 6 ? `; … (${report.privileges.length} in all)` : "");
+  const shown =
+    report.privileges.slice(0, 6).join("; ") +
+    (report.privileges.length > 6 ? `; … (${report.privileges.length} in all)` : "");
   return (
     `the configured user ${report.user} (${description}) has more than read rights (${shown}): ` +
     `generated SQL is executed only as a read-only user. Create one with:\n${report.readOnlyUserSql}\n` +
@@ -124,7 +131,11 @@ export abstract class ReadOnlyExecutor implements ReadOnlyDatabase {
 
   checkPrivileges(): Promise<PrivilegeCheck> {
     this.privileges ??= this.readPrivileges().then(
-      (r) => ({ ...r, privileged: r.privileges.length > 0, allowed: r.privileges.length === 0 || this.options.allowPrivilegedUser === true }),
+      (r) => ({
+        ...r,
+        privileged: r.privileges.length > 0,
+        allowed: r.privileges.length === 0 || this.options.allowPrivilegedUser === true,
+      }),
       (err: unknown) => {
         this.privileges = undefined; // a database that was down is asked again next time
         throw err;
@@ -136,9 +147,13 @@ export abstract class ReadOnlyExecutor implements ReadOnlyDatabase {
   async execute(sql: string, limits?: ExecuteLimits): Promise<QueryResult> {
     const l = limitsOf(limits);
     const p = await this.checkPrivileges();
-    if (!p.allowed) throw new PrivilegedUserError(privilegedUserMessage(this.description, p), p.privileges, p.readOnlyUserSql);
+    if (!p.allowed)
+      throw new PrivilegedUserError(privilegedUserMessage(this.description, p), p.privileges, p.readOnlyUserSql);
     const check = this.options.check ?? checkReadOnlySql;
-    const query = await check(sql, this.dialect, { grammar: await this.grammar(), maxLength: this.options.maxSqlLength });
+    const query = await check(sql, this.dialect, {
+      grammar: await this.grammar(),
+      maxLength: this.options.maxSqlLength,
+    });
     return this.run(query, l);
   }
 }

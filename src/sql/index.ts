@@ -17,7 +17,19 @@ export {
 } from "./executor.js";
 export { checkReadOnlySql, grammarOf, DEFAULT_MAX_SQL_LENGTH, type CheckOptions, type SqlGrammar } from "./check.js";
 export { SqlRefusedError, PrivilegedUserError, QueryFailedError, type RefusalCode } from "./errors.js";
-export { DENIED_FUNCTIONS, DENIED_FUNCTION_PREFIXES, DENIED_RELATIONS, DENIED_SCHEMAS, isDeniedFunction } from "./denylist.js";
-export { parseMysqlGrants, postgresReadOnlyUserSql, mysqlReadOnlyUserSql, READ_ONLY_USER, type PrivilegeReport } from "./privileges.js";
+export {
+  DENIED_FUNCTIONS,
+  DENIED_FUNCTION_PREFIXES,
+  DENIED_RELATIONS,
+  DENIED_SCHEMAS,
+  isDeniedFunction,
+} from "./denylist.js";
+export {
+  parseMysqlGrants,
+  postgresReadOnlyUserSql,
+  mysqlReadOnlyUserSql,
+  READ_ONLY_USER,
+  type PrivilegeReport,
+} from "./privileges.js";
 export { jsonCell, type JsonCell, type SqlValue } from "./cells.js";
 export { SqlExecutor, type ExecOutcome, type SqlExecutorOptions, type ExecuteOptions } from "./spider-executor.js";

@@ -126,7 +126,12 @@ export class MysqlReadOnly extends ReadOnlyExecutor {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
-        reject(new QueryFailedError(`cannot connect to ${this.description}: no answer within ${this.connectTimeoutMs} ms`, "timeout"));
+        reject(
+          new QueryFailedError(
+            `cannot connect to ${this.description}: no answer within ${this.connectTimeoutMs} ms`,
+            "timeout",
+          ),
+        );
       }, this.connectTimeoutMs + 500);
       this.pool.getConnection((err, conn) => {
         clearTimeout(timer);
@@ -137,7 +142,12 @@ export class MysqlReadOnly extends ReadOnlyExecutor {
         settled = true;
         if (err) {
           const timedOut = (err as MysqlError).code === "ETIMEDOUT";
-          reject(new QueryFailedError(`cannot connect to ${this.description}: ${timedOut ? `no answer within ${this.connectTimeoutMs} ms` : err.message}`, timedOut ? "timeout" : "error"));
+          reject(
+            new QueryFailedError(
+              `cannot connect to ${this.description}: ${timedOut ? `no answer within ${this.connectTimeoutMs} ms` : err.message}`,
+              timedOut ? "timeout" : "error",
+            ),
+          );
         } else resolve(conn);
       });
     });
@@ -193,32 +203,53 @@ export class MysqlReadOnly extends ReadOnlyExecutor {
     const timer = setTimeout(() => {
       expired = true;
       healthy = false;
-      rejectDeadline(new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout (no answer from ${this.description}; connection dropped)`, "timeout"));
+      rejectDeadline(
+        new QueryFailedError(
+          `query ran past the ${limits.timeoutMs} ms statement timeout (no answer from ${this.description}; connection dropped)`,
+          "timeout",
+        ),
+      );
     }, limits.timeoutMs + CLIENT_GRACE_MS);
     const q = (text: string) => Promise.race([query(conn, text), deadline]);
     try {
       const info = await Promise.race([this.serverInfo(conn), deadline]);
-      const timeout = info.mariadb ? `max_statement_time = ${(limits.timeoutMs / 1000).toFixed(3)}` : `max_execution_time = ${limits.timeoutMs}`;
+      const timeout = info.mariadb
+        ? `max_statement_time = ${(limits.timeoutMs / 1000).toFixed(3)}`
+        : `max_execution_time = ${limits.timeoutMs}`;
       await q(`SET SESSION sql_select_limit = ${limits.rowLimit + 1}, ${timeout}, sql_mode = '${info.sqlMode}'`);
       await q("START TRANSACTION READ ONLY");
       const out = await Promise.race([this.stream(conn, sql, limits), deadline]);
       if (out.aborted) healthy = false;
       const ms = performance.now() - start;
       // A query cut by the server's timeout may still answer with a row (BENCHMARK() returns 0, SLEEP() 1).
-      if (ms >= limits.timeoutMs) throw new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout`, "timeout");
-      const result: QueryResult = { columns: out.columns, rows: out.rows.map((r) => r.map(jsonCell)), truncated: !!out.truncatedBy, ms };
+      if (ms >= limits.timeoutMs)
+        throw new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout`, "timeout");
+      const result: QueryResult = {
+        columns: out.columns,
+        rows: out.rows.map((r) => r.map(jsonCell)),
+        truncated: !!out.truncatedBy,
+        ms,
+      };
       if (out.truncatedBy) result.truncatedBy = out.truncatedBy;
       return result;
     } catch (err) {
       const e = err as MysqlError;
-      if (expired || e.fatal || (typeof e.errno !== "number" && !(err instanceof QueryFailedError) && !(err instanceof SqlRefusedError))) healthy = false;
+      if (
+        expired ||
+        e.fatal ||
+        (typeof e.errno !== "number" && !(err instanceof QueryFailedError) && !(err instanceof SqlRefusedError))
+      )
+        healthy = false;
       throw mysqlError(err, limits.timeoutMs);
     } finally {
       clearTimeout(timer);
       if (healthy) {
         try {
           await q("ROLLBACK");
-          await Promise.race([new Promise<void>((resolve, reject) => conn.reset((err: Error | null) => (err ? reject(err) : resolve()))), deadline]);
+          await Promise.race([
+            new Promise<void>((resolve, reject) => conn.reset((err: Error | null) => (err ? reject(err) : resolve()))),
+            deadline,
+          ]);
         } catch {
           healthy = false;
         }
@@ -233,7 +264,11 @@ export class MysqlReadOnly extends ReadOnlyExecutor {
   }
 
   /** Runs the prepared statement, reading rows until the end or a cap (then `aborted`: the rest was not read). */
-  private stream(conn: Conn, sql: string, limits: Limits): Promise<{ columns: string[]; rows: unknown[][]; truncatedBy?: "rows" | "bytes"; aborted: boolean }> {
+  private stream(
+    conn: Conn,
+    sql: string,
+    limits: Limits,
+  ): Promise<{ columns: string[]; rows: unknown[][]; truncatedBy?: "rows" | "bytes"; aborted: boolean }> {
     return new Promise((resolve, reject) => {
       const cmd = conn.execute({ sql, rowsAsArray: true });
       let columns: string[] = [];

@@ -1,6 +1,11 @@
 // Opens the read-only executor for a connection: the one entry point the server, `sqlfocus query` and library
 // users go through.
-import { describeConnection, type DatabaseConnection, type ReadOnlyDatabase, type ReadOnlyOptions } from "./executor.js";
+import {
+  describeConnection,
+  type DatabaseConnection,
+  type ReadOnlyDatabase,
+  type ReadOnlyOptions,
+} from "./executor.js";
 import { MysqlReadOnly } from "./mysql.js";
 import { PostgresReadOnly } from "./postgres.js";
 import { SqliteReadOnly } from "./sqlite.js";
@@ -14,7 +19,9 @@ export function openReadOnlyDatabase(connection: DatabaseConnection, options: Re
     case "MySQL":
       return new MysqlReadOnly(connection, options);
     default:
-      throw new Error(`unsupported database dialect '${(connection as { dialect: string }).dialect}' (${describeConnection(connection)})`);
+      throw new Error(
+        `unsupported database dialect '${(connection as { dialect: string }).dialect}' (${describeConnection(connection)})`,
+      );
   }
 }
 

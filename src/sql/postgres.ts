@@ -27,10 +27,14 @@ type ServerConnection = Extract<DatabaseConnection, { dialect: "PostgreSQL" | "M
 const CLIENT_GRACE_MS = 2000;
 
 // Cells as the database prints them (dates, json, numeric and bigint exact), except the types JSON has.
-const PARSED_TYPES = new Set([16 /* bool */, 17 /* bytea */, 21 /* int2 */, 23 /* int4 */, 26 /* oid */, 700 /* float4 */, 701 /* float8 */]);
+const PARSED_TYPES = new Set([
+  16 /* bool */, 17 /* bytea */, 21 /* int2 */, 23 /* int4 */, 26 /* oid */, 700 /* float4 */, 701 /* float8 */,
+]);
 const types = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    PARSED_TYPES.has(oid) ? pg.types.getTypeParser(oid, format as "text") : (v: string) => v) as typeof pg.types.getTypeParser,
+    PARSED_TYPES.has(oid)
+      ? pg.types.getTypeParser(oid, format as "text")
+      : (v: string) => v) as typeof pg.types.getTypeParser,
 };
 
 class Deadline extends Error {}
@@ -50,10 +54,15 @@ export function postgresError(err: unknown, timeoutMs: number): Error {
     case "42501": // insufficient_privilege
       return new SqlRefusedError(`PostgreSQL refused: ${message}`, "permission");
     case "0A000":
-      if (/data-modifying/i.test(message)) return new SqlRefusedError(`only SELECT queries may be executed: ${message}`, "not-a-query");
+      if (/data-modifying/i.test(message))
+        return new SqlRefusedError(`only SELECT queries may be executed: ${message}`, "not-a-query");
       break;
     case "42601":
-      if (/multiple commands/i.test(message)) return new SqlRefusedError("more than one statement: only a single query may be executed", "multiple-statements");
+      if (/multiple commands/i.test(message))
+        return new SqlRefusedError(
+          "more than one statement: only a single query may be executed",
+          "multiple-statements",
+        );
       break;
   }
   return new QueryFailedError(message, "error");
@@ -94,7 +103,11 @@ export class PostgresReadOnly extends ReadOnlyExecutor {
       return await this.pool.connect();
     } catch (err) {
       const m = (err as Error).message;
-      if (/timeout/i.test(m)) throw new QueryFailedError(`cannot connect to ${this.description}: no answer within ${this.connectTimeoutMs} ms`, "timeout");
+      if (/timeout/i.test(m))
+        throw new QueryFailedError(
+          `cannot connect to ${this.description}: no answer within ${this.connectTimeoutMs} ms`,
+          "timeout",
+        );
       throw new QueryFailedError(`cannot connect to ${this.description}: ${m}`, "error");
     }
   }
@@ -105,7 +118,9 @@ export class PostgresReadOnly extends ReadOnlyExecutor {
     try {
       await client.query("BEGIN TRANSACTION READ ONLY");
       await client.query(`SET LOCAL statement_timeout = ${Math.max(this.connectTimeoutMs, 5000)}`);
-      return await postgresPrivileges(async (sql, params) => (await client.query({ text: sql, values: params ?? [] })).rows);
+      return await postgresPrivileges(
+        async (sql, params) => (await client.query({ text: sql, values: params ?? [] })).rows,
+      );
     } catch (err) {
       healthy = false;
       throw new QueryFailedError(`cannot read the rights of ${this.description}: ${(err as Error).message}`, "error");
@@ -148,7 +163,10 @@ export class PostgresReadOnly extends ReadOnlyExecutor {
     const q = (text: string) => Promise.race([client.query(text), deadline]);
     // The extended protocol (Parse/Bind/Execute): PostgreSQL refuses a second statement in a Parse.
     const extended = (text: string) =>
-      Promise.race([client.query({ text, rowMode: "array", queryMode: "extended", types } as pg.QueryArrayConfig), deadline]);
+      Promise.race([
+        client.query({ text, rowMode: "array", queryMode: "extended", types } as pg.QueryArrayConfig),
+        deadline,
+      ]);
     const left = () => {
       const ms = Math.floor(deadlineAt - performance.now());
       if (ms < 1) throw new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout`, "timeout");
@@ -169,7 +187,10 @@ export class PostgresReadOnly extends ReadOnlyExecutor {
       const n = described.fields.length;
       const cols = Array.from({ length: n }, (_, i) => `sqlfocus_c${i + 1}`);
       const cap = limits.maxBytes;
-      const select = [...cols.map((c) => `CASE WHEN sqlfocus_bytes <= ${cap} THEN ${c} END`), `sqlfocus_bytes > ${cap}`].join(", ");
+      const select = [
+        ...cols.map((c) => `CASE WHEN sqlfocus_bytes <= ${cap} THEN ${c} END`),
+        `sqlfocus_bytes > ${cap}`,
+      ].join(", ");
       // A row's size: its cells as text (what the text protocol sends), plus a little per cell.
       const rowSize = [...cols.map((c) => `coalesce(octet_length(${c}::text), 0)`), String(3 * n + 2)].join(" + ");
       const wrapped =
@@ -191,16 +212,26 @@ export class PostgresReadOnly extends ReadOnlyExecutor {
         rows.push(r.slice(0, n));
       }
       const ms = performance.now() - start;
-      if (ms > limits.timeoutMs) throw new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout`, "timeout");
-      const result: QueryResult = { columns: described.fields.map((f) => f.name), rows: rows.map((r) => r.map(jsonCell)), truncated: !!truncatedBy, ms };
+      if (ms > limits.timeoutMs)
+        throw new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout`, "timeout");
+      const result: QueryResult = {
+        columns: described.fields.map((f) => f.name),
+        rows: rows.map((r) => r.map(jsonCell)),
+        truncated: !!truncatedBy,
+        ms,
+      };
       if (truncatedBy) result.truncatedBy = truncatedBy;
       return result;
     } catch (err) {
       if (err instanceof Deadline || expired) {
-        throw new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout (no answer from ${this.description}; connection dropped)`, "timeout");
+        throw new QueryFailedError(
+          `query ran past the ${limits.timeoutMs} ms statement timeout (no answer from ${this.description}; connection dropped)`,
+          "timeout",
+        );
       }
       // An error the server reported leaves the connection usable (ROLLBACK follows); anything else broke it.
-      if (!(err instanceof pg.DatabaseError) && !(err instanceof QueryFailedError) && !(err instanceof SqlRefusedError)) healthy = false;
+      if (!(err instanceof pg.DatabaseError) && !(err instanceof QueryFailedError) && !(err instanceof SqlRefusedError))
+        healthy = false;
       throw postgresError(err, limits.timeoutMs);
     } finally {
       clearTimeout(timer);

@@ -36,7 +36,12 @@ const PG_DANGEROUS_ROLES = [
 
 export const READ_ONLY_USER = "sqlfocus_reader";
 
-export function postgresReadOnlyUserSql(database: string, schemas: string[], serverVersionNum: number, revokeFunctions: string[] = []): string {
+export function postgresReadOnlyUserSql(
+  database: string,
+  schemas: string[],
+  serverVersionNum: number,
+  revokeFunctions: string[] = [],
+): string {
   const role = READ_ONLY_USER;
   const lines = [
     `-- as a superuser or the owner of database ${database}, connected to it:`,
@@ -52,7 +57,8 @@ export function postgresReadOnlyUserSql(database: string, schemas: string[], ser
     lines.push("-- PostgreSQL before 15 lets every role create objects in schema public:");
     lines.push("REVOKE CREATE ON SCHEMA public FROM PUBLIC;");
   }
-  for (const f of revokeFunctions) lines.push(`REVOKE EXECUTE ON FUNCTION ${f} FROM PUBLIC; -- SECURITY DEFINER: runs with its owner's rights`);
+  for (const f of revokeFunctions)
+    lines.push(`REVOKE EXECUTE ON FUNCTION ${f} FROM PUBLIC; -- SECURITY DEFINER: runs with its owner's rights`);
   lines.push(`-- then set user = ${role} (and its password) in the [database] section of config.ini`);
   return lines.join("\n");
 }
@@ -107,7 +113,11 @@ export async function postgresPrivileges(query: CatalogQuery): Promise<Privilege
   );
   for (const r of relations.slice(0, MAX_LISTED)) {
     const what = r.kind === "S" ? "sequence" : "table";
-    privileges.push(r.owner ? `owner of ${what} ${r.schema}.${r.name}` : `${r.kind === "S" ? "USAGE/UPDATE" : "write rights"} on ${what} ${r.schema}.${r.name}`);
+    privileges.push(
+      r.owner
+        ? `owner of ${what} ${r.schema}.${r.name}`
+        : `${r.kind === "S" ? "USAGE/UPDATE" : "write rights"} on ${what} ${r.schema}.${r.name}`,
+    );
   }
   if (relations.length > MAX_LISTED) privileges.push("… and more tables or sequences");
   const definers = await query(
@@ -115,13 +125,20 @@ export async function postgresPrivileges(query: CatalogQuery): Promise<Privilege
       WHERE ${userSchemas} AND p.prosecdef AND has_function_privilege(p.oid, 'EXECUTE') ORDER BY 1 LIMIT ${MAX_LISTED}`,
   );
   for (const f of definers) privileges.push(`EXECUTE on SECURITY DEFINER function ${f.signature}`);
-  const servers = await query(`SELECT srvname FROM pg_foreign_server WHERE has_server_privilege(oid, 'USAGE') ORDER BY 1 LIMIT ${MAX_LISTED}`);
+  const servers = await query(
+    `SELECT srvname FROM pg_foreign_server WHERE has_server_privilege(oid, 'USAGE') ORDER BY 1 LIMIT ${MAX_LISTED}`,
+  );
   for (const s of servers) privileges.push(`USAGE on foreign server ${s.srvname}`);
   const tableSchemas = schemas.filter((s) => s.has_tables).map((s) => String(s.name));
   return {
     user,
     privileges,
-    readOnlyUserSql: postgresReadOnlyUserSql(database, tableSchemas, version, definers.map((f) => String(f.signature))),
+    readOnlyUserSql: postgresReadOnlyUserSql(
+      database,
+      tableSchemas,
+      version,
+      definers.map((f) => String(f.signature)),
+    ),
   };
 }
 
@@ -163,7 +180,10 @@ export function parseMysqlGrants(lines: string[]): { privileges: string[]; roles
     if (onTo) {
       const target = onTo[2]!.trim();
       for (const p of splitPrivileges(onTo[1]!)) {
-        const name = p.replace(/\s*\([\s\S]*\)\s*$/, "").trim().toUpperCase();
+        const name = p
+          .replace(/\s*\([\s\S]*\)\s*$/, "")
+          .trim()
+          .toUpperCase();
         if (!MYSQL_READ_PRIVILEGES.has(name)) privileges.push(`${name} on ${target}`);
       }
       if (/\bWITH\s+GRANT\s+OPTION\b/i.test(line)) privileges.push(`GRANT OPTION on ${target}`);

@@ -116,9 +116,15 @@ export class SqlExecutor {
 
   private spawn(slot: ChildSlot): ChildProcess {
     // Inherit loaders (tsx) but not debugger flags, which would clash on the inspector port.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith("--inspect") && !a.startsWith("--max-old-space-size"));
+    const execArgv = process.execArgv.filter(
+      (a) => !a.startsWith("--inspect") && !a.startsWith("--max-old-space-size"),
+    );
     if (this.maxHeapMb) execArgv.push(`--max-old-space-size=${this.maxHeapMb}`);
-    const proc = fork(this.script, [], { serialization: "advanced", execArgv, stdio: ["ignore", "ignore", "pipe", "ipc"] });
+    const proc = fork(this.script, [], {
+      serialization: "advanced",
+      execArgv,
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+    });
     let stderr = "";
     proc.stderr?.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
@@ -127,21 +133,33 @@ export class SqlExecutor {
     slot.ready = new Promise<boolean>((resolve) => (started = resolve));
     const startTimer = setTimeout(() => started(false), START_TIMEOUT_MS);
     startTimer.unref();
-    proc.on("message", (msg: { ready?: boolean; id: number; ok: boolean; rows?: SqlValue[][]; columns?: string[]; truncated?: boolean; error?: string; ms: number }) => {
-      if (msg.ready) {
-        clearTimeout(startTimer);
-        return started(true);
-      }
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      this.pending.delete(msg.id);
-      clearTimeout(p.timer);
-      if (!msg.ok) return p.resolve({ kind: "error", message: msg.error!, ms: msg.ms });
-      const out: ExecOutcome = { kind: "rows", rows: msg.rows!, ms: msg.ms };
-      if (msg.columns) out.columns = msg.columns;
-      if (msg.truncated !== undefined) out.truncated = msg.truncated;
-      p.resolve(out);
-    });
+    proc.on(
+      "message",
+      (msg: {
+        ready?: boolean;
+        id: number;
+        ok: boolean;
+        rows?: SqlValue[][];
+        columns?: string[];
+        truncated?: boolean;
+        error?: string;
+        ms: number;
+      }) => {
+        if (msg.ready) {
+          clearTimeout(startTimer);
+          return started(true);
+        }
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        clearTimeout(p.timer);
+        if (!msg.ok) return p.resolve({ kind: "error", message: msg.error!, ms: msg.ms });
+        const out: ExecOutcome = { kind: "rows", rows: msg.rows!, ms: msg.ms };
+        if (msg.columns) out.columns = msg.columns;
+        if (msg.truncated !== undefined) out.truncated = msg.truncated;
+        p.resolve(out);
+      },
+    );
     proc.on("exit", (code, signal) => {
       started(false);
       if (slot.proc === proc) slot.proc = null;
@@ -187,7 +205,11 @@ export class SqlExecutor {
         if (!err || !this.pending.delete(id)) return;
         clearTimeout(timer);
         this.kill(slot);
-        resolve({ kind: "error", message: `SQL executor process unreachable (${err.message})`, ms: performance.now() - start });
+        resolve({
+          kind: "error",
+          message: `SQL executor process unreachable (${err.message})`,
+          ms: performance.now() - start,
+        });
       });
     });
   }

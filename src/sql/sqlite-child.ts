@@ -76,7 +76,8 @@ function quoteDoubleQuotedAsString(sql: string, token: string): string {
         } else j++;
       }
       const text = sql.slice(i, j + 1);
-      if (c === '"' && text.slice(1, -1).replaceAll('""', '"') === token) out += "'" + token.replaceAll("'", "''") + "'";
+      if (c === '"' && text.slice(1, -1).replaceAll('""', '"') === token)
+        out += "'" + token.replaceAll("'", "''") + "'";
       else out += text;
       i = j + 1;
     } else {
@@ -137,7 +138,12 @@ process.on("message", (req: ExecRequest) => {
     const out = run(req);
     process.send!({ id: req.id, ok: true, ...out, ms: performance.now() - start });
   } catch (err) {
-    process.send!({ id: req.id, ok: false, error: (err as Error).message ?? String(err), ms: performance.now() - start });
+    process.send!({
+      id: req.id,
+      ok: false,
+      error: (err as Error).message ?? String(err),
+      ms: performance.now() - start,
+    });
   }
 });
 process.on("disconnect", () => process.exit(0));

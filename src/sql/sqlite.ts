@@ -28,7 +28,9 @@ export class SqliteReadOnly extends ReadOnlyExecutor {
     try {
       isFile = statSync(path).isFile();
     } catch (err) {
-      throw new Error(`SQLite database ${path}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+      throw new Error(
+        `SQLite database ${path}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`,
+      );
     }
     if (!isFile) throw new Error(`SQLite database ${path}: not a file`);
   }
@@ -52,14 +54,24 @@ export class SqliteReadOnly extends ReadOnlyExecutor {
   }
 
   protected async run(sql: string, limits: Limits): Promise<QueryResult> {
-    const out = await this.executor(limits.timeoutMs).execute(this.path, sql, { readOnly: { rowLimit: limits.rowLimit, maxBytes: limits.maxBytes } });
-    if (out.kind === "timeout") throw new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout`, "timeout");
+    const out = await this.executor(limits.timeoutMs).execute(this.path, sql, {
+      readOnly: { rowLimit: limits.rowLimit, maxBytes: limits.maxBytes },
+    });
+    if (out.kind === "timeout")
+      throw new QueryFailedError(`query ran past the ${limits.timeoutMs} ms statement timeout`, "timeout");
     if (out.kind === "error") {
       const m = out.message;
-      if (m.startsWith("SQLFOCUS_NOT_READ_ONLY: ")) throw new SqlRefusedError(m.slice("SQLFOCUS_NOT_READ_ONLY: ".length), "read-only");
-      if (/more than one statement/i.test(m)) throw new SqlRefusedError("more than one statement: only a single query may be executed", "multiple-statements");
-      if (/readonly database|read-only/i.test(m)) throw new SqlRefusedError(`SQLite refused a write on the read-only connection: ${m}`, "read-only");
-      if (/SQL executor process died/.test(m)) throw new QueryFailedError(`the query used more memory than allowed and was stopped (${m})`, "error");
+      if (m.startsWith("SQLFOCUS_NOT_READ_ONLY: "))
+        throw new SqlRefusedError(m.slice("SQLFOCUS_NOT_READ_ONLY: ".length), "read-only");
+      if (/more than one statement/i.test(m))
+        throw new SqlRefusedError(
+          "more than one statement: only a single query may be executed",
+          "multiple-statements",
+        );
+      if (/readonly database|read-only/i.test(m))
+        throw new SqlRefusedError(`SQLite refused a write on the read-only connection: ${m}`, "read-only");
+      if (/SQL executor process died/.test(m))
+        throw new QueryFailedError(`the query used more memory than allowed and was stopped (${m})`, "error");
       throw new QueryFailedError(m, "error");
     }
     const truncated = out.truncated === true;

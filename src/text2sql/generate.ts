@@ -2,7 +2,15 @@
 // (buildNl2SqlPrompt) and extracts the SQL from the reply; it works over any `ChatModel`, and
 // `LlamaChatModel` is the real one: node-llama-cpp on a GGUF, one loaded model, one context per LoRA
 // adapter (plus the base), each with N sequences so that N requests run in parallel as one batch.
-import type { ChatHistoryItem, ChatWrapper, Llama, LlamaChat, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
+import type {
+  ChatHistoryItem,
+  ChatWrapper,
+  Llama,
+  LlamaChat,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+} from "node-llama-cpp";
 import { availableParallelism } from "node:os";
 import { buildNl2SqlPrompt, extractSql, type SqlDialect } from "./prompt.js";
 import { maxTokenBytes, PromptGuard } from "./prompt-guard.js";
@@ -74,7 +82,9 @@ export class PromptTooLongError extends Error {
     /** promptTokens is a lower bound (the prompt was refused by its size, before being tokenised). */
     readonly atLeast = false,
   ) {
-    super(`prompt is ${atLeast ? "at least " : ""}${promptTokens} tokens; with max_tokens ${maxTokens} it does not fit the context of ${contextSize} tokens`);
+    super(
+      `prompt is ${atLeast ? "at least " : ""}${promptTokens} tokens; with max_tokens ${maxTokens} it does not fit the context of ${contextSize} tokens`,
+    );
     this.name = "PromptTooLongError";
   }
 }
@@ -183,7 +193,15 @@ export class SqlGenerator {
     const base = o.seed ?? 1;
     const out: SqlGeneration[] = [];
     for (let i = 0; i < n; i++) {
-      const c = await this.model.complete({ messages, maxTokens: o.maxTokens, temperature, seed: base + i, adapter: o.adapter, signal: o.signal, logprobs: true });
+      const c = await this.model.complete({
+        messages,
+        maxTokens: o.maxTokens,
+        temperature,
+        seed: base + i,
+        adapter: o.adapter,
+        signal: o.signal,
+        logprobs: true,
+      });
       out.push({
         sql: extractSql(c.text),
         reply: c.text,
@@ -269,7 +287,10 @@ let llamaGpu: string | undefined;
 async function getRuntime(gpu: LlamaChatModelOptions["gpu"]): Promise<Llama> {
   const key = String(gpu ?? false);
   if (llamaInstance && llamaGpu === key) return llamaInstance;
-  if (llamaInstance) throw new Error(`node-llama-cpp runtime already loaded with gpu=${llamaGpu}; cannot switch to gpu=${key} in one process`);
+  if (llamaInstance)
+    throw new Error(
+      `node-llama-cpp runtime already loaded with gpu=${llamaGpu}; cannot switch to gpu=${key} in one process`,
+    );
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   llamaGpu = key;
   llamaInstance = getLlama({
@@ -310,11 +331,13 @@ export class LlamaChatModel implements ChatModel {
 
   static async load(options: LlamaChatModelOptions): Promise<LlamaChatModel> {
     const sequences = options.sequences ?? 4;
-    if (!Number.isInteger(sequences) || sequences < 1) throw new Error(`sequences must be a positive integer (got ${sequences})`);
+    if (!Number.isInteger(sequences) || sequences < 1)
+      throw new Error(`sequences must be a positive integer (got ${sequences})`);
     const names: string[] = [];
     for (const a of options.lora ?? []) {
       const name = a.name ?? baseName(a.path);
-      if (name === BASE_ADAPTER) throw new Error(`adapter name '${BASE_ADAPTER}' is reserved for the model without adapter (${a.path})`);
+      if (name === BASE_ADAPTER)
+        throw new Error(`adapter name '${BASE_ADAPTER}' is reserved for the model without adapter (${a.path})`);
       if (names.includes(name)) throw new Error(`two adapters named '${name}'; name them with name=path`);
       names.push(name);
     }
@@ -350,8 +373,18 @@ export class LlamaChatModel implements ChatModel {
         chatWrapper = new JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer });
       }
       chatWrapper ??= resolveChatWrapper(model);
-      if (!chatWrapper) throw new Error(`${options.modelPath}: no chat template in the GGUF and none could be resolved`);
-      const m = new LlamaChatModel(model, chatWrapper, pools, names, sequences, options.id ?? baseName(options.modelPath), options.maxTokens ?? 512, LlamaChat);
+      if (!chatWrapper)
+        throw new Error(`${options.modelPath}: no chat template in the GGUF and none could be resolved`);
+      const m = new LlamaChatModel(
+        model,
+        chatWrapper,
+        pools,
+        names,
+        sequences,
+        options.id ?? baseName(options.modelPath),
+        options.maxTokens ?? 512,
+        LlamaChat,
+      );
       m.lazyBase = names.length > 0 ? () => makePool() : undefined;
       m.promptGuard = new PromptGuard(options.modelPath, maxTokenBytes(model.fileInfo.metadata));
       return m;
@@ -441,13 +474,21 @@ export class LlamaChatModel implements ChatModel {
       // A prompt that cannot fit is refused before the main thread tokenises it (prompt-guard.ts). The template adds
       // tokens around the messages, so their count alone (less a token lost at each seam) is a lower bound.
       const seams = request.messages.length;
-      const v = await this.promptGuard.measure(request.messages.map((m) => m.content).join("\n"), this.contextSize - maxTokens + seams);
-      if (v.tokens !== undefined && v.tokens - seams + maxTokens > this.contextSize) throw new PromptTooLongError(v.tokens, maxTokens, this.contextSize, true);
+      const v = await this.promptGuard.measure(
+        request.messages.map((m) => m.content).join("\n"),
+        this.contextSize - maxTokens + seams,
+      );
+      if (v.tokens !== undefined && v.tokens - seams + maxTokens > this.contextSize)
+        throw new PromptTooLongError(v.tokens, maxTokens, this.contextSize, true);
     }
     const history = this.history(request.messages);
     const pool = await this.pool(adapter);
     const sequence = await this.acquire(pool);
-    const chat = new this.llamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
+    const chat = new this.llamaChat({
+      contextSequence: sequence,
+      chatWrapper: this.chatWrapper,
+      autoDisposeSequence: false,
+    });
     try {
       const temperature = request.temperature ?? 0;
       let completionTokens = 0;
@@ -471,7 +512,9 @@ export class LlamaChatModel implements ChatModel {
         },
       });
       await new Promise<void>((resolve) => setImmediate(resolve));
-      const promptTokens = this.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(this.model.tokenizer).length;
+      const promptTokens = this.chatWrapper
+        .generateContextState({ chatHistory: history })
+        .contextText.tokenize(this.model.tokenizer).length;
       if (promptTokens + maxTokens > this.contextSize) {
         tooLong = new PromptTooLongError(promptTokens, maxTokens, this.contextSize);
         guard.abort(tooLong);
@@ -502,12 +545,22 @@ export class LlamaChatModel implements ChatModel {
    * (temperature 1, no top-k/top-p): the prompt and the reply are evaluated again on the sequence, each reply
    * token forced, its probability read from the distribution before it.
    */
-  private async meanLogprob(sequence: LlamaContextSequence, history: ChatHistoryItem[], reply: string): Promise<number | undefined> {
-    const prompt = this.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(this.model.tokenizer);
+  private async meanLogprob(
+    sequence: LlamaContextSequence,
+    history: ChatHistoryItem[],
+    reply: string,
+  ): Promise<number | undefined> {
+    const prompt = this.chatWrapper
+      .generateContextState({ chatHistory: history })
+      .contextText.tokenize(this.model.tokenizer);
     const tokens = this.model.tokenize(reply);
     if (tokens.length === 0) return undefined;
     await sequence.clearHistory();
-    const it = sequence.evaluateWithMetadata(prompt, { probabilities: true }, { temperature: 1, topK: 0, topP: 1, minP: 0 });
+    const it = sequence.evaluateWithMetadata(
+      prompt,
+      { probabilities: true },
+      { temperature: 1, topK: 0, topP: 1, minP: 0 },
+    );
     let sum = 0;
     try {
       let step = await it.next();
@@ -544,5 +597,9 @@ export class LlamaChatModel implements ChatModel {
 /** Loads a GGUF and returns a SqlGenerator over it (eval --model and the server use this). */
 export async function loadSqlGenerator(options: LlamaChatModelOptions & SqlGenerateOptions): Promise<SqlGenerator> {
   const model = await LlamaChatModel.load(options);
-  return new SqlGenerator(model, { maxTokens: options.maxTokens, temperature: options.temperature, seed: options.seed });
+  return new SqlGenerator(model, {
+    maxTokens: options.maxTokens,
+    temperature: options.temperature,
+    seed: options.seed,
+  });
 }

@@ -54,7 +54,9 @@ export class PromptGuard {
   }
 
   private start(): Worker {
-    const worker = startWorkerThread(siblingScript(import.meta.url, "token-count-worker"), { modelPath: this.modelPath });
+    const worker = startWorkerThread(siblingScript(import.meta.url, "token-count-worker"), {
+      modelPath: this.modelPath,
+    });
     worker.on("message", (msg: { id: number; tokens?: number; error?: string }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;
@@ -84,7 +86,8 @@ export class PromptGuard {
 
 /** Bytes of text the longest token of a GGUF vocabulary stands for (Infinity when the GGUF lists no tokens). */
 export function maxTokenBytes(metadata: unknown): number {
-  const tok = (metadata as { tokenizer?: { ggml?: { tokens?: readonly string[]; model?: string } } } | undefined)?.tokenizer?.ggml;
+  const tok = (metadata as { tokenizer?: { ggml?: { tokens?: readonly string[]; model?: string } } } | undefined)
+    ?.tokenizer?.ggml;
   if (!tok?.tokens?.length) return Infinity;
   // Byte-level BPE ("gpt2": Qwen2, Llama 3) writes each byte as one character; other vocabularies' UTF-8 text is at
   // least as long as the bytes it stands for ("▁" for a space, "<0x41>" for a byte).

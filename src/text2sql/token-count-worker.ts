@@ -7,7 +7,13 @@ const { modelPath } = workerData as { modelPath: string };
 
 const model = (async () => {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
-  const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+  const llama = await getLlama({
+    gpu: false,
+    build: "never",
+    skipDownload: true,
+    progressLogs: false,
+    logLevel: LlamaLogLevel.error,
+  });
   return llama.loadModel({ modelPath, gpuLayers: 0, vocabOnly: true });
 })();
 

@@ -51,7 +51,10 @@ export function resultSetKey(rows: readonly (readonly unknown[])[]): string {
 const lp = (c: VoteCandidate) => (c.logprob === undefined || Number.isNaN(c.logprob) ? -Infinity : c.logprob);
 
 /** Runs each candidate (identical SQL once) and votes on the result sets; see the file header. */
-export async function voteByExecution(candidates: readonly VoteCandidate[], run: (sql: string) => Promise<CandidateOutcome>): Promise<VoteResult> {
+export async function voteByExecution(
+  candidates: readonly VoteCandidate[],
+  run: (sql: string) => Promise<CandidateOutcome>,
+): Promise<VoteResult> {
   if (candidates.length === 0) throw new Error("no candidates to vote on");
   const outcomes = new Map<string, Promise<CandidateOutcome>>();
   const keys: Array<string | null> = [];
@@ -69,7 +72,14 @@ export async function voteByExecution(candidates: readonly VoteCandidate[], run:
       outcome = await p;
     }
     keys.push(outcome.ok ? resultSetKey(outcome.rows) : null);
-    voted.push({ ...c, index, status: outcome.ok ? "ok" : "error", ...(outcome.ok ? {} : { error: outcome.error }), votes: 0, group: -1 });
+    voted.push({
+      ...c,
+      index,
+      status: outcome.ok ? "ok" : "error",
+      ...(outcome.ok ? {} : { error: outcome.error }),
+      votes: 0,
+      group: -1,
+    });
   }
   const members = new Map<string, number[]>();
   keys.forEach((k, i) => {
@@ -77,7 +87,9 @@ export async function voteByExecution(candidates: readonly VoteCandidate[], run:
   });
   const best = (idx: number[]) => idx.reduce((a, b) => (lp(voted[b]!) > lp(voted[a]!) ? b : a));
   // Groups by votes, then by their most probable member, then by first appearance.
-  const groups = [...members.values()].sort((a, b) => b.length - a.length || lp(voted[best(b)]!) - lp(voted[best(a)]!) || a[0]! - b[0]!);
+  const groups = [...members.values()].sort(
+    (a, b) => b.length - a.length || lp(voted[best(b)]!) - lp(voted[best(a)]!) || a[0]! - b[0]!,
+  );
   groups.forEach((idx, g) => {
     for (const i of idx) {
       voted[i]!.votes = idx.length;

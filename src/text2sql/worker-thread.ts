@@ -15,7 +15,9 @@ export function siblingScript(importMetaUrl: string, name: string): string {
 
 /** A worker thread on `script`, with `workerData`. */
 export function startWorkerThread(script: string, workerData?: unknown): Worker {
-  const execArgv = process.execArgv.filter((a) => !a.startsWith("--inspect") && a !== "--import" && !/^(tsx|--import=)/.test(a));
+  const execArgv = process.execArgv.filter(
+    (a) => !a.startsWith("--inspect") && a !== "--import" && !/^(tsx|--import=)/.test(a),
+  );
   const worker = script.endsWith(".ts")
     ? new Worker(
         `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(script).href)}); });`,

@@ -40,11 +40,16 @@ export function createBoardServer(options: BoardOptions): FastifyInstance {
   const pollMs = options.pollMs ?? 500;
   const app = Fastify({ logger: false, forceCloseConnections: true });
   const runsDir = () => runsDirOf(logdir);
-  const vendor = { js: readFileSync(uplotFile("uPlot.iife.min.js"), "utf8"), css: readFileSync(uplotFile("uPlot.min.css"), "utf8") };
+  const vendor = {
+    js: readFileSync(uplotFile("uPlot.iife.min.js"), "utf8"),
+    css: readFileSync(uplotFile("uPlot.min.css"), "utf8"),
+  };
 
   app.get("/", async (_req, reply) => reply.type("text/html; charset=utf-8").send(BOARD_PAGE));
   app.get("/favicon.ico", async (_req, reply) => reply.code(204).send());
-  app.get("/vendor/uplot.js", async (_req, reply) => reply.type("application/javascript; charset=utf-8").send(vendor.js));
+  app.get("/vendor/uplot.js", async (_req, reply) =>
+    reply.type("application/javascript; charset=utf-8").send(vendor.js),
+  );
   app.get("/vendor/uplot.css", async (_req, reply) => reply.type("text/css; charset=utf-8").send(vendor.css));
   app.get("/api/runs", async () => ({ logdir: runsDir(), runs: listRuns(runsDir()) }));
   app.get<{ Params: { id: string } }>("/api/runs/:id", async (req, reply) => {
@@ -73,11 +78,22 @@ export function createBoardServer(options: BoardOptions): FastifyInstance {
     }
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     const followed = ids.map((id) => {
       const dir = join(runsDir(), id);
-      return { id, dir, metrics: new JsonlTail(join(dir, "metrics.jsonl")), system: new JsonlTail(join(dir, "system.jsonl")), status: "" };
+      return {
+        id,
+        dir,
+        metrics: new JsonlTail(join(dir, "metrics.jsonl")),
+        system: new JsonlTail(join(dir, "system.jsonl")),
+        status: "",
+      };
     });
     let runsKey = "";
     let ticks = 0;
@@ -126,11 +142,13 @@ export function createBoardServer(options: BoardOptions): FastifyInstance {
 }
 
 /** Starts the board and returns its address. */
-export async function startBoard(options: BoardOptions & { port?: number; host?: string }): Promise<{ app: FastifyInstance; url: string }> {
+export async function startBoard(
+  options: BoardOptions & { port?: number; host?: string },
+): Promise<{ app: FastifyInstance; url: string }> {
   const app = createBoardServer(options);
   const host = options.host ?? "127.0.0.1";
   await app.listen({ port: options.port ?? 5092, host });
   const a = app.server.address();
-  const port = typeof a === "object" && a ? a.port : options.port ?? 5092;
+  const port = typeof a === "object" && a ? a.port : (options.port ?? 5092);
   return { app, url: `http://${host.includes(":") ? `[${host}]` : host}:${port}/` };
 }

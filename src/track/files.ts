@@ -26,7 +26,11 @@ export function readJsonFile<T = unknown>(path: string): T | null {
  * Parses JSONL text. A last line without its newline is a line still being written and is left out
  * (`complete` tells how many bytes were consumed); any other bad line is an error naming file and line.
  */
-export function parseJsonLines<T = Record<string, unknown>>(text: string, file: string, firstLine = 1): { rows: T[]; consumed: number } {
+export function parseJsonLines<T = Record<string, unknown>>(
+  text: string,
+  file: string,
+  firstLine = 1,
+): { rows: T[]; consumed: number } {
   const rows: T[] = [];
   let pos = 0;
   let line = firstLine;

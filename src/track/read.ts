@@ -8,7 +8,10 @@ import { writeJsonAtomic } from "../files/index.js";
 import { markInterrupted, type RunStatusFile } from "./run.js";
 import type { SystemSample } from "./system.js";
 
-export type MetricRow = { step: number; time: string; session?: number } & Record<string, number | string | null | undefined>;
+export type MetricRow = { step: number; time: string; session?: number } & Record<
+  string,
+  number | string | null | undefined
+>;
 
 export interface RunSummary {
   id: string;
@@ -63,7 +66,12 @@ function pidAlive(pid: number): boolean {
  */
 function settleStale(dir: string, status: RunStatusFile | null): boolean {
   const last = status?.sessions?.[status.sessions.length - 1];
-  const stale = status?.status === "running" && last !== undefined && last.hostname === os.hostname() && last.pid !== process.pid && !pidAlive(last.pid);
+  const stale =
+    status?.status === "running" &&
+    last !== undefined &&
+    last.hostname === os.hostname() &&
+    last.pid !== process.pid &&
+    !pidAlive(last.pid);
   if (!stale || !status) return false;
   markInterrupted(status, new Date().toISOString());
   try {

@@ -86,7 +86,10 @@ export interface Run {
 const RESERVED = new Set(["step", "time", "session"]);
 
 function sanitizeName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80);
+  return name
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 80);
 }
 
 function stamp(d: Date): string {
@@ -107,10 +110,12 @@ export async function createRun(options: CreateRunOptions): Promise<Run> {
 
   if (options.resume !== undefined) {
     id = options.resume;
-    if (id.includes("/") || id.includes("\\") || id === "." || id === "..") throw new Error(`createRun: resume id ${JSON.stringify(id)} is not a run id`);
+    if (id.includes("/") || id.includes("\\") || id === "." || id === "..")
+      throw new Error(`createRun: resume id ${JSON.stringify(id)} is not a run id`);
     dir = join(logdir, id);
     const old = readJsonFile<RunStatusFile>(join(dir, "status.json"));
-    if (!existsSync(dir) || old === null) throw new Error(`createRun: cannot resume run ${id}: ${join(dir, "status.json")} does not exist`);
+    if (!existsSync(dir) || old === null)
+      throw new Error(`createRun: cannot resume run ${id}: ${join(dir, "status.json")} does not exist`);
     if (!Array.isArray(old.sessions)) throw new Error(`${join(dir, "status.json")}: field "sessions" is not a list`);
     status = old;
     // the session before this one never said how it ended: it was killed (SIGKILL, power loss, OOM)
@@ -131,7 +136,15 @@ export async function createRun(options: CreateRunOptions): Promise<Run> {
       }
     }
     dir = join(logdir, id);
-    status = { id, name: options.name ?? null, status: "running", started: started.toISOString(), updated: started.toISOString(), last_step: null, sessions: [] };
+    status = {
+      id,
+      name: options.name ?? null,
+      status: "running",
+      started: started.toISOString(),
+      updated: started.toISOString(),
+      last_step: null,
+      sessions: [],
+    };
   }
 
   const session = status.sessions.length + 1;
@@ -139,7 +152,13 @@ export async function createRun(options: CreateRunOptions): Promise<Run> {
   delete status.finished;
   delete status.error;
   status.updated = started.toISOString();
-  status.sessions.push({ session, started: started.toISOString(), status: "running", pid: process.pid, hostname: snapshot.hostname });
+  status.sessions.push({
+    session,
+    started: started.toISOString(),
+    status: "running",
+    pid: process.pid,
+    hostname: snapshot.hostname,
+  });
 
   if (!existsSync(join(dir, "config.json"))) writeJsonAtomic(join(dir, "config.json"), options.config);
   const system: SystemSnapshot & { session: number; previous?: SystemSnapshot[] } = { ...snapshot, session };
@@ -151,7 +170,11 @@ export async function createRun(options: CreateRunOptions): Promise<Run> {
   writeJsonAtomic(join(dir, "status.json"), status);
 
   const metricsPath = join(dir, "metrics.jsonl");
-  const sampler = new SystemSampler(join(dir, "system.jsonl"), options.systemIntervalMs ?? 10_000, options.gpu === undefined ? {} : { gpu: options.gpu });
+  const sampler = new SystemSampler(
+    join(dir, "system.jsonl"),
+    options.systemIntervalMs ?? 10_000,
+    options.gpu === undefined ? {} : { gpu: options.gpu },
+  );
   if (sampler.intervalMs > 0) {
     await sampler.sample();
     sampler.start();
@@ -164,11 +187,13 @@ export async function createRun(options: CreateRunOptions): Promise<Run> {
     session,
     log(step: number, metrics: Record<string, number>): void {
       if (finished) throw new Error(`run ${id}: log() after finish()`);
-      if (!Number.isInteger(step) || step < 0) throw new Error(`run ${id}: step must be a non-negative integer, got ${step}`);
+      if (!Number.isInteger(step) || step < 0)
+        throw new Error(`run ${id}: step must be a non-negative integer, got ${step}`);
       const row: Record<string, unknown> = { step, time: now().toISOString(), session };
       for (const [k, v] of Object.entries(metrics)) {
         if (RESERVED.has(k)) throw new Error(`run ${id}: metric name "${k}" is reserved`);
-        if (typeof v !== "number") throw new Error(`run ${id}: metric "${k}" at step ${step} is not a number (${typeof v})`);
+        if (typeof v !== "number")
+          throw new Error(`run ${id}: metric "${k}" at step ${step} is not a number (${typeof v})`);
         row[k] = Number.isFinite(v) ? v : null;
       }
       appendJsonLine(metricsPath, row);

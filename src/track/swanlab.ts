@@ -74,18 +74,28 @@ class SwanLabClient {
     const url = `${this.base}/login/api_key`;
     const r = await this.fetchImpl(url, { method: "POST", headers: { authorization: this.apiKey } });
     const text = await r.text();
-    if (r.status !== 200) throw new SwanLabApiError("POST", url, r.status, r.status === 401 ? "(API key rejected)" : text);
+    if (r.status !== 200)
+      throw new SwanLabApiError("POST", url, r.status, r.status === 401 ? "(API key rejected)" : text);
     const body = JSON.parse(text) as { sid?: string; userInfo?: { username?: string } };
     if (!body.sid) throw new SwanLabApiError("POST", url, r.status, "login answer has no sid");
     this.sid = body.sid;
     this.username = body.userInfo?.username ?? "";
   }
 
-  async request<T = unknown>(method: string, path: string, body?: unknown, retryAuth = true): Promise<{ status: number; data: T }> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    retryAuth = true,
+  ): Promise<{ status: number; data: T }> {
     const url = `${this.base}${path}`;
     const headers: Record<string, string> = { cookie: `sid=${this.sid ?? ""}` };
     if (body !== undefined) headers["content-type"] = "application/json";
-    const r = await this.fetchImpl(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const r = await this.fetchImpl(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await r.text();
     if (r.status === 401 && retryAuth) {
       await this.login();
@@ -103,7 +113,9 @@ class SwanLabClient {
 }
 
 /** SwanLab's config form: { key: { value, sort, desc } }. */
-export function swanLabConfig(config: Record<string, unknown>): Record<string, { value: unknown; sort: number; desc: string }> {
+export function swanLabConfig(
+  config: Record<string, unknown>,
+): Record<string, { value: unknown; sort: number; desc: string }> {
   const out: Record<string, { value: unknown; sort: number; desc: string }> = {};
   Object.entries(config).forEach(([k, v], i) => (out[k] = { value: v, sort: i, desc: "" }));
   return out;
@@ -159,12 +171,19 @@ export class SwanLabTracker {
       try {
         if (this.newKeys.length > 0) {
           const keys = this.newKeys.slice();
-          await this.client.request("POST", `/projects${p}/series`, { series: keys.map((key) => ({ key, type: "FLOAT" })) });
+          await this.client.request("POST", `/projects${p}/series`, {
+            series: keys.map((key) => ({ key, type: "FLOAT" })),
+          });
           this.newKeys.splice(0, keys.length);
         }
         if (this.buffer.length > 0) {
           const batch = this.buffer.slice(0, 10_000);
-          await this.client.request("POST", "/house/metrics", { type: "scalar", projectId: this.projectId, experimentId: this.experimentId, metrics: batch });
+          await this.client.request("POST", "/house/metrics", {
+            type: "scalar",
+            projectId: this.projectId,
+            experimentId: this.experimentId,
+            metrics: batch,
+          });
           this.buffer.splice(0, batch.length);
         }
       } catch (err) {
@@ -184,11 +203,15 @@ export class SwanLabTracker {
     this.timer = null;
     await this.flush();
     try {
-      await this.client.request("PUT", `/project/${encodeURIComponent(this.workspace)}/${encodeURIComponent(this.project)}/runs/${this.experimentId}/state`, {
-        state: STATE_OF[result.status],
-        finishedAt: new Date().toISOString(),
-        from: "sdk",
-      });
+      await this.client.request(
+        "PUT",
+        `/project/${encodeURIComponent(this.workspace)}/${encodeURIComponent(this.project)}/runs/${this.experimentId}/state`,
+        {
+          state: STATE_OF[result.status],
+          finishedAt: new Date().toISOString(),
+          from: "sdk",
+        },
+      );
     } catch (err) {
       this.onError(err as Error);
     }
@@ -206,7 +229,9 @@ function defaultOnError(): (err: Error) => void {
 
 /** Logs in, makes sure the project exists, creates (or continues) the experiment and uploads config/metadata. */
 export async function createSwanLabTracker(options: SwanLabTrackerOptions): Promise<SwanLabTracker> {
-  const host = (options.apiHost ?? process.env.SWANLAB_API_HOST ?? "https://api.swanlab.cn").replace(/\/+$/, "").replace(/\/api$/, "");
+  const host = (options.apiHost ?? process.env.SWANLAB_API_HOST ?? "https://api.swanlab.cn")
+    .replace(/\/+$/, "")
+    .replace(/\/api$/, "");
   const client = new SwanLabClient(`${host}/api`, options.apiKey, options.fetch ?? fetch);
   await client.login();
   const workspace = options.workspace ?? process.env.SWANLAB_WORKSPACE ?? client.username;
@@ -220,13 +245,18 @@ export async function createSwanLabTracker(options: SwanLabTrackerOptions): Prom
 
   let previous: { experimentId?: string } | null = null;
   if (options.stateFile && existsSync(options.stateFile)) previous = readJsonFile(options.stateFile);
-  const body: Record<string, unknown> = { name: options.experimentName, createdAt: new Date().toISOString(), colors: ["#528d59", "#528d59"] };
+  const body: Record<string, unknown> = {
+    name: options.experimentName,
+    createdAt: new Date().toISOString(),
+    colors: ["#528d59", "#528d59"],
+  };
   if (options.description) body.description = options.description;
   if (previous?.experimentId) body.cuid = previous.experimentId;
   const exp = await client.request<{ cuid?: string }>("POST", `/project/${ws}/${pj}/experiment`, body);
   if (!exp.data?.cuid) throw new Error(`swanlab: experiment answer has no cuid`);
   const experimentId = exp.data.cuid;
-  if (options.stateFile) writeJsonAtomic(options.stateFile, { apiHost: host, workspace, project, projectId: proj.data.cuid, experimentId });
+  if (options.stateFile)
+    writeJsonAtomic(options.stateFile, { apiHost: host, workspace, project, projectId: proj.data.cuid, experimentId });
   const profile = `/project/${ws}/${pj}/runs/${experimentId}/profile`;
   const onError = options.onError ?? defaultOnError();
   try {
@@ -235,5 +265,14 @@ export async function createSwanLabTracker(options: SwanLabTrackerOptions): Prom
   } catch (err) {
     onError(err as Error);
   }
-  return new SwanLabTracker(client, workspace, project, proj.data.cuid, experimentId, exp.status === 200, options.flushIntervalMs ?? 5000, onError);
+  return new SwanLabTracker(
+    client,
+    workspace,
+    project,
+    proj.data.cuid,
+    experimentId,
+    exp.status === 200,
+    options.flushIntervalMs ?? 5000,
+    onError,
+  );
 }

@@ -62,7 +62,8 @@ function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     try {
-      if ((JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string }).name === "sqlfocus") return dir;
+      if ((JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string }).name === "sqlfocus")
+        return dir;
     } catch {
       // keep walking up
     }
@@ -75,7 +76,11 @@ function packageRoot(): string {
 export function gitCommit(cwd: string): { commit: string; dirty: boolean } | null {
   const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd, encoding: "utf8", timeout: 5000 });
   if (head.status !== 0 || !head.stdout) return null;
-  const st = spawnSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd, encoding: "utf8", timeout: 5000 });
+  const st = spawnSync("git", ["status", "--porcelain", "--untracked-files=no"], {
+    cwd,
+    encoding: "utf8",
+    timeout: 5000,
+  });
   return { commit: head.stdout.trim(), dirty: st.status === 0 ? st.stdout.trim().length > 0 : false };
 }
 
@@ -108,9 +113,14 @@ export function parseNvidiaSmi(csv: string): GpuSample[] {
 /** GPUs through nvidia-smi (NVML's command-line face); [] when there is no NVIDIA driver. */
 export function queryGpus(): Promise<GpuSample[]> {
   return new Promise((resolve) => {
-    execFile("nvidia-smi", [`--query-gpu=${GPU_QUERY}`, "--format=csv,noheader,nounits"], { timeout: 5000 }, (err, stdout) => {
-      resolve(err ? [] : parseNvidiaSmi(stdout));
-    });
+    execFile(
+      "nvidia-smi",
+      [`--query-gpu=${GPU_QUERY}`, "--format=csv,noheader,nounits"],
+      { timeout: 5000 },
+      (err, stdout) => {
+        resolve(err ? [] : parseNvidiaSmi(stdout));
+      },
+    );
   });
 }
 
@@ -127,7 +137,13 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
   const versions: Record<string, string> = { ...(process.versions as Record<string, string>) };
   // found by module resolution from this package, wherever npm installed them (hoisted or nested)
   const require = createRequire(import.meta.url);
-  for (const dep of ["node-llama-cpp", "fastify", "@huggingface/tokenizers", "@huggingface/jinja", "@huggingface/transformers"]) {
+  for (const dep of [
+    "node-llama-cpp",
+    "fastify",
+    "@huggingface/tokenizers",
+    "@huggingface/jinja",
+    "@huggingface/transformers",
+  ]) {
     let dir: string;
     try {
       dir = dirname(require.resolve(dep));

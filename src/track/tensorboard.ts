@@ -48,7 +48,12 @@ function lengthDelimited(field: number, bytes: Uint8Array): number[] {
 }
 
 /** Encodes a tensorflow.Event: wall time, step, and either a file version or scalar summary values. */
-export function encodeEvent(e: { wallTime: number; step: number; fileVersion?: string; scalars?: Record<string, number> }): Uint8Array {
+export function encodeEvent(e: {
+  wallTime: number;
+  step: number;
+  fileVersion?: string;
+  scalars?: Record<string, number>;
+}): Uint8Array {
   const out: number[] = [];
   const d = Buffer.alloc(8);
   d.writeDoubleLE(e.wallTime);
@@ -161,7 +166,8 @@ export function readEventFile(path: string): DecodedEvent[] {
   while (pos < b.length) {
     if (pos + 12 > b.length) throw new Error(`${path}: truncated record header at byte ${pos}`);
     const len = Number(b.readBigUInt64LE(pos));
-    if (b.readUInt32LE(pos + 8) !== maskedCrc32c(b.subarray(pos, pos + 8))) throw new Error(`${path}: bad length CRC at byte ${pos}`);
+    if (b.readUInt32LE(pos + 8) !== maskedCrc32c(b.subarray(pos, pos + 8)))
+      throw new Error(`${path}: bad length CRC at byte ${pos}`);
     const data = b.subarray(pos + 12, pos + 12 + len);
     if (data.length !== len || pos + 16 + len > b.length) throw new Error(`${path}: truncated record at byte ${pos}`);
     if (b.readUInt32LE(pos + 12 + len) !== maskedCrc32c(data)) throw new Error(`${path}: bad data CRC at byte ${pos}`);

@@ -5,7 +5,14 @@
 // dequantizes ggml blocks tile by tile inside its matmuls; LoRA, activations and optimizer state stay F32.
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { isGgufFile, nativeQuantizer, openGgufModel, GGML_TYPES, type GgmlTypeName } from "../gguf/index.js";
-import { openModel, resolveModel, toFloat32, type OpenedModel, type Qwen2Config, type Tokenizer } from "../model/index.js";
+import {
+  openModel,
+  resolveModel,
+  toFloat32,
+  type OpenedModel,
+  type Qwen2Config,
+  type Tokenizer,
+} from "../model/index.js";
 import type { EngineWeight, WeightDtype } from "./native.js";
 import type { BaseDtype } from "./options.js";
 
@@ -52,14 +59,23 @@ function countsText(counts: Record<string, number>): string {
 }
 
 /** Opens the base named by --model_name (an HF folder / hub id, or a .gguf file), quantizing on load if asked. */
-export async function openTrainingBase(modelName: string, options: OpenTrainingBaseOptions = {}): Promise<TrainingBase> {
+export async function openTrainingBase(
+  modelName: string,
+  options: OpenTrainingBaseOptions = {},
+): Promise<TrainingBase> {
   const baseDtype = options.baseDtype ?? "auto";
   if (/\.gguf$/i.test(modelName) && !isGgufFile(modelName)) {
-    throw new Error(existsSync(modelName) ? `--model_name ${modelName}: not a GGUF file (no GGUF magic at its start)` : `--model_name ${modelName}: no such file`);
+    throw new Error(
+      existsSync(modelName)
+        ? `--model_name ${modelName}: not a GGUF file (no GGUF magic at its start)`
+        : `--model_name ${modelName}: no such file`,
+    );
   }
   if (isGgufFile(modelName)) {
     if (baseDtype !== "auto") {
-      throw new Error(`--base_dtype ${baseDtype}: ${modelName} is a GGUF file, already stored as its own types; --base_dtype quantizes an HF folder on load (drop the option to train on the GGUF as it is)`);
+      throw new Error(
+        `--base_dtype ${baseDtype}: ${modelName} is a GGUF file, already stored as its own types; --base_dtype quantizes an HF folder on load (drop the option to train on the GGUF as it is)`,
+      );
     }
     return ggufBase(modelName);
   }
@@ -98,7 +114,9 @@ function ggufBase(path: string): TrainingBase {
     try {
       nativeQuantizer();
     } catch (err) {
-      throw new Error(`${path}: tensors of type ${exotic.join(", ")} need ggml's dequantizers from libggml-base, which could not be loaded: ${(err as Error).message}`);
+      throw new Error(
+        `${path}: tensors of type ${exotic.join(", ")} need ggml's dequantizers from libggml-base, which could not be loaded: ${(err as Error).message}`,
+      );
     }
   }
   const weights: Record<string, EngineWeight> = {};
@@ -126,12 +144,19 @@ export function onLoadType(baseDtype: Exclude<BaseDtype, "auto">, cols: number):
 
 /** Quantizes the projection matrices in `weights` (replacing their entries); returns type → count. Rows are read
  *  with pread in bounded chunks (never the whole tensor as F32), so memory grows by the quantized bytes only. */
-async function quantizeProjections(model: OpenedModel, weights: Record<string, EngineWeight>, baseDtype: Exclude<BaseDtype, "auto">, options: OpenTrainingBaseOptions): Promise<Record<string, number>> {
+async function quantizeProjections(
+  model: OpenedModel,
+  weights: Record<string, EngineWeight>,
+  baseDtype: Exclude<BaseDtype, "auto">,
+  options: OpenTrainingBaseOptions,
+): Promise<Record<string, number>> {
   let quantizer;
   try {
     quantizer = nativeQuantizer();
   } catch (err) {
-    throw new Error(`--base_dtype ${baseDtype} quantizes with llama.cpp's ggml (libggml-base from node-llama-cpp), which could not be loaded: ${(err as Error).message}`);
+    throw new Error(
+      `--base_dtype ${baseDtype} quantizes with llama.cpp's ggml (libggml-base from node-llama-cpp), which could not be loaded: ${(err as Error).message}`,
+    );
   }
   const names = model.tensorNames.filter((n) => PROJECTION.test(n));
   const counts: Record<string, number> = {};

@@ -42,11 +42,25 @@ export interface LoopState {
   epochIndex: number;
   batchInEpoch: number;
   /** Checks that the run being resumed sees the same data order. worldSize: data-parallel ranks (absent: 1). */
-  data: { examples: number; batchSize: number; gradientAccumulationSteps: number; worldSize?: number; seed: number; fingerprint: string };
+  data: {
+    examples: number;
+    batchSize: number;
+    gradientAccumulationSteps: number;
+    worldSize?: number;
+    seed: number;
+    fingerprint: string;
+  };
   /** The engine's RNG (dropout), opaque. */
   rng: unknown;
   /** Partial logging window (steps since the last log). */
-  window: { lossSum: number; tokens: number; inputTokens: number; steps: number; lastGradNorm: number | null; ms: number };
+  window: {
+    lossSum: number;
+    tokens: number;
+    inputTokens: number;
+    steps: number;
+    lastGradNorm: number | null;
+    ms: number;
+  };
   /** Whole-run totals (train_loss at the end). */
   totals: { lossSum: number; tokens: number; inputTokens: number };
   logHistory: LogHistoryEntry[];
@@ -69,7 +83,21 @@ export function trainerStateJson(s: {
   logHistory: LogHistoryEntry[];
   shouldTrainingStop: boolean;
 }): string {
-  const FLOAT_KEYS = new Set(["epoch", "loss", "learning_rate", "grad_norm", "eval_loss", "train_loss", "total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second"]);
+  const FLOAT_KEYS = new Set([
+    "epoch",
+    "loss",
+    "learning_rate",
+    "grad_norm",
+    "eval_loss",
+    "train_loss",
+    "total_flos",
+    "train_runtime",
+    "train_samples_per_second",
+    "train_steps_per_second",
+    "eval_runtime",
+    "eval_samples_per_second",
+    "eval_steps_per_second",
+  ]);
   const history = s.logHistory.map((e) => {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) out[k] = v !== null && FLOAT_KEYS.has(k) ? pyFloat(v) : v;
@@ -128,20 +156,32 @@ export function checkpointDir(outputDir: string, step: number): string {
 export async function saveCheckpoint(outputDir: string, c: CheckpointContents): Promise<string> {
   const dir = checkpointDir(outputDir, c.state.globalStep);
   await writeDirAtomic(dir, (tmp) => {
-    writeAdapterFiles(tmp, c.adapter.spec, c.adapter.tensors, [``, `Checkpoint at optimizer step ${c.state.globalStep} of ${c.state.maxSteps}.`]);
+    writeAdapterFiles(tmp, c.adapter.spec, c.adapter.tensors, [
+      ``,
+      `Checkpoint at optimizer step ${c.state.globalStep} of ${c.state.maxSteps}.`,
+    ]);
     const opt: LoraTensor[] = [];
     for (const t of c.optimizer.tensors) {
       opt.push({ name: `${t.name}.exp_avg`, shape: [t.m.length], data: t.m });
       opt.push({ name: `${t.name}.exp_avg_sq`, shape: [t.v.length], data: t.v });
     }
-    writeFileSynced(join(tmp, OPTIMIZER_NAME), serializeSafetensorsF32(opt, { format: "sqlfocus-adamw", step: String(c.optimizer.step) }));
+    writeFileSynced(
+      join(tmp, OPTIMIZER_NAME),
+      serializeSafetensorsF32(opt, { format: "sqlfocus-adamw", step: String(c.optimizer.step) }),
+    );
     writeFileSynced(join(tmp, TRAINER_STATE_NAME), c.trainerState);
     writeFileSynced(join(tmp, SQLFOCUS_STATE_NAME), JSON.stringify(c.state, null, 1) + "\n");
   });
   return dir;
 }
 
-const REQUIRED_FILES = [ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, OPTIMIZER_NAME, TRAINER_STATE_NAME, SQLFOCUS_STATE_NAME];
+const REQUIRED_FILES = [
+  ADAPTER_CONFIG_NAME,
+  ADAPTER_WEIGHTS_NAME,
+  OPTIMIZER_NAME,
+  TRAINER_STATE_NAME,
+  SQLFOCUS_STATE_NAME,
+];
 
 /** Why a folder is not a complete sqlfocus checkpoint, or null when it is. */
 export function checkpointProblem(dir: string): string | null {
@@ -149,8 +189,10 @@ export function checkpointProblem(dir: string): string | null {
   try {
     const s = JSON.parse(readFileSync(join(dir, SQLFOCUS_STATE_NAME), "utf8")) as LoopState;
     const m = CHECKPOINT_RE.exec(dir.split(/[\\/]/).pop() ?? "");
-    if (s.format !== SQLFOCUS_STATE_FORMAT) return `${SQLFOCUS_STATE_NAME} has format ${s.format}, expected ${SQLFOCUS_STATE_FORMAT}`;
-    if (m && Number(m[1]) !== s.globalStep) return `${SQLFOCUS_STATE_NAME} says step ${s.globalStep}, the folder says ${m[1]}`;
+    if (s.format !== SQLFOCUS_STATE_FORMAT)
+      return `${SQLFOCUS_STATE_NAME} has format ${s.format}, expected ${SQLFOCUS_STATE_FORMAT}`;
+    if (m && Number(m[1]) !== s.globalStep)
+      return `${SQLFOCUS_STATE_NAME} says step ${s.globalStep}, the folder says ${m[1]}`;
   } catch (err) {
     return `${SQLFOCUS_STATE_NAME} is unreadable: ${(err as Error).message}`;
   }
@@ -202,7 +244,11 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const problem = checkpointProblem(dir);
   if (problem) throw new Error(`${dir}: not a complete sqlfocus checkpoint (${problem})`);
   const state = JSON.parse(readFileSync(join(dir, SQLFOCUS_STATE_NAME), "utf8")) as LoopState;
-  const loraTensors = readSafetensorsF32(join(dir, ADAPTER_WEIGHTS_NAME)).map((t) => ({ name: t.name, shape: t.shape, data: t.data }));
+  const loraTensors = readSafetensorsF32(join(dir, ADAPTER_WEIGHTS_NAME)).map((t) => ({
+    name: t.name,
+    shape: t.shape,
+    data: t.data,
+  }));
   const optPath = join(dir, OPTIMIZER_NAME);
   const opt = readSafetensorsF32(optPath);
   const byName = new Map(opt.map((t) => [t.name, t.data]));

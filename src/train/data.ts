@@ -65,7 +65,8 @@ export function lineToMessages(record: unknown, file: string, line: number): Par
   const bad = (field: string | null, msg: string): never => {
     throw new DataFormatError(file, line, field, msg);
   };
-  if (record === null || typeof record !== "object" || Array.isArray(record)) bad(null, `expected a JSON object, got ${describe(record)}`);
+  if (record === null || typeof record !== "object" || Array.isArray(record))
+    bad(null, `expected a JSON object, got ${describe(record)}`);
   const r = record as Record<string, unknown>;
   const text = (field: string, optional = false): string | undefined => {
     const v = r[field];
@@ -82,9 +83,11 @@ export function lineToMessages(record: unknown, file: string, line: number): Par
     if (list.length === 0) bad("messages", "is empty");
     const messages: ChatMessage[] = list.map((m, i) => {
       const f = `messages[${i}]`;
-      if (m === null || typeof m !== "object" || Array.isArray(m)) return bad(f, `must be an object {role, content}, got ${describe(m)}`);
+      if (m === null || typeof m !== "object" || Array.isArray(m))
+        return bad(f, `must be an object {role, content}, got ${describe(m)}`);
       const { role, content } = m as Record<string, unknown>;
-      if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) return bad(`${f}.role`, `must be one of ${ROLES.join(", ")}, got ${describe(role)}`);
+      if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role))
+        return bad(`${f}.role`, `must be one of ${ROLES.join(", ")}, got ${describe(role)}`);
       if (typeof content !== "string") return bad(`${f}.content`, `must be a string, got ${describe(content)}`);
       return { role: role as ChatRole, content };
     });
@@ -92,7 +95,11 @@ export function lineToMessages(record: unknown, file: string, line: number): Par
       if (m.role === "system" && i !== 0) bad(`messages[${i}].role`, "a system message may only come first");
     });
     const firstTurn = messages.findIndex((m) => m.role !== "system");
-    if (firstTurn < 0 || messages[firstTurn].role !== "user") bad(`messages[${Math.max(firstTurn, 0)}].role`, "the conversation must start with a user message (after an optional system message)");
+    if (firstTurn < 0 || messages[firstTurn].role !== "user")
+      bad(
+        `messages[${Math.max(firstTurn, 0)}].role`,
+        "the conversation must start with a user message (after an optional system message)",
+      );
     if (!messages.some((m) => m.role === "assistant")) bad("messages", "has no assistant message (nothing to learn)");
     return { line, form: "messages", messages };
   }
@@ -132,7 +139,10 @@ export function lineToMessages(record: unknown, file: string, line: number): Par
     return { line, form: "instruction", messages };
   }
   const keys = Object.keys(r);
-  return bad(null, `unknown line form (keys: ${keys.length ? keys.join(", ") : "none"}); expected {"instruction","input","output"}, {"messages":[…]} or {"question","db_schema","query"}`);
+  return bad(
+    null,
+    `unknown line form (keys: ${keys.length ? keys.join(", ") : "none"}); expected {"instruction","input","output"}, {"messages":[…]} or {"question","db_schema","query"}`,
+  );
 }
 
 /** Reads a JSONL file into conversations; the first bad line throws (file:line: field: problem). */
@@ -142,7 +152,9 @@ export function readConversations(file: string): ParsedLine[] {
     text = readFileSync(file, "utf8");
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(e.code === "ENOENT" ? `${file}: training data file not found` : `${file}: cannot read (${e.message})`);
+    throw new Error(
+      e.code === "ENOENT" ? `${file}: training data file not found` : `${file}: cannot read (${e.message})`,
+    );
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const out: ParsedLine[] = [];
@@ -192,7 +204,10 @@ export function encodeConversation(tok: DataTokenizer, messages: ChatMessage[]):
       const prefix = tok.renderChat(messages.slice(0, i), true);
       start = full.indexOf(content, full.startsWith(prefix) ? Math.max(cursor, prefix.length) : cursor);
     }
-    if (start < 0) throw new Error(`the chat template does not render assistant message ${i} verbatim; cannot find the answer tokens`);
+    if (start < 0)
+      throw new Error(
+        `the chat template does not render assistant message ${i} verbatim; cannot find the answer tokens`,
+      );
     push(full.slice(cursor, start), false);
     push(content, true);
     let end = start + content.length;
@@ -230,9 +245,19 @@ export interface LoadedData {
 
 /** Loads, tokenizes and truncates a JSONL file. */
 export function loadTrainingData(file: string, tok: DataTokenizer, maxSeqLength: number): LoadedData {
-  if (!Number.isInteger(maxSeqLength) || maxSeqLength < 2) throw new Error(`max_seq_length must be an integer ≥ 2, got ${maxSeqLength}`);
+  if (!Number.isInteger(maxSeqLength) || maxSeqLength < 2)
+    throw new Error(`max_seq_length must be an integer ≥ 2, got ${maxSeqLength}`);
   const parsed = readConversations(file);
-  const stats: LoadStats = { file, examples: 0, truncated: 0, droppedNoAnswer: 0, forms: { instruction: 0, messages: 0, nl2sql: 0 }, tokens: 0, labelTokens: 0, maxLength: 0 };
+  const stats: LoadStats = {
+    file,
+    examples: 0,
+    truncated: 0,
+    droppedNoAnswer: 0,
+    forms: { instruction: 0, messages: 0, nl2sql: 0 },
+    tokens: 0,
+    labelTokens: 0,
+    maxLength: 0,
+  };
   const examples: TrainExample[] = [];
   for (const p of parsed) {
     let ex: TrainExample;
@@ -258,17 +283,23 @@ export function loadTrainingData(file: string, tok: DataTokenizer, maxSeqLength:
   }
   stats.examples = examples.length;
   if (examples.length === 0) {
-    throw new Error(`${file}: no usable examples: all ${parsed.length} lost their answer when truncated to max_seq_length ${maxSeqLength}; raise --max_seq_length`);
+    throw new Error(
+      `${file}: no usable examples: all ${parsed.length} lost their answer when truncated to max_seq_length ${maxSeqLength}; raise --max_seq_length`,
+    );
   }
   return { examples, stats };
 }
 
 /** One line saying what was loaded (and what was cut). */
 export function formatLoadStats(s: LoadStats, maxSeqLength: number): string {
-  const forms = Object.entries(s.forms).filter(([, n]) => n > 0).map(([f, n]) => `${n} ${f}`).join(", ");
+  const forms = Object.entries(s.forms)
+    .filter(([, n]) => n > 0)
+    .map(([f, n]) => `${n} ${f}`)
+    .join(", ");
   let text = `${s.file}: ${s.examples} examples (${forms}), ${s.tokens} tokens (${s.labelTokens} answer tokens), longest ${s.maxLength}`;
   if (s.truncated) text += `; ${s.truncated} truncated to max_seq_length ${maxSeqLength}`;
-  if (s.droppedNoAnswer) text += `; ${s.droppedNoAnswer} dropped (no answer token left after truncation: raise --max_seq_length to keep them)`;
+  if (s.droppedNoAnswer)
+    text += `; ${s.droppedNoAnswer} dropped (no answer token left after truncation: raise --max_seq_length to keep them)`;
   return text;
 }
 
@@ -277,7 +308,8 @@ export function collate(examples: readonly TrainExample[], padTokenId: number): 
   if (examples.length === 0) throw new Error("collate: no examples");
   let seqLen = 0;
   for (const e of examples) {
-    if (e.inputIds.length !== e.labels.length) throw new Error(`collate: inputIds (${e.inputIds.length}) and labels (${e.labels.length}) differ in length`);
+    if (e.inputIds.length !== e.labels.length)
+      throw new Error(`collate: inputIds (${e.inputIds.length}) and labels (${e.labels.length}) differ in length`);
     seqLen = Math.max(seqLen, e.inputIds.length);
   }
   const inputIds = new Int32Array(examples.length * seqLen).fill(padTokenId);

@@ -6,16 +6,38 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ADAPTER_CONFIG_NAME, writeAdapter, type LoraAdapterSpec, type Tokenizer } from "../model/index.js";
-import { detectLaunch, openDataParallel, selectLocalGpu, SINGLE_PROCESS, type DataParallel } from "../distributed/index.js";
+import {
+  detectLaunch,
+  openDataParallel,
+  selectLocalGpu,
+  SINGLE_PROCESS,
+  type DataParallel,
+} from "../distributed/index.js";
 import { checkOutputDir, removeStaleTempDirs } from "../files/index.js";
 import { loadAddon } from "../native/index.js";
 import { createRun, runTrackers, SWANLAB_KEY_MISSING } from "../track/index.js";
 import { loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
-import { examplesFingerprint, runTrainingLoop, type CollatedBatch, type LogEvent, type LoopResult, type LoopTrainer, type StepEvent, type TrainExample, type TrainTracker } from "./loop.js";
+import {
+  examplesFingerprint,
+  runTrainingLoop,
+  type CollatedBatch,
+  type LogEvent,
+  type LoopResult,
+  type LoopTrainer,
+  type StepEvent,
+  type TrainExample,
+  type TrainTracker,
+} from "./loop.js";
 import { collate, formatLoadStats, loadTrainingData, type DataTokenizer } from "./data.js";
 import { openTrainingBase, type TrainingBase } from "./base.js";
 import { engineModelConfig, type EngineModelConfig, type WeightDtype } from "./native.js";
-import { FinetuneOptionError, PYTHON_OPTION_NAMES, resolveFinetuneOptions, type FinetuneOptions, type ResolvedFinetuneOptions } from "./options.js";
+import {
+  FinetuneOptionError,
+  PYTHON_OPTION_NAMES,
+  resolveFinetuneOptions,
+  type FinetuneOptions,
+  type ResolvedFinetuneOptions,
+} from "./options.js";
 
 /** finetune()'s options: the training options plus run-time hooks (TypeScript API only). */
 export interface FinetuneRunOptions extends FinetuneOptions {
@@ -60,7 +82,10 @@ export function cudaBuilt(): boolean {
  * each newer one skipped is named with its problem (through `say`); a folder named explicitly must load, or the error
  * names it, its problem and the flag.
  */
-export function resolveResumeCheckpoint(o: ResolvedFinetuneOptions, say: (text: string) => void = (t) => process.stderr.write(t + "\n")): string | null {
+export function resolveResumeCheckpoint(
+  o: ResolvedFinetuneOptions,
+  say: (text: string) => void = (t) => process.stderr.write(t + "\n"),
+): string | null {
   if (o.resumeFromCheckpoint === null) return null;
   const why = (dir: string): string | null => {
     try {
@@ -82,18 +107,27 @@ export function resolveResumeCheckpoint(o: ResolvedFinetuneOptions, say: (text: 
     for (const c of all) {
       const problem = why(c.dir);
       if (problem === null) {
-        if (skipped.length) say(`resume_from_checkpoint: skipped ${skipped.join("; ")}; resuming ${c.dir}, the newest checkpoint that loads`);
+        if (skipped.length)
+          say(
+            `resume_from_checkpoint: skipped ${skipped.join("; ")}; resuming ${c.dir}, the newest checkpoint that loads`,
+          );
         return c.dir;
       }
       skipped.push(`${c.dir} (${problem})`);
     }
-    if (skipped.length) throw new Error(`resume_from_checkpoint: no checkpoint in ${o.outputDir} loads: ${skipped.join("; ")} (name one with --resume_from_checkpoint <folder>, or leave the flag out to start over)`);
+    if (skipped.length)
+      throw new Error(
+        `resume_from_checkpoint: no checkpoint in ${o.outputDir} loads: ${skipped.join("; ")} (name one with --resume_from_checkpoint <folder>, or leave the flag out to start over)`,
+      );
     throw new Error(`resume_from_checkpoint: no complete checkpoint (checkpoint-N/) in ${o.outputDir}`);
   }
   const dir = o.resumeFromCheckpoint;
   if (!existsSync(dir)) throw new Error(`resume_from_checkpoint: ${dir} does not exist`);
   const problem = why(dir);
-  if (problem) throw new Error(`resume_from_checkpoint: ${dir} cannot be resumed (${problem}); --resume_from_checkpoint true resumes the newest checkpoint that loads`);
+  if (problem)
+    throw new Error(
+      `resume_from_checkpoint: ${dir} cannot be resumed (${problem}); --resume_from_checkpoint true resumes the newest checkpoint that loads`,
+    );
   return dir;
 }
 
@@ -110,18 +144,31 @@ export function checkResumeLoraSettings(dir: string, o: ResolvedFinetuneOptions)
     throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
   }
   if (raw.r !== o.loraRank) {
-    throw new Error(`${path}: field "r" is ${JSON.stringify(raw.r)} but --lora_rank is ${o.loraRank}; resume with the checkpoint's LoRA settings`);
+    throw new Error(
+      `${path}: field "r" is ${JSON.stringify(raw.r)} but --lora_rank is ${o.loraRank}; resume with the checkpoint's LoRA settings`,
+    );
   }
-  const saved = Array.isArray(raw.target_modules) ? [...raw.target_modules].map(String).sort().join(",") : JSON.stringify(raw.target_modules);
+  const saved = Array.isArray(raw.target_modules)
+    ? [...raw.target_modules].map(String).sort().join(",")
+    : JSON.stringify(raw.target_modules);
   const wanted = [...o.targetModules].sort().join(",");
   if (saved !== wanted) {
-    throw new Error(`${path}: field "target_modules" is ${saved} but --target_modules is ${wanted}; resume with the checkpoint's LoRA settings`);
+    throw new Error(
+      `${path}: field "target_modules" is ${saved} but --target_modules is ${wanted}; resume with the checkpoint's LoRA settings`,
+    );
   }
 }
 
 /** LoRA spec of a run, as written to adapter_config.json. */
 export function adapterSpecOf(o: ResolvedFinetuneOptions): LoraAdapterSpec {
-  return { baseModelNameOrPath: o.modelName, r: o.loraRank, loraAlpha: o.loraAlpha, loraDropout: o.loraDropout, targetModules: o.targetModules, useRslora: o.useRslora };
+  return {
+    baseModelNameOrPath: o.modelName,
+    r: o.loraRank,
+    loraAlpha: o.loraAlpha,
+    loraDropout: o.loraDropout,
+    targetModules: o.targetModules,
+    useRslora: o.useRslora,
+  };
 }
 
 /** A run folder's face as the loop uses it (src/track's createRun returns one). */
@@ -153,11 +200,16 @@ export function restoreCheckpoint(trainer: LoopTrainer, c: LoadedCheckpoint): vo
 }
 
 /** Runs the loop on a prepared setup, saves the final adapter, closes the run folder. */
-export async function trainWithSetup(o: ResolvedFinetuneOptions, hooks: FinetuneRunOptions, setup: TrainingSetup): Promise<FinetuneResult> {
+export async function trainWithSetup(
+  o: ResolvedFinetuneOptions,
+  hooks: FinetuneRunOptions,
+  setup: TrainingSetup,
+): Promise<FinetuneResult> {
   const spec = adapterSpecOf(o);
   const dist = setup.dist ?? SINGLE_PROCESS;
   const main = dist.rank === 0;
-  const trackers = !main || hooks.tracker === undefined ? [] : Array.isArray(hooks.tracker) ? hooks.tracker : [hooks.tracker];
+  const trackers =
+    !main || hooks.tracker === undefined ? [] : Array.isArray(hooks.tracker) ? hooks.tracker : [hooks.tracker];
   if (main) removeStaleTempDirs(o.outputDir);
   if (setup.resume) restoreCheckpoint(setup.trainer, setup.resume);
   if (dist.size > 1) await checkRanksAgree(dist, o, setup);
@@ -219,9 +271,10 @@ function hash32(text: string): number {
  * different model; compare min and max over the ranks and stop all of them with the field that differs.
  */
 async function checkRanksAgree(dist: DataParallel, o: ResolvedFinetuneOptions, setup: TrainingSetup): Promise<void> {
-  const { threads: _threads, ...shared } = o;  // threads may differ from machine to machine
+  const { threads: _threads, ...shared } = o; // threads may differ from machine to machine
   let weights = 0;
-  for (const t of setup.trainer.loraTensors()) for (let i = 0; i < t.data.length; i += 97) weights += t.data[i] * ((i % 7) + 1);
+  for (const t of setup.trainer.loraTensors())
+    for (let i = 0; i < t.data.length; i += 97) weights += t.data[i] * ((i % 7) + 1);
   const fields: [string, number][] = [
     ["the options", hash32(JSON.stringify(shared))],
     ["the training data (--train_file, its tokens)", hash32(examplesFingerprint(setup.train))],
@@ -235,7 +288,9 @@ async function checkRanksAgree(dist: DataParallel, o: ResolvedFinetuneOptions, s
   await dist.allreduce(hi, "max");
   const differ = fields.filter((_, i) => lo[i] !== hi[i]).map(([name]) => name);
   if (differ.length) {
-    throw new Error(`the ${dist.size} ranks disagree on ${differ.join(", ")}: every rank must see the same files (a shared filesystem, or identical copies) and options`);
+    throw new Error(
+      `the ${dist.size} ranks disagree on ${differ.join(", ")}: every rank must see the same files (a shared filesystem, or identical copies) and options`,
+    );
   }
 }
 
@@ -266,29 +321,50 @@ export function pythonNamedOptions(o: ResolvedFinetuneOptions): Record<string, u
 }
 
 /** The trainer spec for a base model and a run's options. */
-export function trainerSpecFor(base: Pick<TrainingBase, "config" | "weights">, o: ResolvedFinetuneOptions, maxBatch: number, maxSeqLen: number): TrainerSpec {
+export function trainerSpecFor(
+  base: Pick<TrainingBase, "config" | "weights">,
+  o: ResolvedFinetuneOptions,
+  maxBatch: number,
+  maxSeqLen: number,
+): TrainerSpec {
   const c = base.config;
   const weights: TrainerSpec["weights"] = { ...base.weights };
   return {
     config: { ...engineModelConfig(c), headDim: c.headDim },
     weights,
-    lora: { rank: o.loraRank, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: [...o.targetModules], useRslora: o.useRslora },
+    lora: {
+      rank: o.loraRank,
+      alpha: o.loraAlpha,
+      dropout: o.loraDropout,
+      targetModules: [...o.targetModules],
+      useRslora: o.useRslora,
+    },
     maxBatch,
     maxSeqLen,
     threads: o.threads,
     seed: o.seed,
     recompute: o.recompute,
     device: o.device,
-    optimizer: { beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEpsilon, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm },
+    optimizer: {
+      beta1: o.adamBeta1,
+      beta2: o.adamBeta2,
+      eps: o.adamEpsilon,
+      weightDecay: o.weightDecay,
+      maxGradNorm: o.maxGradNorm,
+    },
   };
 }
 
 /** The loader's view of src/model's tokenizer (end of turn: the tokenizer's EOS, `<|im_end|>` for Qwen2.5 chat). */
 export function dataTokenizerOf(tok: Tokenizer): DataTokenizer {
   const eosTokenId = tok.eosTokenId;
-  if (eosTokenId === undefined) throw new Error(`${tok.dir}: the tokenizer has no eos_token (tokenizer_config.json); training needs it to end answers`);
+  if (eosTokenId === undefined)
+    throw new Error(
+      `${tok.dir}: the tokenizer has no eos_token (tokenizer_config.json); training needs it to end answers`,
+    );
   return {
-    renderChat: (messages, addGenerationPrompt) => tok.applyChatTemplate(messages, { addGenerationPrompt, tokenize: false }),
+    renderChat: (messages, addGenerationPrompt) =>
+      tok.applyChatTemplate(messages, { addGenerationPrompt, tokenize: false }),
     encode: (text) => tok.encode(text),
     eosToken: tok.decode([eosTokenId]),
     eosTokenId,
@@ -329,19 +405,33 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   if (launch.size > 1) selectLocalGpu(launch);
   const o = resolveFinetuneOptions(options, cudaBuilt());
   const main = launch.rank === 0;
-  const say = options.onMessage ?? ((text: string) => {
-    if (options.progress !== false && main) process.stderr.write(text + "\n");
-  });
+  const say =
+    options.onMessage ??
+    ((text: string) => {
+      if (options.progress !== false && main) process.stderr.write(text + "\n");
+    });
   checkOutputDir(o.outputDir);
   checkOutputDir(o.saveModelDir);
-  if (o.reportTo.includes("swanlab") && !process.env.SWANLAB_API_KEY) throw new FinetuneOptionError("reportTo", `finetune: ${SWANLAB_KEY_MISSING}`);
+  if (o.reportTo.includes("swanlab") && !process.env.SWANLAB_API_KEY)
+    throw new FinetuneOptionError("reportTo", `finetune: ${SWANLAB_KEY_MISSING}`);
   if (main) removeStaleTempDirs(o.outputDir);
   // which checkpoints were skipped is said even without progress output: it changes what the run continues from
-  const resumeDir = resolveResumeCheckpoint(o, options.onMessage ?? ((t) => { if (main) process.stderr.write(t + "\n"); }));
+  const resumeDir = resolveResumeCheckpoint(
+    o,
+    options.onMessage ??
+      ((t) => {
+        if (main) process.stderr.write(t + "\n");
+      }),
+  );
   if (resumeDir) checkResumeLoraSettings(resumeDir, o);
   const resume: LoadedCheckpoint | null = resumeDir ? loadCheckpoint(resumeDir) : null;
 
-  const base = await openTrainingBase(o.modelName, { baseDtype: o.baseDtype, threads: o.threads, progress: options.progress !== false, onMessage: say });
+  const base = await openTrainingBase(o.modelName, {
+    baseDtype: o.baseDtype,
+    threads: o.threads,
+    progress: options.progress !== false,
+    onMessage: say,
+  });
   const modelDir = base.source;
   say(`base model: ${base.source}: ${base.description}`);
   const tokenizer = dataTokenizerOf(await cachedTokenizer(base));
@@ -358,7 +448,9 @@ export async function finetune(options: FinetuneRunOptions = {}): Promise<Finetu
   let dist: DataParallel = SINGLE_PROCESS;
   if (launch.size > 1) {
     dist = openDataParallel({ device: o.device, timeoutS: o.ddpTimeout, launch });
-    say(`data-parallel: ${dist.size} ranks (${launch.launcher}, ${dist.backend}), global batch ${o.perDeviceTrainBatchSize} × ${o.gradientAccumulationSteps} × ${dist.size} = ${o.perDeviceTrainBatchSize * o.gradientAccumulationSteps * dist.size}`);
+    say(
+      `data-parallel: ${dist.size} ranks (${launch.launcher}, ${dist.backend}), global batch ${o.perDeviceTrainBatchSize} × ${o.gradientAccumulationSteps} × ${dist.size} = ${o.perDeviceTrainBatchSize * o.gradientAccumulationSteps * dist.size}`,
+    );
     if (dist.note) say(`data-parallel: ${dist.note}`);
   }
   try {
@@ -386,7 +478,9 @@ async function trainOnRanks(
   say: (text: string) => void,
 ): Promise<FinetuneResult> {
   const main = dist.rank === 0;
-  const trainer: FinetuneTrainer = options.createTrainer ? await options.createTrainer(spec) : await nativeTrainer(spec);
+  const trainer: FinetuneTrainer = options.createTrainer
+    ? await options.createTrainer(spec)
+    : await nativeTrainer(spec);
   try {
     const c = base.config;
     const run: RunSink = !main
@@ -399,7 +493,16 @@ async function trainOnRanks(
             ...pythonNamedOptions(o),
             model_dir: modelDir,
             base_weights: base.description,
-            model: { vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize, num_hidden_layers: c.numHiddenLayers, num_attention_heads: c.numAttentionHeads, num_key_value_heads: c.numKeyValueHeads, tie_word_embeddings: c.tieWordEmbeddings, torch_dtype: c.torchDtype },
+            model: {
+              vocab_size: c.vocabSize,
+              hidden_size: c.hiddenSize,
+              intermediate_size: c.intermediateSize,
+              num_hidden_layers: c.numHiddenLayers,
+              num_attention_heads: c.numAttentionHeads,
+              num_key_value_heads: c.numKeyValueHeads,
+              tie_word_embeddings: c.tieWordEmbeddings,
+              torch_dtype: c.torchDtype,
+            },
             data: { train: train.stats, eval: evalData?.stats ?? null },
           },
         });
@@ -409,18 +512,29 @@ async function trainOnRanks(
     const reported =
       o.reportTo.length === 0 || !main
         ? []
-        : await runTrackers({ run, config: pythonNamedOptions(o), tensorboard: o.reportTo.includes("tensorboard"), swanlab: o.reportTo.includes("swanlab"), warn: say });
+        : await runTrackers({
+            run,
+            config: pythonNamedOptions(o),
+            tensorboard: o.reportTo.includes("tensorboard"),
+            swanlab: o.reportTo.includes("swanlab"),
+            warn: say,
+          });
     if (reported.length) say(`reporting to: ${o.reportTo.join(", ")}`);
-    const own = options.tracker === undefined ? [] : Array.isArray(options.tracker) ? options.tracker : [options.tracker];
-    return await trainWithSetup(o, { ...options, tracker: [...own, ...reported], progress: main ? options.progress : false }, {
-      trainer,
-      train: train.examples,
-      eval: evalData?.examples ?? null,
-      collate: (examples) => collate(examples, tokenizer.padTokenId),
-      run,
-      resume,
-      dist,
-    });
+    const own =
+      options.tracker === undefined ? [] : Array.isArray(options.tracker) ? options.tracker : [options.tracker];
+    return await trainWithSetup(
+      o,
+      { ...options, tracker: [...own, ...reported], progress: main ? options.progress : false },
+      {
+        trainer,
+        train: train.examples,
+        eval: evalData?.examples ?? null,
+        collate: (examples) => collate(examples, tokenizer.padTokenId),
+        run,
+        resume,
+        dist,
+      },
+    );
   } finally {
     trainer.dispose?.();
   }

@@ -13,7 +13,15 @@ export {
   parseReportTo,
   resolveFinetuneOptions,
 } from "./options.js";
-export type { BaseDtype, FinetuneOptions, LoraTargetModule, LrSchedulerType, ReportTarget, ResolvedFinetuneOptions, TrainDevice } from "./options.js";
+export type {
+  BaseDtype,
+  FinetuneOptions,
+  LoraTargetModule,
+  LrSchedulerType,
+  ReportTarget,
+  ResolvedFinetuneOptions,
+  TrainDevice,
+} from "./options.js";
 export { TrainingDivergedError } from "./loop.js";
 export type { LogEvent, StepEvent, TrainTracker } from "./loop.js";
 export {

@@ -8,11 +8,27 @@
 import type { DataParallel } from "../distributed/index.js";
 import type { LoraAdapterSpec, LoraTensor } from "../model/index.js";
 import { isEngineError } from "../native/index.js";
-import { checkpointDir, latestCheckpoint, rotateCheckpoints, saveCheckpoint, SQLFOCUS_STATE_FORMAT, trainerStateJson, type LogHistoryEntry, type LoopState, type OptimizerState } from "./checkpoint.js";
+import {
+  checkpointDir,
+  latestCheckpoint,
+  rotateCheckpoints,
+  saveCheckpoint,
+  SQLFOCUS_STATE_FORMAT,
+  trainerStateJson,
+  type LogHistoryEntry,
+  type LoopState,
+  type OptimizerState,
+} from "./checkpoint.js";
 import type { ResolvedFinetuneOptions } from "./options.js";
 import { createTrainProgress, formatStepLine } from "./progress.js";
 import { epochBatches, sequentialBatches } from "./sampler.js";
-import { learningRateAt, totalTrainingSteps, updateStepsPerEpoch, warmupStepsFor, type ScheduleSpec } from "./schedule.js";
+import {
+  learningRateAt,
+  totalTrainingSteps,
+  updateStepsPerEpoch,
+  warmupStepsFor,
+  type ScheduleSpec,
+} from "./schedule.js";
 
 /** A tokenized example: labels are -100 on prompt tokens; position t predicts labels[t + 1]. */
 export interface TrainExample {
@@ -34,9 +50,20 @@ export interface CollatedBatch {
 
 /** The engine methods the loop uses (the native Trainer's JS face). */
 export interface LoopTrainer {
-  forwardBackward(inputIds: Int32Array, labels: Int32Array, batch: number, seqLen: number, lossScale: number): Promise<{ lossSum: number; tokens: number; ms?: number }>;
+  forwardBackward(
+    inputIds: Int32Array,
+    labels: Int32Array,
+    batch: number,
+    seqLen: number,
+    lossScale: number,
+  ): Promise<{ lossSum: number; tokens: number; ms?: number }>;
   optimizerStep(lr: number): Promise<{ gradNorm: number; ms?: number }>;
-  evaluate(inputIds: Int32Array, labels: Int32Array, batch: number, seqLen: number): Promise<{ lossSum: number; tokens: number }>;
+  evaluate(
+    inputIds: Int32Array,
+    labels: Int32Array,
+    batch: number,
+    seqLen: number,
+  ): Promise<{ lossSum: number; tokens: number }>;
   loraTensors(): LoraTensor[];
   setLoraTensors(list: LoraTensor[]): void;
   optimizerState(): OptimizerState;
@@ -160,14 +187,21 @@ function finite(x: number): boolean {
 function rngCounter(state: unknown): { seed: string; counter: bigint } {
   const s = state as { seed?: unknown; counter?: unknown } | null;
   if (!s || typeof s.seed !== "string" || typeof s.counter !== "string" || !/^\d+$/.test(s.counter)) {
-    throw new Error("data-parallel training needs an engine whose rngState() is { seed, counter } (the native Trainer's)");
+    throw new Error(
+      "data-parallel training needs an engine whose rngState() is { seed, counter } (the native Trainer's)",
+    );
   }
   return { seed: s.seed, counter: BigInt(s.counter) };
 }
 
 /** Where a resumed run continues in its epoch's micro-batches, when the global batch is unchanged but the per-device
  *  batch is not: the same example offset, counted in the new micro-batches. null: the offset falls inside one. */
-function convertBatchInEpoch(batchInEpoch: number, oldBatch: number, newBatch: number, examples: number): number | null {
+function convertBatchInEpoch(
+  batchInEpoch: number,
+  oldBatch: number,
+  newBatch: number,
+  examples: number,
+): number | null {
   const offset = Math.min(examples, batchInEpoch * oldBatch);
   if (offset >= examples) return Math.ceil(examples / newBatch);
   return offset % newBatch === 0 ? offset / newBatch : null;
@@ -188,7 +222,12 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
   const batchesPerEpoch = Math.ceil(ctx.train.length / bs);
   const stepsPerEpoch = updateStepsPerEpoch(batchesPerEpoch, gaGlobal);
   const maxSteps = totalTrainingSteps(o.maxSteps, o.numTrainEpochs, stepsPerEpoch);
-  const schedule: ScheduleSpec = { type: o.lrSchedulerType, baseLr: o.learningRate, warmupSteps: warmupStepsFor(maxSteps, o.warmupSteps, o.warmupRatio), totalSteps: maxSteps };
+  const schedule: ScheduleSpec = {
+    type: o.lrSchedulerType,
+    baseLr: o.learningRate,
+    warmupSteps: warmupStepsFor(maxSteps, o.warmupSteps, o.warmupRatio),
+    totalSteps: maxSteps,
+  };
 
   const rs = ctx.resumeState;
   let resumeBatchInEpoch = rs?.batchInEpoch ?? 0;
@@ -205,16 +244,29 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       );
     } else if (d.batchSize !== bs) {
       const converted = convertBatchInEpoch(rs.batchInEpoch, d.batchSize, bs, ctx.train.length);
-      if (converted === null) mismatch.push(`per_device_train_batch_size ${d.batchSize} → ${bs} (the checkpoint's position is not on a micro-batch boundary of the new size)`);
+      if (converted === null)
+        mismatch.push(
+          `per_device_train_batch_size ${d.batchSize} → ${bs} (the checkpoint's position is not on a micro-batch boundary of the new size)`,
+        );
       else resumeBatchInEpoch = converted;
     }
     if (d.seed !== o.seed) mismatch.push(`seed ${d.seed} → ${o.seed}`);
-    if (d.fingerprint !== ctx.dataFingerprint) mismatch.push(`training data (${d.examples} → ${ctx.train.length} examples, or their tokens)`);
+    if (d.fingerprint !== ctx.dataFingerprint)
+      mismatch.push(`training data (${d.examples} → ${ctx.train.length} examples, or their tokens)`);
     if (mismatch.length) {
-      throw new Error(`${ctx.resumeDir}: cannot resume: the run changed since this checkpoint (${mismatch.join("; ")}); resume with the same data and global batch, or start a new output_dir`);
+      throw new Error(
+        `${ctx.resumeDir}: cannot resume: the run changed since this checkpoint (${mismatch.join("; ")}); resume with the same data and global batch, or start a new output_dir`,
+      );
     }
   }
-  const dataSpec = { examples: ctx.train.length, batchSize: bs, gradientAccumulationSteps: ga, worldSize: world, seed: o.seed, fingerprint: ctx.dataFingerprint };
+  const dataSpec = {
+    examples: ctx.train.length,
+    batchSize: bs,
+    gradientAccumulationSteps: ga,
+    worldSize: world,
+    seed: o.seed,
+    fingerprint: ctx.dataFingerprint,
+  };
   const state: LoopState = rs
     ? { ...rs, maxSteps, batchInEpoch: resumeBatchInEpoch, data: { ...rs.data, ...dataSpec }, options: rs.options }
     : {
@@ -252,7 +304,10 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
   const memoryMetrics = (): Record<string, number> => {
     const m: Record<string, number> = { mem_rss_mb: process.memoryUsage.rss() / 2 ** 20 };
     const mem = ctx.trainer.memory?.();
-    if (mem) for (const [k, v] of Object.entries(mem)) if (typeof v === "number") m[`mem_${k.replace(/Bytes$/, "").replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_mb`] = v / 2 ** 20;
+    if (mem)
+      for (const [k, v] of Object.entries(mem))
+        if (typeof v === "number")
+          m[`mem_${k.replace(/Bytes$/, "").replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_mb`] = v / 2 ** 20;
     return m;
   };
 
@@ -289,7 +344,9 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
     history.push(entry);
     ctx.onLog?.(entry);
     if (loss !== null) await emit(state.globalStep, { eval_loss: loss, epoch: epochOf(state) });
-    progress.line(`eval  step ${state.globalStep}/${maxSteps} | eval_loss ${loss === null ? "-" : loss.toFixed(4)} | ${runtime.toFixed(1)} s`);
+    progress.line(
+      `eval  step ${state.globalStep}/${maxSteps} | eval_loss ${loss === null ? "-" : loss.toFixed(4)} | ${runtime.toFixed(1)} s`,
+    );
     lastEvalStep = state.globalStep;
     return loss;
   };
@@ -335,8 +392,13 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       const e = err as Error & { code?: string };
       progress.stop();
       const last = lastCheckpoint ?? latestCheckpoint(o.outputDir);
-      const hint = last ? `The last checkpoint is ${last}: start the job again with --resume_from_checkpoint true.` : "No checkpoint was saved yet.";
-      const out = new Error(`training stopped at step ${state.globalStep + 1}/${maxSteps}: ${e?.message ?? String(err)}. ${hint}`, { cause: err });
+      const hint = last
+        ? `The last checkpoint is ${last}: start the job again with --resume_from_checkpoint true.`
+        : "No checkpoint was saved yet.";
+      const out = new Error(
+        `training stopped at step ${state.globalStep + 1}/${maxSteps}: ${e?.message ?? String(err)}. ${hint}`,
+        { cause: err },
+      );
       (out as Error & { code?: string }).code = e?.code;
       throw out;
     }
@@ -377,7 +439,8 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       const windowTokens = windowLabelTokens.reduce((s, n) => s + n, 0);
       const lossScale = windowTokens > 0 ? 1 / windowTokens : 0;
       // This rank's micro-batches: j = rank, rank + world, … of the window (all of them in one process).
-      const mine = world === 1 ? windowIdx.map((_, j) => j) : windowIdx.map((_, j) => j).filter((j) => j % world === rank);
+      const mine =
+        world === 1 ? windowIdx.map((_, j) => j) : windowIdx.map((_, j) => j).filter((j) => j % world === rank);
       // Dropout: micro-batch j of the window draws the masks it would draw in one process (the engine's counter
       // advances once per micro-batch that has label tokens), so N ranks give one process's update.
       const rng0 = world > 1 ? rngCounter(ctx.trainer.rngState()) : null;
@@ -396,13 +459,17 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
           ctx.trainer.setRngState({ seed: rng0.seed, counter: String(rng0.counter + before) });
         }
         const r = await ctx.trainer.forwardBackward(b.inputIds, b.labels, b.batch, b.seqLen, lossScale);
-        if (world === 1 && !finite(r.lossSum)) await diverged(`the loss is ${r.lossSum} (not finite) in a forward pass`);
+        if (world === 1 && !finite(r.lossSum))
+          await diverged(`the loss is ${r.lossSum} (not finite) in a forward pass`);
         stepLossSum += r.lossSum;
         stepTokens += r.tokens;
       }
       let stopRequested: boolean | null = null;
       if (dist && rng0) {
-        ctx.trainer.setRngState({ seed: rng0.seed, counter: String(rng0.counter + BigInt(windowLabelTokens.filter((n) => n > 0).length)) });
+        ctx.trainer.setRngState({
+          seed: rng0.seed,
+          counter: String(rng0.counter + BigInt(windowLabelTokens.filter((n) => n > 0).length)),
+        });
         // One small reduction (losses, tokens, a stop request from any rank), then the gradients.
         const sums = new Float64Array([stepLossSum, stepTokens, stepInputTokens, ctx.signal?.aborted ? 1 : 0]);
         await collective(dist.allreduce(sums, "sum"));
@@ -418,7 +485,8 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       try {
         gradNorm = (await ctx.trainer.optimizerStep(lr)).gradNorm;
       } catch (err) {
-        if (isEngineError(err, "SF_ERR_NONFINITE_GRADIENTS")) return await diverged(`the gradients are not finite (${err.message}); no update was applied`);
+        if (isEngineError(err, "SF_ERR_NONFINITE_GRADIENTS"))
+          return await diverged(`the gradients are not finite (${err.message}); no update was applied`);
         throw err;
       }
       if (!finite(gradNorm)) await diverged(`the gradient norm is ${gradNorm}`);
@@ -438,15 +506,39 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
       sessionInputTokens += stepInputTokens;
       const epoch = epochOf(state);
       const stepLoss = stepTokens > 0 ? stepLossSum / stepTokens : null;
-      ctx.onStep?.({ step: state.globalStep, maxSteps, epoch, loss: stepLoss, lossSum: stepLossSum, tokens: stepTokens, lr, gradNorm });
+      ctx.onStep?.({
+        step: state.globalStep,
+        maxSteps,
+        epoch,
+        loss: stepLoss,
+        lossSum: stepLossSum,
+        tokens: stepTokens,
+        lr,
+        gradNorm,
+      });
       // The run folder and trackers get every optimizer step (the dashboard's curves); log_history, the progress
       // line and onLog keep Hugging Face's logging_steps windows.
-      const stepMetrics: Record<string, number> = { lr, grad_norm: gradNorm, tokens_per_s: ms > 0 ? (stepInputTokens * 1000) / ms : 0, epoch, step_time_s: ms / 1000, ...memoryMetrics() };
+      const stepMetrics: Record<string, number> = {
+        lr,
+        grad_norm: gradNorm,
+        tokens_per_s: ms > 0 ? (stepInputTokens * 1000) / ms : 0,
+        epoch,
+        step_time_s: ms / 1000,
+        ...memoryMetrics(),
+      };
       if (stepLoss !== null) stepMetrics.loss = stepLoss;
-      if (world > 1) Object.assign(stepMetrics, { allreduce_ms: commMs, allreduce_mb: commBytes / 2 ** 20, world_size: world });
+      if (world > 1)
+        Object.assign(stepMetrics, { allreduce_ms: commMs, allreduce_mb: commBytes / 2 ** 20, world_size: world });
       await emit(state.globalStep, stepMetrics);
       const tokensPerS = w.ms > 0 ? (w.inputTokens * 1000) / w.ms : 0;
-      progress.update({ step: state.globalStep, total: maxSteps, epoch, loss: w.tokens > 0 ? w.lossSum / w.tokens : lastLoggedLoss(history), lr, tokensPerS });
+      progress.update({
+        step: state.globalStep,
+        total: maxSteps,
+        epoch,
+        loss: w.tokens > 0 ? w.lossSum / w.tokens : lastLoggedLoss(history),
+        lr,
+        tokensPerS,
+      });
 
       if (state.globalStep % o.loggingSteps === 0 || state.globalStep === maxSteps) {
         const loss = w.tokens > 0 ? w.lossSum / w.tokens : null;
@@ -456,7 +548,9 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
         const elapsed = (performance.now() - t0) / 1000;
         const doneThisSession = state.globalStep - (rs ? rs.globalStep : 0);
         const eta = doneThisSession > 0 ? (elapsed / doneThisSession) * (maxSteps - state.globalStep) : undefined;
-        progress.line(formatStepLine({ step: state.globalStep, total: maxSteps, epoch, loss, lr, tokensPerS, gradNorm }, eta));
+        progress.line(
+          formatStepLine({ step: state.globalStep, total: maxSteps, epoch, loss, lr, tokensPerS, gradNorm }, eta),
+        );
         state.window = { lossSum: 0, tokens: 0, inputTokens: 0, steps: 0, lastGradNorm: null, ms: 0 };
       }
       if (ctx.eval && state.globalStep % o.evalSteps === 0) evalLoss = await evaluate();
@@ -510,7 +604,8 @@ export async function runTrainingLoop(ctx: LoopContext): Promise<LoopResult> {
 }
 
 function lastLoggedLoss(history: LogEvent[]): number | null {
-  for (let i = history.length - 1; i >= 0; i--) if (typeof history[i].loss === "number") return history[i].loss as number;
+  for (let i = history.length - 1; i >= 0; i--)
+    if (typeof history[i].loss === "number") return history[i].loss as number;
   return null;
 }
 

@@ -6,14 +6,39 @@
 // numeric parameters. Base weights are handed over as views (e.g. into mapped safetensors) and read in place; the
 // trainer keeps them referenced while it lives.
 import type { OpenedModel, Qwen2Config } from "../model/index.js";
-import { loadAddon, NATIVE_HANDLE, SF_DEVICE, SF_DTYPE, SF_DTYPE_BLOCK, SF_LORA_BUFFER, type BindingLoraSlot, type BindingTensor, type BindingTrainer, type NativeAddon } from "../native/index.js";
+import {
+  loadAddon,
+  NATIVE_HANDLE,
+  SF_DEVICE,
+  SF_DTYPE,
+  SF_DTYPE_BLOCK,
+  SF_LORA_BUFFER,
+  type BindingLoraSlot,
+  type BindingTensor,
+  type BindingTrainer,
+  type NativeAddon,
+} from "../native/index.js";
 import type { LoraTensor } from "../model/index.js";
 import type { OptimizerState } from "./checkpoint.js";
 import type { LoopTrainer } from "./loop.js";
 
 /** F32 / F16 / BF16, or a ggml block type (GGUF tensors: "Q8_0", "Q4_K", "Q6_K", ...; rows quantized along the input
  *  dimension, dequantized by the engine tile by tile). */
-export type WeightDtype = "F32" | "F16" | "BF16" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0" | "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K" | (string & {});
+export type WeightDtype =
+  | "F32"
+  | "F16"
+  | "BF16"
+  | "Q4_0"
+  | "Q4_1"
+  | "Q5_0"
+  | "Q5_1"
+  | "Q8_0"
+  | "Q2_K"
+  | "Q3_K"
+  | "Q4_K"
+  | "Q5_K"
+  | "Q6_K"
+  | (string & {});
 
 export interface EngineModelConfig {
   vocabSize: number;
@@ -68,9 +93,20 @@ export interface EngineRngState {
 }
 
 export interface NativeTrainer extends LoopTrainer {
-  forwardBackward(inputIds: Int32Array, labels: Int32Array, batch: number, seqLen: number, lossScale: number): Promise<{ lossSum: number; tokens: number; ms: number }>;
+  forwardBackward(
+    inputIds: Int32Array,
+    labels: Int32Array,
+    batch: number,
+    seqLen: number,
+    lossScale: number,
+  ): Promise<{ lossSum: number; tokens: number; ms: number }>;
   optimizerStep(lr: number): Promise<{ gradNorm: number; ms: number }>;
-  evaluate(inputIds: Int32Array, labels: Int32Array, batch: number, seqLen: number): Promise<{ lossSum: number; tokens: number }>;
+  evaluate(
+    inputIds: Int32Array,
+    labels: Int32Array,
+    batch: number,
+    seqLen: number,
+  ): Promise<{ lossSum: number; tokens: number }>;
   /** All logits, [batch · seqLen · vocab] (tests and parity checks). */
   logits(inputIds: Int32Array, batch: number, seqLen: number): Promise<Float32Array>;
   loraTensors(): LoraTensor[];
@@ -101,15 +137,19 @@ const LAYER_TENSORS = [
 
 /** PEFT's name of a LoRA tensor of a Qwen2 model. */
 export function peftLoraName(layer: number, moduleName: string, isB: boolean): string {
-  const parent = moduleName === "gate_proj" || moduleName === "up_proj" || moduleName === "down_proj" ? "mlp" : "self_attn";
+  const parent =
+    moduleName === "gate_proj" || moduleName === "up_proj" || moduleName === "down_proj" ? "mlp" : "self_attn";
   return `base_model.model.model.layers.${layer}.${parent}.${moduleName}.lora_${isB ? "B" : "A"}.weight`;
 }
 
 /** The Hugging Face weights by name → the C struct's layout, with presence, shapes and dtypes checked (errors name the
  *  tensor). The config has passed the core's checks. */
 function bindingWeights(cfg: EngineModelConfig, weights: Record<string, EngineWeight>) {
-  const H = cfg.hiddenSize, I = cfg.intermediateSize, D = cfg.headDim || Math.floor(H / cfg.numHeads);
-  const q = cfg.numHeads * D, kv = cfg.numKvHeads * D;
+  const H = cfg.hiddenSize,
+    I = cfg.intermediateSize,
+    D = cfg.headDim || Math.floor(H / cfg.numHeads);
+  const q = cfg.numHeads * D,
+    kv = cfg.numKvHeads * D;
   const tensor = (name: string, shape: number[], optional = false): BindingTensor | null => {
     const t = weights[name];
     if (t === undefined || t === null) {
@@ -118,23 +158,32 @@ function bindingWeights(cfg: EngineModelConfig, weights: Record<string, EngineWe
     }
     if (typeof t !== "object") throw new TypeError(`weights['${name}'] must be { data, dtype, shape }`);
     if (!Object.hasOwn(SF_DTYPE, t.dtype)) {
-      throw new TypeError(`weights['${name}'].dtype is '${String(t.dtype)}' (expected F32, F16, BF16 or a ggml block type: ${Object.keys(SF_DTYPE).slice(3).join(", ")})`);
+      throw new TypeError(
+        `weights['${name}'].dtype is '${String(t.dtype)}' (expected F32, F16, BF16 or a ggml block type: ${Object.keys(SF_DTYPE).slice(3).join(", ")})`,
+      );
     }
     if (!Array.isArray(t.shape)) throw new TypeError(`weights['${name}'].shape must be an array`);
-    if (t.shape.join(",") !== shape.join(",")) throw new RangeError(`weights['${name}'].shape is [${t.shape.join(", ")}] (expected [${shape.join(", ")}])`);
-    if (!ArrayBuffer.isView(t.data)) throw new TypeError(`weights['${name}'].data must be a Uint8Array (or other typed array view)`);
+    if (t.shape.join(",") !== shape.join(","))
+      throw new RangeError(`weights['${name}'].shape is [${t.shape.join(", ")}] (expected [${shape.join(", ")}])`);
+    if (!ArrayBuffer.isView(t.data))
+      throw new TypeError(`weights['${name}'].data must be a Uint8Array (or other typed array view)`);
     // ggml block types quantize rows (the last dimension) in whole blocks
     const dtype = t.dtype as keyof typeof SF_DTYPE;
     const [block, blockBytes] = SF_DTYPE_BLOCK[dtype];
     const cols = shape[shape.length - 1];
-    if (cols % block !== 0) throw new RangeError(`weights['${name}']: rows of ${cols} elements are not whole ${block}-element blocks of ${dtype}`);
+    if (cols % block !== 0)
+      throw new RangeError(
+        `weights['${name}']: rows of ${cols} elements are not whole ${block}-element blocks of ${dtype}`,
+      );
     const bytes = (shape.reduce((a, b) => a * b, 1) / block) * blockBytes;
-    if (t.data.byteLength !== bytes) throw new RangeError(`weights['${name}'].data has ${t.data.byteLength} bytes (expected ${bytes} for ${dtype})`);
+    if (t.data.byteLength !== bytes)
+      throw new RangeError(`weights['${name}'].data has ${t.data.byteLength} bytes (expected ${bytes} for ${dtype})`);
     return { data: t.data, dtype: SF_DTYPE[dtype] };
   };
   const shapes = [[q, H], [kv, H], [kv, H], [H, q], [I, H], [I, H], [H, I], [q], [kv], [kv], [H], [H]];
   const layers: (BindingTensor | null)[][] = [];
-  for (let l = 0; l < cfg.numLayers; l++) layers.push(LAYER_TENSORS.map((n, k) => tensor(`model.layers.${l}.${n}`, shapes[k], n.endsWith(".bias"))));
+  for (let l = 0; l < cfg.numLayers; l++)
+    layers.push(LAYER_TENSORS.map((n, k) => tensor(`model.layers.${l}.${n}`, shapes[k], n.endsWith(".bias"))));
   return {
     embedTokens: tensor("model.embed_tokens.weight", [cfg.vocabSize, H])!,
     norm: tensor("model.norm.weight", [H])!,
@@ -146,7 +195,8 @@ function bindingWeights(cfg: EngineModelConfig, weights: Record<string, EngineWe
 /** A uint64 from a decimal string (checkpoints keep the dropout stream as strings). */
 function uint64(value: unknown, what: string): bigint {
   const s = typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value;
-  if (typeof s !== "string" || !/^\d{1,20}$/.test(s) || BigInt(s) >= 1n << 64n) throw new TypeError(`rngState.${what} must be a decimal integer string`);
+  if (typeof s !== "string" || !/^\d{1,20}$/.test(s) || BigInt(s) >= 1n << 64n)
+    throw new TypeError(`rngState.${what} must be a decimal integer string`);
   return BigInt(s);
 }
 
@@ -176,7 +226,11 @@ class EngineTrainer implements NativeTrainer {
     return this.slots.map((s) => flat.slice(s.offset, s.offset + s.rows * s.cols));
   }
   /** Named per-tensor arrays → one flat buffer; every tensor exactly once, each of the right length. */
-  private join<E extends { name: string }>(list: unknown, what: string, pick: (e: E, slot: number) => { value: unknown; where: string }[]): Float32Array[] {
+  private join<E extends { name: string }>(
+    list: unknown,
+    what: string,
+    pick: (e: E, slot: number) => { value: unknown; where: string }[],
+  ): Float32Array[] {
     if (!Array.isArray(list)) throw new TypeError(`${what} must be an array`);
     const index = new Map(this.slots.map((s, i) => [s.name, i]));
     const flats = [] as Float32Array[];
@@ -184,12 +238,14 @@ class EngineTrainer implements NativeTrainer {
     list.forEach((e, j) => {
       if (typeof e !== "object" || e === null) throw new TypeError(`${what}[${j}] must be an object`);
       const i = index.get(String((e as E).name));
-      if (i === undefined) throw new Error(`${what}: unknown tensor ${String((e as E).name)} (not adapted by this trainer)`);
+      if (i === undefined)
+        throw new Error(`${what}: unknown tensor ${String((e as E).name)} (not adapted by this trainer)`);
       seen.add(i);
       const s = this.slots[i];
       pick(e as E, i).forEach(({ value, where }, k) => {
         if (!(value instanceof Float32Array)) throw new TypeError(`${where} must be a Float32Array`);
-        if (value.length !== s.rows * s.cols) throw new RangeError(`${where} has ${value.length} values (expected ${s.rows * s.cols})`);
+        if (value.length !== s.rows * s.cols)
+          throw new RangeError(`${where} has ${value.length} values (expected ${s.rows * s.cols})`);
         (flats[k] ??= new Float32Array(this.t.loraSize())).set(value, s.offset);
       });
     });
@@ -216,8 +272,10 @@ class EngineTrainer implements NativeTrainer {
     return { step: this.t.getStep(), tensors: this.slots.map((s, i) => ({ name: s.name, m: m[i], v: v[i] })) };
   }
   setOptimizerState(state: OptimizerState): void {
-    if (typeof state !== "object" || state === null) throw new TypeError("setOptimizerState(state): state must be { step, tensors }");
-    if (!Number.isSafeInteger(state.step) || state.step < 0) throw new RangeError("optimizerState.step must be a non-negative integer");
+    if (typeof state !== "object" || state === null)
+      throw new TypeError("setOptimizerState(state): state must be { step, tensors }");
+    if (!Number.isSafeInteger(state.step) || state.step < 0)
+      throw new RangeError("optimizerState.step must be a non-negative integer");
     const [m, v] = this.join<OptimizerState["tensors"][number]>(state.tensors, "optimizerState.tensors", (e) => [
       { value: e.m, where: `optimizerState: ${e.name}.m` },
       { value: e.v, where: `optimizerState: ${e.name}.v` },
@@ -232,7 +290,8 @@ class EngineTrainer implements NativeTrainer {
     return { seed: r.seed.toString(), counter: r.counter.toString() };
   }
   setRngState(state: unknown): void {
-    if (typeof state !== "object" || state === null) throw new TypeError("setRngState(state): state must be { seed, counter }");
+    if (typeof state !== "object" || state === null)
+      throw new TypeError("setRngState(state): state must be { seed, counter }");
     const s = state as Record<string, unknown>;
     this.t.setRngState(uint64(s.seed, "seed"), uint64(s.counter, "counter"));
   }
@@ -247,15 +306,19 @@ class EngineTrainer implements NativeTrainer {
 /** Creates the engine; throws with the offending field or tensor named when the options or weights are wrong. */
 export function createNativeTrainer(options: NativeTrainerOptions): NativeTrainer {
   const addon: NativeAddon = loadAddon();
-  if (typeof addon.Trainer !== "function") throw new Error("the native addon has no Trainer (rebuild it: npm rebuild sqlfocus)");
+  if (typeof addon.Trainer !== "function")
+    throw new Error("the native addon has no Trainer (rebuild it: npm rebuild sqlfocus)");
   const device = options.device ?? "cpu";
   if (!(device in SF_DEVICE)) throw new Error(`options.device: '${String(device)}' must be 'cpu' or 'cuda'`);
   if (device === "cuda" && addon.buildInfo().cuda !== true) {
-    throw new Error("createNativeTrainer: device 'cuda' is not available in this build (no CUDA toolkit with cuBLAS was found when the addon was built; rebuild with SQLFOCUS_CUDA=on npm rebuild sqlfocus, or use 'cpu')");
+    throw new Error(
+      "createNativeTrainer: device 'cuda' is not available in this build (no CUDA toolkit with cuBLAS was found when the addon was built; rebuild with SQLFOCUS_CUDA=on npm rebuild sqlfocus, or use 'cpu')",
+    );
   }
   const { config: cfg, lora } = options;
   if (typeof cfg !== "object" || cfg === null) throw new TypeError("options.config is required");
-  if (typeof options.weights !== "object" || options.weights === null) throw new TypeError("options.weights is required");
+  if (typeof options.weights !== "object" || options.weights === null)
+    throw new TypeError("options.weights is required");
   if (typeof lora !== "object" || lora === null) throw new TypeError("options.lora is required");
   let targetMask = 0;
   if (lora.targetModules !== undefined && lora.targetModules !== null) {
@@ -319,7 +382,8 @@ export function engineWeightsFromModel(model: OpenedModel): Record<string, Engin
   for (const name of model.tensorNames) {
     if (!name.startsWith("model.") && name !== "lm_head.weight") continue;
     const t = model.tensor(name);
-    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") throw new Error(`${name}: dtype ${t.dtype} is not supported by the engine (F32, F16, BF16)`);
+    if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16")
+      throw new Error(`${name}: dtype ${t.dtype} is not supported by the engine (F32, F16, BF16)`);
     out[name] = { data: t.data, dtype: t.dtype, shape: t.shape };
   }
   return out;

@@ -3,7 +3,15 @@
 import { defaultThreadsPerRank } from "../distributed/index.js";
 
 /** The seven Qwen2 linear projections LoRA can adapt (PEFT target_modules names). */
-export const LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+export const LORA_TARGET_MODULES = [
+  "q_proj",
+  "k_proj",
+  "v_proj",
+  "o_proj",
+  "gate_proj",
+  "up_proj",
+  "down_proj",
+] as const;
 export type LoraTargetModule = (typeof LORA_TARGET_MODULES)[number];
 
 export const LR_SCHEDULER_TYPES = ["linear", "cosine", "constant", "constant_with_warmup"] as const;
@@ -224,10 +232,18 @@ function label(key: OptionKey): string {
 }
 
 function fail(key: OptionKey, what: string, got: unknown): never {
-  throw new FinetuneOptionError(key, `finetune: option ${label(key)} ${what}, got ${JSON.stringify(got) ?? String(got)}`);
+  throw new FinetuneOptionError(
+    key,
+    `finetune: option ${label(key)} ${what}, got ${JSON.stringify(got) ?? String(got)}`,
+  );
 }
 
-function num(key: OptionKey, v: unknown, def: number, check: { int?: boolean; min?: number; gt?: number; max?: number; lt?: number }): number {
+function num(
+  key: OptionKey,
+  v: unknown,
+  def: number,
+  check: { int?: boolean; min?: number; gt?: number; max?: number; lt?: number },
+): number {
   if (v === undefined || v === null) return def;
   const x = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
   if (typeof x !== "number" || !Number.isFinite(x)) fail(key, "must be a finite number", v);
@@ -260,14 +276,21 @@ export function parseTargetModules(v: unknown): LoraTargetModule[] {
   if (v === undefined || v === null) return [...FINETUNE_DEFAULTS.targetModules];
   const items = (Array.isArray(v) ? v : [v]).flatMap((x) => {
     if (typeof x !== "string") fail("targetModules", "must be module names", v);
-    return x.split(",").map((s) => s.trim()).filter(Boolean);
+    return x
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
   });
   if (items.length === 1 && (items[0] === "all-linear" || items[0] === "all")) return [...LORA_TARGET_MODULES];
   if (items.length === 0) fail("targetModules", "must name at least one module", v);
   const out: LoraTargetModule[] = [];
   for (const m of items) {
     if (!(LORA_TARGET_MODULES as readonly string[]).includes(m)) {
-      fail("targetModules", `must be among ${LORA_TARGET_MODULES.join(", ")} (or all-linear); unknown module ${JSON.stringify(m)}`, v);
+      fail(
+        "targetModules",
+        `must be among ${LORA_TARGET_MODULES.join(", ")} (or all-linear); unknown module ${JSON.stringify(m)}`,
+        v,
+      );
     }
     if (!out.includes(m as LoraTargetModule)) out.push(m as LoraTargetModule);
   }
@@ -278,7 +301,8 @@ export function parseTargetModules(v: unknown): LoraTargetModule[] {
 export function parseBaseDtype(v: unknown): BaseDtype {
   if (v === undefined || v === null) return FINETUNE_DEFAULTS.baseDtype;
   const s = typeof v === "string" ? v.trim().toLowerCase() : v;
-  if (typeof s !== "string" || !(BASE_DTYPES as readonly string[]).includes(s)) fail("baseDtype", `must be one of ${BASE_DTYPES.join(", ")}`, v);
+  if (typeof s !== "string" || !(BASE_DTYPES as readonly string[]).includes(s))
+    fail("baseDtype", `must be one of ${BASE_DTYPES.join(", ")}`, v);
   return s as BaseDtype;
 }
 
@@ -286,7 +310,7 @@ export function parseBaseDtype(v: unknown): BaseDtype {
 export function parseResume(v: unknown): string | true | null {
   if (v === undefined || v === null || v === false) return null;
   if (v === true) return true;
-  if (typeof v !== "string") fail("resumeFromCheckpoint", "must be a checkpoint folder, true or \"latest\"", v);
+  if (typeof v !== "string") fail("resumeFromCheckpoint", 'must be a checkpoint folder, true or "latest"', v);
   const s = v.trim();
   if (s === "" || s === "true" || s === "latest" || s === "True") return true;
   if (s === "false" || s === "False" || s === "none" || s === "None") return null;
@@ -294,7 +318,16 @@ export function parseResume(v: unknown): string | true | null {
 }
 
 /** finetune()'s run-time hooks (FinetuneRunOptions in finetune.ts): accepted beside the options, not validated here. */
-export const RUN_HOOK_NAMES = ["tracker", "signal", "progress", "onLog", "onStep", "onMessage", "evalOnStart", "createTrainer"] as const;
+export const RUN_HOOK_NAMES = [
+  "tracker",
+  "signal",
+  "progress",
+  "onLog",
+  "onStep",
+  "onMessage",
+  "evalOnStart",
+  "createTrainer",
+] as const;
 
 /**
  * Fills defaults and validates. `cudaAvailable` picks the default device. Unknown keys are rejected (a typo in an
@@ -315,11 +348,18 @@ export function resolveFinetuneOptions(options: FinetuneOptions = {}, cudaAvaila
   const device = o.device ?? (cudaAvailable ? "cuda" : "cpu");
   if (device !== "cpu" && device !== "cuda") fail("device", "must be cpu or cuda", o.device);
   if (device === "cuda" && !cudaAvailable) {
-    throw new FinetuneOptionError("device", "finetune: option device (--device) is cuda, but this sqlfocus build has no CUDA engine (rebuild with a CUDA toolkit: SQLFOCUS_CUDA=on npm rebuild sqlfocus)");
+    throw new FinetuneOptionError(
+      "device",
+      "finetune: option device (--device) is cuda, but this sqlfocus build has no CUDA engine (rebuild with a CUDA toolkit: SQLFOCUS_CUDA=on npm rebuild sqlfocus)",
+    );
   }
   const scheduler = o.lrSchedulerType ?? d.lrSchedulerType;
-  if (!(LR_SCHEDULER_TYPES as readonly string[]).includes(scheduler)) fail("lrSchedulerType", `must be one of ${LR_SCHEDULER_TYPES.join(", ")}`, scheduler);
-  const saveTotalLimit = o.saveTotalLimit === undefined || o.saveTotalLimit === null ? null : num("saveTotalLimit", o.saveTotalLimit, 0, { int: true, min: 1 });
+  if (!(LR_SCHEDULER_TYPES as readonly string[]).includes(scheduler))
+    fail("lrSchedulerType", `must be one of ${LR_SCHEDULER_TYPES.join(", ")}`, scheduler);
+  const saveTotalLimit =
+    o.saveTotalLimit === undefined || o.saveTotalLimit === null
+      ? null
+      : num("saveTotalLimit", o.saveTotalLimit, 0, { int: true, min: 1 });
   const resolved: ResolvedFinetuneOptions = {
     modelName: str("modelName", o.modelName, d.modelName),
     baseDtype: parseBaseDtype(o.baseDtype),
@@ -328,9 +368,20 @@ export function resolveFinetuneOptions(options: FinetuneOptions = {}, cudaAvaila
     evalFile: str("evalFile", o.evalFile, null),
     saveModelDir: str("saveModelDir", o.saveModelDir, d.saveModelDir),
     maxSeqLength: num("maxSeqLength", o.maxSeqLength, d.maxSeqLength, { int: true, min: 2 }),
-    perDeviceTrainBatchSize: num("perDeviceTrainBatchSize", o.perDeviceTrainBatchSize, d.perDeviceTrainBatchSize, { int: true, min: 1 }),
-    perDeviceEvalBatchSize: num("perDeviceEvalBatchSize", o.perDeviceEvalBatchSize, d.perDeviceEvalBatchSize, { int: true, min: 1 }),
-    gradientAccumulationSteps: num("gradientAccumulationSteps", o.gradientAccumulationSteps, d.gradientAccumulationSteps, { int: true, min: 1 }),
+    perDeviceTrainBatchSize: num("perDeviceTrainBatchSize", o.perDeviceTrainBatchSize, d.perDeviceTrainBatchSize, {
+      int: true,
+      min: 1,
+    }),
+    perDeviceEvalBatchSize: num("perDeviceEvalBatchSize", o.perDeviceEvalBatchSize, d.perDeviceEvalBatchSize, {
+      int: true,
+      min: 1,
+    }),
+    gradientAccumulationSteps: num(
+      "gradientAccumulationSteps",
+      o.gradientAccumulationSteps,
+      d.gradientAccumulationSteps,
+      { int: true, min: 1 },
+    ),
     loggingSteps,
     numTrainEpochs: num("numTrainEpochs", o.numTrainEpochs, d.numTrainEpochs, { gt: 0 }),
     maxSteps: num("maxSteps", o.maxSteps, d.maxSteps, { int: true }),
@@ -361,20 +412,30 @@ export function resolveFinetuneOptions(options: FinetuneOptions = {}, cudaAvaila
     ddpTimeout: num("ddpTimeout", o.ddpTimeout, d.ddpTimeout, { gt: 0 }),
     reportTo: parseReportTo(o.reportTo),
   };
-  if (resolved.maxSteps === 0 || resolved.maxSteps < -1) fail("maxSteps", "must be a positive integer (or -1 for num_train_epochs)", o.maxSteps);
+  if (resolved.maxSteps === 0 || resolved.maxSteps < -1)
+    fail("maxSteps", "must be a positive integer (or -1 for num_train_epochs)", o.maxSteps);
   return resolved;
 }
 
 /** "none" | "tensorboard" | "swanlab" | a comma list or array of them → the trackers asked for (none: []). */
 export function parseReportTo(v: unknown): ReportTarget[] {
   if (v === undefined || v === null) return [];
-  const items = (Array.isArray(v) ? v : typeof v === "string" ? v.split(",") : fail("reportTo", "must be none, tensorboard, swanlab or a comma list of them", v)).map((x) =>
-    typeof x === "string" ? x.trim().toLowerCase() : fail("reportTo", "must be tracker names", v),
-  );
+  const items = (
+    Array.isArray(v)
+      ? v
+      : typeof v === "string"
+        ? v.split(",")
+        : fail("reportTo", "must be none, tensorboard, swanlab or a comma list of them", v)
+  ).map((x) => (typeof x === "string" ? x.trim().toLowerCase() : fail("reportTo", "must be tracker names", v)));
   const out: ReportTarget[] = [];
   for (const item of items.filter(Boolean)) {
     if (item === "none") continue;
-    if (!(REPORT_TARGETS as readonly string[]).includes(item)) fail("reportTo", `must be none or among ${REPORT_TARGETS.join(", ")}; unknown tracker ${JSON.stringify(item)}`, v);
+    if (!(REPORT_TARGETS as readonly string[]).includes(item))
+      fail(
+        "reportTo",
+        `must be none or among ${REPORT_TARGETS.join(", ")}; unknown tracker ${JSON.stringify(item)}`,
+        v,
+      );
     if (!out.includes(item as ReportTarget)) out.push(item as ReportTarget);
   }
   if (out.length > 0 && items.includes("none")) fail("reportTo", "none cannot be combined with trackers", v);

@@ -31,7 +31,11 @@ function fmtDuration(s: number): string {
 }
 
 /** A progress display; `mode` false prints nothing, "auto" picks bar or lines from stderr's TTY-ness. */
-export function createTrainProgress(mode: boolean | "auto", startStep: number, stream: NodeJS.WriteStream = process.stderr): TrainProgress {
+export function createTrainProgress(
+  mode: boolean | "auto",
+  startStep: number,
+  stream: NodeJS.WriteStream = process.stderr,
+): TrainProgress {
   if (mode === false) return { update() {}, line() {}, stop() {} };
   const tty = !!stream.isTTY; // a bar needs a terminal; elsewhere (CI, pipes, files) plain lines
   const t0 = Date.now();
@@ -55,7 +59,13 @@ export function createTrainProgress(mode: boolean | "auto", startStep: number, s
     let started = false;
     return {
       update(f) {
-        const payload = { epoch: f.epoch.toFixed(2), loss: fmtLoss(f.loss), lr: f.lr.toExponential(2), tps: Math.round(f.tokensPerS), etaText: fmtDuration(eta(f)) };
+        const payload = {
+          epoch: f.epoch.toFixed(2),
+          loss: fmtLoss(f.loss),
+          lr: f.lr.toExponential(2),
+          tps: Math.round(f.tokensPerS),
+          etaText: fmtDuration(eta(f)),
+        };
         if (!started) {
           bar.start(f.total, f.step, payload);
           started = true;

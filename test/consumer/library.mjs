@@ -11,8 +11,12 @@ const pairs = [
   ["What is the most expensive product?", "SELECT name FROM product ORDER BY price DESC LIMIT 1"],
   ["How many orders were placed in 2024?", "SELECT count(*) FROM orders WHERE year = 2024"],
 ];
-const schema = "CREATE TABLE customer(id INT, name TEXT); CREATE TABLE product(id INT, name TEXT, price REAL); CREATE TABLE orders(id INT, year INT);";
-writeFileSync("train.jsonl", pairs.map(([question, query]) => JSON.stringify({ question, db_schema: schema, query })).join("\n") + "\n");
+const schema =
+  "CREATE TABLE customer(id INT, name TEXT); CREATE TABLE product(id INT, name TEXT, price REAL); CREATE TABLE orders(id INT, year INT);";
+writeFileSync(
+  "train.jsonl",
+  pairs.map(([question, query]) => JSON.stringify({ question, db_schema: schema, query })).join("\n") + "\n",
+);
 
 const run = await finetune({
   modelName: "./model/tiny-qwen2",

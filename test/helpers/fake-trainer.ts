@@ -25,10 +25,27 @@ export class FakeTrainer implements LoopTrainer {
   /** Makes every loss NaN from now on (as a poisoned weight would). */
   poisoned = false;
 
-  constructor(opts: { rank?: number; width?: number; seed?: number; dropout?: number; maxGradNorm?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }) {
+  constructor(opts: {
+    rank?: number;
+    width?: number;
+    seed?: number;
+    dropout?: number;
+    maxGradNorm?: number;
+    beta1?: number;
+    beta2?: number;
+    eps?: number;
+    weightDecay?: number;
+  }) {
     this.rank = opts.rank ?? 2;
     this.width = opts.width ?? 8;
-    this.opts = { dropout: opts.dropout ?? 0.1, maxGradNorm: opts.maxGradNorm ?? 1, beta1: opts.beta1 ?? 0.9, beta2: opts.beta2 ?? 0.999, eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0 };
+    this.opts = {
+      dropout: opts.dropout ?? 0.1,
+      maxGradNorm: opts.maxGradNorm ?? 1,
+      beta1: opts.beta1 ?? 0.9,
+      beta2: opts.beta2 ?? 0.999,
+      eps: opts.eps ?? 1e-8,
+      weightDecay: opts.weightDecay ?? 0,
+    };
     this.rng = (opts.seed ?? 1) >>> 0;
     this.a = new Float32Array(this.rank * this.width);
     for (let i = 0; i < this.a.length; i++) this.a[i] = ((i * 7919) % 13) / 13 - 0.5;
@@ -38,7 +55,14 @@ export class FakeTrainer implements LoopTrainer {
     this.m = new Float32Array(this.a.length + this.b.length);
     this.v = new Float32Array(this.a.length + this.b.length);
   }
-  private opts: { dropout: number; maxGradNorm: number; beta1: number; beta2: number; eps: number; weightDecay: number };
+  private opts: {
+    dropout: number;
+    maxGradNorm: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+  };
 
   private rand(): number {
     this.rng = (this.rng + 0x6d2b79f5) | 0;
@@ -52,7 +76,8 @@ export class FakeTrainer implements LoopTrainer {
     const c = y % this.width;
     const target = ((y % 5) - 2) / 2;
     let p = 0;
-    for (let r = 0; r < this.rank; r++) p += this.a[r * this.width + c] * this.b[c * this.rank + r] * keep + 0.1 * this.a[r * this.width + c];
+    for (let r = 0; r < this.rank; r++)
+      p += this.a[r * this.width + c] * this.b[c * this.rank + r] * keep + 0.1 * this.a[r * this.width + c];
     if (this.poisoned) p = NaN;
     const diff = p - target;
     if (grad) {
@@ -71,7 +96,8 @@ export class FakeTrainer implements LoopTrainer {
       for (let t = 0; t + 1 < seqLen; t++) {
         const y = labels[bi * seqLen + t + 1];
         if (y === -100) continue;
-        const keep = train && this.opts.dropout > 0 ? (this.rand() < this.opts.dropout ? 0 : 1 / (1 - this.opts.dropout)) : 1;
+        const keep =
+          train && this.opts.dropout > 0 ? (this.rand() < this.opts.dropout ? 0 : 1 / (1 - this.opts.dropout)) : 1;
         lossSum += this.tokenLoss(y, keep, train, scale);
         tokens++;
       }
@@ -92,11 +118,15 @@ export class FakeTrainer implements LoopTrainer {
     this.ga.fill(0);
     this.gb.fill(0);
     const norm = Math.sqrt(g.reduce((s, x) => s + x * x, 0));
-    if (!Number.isFinite(norm)) throw Object.assign(new Error("optimizerStep: gradients are not finite (NaN/inf); no update applied"), { code: "SF_ERR_NONFINITE_GRADIENTS" });
+    if (!Number.isFinite(norm))
+      throw Object.assign(new Error("optimizerStep: gradients are not finite (NaN/inf); no update applied"), {
+        code: "SF_ERR_NONFINITE_GRADIENTS",
+      });
     const clip = this.opts.maxGradNorm > 0 && norm > this.opts.maxGradNorm ? this.opts.maxGradNorm / (norm + 1e-6) : 1;
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.opts;
-    const params = (i: number) => (i < this.a.length ? [this.a, i] : [this.b, i - this.a.length]) as [Float32Array, number];
+    const params = (i: number) =>
+      (i < this.a.length ? [this.a, i] : [this.b, i - this.a.length]) as [Float32Array, number];
     for (let i = 0; i < g.length; i++) {
       const gi = g[i] * clip;
       this.m[i] = beta1 * this.m[i] + (1 - beta1) * gi;
@@ -143,7 +173,12 @@ export class FakeTrainer implements LoopTrainer {
     this.rng = (s as { state: number }).state;
   }
   memory() {
-    return { weightsBytes: 0, loraBytes: (this.a.length + this.b.length) * 4, optimizerBytes: this.m.length * 8, activationsBytes: 0 };
+    return {
+      weightsBytes: 0,
+      loraBytes: (this.a.length + this.b.length) * 4,
+      optimizerBytes: this.m.length * 8,
+      activationsBytes: 0,
+    };
   }
 }
 
@@ -206,5 +241,11 @@ export function fakeLoopOptions(outputDir: string, over: FinetuneOptions = {}): 
 
 /** A stand-in engine configured from resolved options, as finetune() would build the real one. */
 export function fakeTrainerFor(o: ResolvedFinetuneOptions): FakeTrainer {
-  return new FakeTrainer({ rank: o.loraRank, seed: o.seed, dropout: o.loraDropout, maxGradNorm: o.maxGradNorm, weightDecay: o.weightDecay });
+  return new FakeTrainer({
+    rank: o.loraRank,
+    seed: o.seed,
+    dropout: o.loraDropout,
+    maxGradNorm: o.maxGradNorm,
+    weightDecay: o.weightDecay,
+  });
 }

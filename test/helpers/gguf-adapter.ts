@@ -29,7 +29,10 @@ const DIMS = (o: RandomAdapterOptions): Record<string, [string, number, number]>
   };
 };
 
-export async function writeRandomAdapter(dir: string, o: RandomAdapterOptions): Promise<{ tensors: LoraTensor[]; scale: number; rank: number }> {
+export async function writeRandomAdapter(
+  dir: string,
+  o: RandomAdapterOptions,
+): Promise<{ tensors: LoraTensor[]; scale: number; rank: number }> {
   const rank = o.rank ?? 4;
   const alpha = o.alpha ?? 8;
   const targets = o.targets ?? ["q_proj", "v_proj", "down_proj"];
@@ -50,6 +53,17 @@ export async function writeRandomAdapter(dir: string, o: RandomAdapterOptions): 
     }
   }
   if (targets.includes("lm_head")) add("lm_head", o.vocab ?? 151936, o.hidden);
-  await writeAdapter(dir, { baseModelNameOrPath: "tiny", r: rank, loraAlpha: alpha, loraDropout: 0, targetModules: targets, useRslora: o.useRslora }, tensors);
+  await writeAdapter(
+    dir,
+    {
+      baseModelNameOrPath: "tiny",
+      r: rank,
+      loraAlpha: alpha,
+      loraDropout: 0,
+      targetModules: targets,
+      useRslora: o.useRslora,
+    },
+    tensors,
+  );
   return { tensors, rank, scale: o.useRslora ? alpha / Math.sqrt(rank) : alpha / rank };
 }

@@ -19,14 +19,20 @@ export async function llamaLogProbs(
   generate: number,
   lora?: string,
 ): Promise<{ logProbs: Map<number, number>[]; greedy: number[] }> {
-  const ctx = await model.createContext({ contextSize: 256, ...(lora ? { lora: { adapters: [{ filePath: lora, scale: 1 }] } } : {}) });
+  const ctx = await model.createContext({
+    contextSize: 256,
+    ...(lora ? { lora: { adapters: [{ filePath: lora, scale: 1 }] } } : {}),
+  });
   try {
     const seq = ctx.getSequence();
-    const items = tokens.map((t) => [t as Token, { generateNext: { probabilities: true, options: { temperature: 1 } } }] as const);
+    const items = tokens.map(
+      (t) => [t as Token, { generateNext: { probabilities: true, options: { temperature: 1 } } }] as const,
+    );
     const res = await seq.controlledEvaluate(items as never);
     const logProbs = res.map((r) => {
       const m = new Map<number, number>();
-      for (const [tok, p] of (r as { next: { probabilities: Map<Token, number> } }).next.probabilities) m.set(tok as number, Math.log(p));
+      for (const [tok, p] of (r as { next: { probabilities: Map<Token, number> } }).next.probabilities)
+        m.set(tok as number, Math.log(p));
       return m;
     });
     const greedy: number[] = [];

@@ -46,12 +46,20 @@ export interface TinyModel {
 const DTYPE_NAME = { F32: "float32", F16: "float16", BF16: "bfloat16" } as const;
 
 export function makeTinyQwen2(dir: string, o: TinyOptions = {}): TinyModel {
-  const L = o.layers ?? 2, H = o.hidden ?? 256, I = o.intermediate ?? 768, nh = o.heads ?? 4, nkv = o.kvHeads ?? 2;
-  const V = o.vocab ?? 151936, tied = o.tied ?? true, dtype = o.dtype ?? "F32";
+  const L = o.layers ?? 2,
+    H = o.hidden ?? 256,
+    I = o.intermediate ?? 768,
+    nh = o.heads ?? 4,
+    nkv = o.kvHeads ?? 2;
+  const V = o.vocab ?? 151936,
+    tied = o.tied ?? true,
+    dtype = o.dtype ?? "F32";
   const hd = H / nh;
   const rnd = gaussian(o.seed ?? 1234);
   mkdirSync(dir, { recursive: true });
-  const shapes: [string, number[], "w" | "norm" | "bias", number?][] = [["model.embed_tokens.weight", [V, H], "w", 0.05]];
+  const shapes: [string, number[], "w" | "norm" | "bias", number?][] = [
+    ["model.embed_tokens.weight", [V, H], "w", 0.05],
+  ];
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
     shapes.push(
@@ -118,11 +126,24 @@ export function makeTinyQwen2(dir: string, o: TinyOptions = {}): TinyModel {
     vocab_size: V,
   };
   writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
-  writeFileSync(join(dir, "generation_config.json"), JSON.stringify({ bos_token_id: 151643, eos_token_id: [151645, 151643], pad_token_id: 151643 }, null, 2) + "\n");
+  writeFileSync(
+    join(dir, "generation_config.json"),
+    JSON.stringify({ bos_token_id: 151643, eos_token_id: [151645, 151643], pad_token_id: 151643 }, null, 2) + "\n",
+  );
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(tokenizerDir(), f), join(dir, f));
   return {
     dir,
-    config: { vocabSize: V, hiddenSize: H, intermediateSize: I, numLayers: L, numHeads: nh, numKvHeads: nkv, ropeTheta: 1e6, rmsNormEps: 1e-6, tieWordEmbeddings: tied },
+    config: {
+      vocabSize: V,
+      hiddenSize: H,
+      intermediateSize: I,
+      numLayers: L,
+      numHeads: nh,
+      numKvHeads: nkv,
+      ropeTheta: 1e6,
+      rmsNormEps: 1e-6,
+      tieWordEmbeddings: tied,
+    },
     weights,
   };
 }

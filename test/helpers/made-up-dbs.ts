@@ -83,11 +83,18 @@ export interface MadeUpQuestion {
 
 /** Questions with gold SQL (and BIRD-style evidence) over the two databases. */
 export const QUESTIONS: MadeUpQuestion[] = [
-  { db_id: "library", question: "How many books are there?", query: "SELECT count(*) FROM books", evidence: "", difficulty: "simple" },
+  {
+    db_id: "library",
+    question: "How many books are there?",
+    query: "SELECT count(*) FROM books",
+    evidence: "",
+    difficulty: "simple",
+  },
   {
     db_id: "library",
     question: "List the titles of books written by authors from France.",
-    query: "SELECT T1.title FROM books AS T1 JOIN authors AS T2 ON T1.author_id = T2.author_id WHERE T2.birth_country = 'France'",
+    query:
+      "SELECT T1.title FROM books AS T1 JOIN authors AS T2 ON T1.author_id = T2.author_id WHERE T2.birth_country = 'France'",
     evidence: "from France refers to birth_country = 'France'",
     difficulty: "simple",
   },
@@ -102,7 +109,8 @@ export const QUESTIONS: MadeUpQuestion[] = [
   {
     db_id: "library",
     question: "What is the average number of pages of science fiction books?",
-    query: "SELECT avg(pages) FROM books JOIN genres ON books.genre_id = genres.genre_id WHERE genre_name = \"Science Fiction\"",
+    query:
+      'SELECT avg(pages) FROM books JOIN genres ON books.genre_id = genres.genre_id WHERE genre_name = "Science Fiction"',
     evidence: "average number of pages = AVG(pages)",
     difficulty: "moderate",
   },
@@ -120,7 +128,13 @@ export const QUESTIONS: MadeUpQuestion[] = [
     evidence: "not returned refers to returned = 'no'",
     difficulty: "moderate",
   },
-  { db_id: "zoo", question: "How many lions live in the zoo?", query: "SELECT count(*) FROM animals WHERE species = 'Lion'", evidence: "", difficulty: "simple" },
+  {
+    db_id: "zoo",
+    question: "How many lions live in the zoo?",
+    query: "SELECT count(*) FROM animals WHERE species = 'Lion'",
+    evidence: "",
+    difficulty: "simple",
+  },
   {
     db_id: "zoo",
     question: "What are the nicknames of animals in the savanna enclosure looked after by Ben Okafor?",
@@ -151,7 +165,14 @@ export function makeSpiderLayout(dir: string): string {
     mkdirSync(join(dir, "database", db), { recursive: true });
     (db === "library" ? writeLibrary : writeZoo)(join(dir, "database", db, `${db}.sqlite`));
   }
-  writeFileSync(join(dir, "dev.json"), JSON.stringify(QUESTIONS.map(({ db_id, question, query }) => ({ db_id, question, query })), null, 1));
+  writeFileSync(
+    join(dir, "dev.json"),
+    JSON.stringify(
+      QUESTIONS.map(({ db_id, question, query }) => ({ db_id, question, query })),
+      null,
+      1,
+    ),
+  );
   writeFileSync(join(dir, "tables.json"), "[]");
   return dir;
 }
@@ -176,7 +197,14 @@ export function makeBirdLayout(dir: string, split: "dev" | "train" = "dev"): str
   writeFileSync(
     join(dir, `${split}.json`),
     JSON.stringify(
-      QUESTIONS.map((q, i) => ({ question_id: i, db_id: q.db_id, question: q.question, evidence: q.evidence, SQL: q.query, difficulty: q.difficulty })),
+      QUESTIONS.map((q, i) => ({
+        question_id: i,
+        db_id: q.db_id,
+        question: q.question,
+        evidence: q.evidence,
+        SQL: q.query,
+        difficulty: q.difficulty,
+      })),
       null,
       1,
     ),

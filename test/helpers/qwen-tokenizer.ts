@@ -46,7 +46,8 @@ export function qwenTokenizer(): Promise<Tokenizer> {
 export async function qwenDataTokenizer(): Promise<DataTokenizer> {
   const t = await qwenTokenizer();
   return {
-    renderChat: (messages: ChatMessage[], addGenerationPrompt: boolean) => t.applyChatTemplate(messages, { tokenize: false, addGenerationPrompt }),
+    renderChat: (messages: ChatMessage[], addGenerationPrompt: boolean) =>
+      t.applyChatTemplate(messages, { tokenize: false, addGenerationPrompt }),
     encode: (text: string) => t.encode(text),
     eosToken: "<|im_end|>",
     eosTokenId: IM_END,

@@ -16,7 +16,14 @@ export type ReferenceWeights = (name: string) => ArrayLike<number>;
 export type ReferenceLora = { tensors: Map<string, ArrayLike<number>>; rank: number; scale: number };
 
 /** y[T, out] = x[T, in] · Wᵀ (+ b). */
-function linear(x: Float64Array, T: number, inDim: number, w: ArrayLike<number>, outDim: number, b?: ArrayLike<number>): Float64Array {
+function linear(
+  x: Float64Array,
+  T: number,
+  inDim: number,
+  w: ArrayLike<number>,
+  outDim: number,
+  b?: ArrayLike<number>,
+): Float64Array {
   const y = new Float64Array(T * outDim);
   for (let t = 0; t < T; t++) {
     for (let o = 0; o < outDim; o++) {
@@ -83,7 +90,15 @@ export function referenceForward(
   let lossSum = 0;
   let tokens = 0;
 
-  const proj = (layer: number, kind: "self_attn" | "mlp", name: string, x: Float64Array, inDim: number, outDim: number, bias: boolean) => {
+  const proj = (
+    layer: number,
+    kind: "self_attn" | "mlp",
+    name: string,
+    x: Float64Array,
+    inDim: number,
+    outDim: number,
+    bias: boolean,
+  ) => {
     const prefix = `model.layers.${layer}.${kind}.${name}`;
     const y = linear(x, T, inDim, weights(`${prefix}.weight`), outDim, bias ? weights(`${prefix}.bias`) : undefined);
     const a = lora?.tensors.get(`base_model.model.${prefix}.lora_A.weight`);

@@ -19,16 +19,21 @@ export const inCI = (): boolean => /^(1|true|yes)$/i.test(process.env.CI ?? "");
  */
 export function requireService(service: string, missing: string | null): string | false {
   if (missing === null) return false;
-  const optional = (process.env.SQLFOCUS_OPTIONAL_SERVICES ?? "").toLowerCase().split(",").map((s) => s.trim());
+  const optional = (process.env.SQLFOCUS_OPTIONAL_SERVICES ?? "")
+    .toLowerCase()
+    .split(",")
+    .map((s) => s.trim());
   const key = service.toLowerCase().replace(/[^a-z].*$/, "");
-  if (inCI() && !optional.includes(key)) throw new Error(`${service} is required when CI=true (set up by .ci/run), but ${missing}`);
+  if (inCI() && !optional.includes(key))
+    throw new Error(`${service} is required when CI=true (set up by .ci/run), but ${missing}`);
   return `${service} not available: ${missing}`;
 }
 
 /** Errors that mean "nothing is listening there" (a skip outside CI), as opposed to a refused login (a failure). */
 export function isUnreachable(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  if (["ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"].includes(e?.code ?? "")) return true;
+  if (["ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"].includes(e?.code ?? ""))
+    return true;
   return /ECONNREFUSED|timeout|timed out/i.test(e?.message ?? "");
 }
 
@@ -70,7 +75,8 @@ export async function probePostgres(): Promise<string | null> {
     await c.end();
     return null;
   } catch (err) {
-    if (isUnreachable(err)) return `nothing answers at ${pgUrl.host} (${(err as Error).message}; set SQLFOCUS_TEST_PG_URL)`;
+    if (isUnreachable(err))
+      return `nothing answers at ${pgUrl.host} (${(err as Error).message}; set SQLFOCUS_TEST_PG_URL)`;
     throw new Error(`PostgreSQL at ${pgUrl.host} refused the test login: ${(err as Error).message}`);
   }
 }
@@ -83,7 +89,8 @@ export async function probeMysql(): Promise<string | null> {
     await c.end();
     return null;
   } catch (err) {
-    if (isUnreachable(err)) return `nothing answers at ${mysqlUrl.host} (${(err as Error).message}; set SQLFOCUS_TEST_MYSQL_URL)`;
+    if (isUnreachable(err))
+      return `nothing answers at ${mysqlUrl.host} (${(err as Error).message}; set SQLFOCUS_TEST_MYSQL_URL)`;
     throw new Error(`MySQL/MariaDB at ${mysqlUrl.host} refused the test login: ${(err as Error).message}`);
   }
 }
@@ -102,15 +109,21 @@ export const chromiumPath = process.env.SQLFOCUS_CHROMIUM ?? "/usr/bin/chromium"
 
 /** `skip` for tests that drive headless Chromium. */
 export function requireChromium(): string | false {
-  return requireService("Chromium", existsSync(chromiumPath) ? null : `no browser at ${chromiumPath} (set SQLFOCUS_CHROMIUM)`);
+  return requireService(
+    "Chromium",
+    existsSync(chromiumPath) ? null : `no browser at ${chromiumPath} (set SQLFOCUS_CHROMIUM)`,
+  );
 }
 
 /** Spider 1.0's folder ($SQLFOCUS_SPIDER, else ../shared/spider next to the repository). */
-export const spiderDir = resolve(process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "..", "shared", "spider"));
+export const spiderDir = resolve(
+  process.env.SQLFOCUS_SPIDER ?? join(import.meta.dirname, "..", "..", "..", "shared", "spider"),
+);
 
 /** Why Spider cannot be used, or null. */
 export function spiderMissing(): string | null {
-  if (!existsSync(spiderDir) || !statSync(spiderDir).isDirectory()) return `no folder ${spiderDir} (set SQLFOCUS_SPIDER)`;
+  if (!existsSync(spiderDir) || !statSync(spiderDir).isDirectory())
+    return `no folder ${spiderDir} (set SQLFOCUS_SPIDER)`;
   if (!existsSync(join(spiderDir, "dev.json"))) return `${spiderDir} has no dev.json (not Spider 1.0)`;
   if (!existsSync(join(spiderDir, "database"))) return `${spiderDir} has no database/ folder`;
   return null;

@@ -92,19 +92,32 @@ function splitExamples(list: string, values: unknown[], isBool: boolean, max: nu
  * `maxExamples` examples (one for date/time columns), every example a value stored in that column, and one
  * foreign-key line per distinct key between shown tables. Throws (assert) on the first difference.
  */
-export function checkMSchemaAgainstSqlite(text: string, dbPath: string, dbId: string, options: MSchemaCheckOptions = {}): MSchemaCheckReport {
+export function checkMSchemaAgainstSqlite(
+  text: string,
+  dbPath: string,
+  dbId: string,
+  options: MSchemaCheckOptions = {},
+): MSchemaCheckReport {
   const maxExamples = options.maxExamples ?? 3;
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
     const allTables = (
-      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' ORDER BY name").all() as Array<{ name: string }>
+      db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' ORDER BY name",
+        )
+        .all() as Array<{ name: string }>
     ).map((r) => r.name);
     const wanted = options.tables ? new Set(options.tables.map((t) => t.toLowerCase())) : null;
     const tables = wanted ? allTables.filter((t) => wanted.has(t.toLowerCase())) : allTables;
     const report: MSchemaCheckReport = { tables: 0, columns: 0, primaryKeys: 0, foreignKeyLines: 0, examples: 0 };
     let pos = 0;
     const expectAt = (s: string, where: string) => {
-      assert.equal(text.slice(pos, pos + s.length), s, `${dbId}: expected ${JSON.stringify(s)} at ${where} (offset ${pos})`);
+      assert.equal(
+        text.slice(pos, pos + s.length),
+        s,
+        `${dbId}: expected ${JSON.stringify(s)} at ${where} (offset ${pos})`,
+      );
       pos += s.length;
     };
     expectAt(`【DB_ID】 ${dbId}\n【Schema】\n`, "the header");
@@ -119,7 +132,10 @@ export function checkMSchemaAgainstSqlite(text: string, dbPath: string, dbId: st
         const typeMatch = /^[A-Z_]+/.exec(text.slice(pos));
         assert.ok(typeMatch, `${where}: no type name at offset ${pos}`);
         const typeName = typeMatch[0];
-        assert.ok(acceptedTypeNames(c.type).includes(typeName), `${where}: type ${typeName} for declared ${JSON.stringify(c.type)}`);
+        assert.ok(
+          acceptedTypeNames(c.type).includes(typeName),
+          `${where}: type ${typeName} for declared ${JSON.stringify(c.type)}`,
+        );
         pos += typeName.length;
         if (c.pk > 0) {
           expectAt(", Primary Key", `${where} (a key column)`);
@@ -132,7 +148,9 @@ export function checkMSchemaAgainstSqlite(text: string, dbPath: string, dbId: st
           const close = text.indexOf(`]${end}`, pos);
           assert.ok(close >= 0, `${where}: examples list not closed`);
           const list = text.slice(pos, close);
-          const values = (db.prepare(`SELECT DISTINCT ${quote(c.name)} AS v FROM ${quote(table)}`).all() as Array<{ v: unknown }>).map((r) => r.v);
+          const values = (
+            db.prepare(`SELECT DISTINCT ${quote(c.name)} AS v FROM ${quote(table)}`).all() as Array<{ v: unknown }>
+          ).map((r) => r.v);
           const max = TEMPORAL.has(typeName) ? 1 : maxExamples;
           const split = splitExamples(list, values, typeName === "BOOLEAN", max);
           assert.ok(split, `${where}: examples [${list}] are not at most ${max} values stored in the column`);
@@ -150,17 +168,27 @@ export function checkMSchemaAgainstSqlite(text: string, dbPath: string, dbId: st
     const fks = new Set<string>();
     let anyFk = false;
     for (const table of allTables) {
-      const rows = db.prepare(`PRAGMA foreign_key_list(${quote(table)})`).all() as Array<{ table: string; from: string; to: string | null }>;
+      const rows = db.prepare(`PRAGMA foreign_key_list(${quote(table)})`).all() as Array<{
+        table: string;
+        from: string;
+        to: string | null;
+      }>;
       for (const r of rows) {
         anyFk = true;
-        const shown = tables.some((t) => t.toLowerCase() === table.toLowerCase()) && tables.some((t) => t.toLowerCase() === r.table.toLowerCase());
+        const shown =
+          tables.some((t) => t.toLowerCase() === table.toLowerCase()) &&
+          tables.some((t) => t.toLowerCase() === r.table.toLowerCase());
         if (shown && r.to) fks.add(`${table}.${r.from}=${r.table}.${r.to}`);
       }
     }
     if (anyFk) {
       expectAt("\n【Foreign keys】", "the foreign keys header");
       const lines = text.slice(pos).split("\n").slice(1);
-      assert.equal(lines.length, fks.size, `${dbId}: ${lines.length} foreign-key lines for ${fks.size} distinct foreign keys`);
+      assert.equal(
+        lines.length,
+        fks.size,
+        `${dbId}: ${lines.length} foreign-key lines for ${fks.size} distinct foreign keys`,
+      );
       assert.deepEqual(new Set(lines), fks, `${dbId}: foreign-key lines`);
       report.foreignKeyLines = lines.length;
     } else {

@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { FastifyInstance } from "fastify";
-import { QueryFailedError, SqlRefusedError, type ExecuteLimits, type QueryResult, type ReadOnlyDatabase } from "../../src/sql/index.js";
+import {
+  QueryFailedError,
+  SqlRefusedError,
+  type ExecuteLimits,
+  type QueryResult,
+  type ReadOnlyDatabase,
+} from "../../src/sql/index.js";
 import { fill, type Attack, type Expect } from "./sql-attack-corpus.js";
 
 export type Outcome = "refused" | "error" | "timeout" | "truncated" | "ok";
@@ -31,13 +37,20 @@ export const CALL_BOUND_MS = LIMITS.timeoutMs + 2000 + 5000;
 export function outcomeOf(result: QueryResult | undefined, error: unknown): { outcome: Outcome; detail: string } {
   if (error instanceof SqlRefusedError) return { outcome: "refused", detail: `${error.code}: ${error.message}` };
   if (error instanceof QueryFailedError) return { outcome: error.kind, detail: error.message };
-  if (error) assert.fail(`raw error (neither a refusal nor an SQL failure): ${(error as Error)?.stack ?? String(error)}`);
-  return { outcome: result!.truncated ? "truncated" : "ok", detail: `${result!.rows.length} rows${result!.truncatedBy ? `, cut by ${result!.truncatedBy}` : ""}` };
+  if (error)
+    assert.fail(`raw error (neither a refusal nor an SQL failure): ${(error as Error)?.stack ?? String(error)}`);
+  return {
+    outcome: result!.truncated ? "truncated" : "ok",
+    detail: `${result!.rows.length} rows${result!.truncatedBy ? `, cut by ${result!.truncatedBy}` : ""}`,
+  };
 }
 
 export function matches(expect: Expect | Expect[], outcome: Outcome): boolean {
   const list = Array.isArray(expect) ? expect : [expect];
-  return list.some((e) => e === outcome || (e === "blocked" && (outcome === "refused" || outcome === "error" || outcome === "timeout")));
+  return list.some(
+    (e) =>
+      e === outcome || (e === "blocked" && (outcome === "refused" || outcome === "error" || outcome === "timeout")),
+  );
 }
 
 /** Everything that must hold after any case. */
@@ -79,11 +92,22 @@ export function corpusTests(attacks: Attack[], run: CorpusRun): void {
       }
       const ms = performance.now() - t0;
       const { outcome, detail } = outcomeOf(result, error);
-      if (run.checkOutcome) assert.ok(matches(attack.expect, outcome), `expected ${JSON.stringify(attack.expect)}, got ${outcome} (${detail})`);
-      if (error instanceof SqlRefusedError) assert.ok(error.message.length > 10 && !/undefined|\[object /.test(error.message), `unclear refusal: ${error.message}`);
+      if (run.checkOutcome)
+        assert.ok(
+          matches(attack.expect, outcome),
+          `expected ${JSON.stringify(attack.expect)}, got ${outcome} (${detail})`,
+        );
+      if (error instanceof SqlRefusedError)
+        assert.ok(
+          error.message.length > 10 && !/undefined|\[object /.test(error.message),
+          `unclear refusal: ${error.message}`,
+        );
       if (result) {
         assert.ok(result.rows.length <= LIMITS.rowLimit, `${result.rows.length} rows returned`);
-        assert.ok(JSON.stringify(result.rows).length <= LIMITS.maxBytes + 1024 * 1024, "rows beyond the byte cap returned");
+        assert.ok(
+          JSON.stringify(result.rows).length <= LIMITS.maxBytes + 1024 * 1024,
+          "rows beyond the byte cap returned",
+        );
       }
       assert.ok(ms < CALL_BOUND_MS, `the call took ${Math.round(ms)} ms`);
       await assertUnharmed(probe, before, attack.name);
@@ -92,7 +116,10 @@ export function corpusTests(attacks: Attack[], run: CorpusRun): void {
 }
 
 /** The model's reply for a question "case <i>": the attack's SQL in the prompt's open ```sql fence. */
-export function attackReplies(attacks: Attack[], values: () => Record<string, string | number>): (question: string) => string {
+export function attackReplies(
+  attacks: Attack[],
+  values: () => Record<string, string | number>,
+): (question: string) => string {
   return (question) => {
     const i = Number(/case (\d+)/.exec(question)?.[1]);
     return `${fill(attacks[i]!.sql, values())}\n\`\`\``;
@@ -100,7 +127,13 @@ export function attackReplies(attacks: Attack[], values: () => Record<string, st
 }
 
 /** Over HTTP (POST /text2sql, execute): every refusal a 422 naming the reason; never a 500 or a raw error. */
-export function httpCorpusTests(attacks: Attack[], label: string, app: () => FastifyInstance, probe: () => Probe, include?: (attack: Attack) => boolean): void {
+export function httpCorpusTests(
+  attacks: Attack[],
+  label: string,
+  app: () => FastifyInstance,
+  probe: () => Probe,
+  include?: (attack: Attack) => boolean,
+): void {
   attacks.forEach((attack, i) => {
     test(`HTTP: ${attack.name} [${label}]`, async (t) => {
       if (include && !include(attack)) return t.skip("not for this server");
@@ -113,9 +146,15 @@ export function httpCorpusTests(attacks: Attack[], label: string, app: () => Fas
         payload: JSON.stringify({ question: `case ${i}`, execute: true }),
       });
       const body = res.json();
-      assert.ok(res.statusCode === 200 || res.statusCode === 422, `status ${res.statusCode}: ${res.body.slice(0, 300)}`);
+      assert.ok(
+        res.statusCode === 200 || res.statusCode === 422,
+        `status ${res.statusCode}: ${res.body.slice(0, 300)}`,
+      );
       const text = JSON.stringify(body);
-      assert.ok(!/TypeError|ReferenceError|is not a function|Cannot read propert|at .*\.ts:\d+/.test(text), `raw error in the reply: ${text.slice(0, 300)}`);
+      assert.ok(
+        !/TypeError|ReferenceError|is not a function|Cannot read propert|at .*\.ts:\d+/.test(text),
+        `raw error in the reply: ${text.slice(0, 300)}`,
+      );
       let outcome: Outcome;
       if (res.statusCode === 422) {
         assert.match(body.message, /^execute refused: .{10,}/);
@@ -126,10 +165,14 @@ export function httpCorpusTests(attacks: Attack[], label: string, app: () => Fas
       } else {
         const ex = body.execution;
         assert.ok(ex && typeof ex.status === "string", `no execution in ${text.slice(0, 200)}`);
-        if (ex.status !== "ok") assert.ok(typeof ex.error === "string" && ex.error.length > 5, `unclear error: ${text.slice(0, 200)}`);
+        if (ex.status !== "ok")
+          assert.ok(typeof ex.error === "string" && ex.error.length > 5, `unclear error: ${text.slice(0, 200)}`);
         outcome = ex.status === "ok" ? (ex.truncated ? "truncated" : "ok") : ex.status;
       }
-      assert.ok(matches(attack.expect, outcome), `expected ${JSON.stringify(attack.expect)}, got ${outcome}: ${text.slice(0, 300)}`);
+      assert.ok(
+        matches(attack.expect, outcome),
+        `expected ${JSON.stringify(attack.expect)}, got ${outcome}: ${text.slice(0, 300)}`,
+      );
       await assertUnharmed(p, before, attack.name);
     });
   });

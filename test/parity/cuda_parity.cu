@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
       x.data.resize(n);
       std::ifstream bf(dir + "/" + file, std::ios::binary);
       if (!bf.read(reinterpret_cast<char*>(x.data.data()), std::streamsize(n * 4))) {
-        std::fprintf(stderr, "%s/manifest.txt line %d: %s is shorter than %zu floats\n", dir.c_str(), line, file.c_str(), n);
+        std::fprintf(stderr, "%s/manifest.txt line %d: %s is shorter than %zu floats\n", dir.c_str(), line,
+                     file.c_str(), n);
         return 2;
       }
       t[name] = std::move(x);
@@ -74,7 +75,8 @@ int main(int argc, char** argv) {
   const int B = mi("batch"), T = mi("seq"), steps = mi("steps");
   const std::vector<double> losses = split_doubles(meta.at("losses")), norms = split_doubles(meta.at("norms"));
   std::vector<int32_t> ids(size_t(B) * T), labels(size_t(B) * T);
-  for (size_t i = 0; i < ids.size(); i++) ids[i] = int32_t(t.at("input_ids").data[i]), labels[i] = int32_t(t.at("labels").data[i]);
+  for (size_t i = 0; i < ids.size(); i++)
+    ids[i] = int32_t(t.at("input_ids").data[i]), labels[i] = int32_t(t.at("labels").data[i]);
 
   const int V = mi("vocab"), H = mi("hidden"), I = mi("inter"), L = mi("layers"), NH = mi("heads"), KV = mi("kv_heads");
   sf_model_config cfg{V, H, I, L, NH, KV, 0, float(mf("rope_theta")), float(mf("eps")), 0};
@@ -89,14 +91,18 @@ int main(int argc, char** argv) {
     }
     return sf_tensor{it->second.data.data(), SF_F32, it->second.data.size() * sizeof(float)};
   };
-  const char* layer_names[SF_LAYER_TENSORS] = {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-                                               "mlp.gate_proj.weight",    "mlp.up_proj.weight",      "mlp.down_proj.weight",    "self_attn.q_proj.bias",
-                                               "self_attn.k_proj.bias",   "self_attn.v_proj.bias",   "input_layernorm.weight",  "post_attention_layernorm.weight"};
+  const char* layer_names[SF_LAYER_TENSORS] = {
+      "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+      "self_attn.o_proj.weight", "mlp.gate_proj.weight",    "mlp.up_proj.weight",
+      "mlp.down_proj.weight",    "self_attn.q_proj.bias",   "self_attn.k_proj.bias",
+      "self_attn.v_proj.bias",   "input_layernorm.weight",  "post_attention_layernorm.weight"};
   std::vector<sf_tensor> layers(size_t(L) * SF_LAYER_TENSORS);
   for (int l = 0; l < L; l++)
     for (int k = 0; k < SF_LAYER_TENSORS; k++)
-      layers[size_t(l) * SF_LAYER_TENSORS + k] = tensor("model.layers." + std::to_string(l) + "." + layer_names[k], k >= SF_B_Q && k <= SF_B_V);
-  sf_model_weights w{tensor("model.embed_tokens.weight", false), tensor("lm_head.weight", false), tensor("model.norm.weight", false), layers.data()};
+      layers[size_t(l) * SF_LAYER_TENSORS + k] =
+          tensor("model.layers." + std::to_string(l) + "." + layer_names[k], k >= SF_B_Q && k <= SF_B_V);
+  sf_model_weights w{tensor("model.embed_tokens.weight", false), tensor("lm_head.weight", false),
+                     tensor("model.norm.weight", false), layers.data()};
 
   for (int act : {int(SF_F32), int(SF_BF16)}) {
     const bool bf16 = act == SF_BF16;
@@ -104,7 +110,8 @@ int main(int argc, char** argv) {
     sf_trainer_params p = sf_trainer_default_params();
     p.device = SF_DEVICE_CUDA, p.activation_dtype = act;
     p.lora_rank = mi("rank"), p.lora_alpha = float(mf("alpha")), p.lora_dropout = 0;
-    p.beta1 = 0.9f, p.beta2 = 0.999f, p.eps = 1e-8f, p.weight_decay = float(mf("weight_decay")), p.max_grad_norm = float(mf("clip"));
+    p.beta1 = 0.9f, p.beta2 = 0.999f, p.eps = 1e-8f, p.weight_decay = float(mf("weight_decay")),
+    p.max_grad_norm = float(mf("clip"));
     p.max_batch = B, p.max_seq = T;
     sf_trainer* tr = nullptr;
     char err[512] = {0};
@@ -118,7 +125,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> names(nslots);
     for (int i = 0; i < nslots; i++) {
       const sf_lora_info li = sf_trainer_lora_info(tr, i);
-      names[i] = "base_model.model.model.layers." + std::to_string(li.layer) + (li.module <= SF_O ? ".self_attn." : ".mlp.") + sf_module_name(li.module) +
+      names[i] = "base_model.model.model.layers." + std::to_string(li.layer) +
+                 (li.module <= SF_O ? ".self_attn." : ".mlp.") + sf_module_name(li.module) +
                  (li.is_b ? ".lora_B.weight" : ".lora_A.weight");
     }
     auto flat = [&](const std::string& prefix) {
@@ -141,7 +149,8 @@ int main(int argc, char** argv) {
       const double loss = r.loss_sum / double(r.tokens);
       const double le = std::fabs(loss - losses[s]) / std::fabs(losses[s]);
       const double ltol = bf16 ? 2e-2 : 5e-5;  // F32: HF's RoPE angles are F32 (ours double-computed)
-      check(double(r.tokens) == tokens && le < ltol, tag + ": step " + std::to_string(s) + " mean loss vs PEFT", le, ltol);
+      check(double(r.tokens) == tokens && le < ltol, tag + ": step " + std::to_string(s) + " mean loss vs PEFT", le,
+            ltol);
       if (s == 0) {
         sf_trainer_read_lora(tr, SF_LORA_GRADS, 0, n, buf.data());
         for (size_t i = 0; i < n; i++) {
@@ -156,8 +165,11 @@ int main(int argc, char** argv) {
       const double ntol = bf16 ? 3e-2 : 1e-4;
       check(orc == SF_OK && ne < ntol, tag + ": step " + std::to_string(s) + " grad norm vs PEFT", ne, ntol);
     }
-    if (bf16) check(1 - dot / std::sqrt(nn * rr) < 1e-2, tag + ": LoRA grads 1-cosine vs PEFT", 1 - dot / std::sqrt(nn * rr), 1e-2);
-    else check(max_gd / max_g < 1e-4, tag + ": LoRA grads vs PEFT (max abs diff / max abs)", max_gd / max_g, 1e-4);
+    if (bf16)
+      check(1 - dot / std::sqrt(nn * rr) < 1e-2, tag + ": LoRA grads 1-cosine vs PEFT", 1 - dot / std::sqrt(nn * rr),
+            1e-2);
+    else
+      check(max_gd / max_g < 1e-4, tag + ": LoRA grads vs PEFT (max abs diff / max abs)", max_gd / max_g, 1e-4);
     sf_trainer_read_lora(tr, SF_LORA_PARAMS, 0, n, buf.data());
     double pd = 0, pm = 1e-30;
     for (size_t i = 0; i < n; i++) {

@@ -4,7 +4,6 @@
 import type { LoraTensor } from "../../src/model/index.js";
 import { qwen2TensorShapes, randomBatch, seededRandom, TINY_CONFIG, tinyWeightsF32 } from "./tiny-model.js";
 
-
 export function parityCase() {
   const config = TINY_CONFIG;
   const weights = tinyWeightsF32(config, 1234);
@@ -29,8 +28,16 @@ export function parityCase() {
   for (let l = 0; l < config.numLayers; l++)
     for (const [m, [kind, inDim, outDim]] of Object.entries(dims)) {
       const p = `base_model.model.model.layers.${l}.${kind}.${m}`;
-      lora.push({ name: `${p}.lora_A.weight`, shape: [rank, inDim], data: new Float32Array(rank * inDim).map(() => (rand() * 2 - 1) / Math.sqrt(inDim)) });
-      lora.push({ name: `${p}.lora_B.weight`, shape: [outDim, rank], data: new Float32Array(outDim * rank).map(() => (rand() * 2 - 1) * 0.2) });
+      lora.push({
+        name: `${p}.lora_A.weight`,
+        shape: [rank, inDim],
+        data: new Float32Array(rank * inDim).map(() => (rand() * 2 - 1) / Math.sqrt(inDim)),
+      });
+      lora.push({
+        name: `${p}.lora_B.weight`,
+        shape: [outDim, rank],
+        data: new Float32Array(outDim * rank).map(() => (rand() * 2 - 1) * 0.2),
+      });
     }
   const batch = 3;
   const seqLen = 12;

@@ -85,18 +85,32 @@ export function fromBf16(b: Uint16Array): Float32Array {
 }
 
 /** Engine weights (views, no copy) from F32 arrays, optionally as BF16. */
-export function engineWeights(cfg: EngineModelConfig, f32: Map<string, Float32Array>, dtype: "F32" | "BF16" = "F32"): Record<string, EngineWeight> {
+export function engineWeights(
+  cfg: EngineModelConfig,
+  f32: Map<string, Float32Array>,
+  dtype: "F32" | "BF16" = "F32",
+): Record<string, EngineWeight> {
   const shapes = new Map(qwen2TensorShapes(cfg));
   const out: Record<string, EngineWeight> = {};
   for (const [name, a] of f32) {
     const data = dtype === "F32" ? a : toBf16(a);
-    out[name] = { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dtype, shape: shapes.get(name)! };
+    out[name] = {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      dtype,
+      shape: shapes.get(name)!,
+    };
   }
   return out;
 }
 
 /** A right-padded batch of random ids; labels = ids with the first `prompt` positions and the padding masked. */
-export function randomBatch(cfg: EngineModelConfig, batch: number, seqLen: number, seed: number, prompt = 3): { inputIds: Int32Array; labels: Int32Array } {
+export function randomBatch(
+  cfg: EngineModelConfig,
+  batch: number,
+  seqLen: number,
+  seed: number,
+  prompt = 3,
+): { inputIds: Int32Array; labels: Int32Array } {
   const rand = seededRandom(seed);
   const inputIds = new Int32Array(batch * seqLen);
   const labels = new Int32Array(batch * seqLen).fill(-100);

@@ -11,8 +11,23 @@ const dir = process.argv[2];
 if (!dir) throw new Error("usage: write-inputs.ts <dir>");
 mkdirSync(dir, { recursive: true });
 const c = parityCase();
-const f32File = (path: string, tensors: F32Tensor[]) => writeSafetensorsFileSync(path, tensors.map(f32Tensor), { metadata: { format: "pt" } });
-f32File(join(dir, "model.safetensors"), [...c.weights].map(([name, data]) => ({ name, shape: c.shapes.get(name)!, data })));
+const f32File = (path: string, tensors: F32Tensor[]) =>
+  writeSafetensorsFileSync(path, tensors.map(f32Tensor), { metadata: { format: "pt" } });
+f32File(
+  join(dir, "model.safetensors"),
+  [...c.weights].map(([name, data]) => ({ name, shape: c.shapes.get(name)!, data })),
+);
 f32File(join(dir, "adapter_model.safetensors"), c.lora);
-writeFileSync(join(dir, "batch.json"), JSON.stringify({ config: c.config, rank: c.rank, alpha: c.alpha, batch: c.batch, seqLen: c.seqLen, inputIds: [...c.inputIds], labels: [...c.labels] }));
+writeFileSync(
+  join(dir, "batch.json"),
+  JSON.stringify({
+    config: c.config,
+    rank: c.rank,
+    alpha: c.alpha,
+    batch: c.batch,
+    seqLen: c.seqLen,
+    inputIds: [...c.inputIds],
+    labels: [...c.labels],
+  }),
+);
 console.log(`parity inputs written to ${dir}`);

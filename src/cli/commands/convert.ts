@@ -20,11 +20,24 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
   describe: "Convert an HF Qwen2 folder to GGUF (F32/F16/BF16), or a LoRA adapter folder to a GGUF LoRA adapter",
   builder: (y: Argv) =>
     y
-      .positional("input", { type: "string", describe: "HF model folder (or hub id), or PEFT adapter folder (adapter_config.json)" })
+      .positional("input", {
+        type: "string",
+        describe: "HF model folder (or hub id), or PEFT adapter folder (adapter_config.json)",
+      })
       .positional("output", { type: "string", describe: "output .gguf file" })
-      .option("type", { type: "string", alias: "outtype", describe: "models: F32 | F16 | BF16 (default F16); adapters: F32 | F16 (default F32)" })
-      .option("base", { type: "string", describe: "adapters: the base HF folder or base .gguf, to check the adapter fits it" })
-      .option("name", { type: "string", describe: "general.name (default: the folder name)" }) as unknown as Argv<ConvertArgs>,
+      .option("type", {
+        type: "string",
+        alias: "outtype",
+        describe: "models: F32 | F16 | BF16 (default F16); adapters: F32 | F16 (default F32)",
+      })
+      .option("base", {
+        type: "string",
+        describe: "adapters: the base HF folder or base .gguf, to check the adapter fits it",
+      })
+      .option("name", {
+        type: "string",
+        describe: "general.name (default: the folder name)",
+      }) as unknown as Argv<ConvertArgs>,
   handler: async (args) => {
     const isAdapter = existsSync(join(args.input, "adapter_config.json"));
     const type = (args.type ?? (isAdapter ? "F32" : "F16")).toUpperCase();
@@ -35,7 +48,8 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       console.log(`wrote ${r.path}: GGUF LoRA adapter, ${r.modules} modules, alpha ${r.alpha}`);
       return;
     }
-    if (!["F32", "F16", "BF16"].includes(type)) throw new Error(`--type must be F32, F16 or BF16 (use 'sqlfocus quantize' for Q4_K_M etc.), got ${args.type}`);
+    if (!["F32", "F16", "BF16"].includes(type))
+      throw new Error(`--type must be F32, F16 or BF16 (use 'sqlfocus quantize' for Q4_K_M etc.), got ${args.type}`);
     let bar: ReturnType<typeof progressBar> | undefined;
     const r = await toGGUF({
       model: existsSync(args.input) ? args.input : (await resolveModel(args.input)).dir,

@@ -63,7 +63,8 @@ export function formatDemoSummary(r: FinetuneResult, minutes: number): string {
     `demo: ${r.globalStep} steps (${r.epoch.toFixed(1)} epochs) in ${minutes.toFixed(1)} min, ${Math.round(r.tokensPerS)} tokens/s`,
     `  train loss   ${fmt(r.firstLoss)} → ${fmt(r.lastLoss)}   (first and last logged)`,
   ];
-  if (r.evalLoss !== null) lines.push(`  eval loss    ${fmt(r.initialEvalLoss)} → ${fmt(r.evalLoss)}   (dev set, before and after)`);
+  if (r.evalLoss !== null)
+    lines.push(`  eval loss    ${fmt(r.initialEvalLoss)} → ${fmt(r.evalLoss)}   (dev set, before and after)`);
   if (r.adapterDir) lines.push(`  adapter      ${r.adapterDir}`);
   lines.push(`  run folder   ${r.runDir}`);
   return lines.join("\n");
@@ -71,21 +72,42 @@ export function formatDemoSummary(r: FinetuneResult, minutes: number): string {
 
 export const demoCommand: CommandModule<object, DemoArgs> = {
   command: "demo",
-  describe: "The main job: make the tiny Qwen2 model and LoRA-fine-tune it on the demo text-to-SQL set (about a minute on 2 CPU cores)",
+  describe:
+    "The main job: make the tiny Qwen2 model and LoRA-fine-tune it on the demo text-to-SQL set (about a minute on 2 CPU cores)",
   builder: (y: Argv) =>
     y
-      .option("model_dir", { type: "string", default: "model/tiny-qwen2", describe: "the tiny model's folder (made if absent)" })
+      .option("model_dir", {
+        type: "string",
+        default: "model/tiny-qwen2",
+        describe: "the tiny model's folder (made if absent)",
+      })
       .option("train_file", { type: "string", describe: "training JSONL (default data/demo/train.jsonl)" })
       .option("eval_file", { type: "string", describe: "evaluation JSONL (default data/demo/dev.jsonl)" })
-      .option("output_dir", { type: "string", default: "output/demo", describe: "checkpoints and run folders (the demo's own: old checkpoints there are removed)" })
+      .option("output_dir", {
+        type: "string",
+        default: "output/demo",
+        describe: "checkpoints and run folders (the demo's own: old checkpoints there are removed)",
+      })
       .option("save_model_dir", { type: "string", default: "save-model", describe: "the final adapter" })
       .option("num_train_epochs", { type: "number", default: 4, describe: "epochs over the demo set" })
-      .option("max_steps", { type: "number", default: -1, describe: "stop after N optimizer steps (overrides epochs; for a quick try)" })
+      .option("max_steps", {
+        type: "number",
+        default: -1,
+        describe: "stop after N optimizer steps (overrides epochs; for a quick try)",
+      })
       .option("learning_rate", { type: "number", default: 5e-3, describe: "peak learning rate" })
       .option("threads", { type: "number", describe: "CPU threads (default: all cores)" })
       .option("progress", { type: "boolean", describe: "progress bar (default: on a terminal)" })
-      .option("export", { type: "boolean", default: true, describe: "then merge the adapter into the model and quantize it to a Q4_K_M GGUF (--no-export to skip)" })
-      .option("merged_dir", { type: "string", default: "new-model", describe: "merged model folder (--export); the GGUF goes inside it" }) as unknown as Argv<DemoArgs>,
+      .option("export", {
+        type: "boolean",
+        default: true,
+        describe: "then merge the adapter into the model and quantize it to a Q4_K_M GGUF (--no-export to skip)",
+      })
+      .option("merged_dir", {
+        type: "string",
+        default: "new-model",
+        describe: "merged model folder (--export); the GGUF goes inside it",
+      }) as unknown as Argv<DemoArgs>,
   handler: async (args) => {
     const t0 = performance.now();
     const out = (s: string) => process.stdout.write(s + "\n");
@@ -100,7 +122,8 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     }
     const trainFile = args.train_file ?? demoFile("train.jsonl");
     const evalFile = args.eval_file ?? demoFile("dev.jsonl");
-    if (!existsSync(trainFile)) throw new Error(`demo: ${trainFile} not found (run the demo from the sqlfocus folder, or pass --train_file)`);
+    if (!existsSync(trainFile))
+      throw new Error(`demo: ${trainFile} not found (run the demo from the sqlfocus folder, or pass --train_file)`);
     if (existsSync(args.output_dir)) {
       const old = readdirSync(args.output_dir).filter((n) => /^checkpoint-\d+$/.test(n));
       for (const n of old) rmSync(join(args.output_dir, n), { recursive: true, force: true });
@@ -139,7 +162,9 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         const gguf = join(args.merged_dir, "model-Q4_K_M.gguf");
         const q = await quantize({ input: merged.out, output: gguf, type: "Q4_K_M", threads: args.threads });
         out(`  merged       ${merged.out} (${merged.merged} modules)`);
-        out(`  quantized    ${q.output} (Q4_K_M, ${(q.bytes / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+        out(
+          `  quantized    ${q.output} (Q4_K_M, ${(q.bytes / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t1) / 1000).toFixed(1)} s`,
+        );
         serveModel = gguf;
       }
       out("");

@@ -35,9 +35,15 @@ function pct(x: number): string {
 
 export function formatSummary(s: EvalSummary): string {
   const out: string[] = [];
-  out.push(`${s.benchmark === "bird" ? "BIRD" : "Spider"} ${s.split}: execution accuracy ${pct(s.ex)} (${s.matched}/${s.scored} questions scored)`);
-  if (s.voted) out.push(`greedy EX ${pct(s.voted.greedyEx)} | voted EX ${pct(s.voted.ex)} (${s.voted.matched}/${s.voted.scored} with candidates)`);
-  if (s.skippedMissingDb > 0) out.push(`skipped ${s.skippedMissingDb} questions whose database is missing: ${s.missingDbs.join(", ")}`);
+  out.push(
+    `${s.benchmark === "bird" ? "BIRD" : "Spider"} ${s.split}: execution accuracy ${pct(s.ex)} (${s.matched}/${s.scored} questions scored)`,
+  );
+  if (s.voted)
+    out.push(
+      `greedy EX ${pct(s.voted.greedyEx)} | voted EX ${pct(s.voted.ex)} (${s.voted.matched}/${s.voted.scored} with candidates)`,
+    );
+  if (s.skippedMissingDb > 0)
+    out.push(`skipped ${s.skippedMissingDb} questions whose database is missing: ${s.missingDbs.join(", ")}`);
   const e = s.errors;
   out.push(
     `prediction errors ${e.pred_error}, prediction timeouts ${e.pred_timeout}, gold errors ${e.gold_error}, gold timeouts ${e.gold_timeout}` +
@@ -86,36 +92,79 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   describe: "Spider execution accuracy of a model or of a predictions file (resumable)",
   builder: (y: Argv) =>
     withLinkOptions(y)
-      .option("model", { type: "string", describe: "GGUF model that generates the SQL (greedy; convert an HF folder first with 'sqlfocus convert')" })
+      .option("model", {
+        type: "string",
+        describe: "GGUF model that generates the SQL (greedy; convert an HF folder first with 'sqlfocus convert')",
+      })
       .option("lora", { type: "string", describe: "GGUF LoRA adapter applied to --model" })
-      .option("threads", { type: "number", describe: "CPU threads for generation (default node-llama-cpp's choice, at most the CPUs)" })
+      .option("threads", {
+        type: "number",
+        describe: "CPU threads for generation (default node-llama-cpp's choice, at most the CPUs)",
+      })
       .option("gpu", { type: "boolean", default: false, describe: "generate on a GPU when node-llama-cpp finds one" })
       .option("max-tokens", { type: "number", default: 512, describe: "longest reply generated per question" })
-      .option("predictions", { type: "string", describe: "score SQL from a file: one per line in question order, or JSONL" })
-      .option("spider", { type: "string", describe: "Spider 1.0 folder (default $SQLFOCUS_SPIDER or ../shared/spider)" })
-      .option("bird", { type: "string", describe: "evaluate on BIRD instead (a folder with dev.json, dev_databases/; default $SQLFOCUS_BIRD): evidence in the prompt, BIRD's set comparison, EX by difficulty" })
+      .option("predictions", {
+        type: "string",
+        describe: "score SQL from a file: one per line in question order, or JSONL",
+      })
+      .option("spider", {
+        type: "string",
+        describe: "Spider 1.0 folder (default $SQLFOCUS_SPIDER or ../shared/spider)",
+      })
+      .option("bird", {
+        type: "string",
+        describe:
+          "evaluate on BIRD instead (a folder with dev.json, dev_databases/; default $SQLFOCUS_BIRD): evidence in the prompt, BIRD's set comparison, EX by difficulty",
+      })
       .conflicts("bird", "spider")
       .option("split", { type: "string", default: "dev", describe: "dev or train" })
       .option("limit", { type: "number", describe: "only the first N questions of the split" })
-      .option("out", { type: "string", describe: "results JSONL (default output/eval/<model>-<spider|bird>-<split>.jsonl)" })
-      .option("fresh", { type: "boolean", default: false, describe: "start the results file over instead of resuming it" })
+      .option("out", {
+        type: "string",
+        describe: "results JSONL (default output/eval/<model>-<spider|bird>-<split>.jsonl)",
+      })
+      .option("fresh", {
+        type: "boolean",
+        default: false,
+        describe: "start the results file over instead of resuming it",
+      })
       .option("timeout", { type: "number", default: 30, describe: "seconds allowed per query" })
-      .option("keep-distinct", { type: "boolean", default: false, alias: "keep_distinct", describe: "keep DISTINCT when scoring (the Spider evaluator drops it; its --keep_distinct)" })
+      .option("keep-distinct", {
+        type: "boolean",
+        default: false,
+        alias: "keep_distinct",
+        describe: "keep DISTINCT when scoring (the Spider evaluator drops it; its --keep_distinct)",
+      })
       .option("plug-value", {
         type: "boolean",
         default: false,
         alias: "plug_value",
-        describe: "also try the gold query's values in the prediction's value slots (the evaluator's --plug_value: for models that do not predict values)",
+        describe:
+          "also try the gold query's values in the prediction's value slots (the evaluator's --plug_value: for models that do not predict values)",
       })
-      .option("plug-limit", { type: "number", default: 1000, describe: "--plug-value: most value combinations tried per question" })
+      .option("plug-limit", {
+        type: "number",
+        default: 1000,
+        describe: "--plug-value: most value combinations tried per question",
+      })
       .option("strict", {
         type: "boolean",
         default: false,
-        describe: "stricter scoring than test-suite-sql-eval: the whole prediction runs (text after its first statement is an error), only ' value ' in Spider-format files becomes ' 1 '",
+        describe:
+          "stricter scoring than test-suite-sql-eval: the whole prediction runs (text after its first statement is an error), only ' value ' in Spider-format files becomes ' 1 '",
       })
-      .option("n", { type: "number", default: 1, describe: "with --model: also sample N candidates, execute them read-only and vote on their results (voted EX beside greedy EX)" })
+      .option("n", {
+        type: "number",
+        default: 1,
+        describe:
+          "with --model: also sample N candidates, execute them read-only and vote on their results (voted EX beside greedy EX)",
+      })
       .option("temperature", { type: "number", default: 0.7, describe: "--n: sampling temperature of the candidates" })
-      .option("jobs", { type: "number", default: 1, describe: "questions in flight at once (with --model: parallel sequences of one context)" })
+      .option("jobs", {
+        type: "number",
+        default: 1,
+        describe: "questions in flight at once (with --model: parallel sequences of one context)",
+      })
       .option("schema-style", {
         type: "string",
         choices: ["mschema", "ddl"],
@@ -124,19 +173,27 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       })
       .check((a) => {
         if (!!a.model === !!a.predictions) throw new Error("give exactly one of --model or --predictions");
-        if (a.predictions && a["link-budget"] !== undefined) throw new Error("--link-budget shapes the model's prompt: use it with --model, not --predictions");
-        if (a.limit !== undefined && (!Number.isInteger(a.limit) || a.limit < 1)) throw new Error("--limit must be a positive integer");
+        if (a.predictions && a["link-budget"] !== undefined)
+          throw new Error("--link-budget shapes the model's prompt: use it with --model, not --predictions");
+        if (a.limit !== undefined && (!Number.isInteger(a.limit) || a.limit < 1))
+          throw new Error("--limit must be a positive integer");
         if (!(a.timeout > 0)) throw new Error("--timeout must be a positive number of seconds");
         if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new Error("--jobs must be a positive integer");
-        if (!Number.isInteger(a["plug-limit"]) || a["plug-limit"] < 1) throw new Error("--plug-limit must be a positive integer");
-        if (!Number.isInteger(a.n) || a.n < 1 || a.n > 64) throw new Error(`--n must be a whole number from 1 to 64, got ${a.n}`);
-        if (!(a.temperature > 0 && a.temperature <= 2)) throw new Error(`--temperature must be above 0 and at most 2, got ${a.temperature}`);
+        if (!Number.isInteger(a["plug-limit"]) || a["plug-limit"] < 1)
+          throw new Error("--plug-limit must be a positive integer");
+        if (!Number.isInteger(a.n) || a.n < 1 || a.n > 64)
+          throw new Error(`--n must be a whole number from 1 to 64, got ${a.n}`);
+        if (!(a.temperature > 0 && a.temperature <= 2))
+          throw new Error(`--temperature must be above 0 and at most 2, got ${a.temperature}`);
         if (a.n > 1 && a.predictions) throw new Error("--n samples candidates from a model: use it with --model");
         return true;
       }) as unknown as Argv<EvalArgs>,
   handler: async (args) => {
     const split = parseSpiderSplit(args.split);
-    const bench = args.bird !== undefined ? birdBenchmark(resolveBirdDir(args.bird)) : spiderBenchmark(resolveSpiderDir(args.spider));
+    const bench =
+      args.bird !== undefined
+        ? birdBenchmark(resolveBirdDir(args.bird))
+        : spiderBenchmark(resolveSpiderDir(args.spider));
     const source = (args.predictions ?? args.model)!;
     const resultsPath = args.out ?? defaultResultsPath(source, split, bench.kind);
     prepareResultsPath(resultsPath); // before a model is loaded
@@ -153,7 +210,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     } else {
       const model = args.model!;
       if (!existsSync(model) || !statSync(model).isFile() || extname(model).toLowerCase() !== ".gguf")
-        throw new Error(`--model ${model}: ${existsSync(model) ? "not a GGUF file" : "no such file"} (convert an HF folder first: sqlfocus convert <dir> model.gguf)`);
+        throw new Error(
+          `--model ${model}: ${existsSync(model) ? "not a GGUF file" : "no such file"} (convert an HF folder first: sqlfocus convert <dir> model.gguf)`,
+        );
       if (args.lora !== undefined && !existsSync(args.lora)) throw new Error(`--lora ${args.lora}: no such file`);
       const style = args["schema-style"] as "mschema" | "ddl";
       const { loadSqlGenerator } = await import("../../text2sql/index.js");
@@ -169,7 +228,12 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       closeModel = () => generator.dispose();
       const link = linkFromArgs(args);
       const vote = args.n > 1 ? { n: args.n, temperature: args.temperature } : undefined;
-      predict = generatorPredictor(generator, { benchmark: bench, schemaText: spiderSchemaText({ link }), schemaStyle: style, vote });
+      predict = generatorPredictor(generator, {
+        benchmark: bench,
+        schemaText: spiderSchemaText({ link }),
+        schemaStyle: style,
+        vote,
+      });
       predictorId =
         `model:${resolve(model)}${args.lora ? `+lora:${resolve(args.lora)}` : ""}|schema:${style}|max_tokens:${args["max-tokens"]}` +
         (link ? `|link:${describeLink(link)}` : "") +
@@ -195,7 +259,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         concurrency: jobs,
         onProgress: (p) => {
           if (p.resumed !== undefined) {
-            if (p.resumed > 0) process.stderr.write(`resuming ${resultsPath}: ${p.resumed} of ${p.total} questions already done\n`);
+            if (p.resumed > 0)
+              process.stderr.write(`resuming ${resultsPath}: ${p.resumed} of ${p.total} questions already done\n`);
             bar = progressBar("eval", p.total, "EX {ex}", { ex: "-" }, p.done);
           }
           bar?.update(p.done, { ex: p.scored ? pct(p.matched / p.scored) : "-" });

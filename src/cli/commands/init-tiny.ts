@@ -23,15 +23,39 @@ export const initTinyCommand: CommandModule<object, InitTinyArgs> = {
     y
       .positional("dir", { type: "string", demandOption: true, describe: "output folder (e.g. model/tiny-qwen2)" })
       .option("seed", { type: "number", default: TINY_DEFAULTS.seed, describe: "random seed: same seed → same bytes" })
-      .option("tied", { type: "boolean", default: TINY_DEFAULTS.tied, describe: "tie lm_head to the embeddings (as Qwen2.5-0.5B)" })
-      .option("dtype", { type: "string", choices: ["bf16", "f16", "f32"], default: TINY_DEFAULTS.dtype, describe: "weight dtype" })
+      .option("tied", {
+        type: "boolean",
+        default: TINY_DEFAULTS.tied,
+        describe: "tie lm_head to the embeddings (as Qwen2.5-0.5B)",
+      })
+      .option("dtype", {
+        type: "string",
+        choices: ["bf16", "f16", "f32"],
+        default: TINY_DEFAULTS.dtype,
+        describe: "weight dtype",
+      })
       .option("layers", { type: "number", default: TINY_DEFAULTS.layers, describe: "decoder layers" })
-      .option("hidden", { type: "number", default: TINY_DEFAULTS.hidden, describe: "hidden size (keep a multiple of 256 for k-quants)" })
-      .option("intermediate", { type: "number", default: TINY_DEFAULTS.intermediate, describe: "MLP size (keep a multiple of 256)" })
+      .option("hidden", {
+        type: "number",
+        default: TINY_DEFAULTS.hidden,
+        describe: "hidden size (keep a multiple of 256 for k-quants)",
+      })
+      .option("intermediate", {
+        type: "number",
+        default: TINY_DEFAULTS.intermediate,
+        describe: "MLP size (keep a multiple of 256)",
+      })
       .option("heads", { type: "number", default: TINY_DEFAULTS.heads, describe: "attention heads" })
       .option("kv-heads", { type: "number", default: TINY_DEFAULTS.kvHeads, describe: "key/value heads (GQA)" })
-      .option("max-shard-size", { type: "number", describe: "split the weights into shards of at most this many bytes" })
-      .option("overwrite", { type: "boolean", default: false, describe: "replace a non-empty folder" }) as unknown as Argv<InitTinyArgs>,
+      .option("max-shard-size", {
+        type: "number",
+        describe: "split the weights into shards of at most this many bytes",
+      })
+      .option("overwrite", {
+        type: "boolean",
+        default: false,
+        describe: "replace a non-empty folder",
+      }) as unknown as Argv<InitTinyArgs>,
   handler: async (args) => {
     const t0 = Date.now();
     const info = await initTinyModel(args.dir, {

@@ -13,14 +13,25 @@ export function withLinkOptions<T>(y: Argv<T>): Argv<T & LinkArgs> {
   return y
     .option("link-budget", {
       type: "number",
-      describe: "question-aware M-Schema: linked tables/columns and the question's cell values under this many schema tokens (0: all tables, values only)",
+      describe:
+        "question-aware M-Schema: linked tables/columns and the question's cell values under this many schema tokens (0: all tables, values only)",
     })
-    .option("link-values", { type: "boolean", default: true, describe: "with --link-budget: put the cell values the question mentions into Examples (--no-link-values: off)" })
-    .option("value-cache", { type: "string", default: "output/value-index", describe: "folder where each database's cell values are cached" })
+    .option("link-values", {
+      type: "boolean",
+      default: true,
+      describe: "with --link-budget: put the cell values the question mentions into Examples (--no-link-values: off)",
+    })
+    .option("value-cache", {
+      type: "string",
+      default: "output/value-index",
+      describe: "folder where each database's cell values are cached",
+    })
     .check((a) => {
       const b = a["link-budget"];
-      if (b !== undefined && (!Number.isInteger(b) || b < 0)) throw new Error(`--link-budget must be a whole number of tokens >= 0, got ${b}`);
-      if (b !== undefined && a["schema-style"] === "ddl") throw new Error("--link-budget builds M-Schema: it cannot be used with --schema-style ddl");
+      if (b !== undefined && (!Number.isInteger(b) || b < 0))
+        throw new Error(`--link-budget must be a whole number of tokens >= 0, got ${b}`);
+      if (b !== undefined && a["schema-style"] === "ddl")
+        throw new Error("--link-budget builds M-Schema: it cannot be used with --schema-style ddl");
       return true;
     }) as unknown as Argv<T & LinkArgs>;
 }

@@ -24,10 +24,27 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
   describe: "Merge a LoRA adapter into its base model (a complete HF folder in the base dtype)",
   builder: (y: Argv) =>
     y
-      .option("base", { type: "string", default: "model", describe: "base HF Qwen2 folder or hub id (HF cache, ./model, download)" })
-      .option("adapter", { type: "string", alias: ["lora", "lora-path"], default: "save-model", describe: "PEFT LoRA adapter folder" })
-      .option("out", { type: "string", alias: ["output", "save-path"], default: "new-model", describe: "merged model folder (replaced if it exists)" })
-      .option("max-shard-size", { type: "string", describe: "largest safetensors shard (default 5GB)" }) as unknown as Argv<MergeArgs>,
+      .option("base", {
+        type: "string",
+        default: "model",
+        describe: "base HF Qwen2 folder or hub id (HF cache, ./model, download)",
+      })
+      .option("adapter", {
+        type: "string",
+        alias: ["lora", "lora-path"],
+        default: "save-model",
+        describe: "PEFT LoRA adapter folder",
+      })
+      .option("out", {
+        type: "string",
+        alias: ["output", "save-path"],
+        default: "new-model",
+        describe: "merged model folder (replaced if it exists)",
+      })
+      .option("max-shard-size", {
+        type: "string",
+        describe: "largest safetensors shard (default 5GB)",
+      }) as unknown as Argv<MergeArgs>,
   handler: async (args) => {
     const maxShardSize = args["max-shard-size"] ? parseByteSize(args["max-shard-size"]) : undefined;
     let bar: ReturnType<typeof progressBar> | undefined;
@@ -42,6 +59,8 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
       },
     });
     bar?.stop();
-    console.log(`merged ${r.merged} modules into ${r.out} (${r.files.length} weight file(s)${r.untied ? "; lm_head untied from the embeddings" : ""})`);
+    console.log(
+      `merged ${r.merged} modules into ${r.out} (${r.files.length} weight file(s)${r.untied ? "; lm_head untied from the embeddings" : ""})`,
+    );
   },
 };

@@ -18,18 +18,33 @@ interface QuantizeArgs {
 
 export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
   command: "quantize <input> <output>",
-  describe: "Quantize an HF Qwen2 folder or a GGUF with llama.cpp's quantizer (default Q4_K_M) and write an Ollama Modelfile",
+  describe:
+    "Quantize an HF Qwen2 folder or a GGUF with llama.cpp's quantizer (default Q4_K_M) and write an Ollama Modelfile",
   builder: (y: Argv) =>
     y
       .positional("input", { type: "string", describe: "HF model folder (or hub id) or GGUF file" })
       .positional("output", { type: "string", describe: "output .gguf file" })
-      .option("type", { type: "string", default: DEFAULT_QUANT_TYPE, describe: `one of ${Object.keys(FILE_TYPES).join(", ")}` })
+      .option("type", {
+        type: "string",
+        default: DEFAULT_QUANT_TYPE,
+        describe: `one of ${Object.keys(FILE_TYPES).join(", ")}`,
+      })
       .option("threads", { type: "number", describe: "quantizer threads (default: all cores)" })
       .option("allow-requantize", { type: "boolean", default: false, describe: "allow an already quantized input" })
-      .option("streaming", { type: "boolean", default: true, describe: "from an HF folder: quantize tensor by tensor with ggml_quantize_chunk, no temporary GGUF (--no-streaming: temporary GGUF + llama_model_quantize; same bytes)" })
-      .option("modelfile", { type: "boolean", default: true, describe: "write an Ollama Modelfile beside the output (--no-modelfile to skip)" })
+      .option("streaming", {
+        type: "boolean",
+        default: true,
+        describe:
+          "from an HF folder: quantize tensor by tensor with ggml_quantize_chunk, no temporary GGUF (--no-streaming: temporary GGUF + llama_model_quantize; same bytes)",
+      })
+      .option("modelfile", {
+        type: "boolean",
+        default: true,
+        describe: "write an Ollama Modelfile beside the output (--no-modelfile to skip)",
+      })
       .check((a) => {
-        if (a.threads !== undefined && (!Number.isInteger(a.threads) || a.threads < 1)) throw new Error("--threads must be a positive integer");
+        if (a.threads !== undefined && (!Number.isInteger(a.threads) || a.threads < 1))
+          throw new Error("--threads must be a positive integer");
         return true;
       }) as unknown as Argv<QuantizeArgs>,
   handler: async (args) => {
@@ -50,8 +65,12 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       },
     });
     bar?.stop();
-    const types = Object.entries(r.tensorTypes).map(([k, v]) => `${k}×${v}`).join(" ");
-    console.log(`wrote ${r.output}: ${r.type}, ${(r.bytes / 1e6).toFixed(1)} MB (${types}) in ${r.seconds.toFixed(1)} s`);
+    const types = Object.entries(r.tensorTypes)
+      .map(([k, v]) => `${k}×${v}`)
+      .join(" ");
+    console.log(
+      `wrote ${r.output}: ${r.type}, ${(r.bytes / 1e6).toFixed(1)} MB (${types}) in ${r.seconds.toFixed(1)} s`,
+    );
     if (r.modelfile) console.log(`wrote ${r.modelfile} (ollama create <name> -f ${r.modelfile})`);
   },
 };

@@ -44,28 +44,56 @@ function formatTable(r: QueryResult): string {
   };
   const rows = [r.columns.map(cell), ...r.rows.map((row) => row.map(cell))];
   const widths = r.columns.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
-  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join(" | ").trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(" | ")
+      .trimEnd();
   return [line(rows[0]!), widths.map((w) => "-".repeat(w)).join("-+-"), ...rows.slice(1).map(line)].join("\n");
 }
 
 export const queryCommand: CommandModule<object, QueryArgs> = {
   command: "query <sql>",
-  describe: "Run one SQL query read-only, through the same executor and guard as the server's execute (- reads it from stdin)",
+  describe:
+    "Run one SQL query read-only, through the same executor and guard as the server's execute (- reads it from stdin)",
   builder: (y: Argv) =>
     y
       .positional("sql", { type: "string", demandOption: true, describe: "the query, or - to read it from stdin" })
-      .option("config", { type: "string", describe: "config.ini with a [database] section (default config/config.ini)" })
+      .option("config", {
+        type: "string",
+        describe: "config.ini with a [database] section (default config/config.ini)",
+      })
       .option("sqlite", { type: "string", describe: "SQLite database file (opened read-only)" })
-      .option("url", { type: "string", describe: "mysql://user:pass@host:port/db or postgres://user:pass@host:port/db" })
+      .option("url", {
+        type: "string",
+        describe: "mysql://user:pass@host:port/db or postgres://user:pass@host:port/db",
+      })
       .option("json", { type: "boolean", default: false, describe: "print {columns, rows, truncated, ms} as JSON" })
-      .option("row-limit", { type: "number", default: DEFAULT_ROW_LIMIT, describe: "rows returned at most (more: truncated)" })
-      .option("statement-timeout", { type: "number", default: DEFAULT_TIMEOUT_MS / 1000, describe: "seconds the query may run" })
-      .option("max-result-bytes", { type: "number", default: DEFAULT_MAX_BYTES, describe: "bytes of rows returned at most (more: truncated)" })
-      .option("connect-timeout", { type: "number", default: DEFAULT_CONNECT_TIMEOUT_MS / 1000, describe: "seconds to wait for the database" })
+      .option("row-limit", {
+        type: "number",
+        default: DEFAULT_ROW_LIMIT,
+        describe: "rows returned at most (more: truncated)",
+      })
+      .option("statement-timeout", {
+        type: "number",
+        default: DEFAULT_TIMEOUT_MS / 1000,
+        describe: "seconds the query may run",
+      })
+      .option("max-result-bytes", {
+        type: "number",
+        default: DEFAULT_MAX_BYTES,
+        describe: "bytes of rows returned at most (more: truncated)",
+      })
+      .option("connect-timeout", {
+        type: "number",
+        default: DEFAULT_CONNECT_TIMEOUT_MS / 1000,
+        describe: "seconds to wait for the database",
+      })
       .option("allow-privileged-user", {
         type: "boolean",
         default: false,
-        describe: "run even when the configured user may write or reach the server (superuser, FILE, …); the function denylist still applies",
+        describe:
+          "run even when the configured user may write or reach the server (superuser, FILE, …); the function denylist still applies",
       })
       .conflicts("sqlite", ["url", "config"])
       .conflicts("url", "config")
@@ -74,21 +102,33 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
           if (!Number.isInteger(a[k]) || a[k] < 1) throw new Error(`--${k} must be a positive integer, got ${a[k]}`);
         }
         for (const k of ["statement-timeout", "connect-timeout"] as const) {
-          if (!(a[k] > 0) || !Number.isFinite(a[k])) throw new Error(`--${k} must be a positive number of seconds, got ${a[k]}`);
+          if (!(a[k] > 0) || !Number.isFinite(a[k]))
+            throw new Error(`--${k} must be a positive number of seconds, got ${a[k]}`);
         }
         return true;
       }) as unknown as Argv<QueryArgs>,
   handler: async (args) => {
     // yargs reads a lone "-" positional as "" (a string) or true: both mean "from stdin" here.
-    const fromStdin = args.sql === "-" || ((args.sql === "" || (args.sql as unknown) === true) && process.argv.slice(2).includes("-"));
+    const fromStdin =
+      args.sql === "-" || ((args.sql === "" || (args.sql as unknown) === true) && process.argv.slice(2).includes("-"));
     const sql = fromStdin ? readFileSync(0, "utf8") : String(args.sql);
     let connection: DatabaseConnection;
     if (args.sqlite) connection = { dialect: "SQLite", path: args.sqlite };
-    else connection = connectionFromConfig(args.url ? databaseConfigFromUrl(args.url) : readDatabaseConfig(args.config ?? "config/config.ini"));
-    const db = openReadOnlyDatabase(connection, { allowPrivilegedUser: args["allow-privileged-user"], connectTimeoutMs: args["connect-timeout"] * 1000 });
+    else
+      connection = connectionFromConfig(
+        args.url ? databaseConfigFromUrl(args.url) : readDatabaseConfig(args.config ?? "config/config.ini"),
+      );
+    const db = openReadOnlyDatabase(connection, {
+      allowPrivilegedUser: args["allow-privileged-user"],
+      connectTimeoutMs: args["connect-timeout"] * 1000,
+    });
     let result: QueryResult;
     try {
-      result = await db.execute(sql, { rowLimit: args["row-limit"], timeoutMs: args["statement-timeout"] * 1000, maxBytes: args["max-result-bytes"] });
+      result = await db.execute(sql, {
+        rowLimit: args["row-limit"],
+        timeoutMs: args["statement-timeout"] * 1000,
+        maxBytes: args["max-result-bytes"],
+      });
     } catch (err) {
       if (err instanceof SqlRefusedError) {
         process.stderr.write(`sqlfocus: refused (${err.code}): ${err.message}\n`);
@@ -111,8 +151,12 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
       process.stdout.write(`${JSON.stringify(out)}\n`);
     } else {
       process.stdout.write(`${formatTable(result)}\n`);
-      const more = result.truncated ? `, truncated (more ${result.truncatedBy === "bytes" ? "bytes" : "rows"} than allowed)` : "";
-      process.stderr.write(`${result.rows.length} row${result.rows.length === 1 ? "" : "s"}${more}, ${Math.round(result.ms)} ms (${db.description})\n`);
+      const more = result.truncated
+        ? `, truncated (more ${result.truncatedBy === "bytes" ? "bytes" : "rows"} than allowed)`
+        : "";
+      process.stderr.write(
+        `${result.rows.length} row${result.rows.length === 1 ? "" : "s"}${more}, ${Math.round(result.ms)} ms (${db.description})\n`,
+      );
     }
   },
 };

@@ -13,7 +13,9 @@ export async function healthRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     parallelism: model.parallelism,
     sequences: model.sequences(),
     queue: { running: gate.running, waiting: gate.queued, max: gate.maxQueue },
-    database: database ? { dialect: database.dialect, description: database.description ?? null, schema_loaded: ctx.schema.loaded } : null,
+    database: database
+      ? { dialect: database.dialect, description: database.description ?? null, schema_loaded: ctx.schema.loaded }
+      : null,
     uptime_s: Math.round((Date.now() - ctx.started) / 1000),
   }));
 }

@@ -30,7 +30,11 @@ function messageText(m: OpenAiMessage, index: number): string {
   return m.content
     .map((part, j) => {
       if (part.type !== "text" || typeof part.text !== "string") {
-        throw new HttpError(400, `messages/${index}/content/${j}: only text parts are supported (got type '${part.type}')`, `messages`);
+        throw new HttpError(
+          400,
+          `messages/${index}/content/${j}: only text parts are supported (got type '${part.type}')`,
+          `messages`,
+        );
       }
       return part.text;
     })
@@ -57,70 +61,124 @@ export async function openAiRoutes(app: FastifyInstance, ctx: ServerContext): Pr
 
   app.get("/v1/models", { schema: modelsSchema }, async () => ({
     object: "list",
-    data: modelIds(model).map((id) => ({ id, object: "model", created: Math.floor(ctx.started / 1000), owned_by: "sqlfocus" })),
+    data: modelIds(model).map((id) => ({
+      id,
+      object: "model",
+      created: Math.floor(ctx.started / 1000),
+      owned_by: "sqlfocus",
+    })),
   }));
 
-  app.post<{ Body: ChatCompletionsBody }>("/v1/chat/completions", { schema: chatCompletionsSchema(ctx.maxTokensLimit) }, async (request, reply) => {
-    const body = request.body;
-    const adapter = modelAdapter(body.model ?? undefined);
-    const messages: ChatTurn[] = body.messages.map((m, i) => ({
-      role: m.role === "developer" ? "system" : m.role,
-      content: messageText(m, i),
-    }));
-    if (messages[messages.length - 1]!.role === "assistant") {
-      throw new HttpError(400, "body/messages: the last message must be from the user or system (the model answers it)", "messages");
-    }
-    const stop = body.stop == null ? undefined : typeof body.stop === "string" ? [body.stop] : body.stop;
-    const id = `chatcmpl-${request.id}-${Date.now().toString(36)}`;
-    const created = Math.floor(Date.now() / 1000);
-    const modelName = adapter === resolveAdapter(undefined, model.adapters) && !body.model?.includes(":") ? model.id : `${model.id}:${adapter}`;
-    const signal = clientGone(request, reply);
-    const common = {
-      messages,
-      maxTokens: body.max_completion_tokens ?? body.max_tokens ?? ctx.defaultMaxTokens,
-      temperature: body.temperature ?? 0,
-      topP: body.top_p ?? undefined,
-      topK: body.top_k ?? undefined,
-      seed: body.seed ?? undefined,
-      stop,
-      adapter,
-      signal,
-    };
-
-    if (!body.stream) {
-      const out = await gate.run(() => model.complete(common), signal);
-      request.log.info({ adapter, promptTokens: out.promptTokens, completionTokens: out.completionTokens, genMs: Math.round(out.ms) }, "chat completion generated");
-      return {
-        id,
-        object: "chat.completion",
-        created,
-        model: modelName,
-        choices: [{ index: 0, message: { role: "assistant", content: out.text }, logprobs: null, finish_reason: out.finishReason === "length" ? "length" : "stop" }],
-        usage: { prompt_tokens: out.promptTokens, completion_tokens: out.completionTokens, total_tokens: out.promptTokens + out.completionTokens },
-      };
-    }
-
-    // Streaming: admission first (a full queue is still a plain 503), then server-sent events.
-    return gate.run(async () => {
-      reply.hijack();
-      const raw = reply.raw;
-      raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: ctx.closing() ? "close" : "keep-alive" });
-      const send = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
-        raw.write(
-          `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`,
+  app.post<{ Body: ChatCompletionsBody }>(
+    "/v1/chat/completions",
+    { schema: chatCompletionsSchema(ctx.maxTokensLimit) },
+    async (request, reply) => {
+      const body = request.body;
+      const adapter = modelAdapter(body.model ?? undefined);
+      const messages: ChatTurn[] = body.messages.map((m, i) => ({
+        role: m.role === "developer" ? "system" : m.role,
+        content: messageText(m, i),
+      }));
+      if (messages[messages.length - 1]!.role === "assistant") {
+        throw new HttpError(
+          400,
+          "body/messages: the last message must be from the user or system (the model answers it)",
+          "messages",
         );
-      send({ role: "assistant", content: "" }, null);
-      try {
-        const out = await model.complete({ ...common, onText: (text) => send({ content: text }, null) });
-        send({}, out.finishReason === "length" ? "length" : "stop", {
-          usage: { prompt_tokens: out.promptTokens, completion_tokens: out.completionTokens, total_tokens: out.promptTokens + out.completionTokens },
-        });
-        request.log.info({ adapter, promptTokens: out.promptTokens, completionTokens: out.completionTokens, genMs: Math.round(out.ms), stream: true }, "chat completion streamed");
-      } catch (err) {
-        request.log.error({ err }, "streamed generation failed");
-        raw.write(`data: ${JSON.stringify({ error: { message: (err as Error).message, type: "server_error" } })}\n\n`);
       }
-      raw.end("data: [DONE]\n\n");
-    }, signal);
-  });
+      const stop = body.stop == null ? undefined : typeof body.stop === "string" ? [body.stop] : body.stop;
+      const id = `chatcmpl-${request.id}-${Date.now().toString(36)}`;
+      const created = Math.floor(Date.now() / 1000);
+      const modelName =
+        adapter === resolveAdapter(undefined, model.adapters) && !body.model?.includes(":")
+          ? model.id
+          : `${model.id}:${adapter}`;
+      const signal = clientGone(request, reply);
+      const common = {
+        messages,
+        maxTokens: body.max_completion_tokens ?? body.max_tokens ?? ctx.defaultMaxTokens,
+        temperature: body.temperature ?? 0,
+        topP: body.top_p ?? undefined,
+        topK: body.top_k ?? undefined,
+        seed: body.seed ?? undefined,
+        stop,
+        adapter,
+        signal,
+      };
+
+      if (!body.stream) {
+        const out = await gate.run(() => model.complete(common), signal);
+        request.log.info(
+          {
+            adapter,
+            promptTokens: out.promptTokens,
+            completionTokens: out.completionTokens,
+            genMs: Math.round(out.ms),
+          },
+          "chat completion generated",
+        );
+        return {
+          id,
+          object: "chat.completion",
+          created,
+          model: modelName,
+          choices: [
+            {
+              index: 0,
+              message: { role: "assistant", content: out.text },
+              logprobs: null,
+              finish_reason: out.finishReason === "length" ? "length" : "stop",
+            },
+          ],
+          usage: {
+            prompt_tokens: out.promptTokens,
+            completion_tokens: out.completionTokens,
+            total_tokens: out.promptTokens + out.completionTokens,
+          },
+        };
+      }
+
+      // Streaming: admission first (a full queue is still a plain 503), then server-sent events.
+      return gate.run(async () => {
+        reply.hijack();
+        const raw = reply.raw;
+        raw.writeHead(200, {
+          "content-type": "text/event-stream",
+          "cache-control": "no-cache",
+          connection: ctx.closing() ? "close" : "keep-alive",
+        });
+        const send = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
+          raw.write(
+            `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`,
+          );
+        send({ role: "assistant", content: "" }, null);
+        try {
+          const out = await model.complete({ ...common, onText: (text) => send({ content: text }, null) });
+          send({}, out.finishReason === "length" ? "length" : "stop", {
+            usage: {
+              prompt_tokens: out.promptTokens,
+              completion_tokens: out.completionTokens,
+              total_tokens: out.promptTokens + out.completionTokens,
+            },
+          });
+          request.log.info(
+            {
+              adapter,
+              promptTokens: out.promptTokens,
+              completionTokens: out.completionTokens,
+              genMs: Math.round(out.ms),
+              stream: true,
+            },
+            "chat completion streamed",
+          );
+        } catch (err) {
+          request.log.error({ err }, "streamed generation failed");
+          raw.write(
+            `data: ${JSON.stringify({ error: { message: (err as Error).message, type: "server_error" } })}\n\n`,
+          );
+        }
+        raw.end("data: [DONE]\n\n");
+      }, signal);
+    },
+  );
 }
