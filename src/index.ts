@@ -1,6 +1,6 @@
 // sqlfocus: the package's public API, named one by one (the folders' index.ts files are internal faces).
 // Objects that hold resources (models, generators, servers) are released with `dispose()` or `await using`
-// (Symbol.asyncDispose); Fastify instances with `close()` or `await using`.
+// (Symbol.asyncDispose); read-only databases and Fastify instances with `close()` or `await using`.
 
 // ---- models: Hugging Face folders, tokenizer, hub, tiny model, merge, PEFT adapters ----
 export {

@@ -167,6 +167,20 @@ describe("PostgreSQL read-only execution", { skip: pgSkip }, () => {
     // the pool is still usable after failures
     assert.deepEqual((await db.execute("SELECT 1 AS one")).rows, [[1]]);
   });
+
+  test("`await using` ends the pool at the end of the scope", async () => {
+    const pc = pgConfig(DB);
+    let held: ReadOnlyDatabase;
+    {
+      await using scoped = openReadOnlyDatabase(
+        { dialect: "PostgreSQL", host: pc.host, port: pc.port, user: pc.user, password: pc.password, database: DB },
+        { allowPrivilegedUser: true },
+      );
+      held = scoped;
+      assert.deepEqual((await scoped.execute("SELECT 2 AS two")).rows, [[2]]);
+    }
+    await assert.rejects(held.execute("SELECT 3"), /end on the pool/);
+  });
 });
 
 describe("MySQL/MariaDB read-only execution", { skip: mysqlSkip }, () => {

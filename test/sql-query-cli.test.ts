@@ -1,7 +1,8 @@
 // `sqlfocus query`: the server's executor from the command line. Exit 0 with rows (a table, or JSON with --json);
 // 2 refused, 3 SQL error, 4 timeout, 1 no connection — the reason on stderr, nothing on stdout.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,6 +48,32 @@ describe("sqlfocus query", () => {
       assert.deepEqual(out.rows, [["pen"], ["ink"]]);
       assert.equal(out.truncated, true);
       assert.equal(out.truncated_by, "rows");
+    });
+
+    test("a reader that closes the pipe early ends the command quietly (no EPIPE error)", async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          join(repo, "src", "cli", "main.ts"),
+          "query",
+          "--sqlite",
+          db,
+          "--row-limit",
+          "50000",
+          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000) SELECT i, 'row ' || i AS label FROM n",
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      // like `| head -c 100`: read one chunk, then close our end while the command is still writing
+      await once(child.stdout, "data");
+      child.stdout.destroy();
+      const [code] = (await once(child, "exit")) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.doesNotMatch(stderr, /EPIPE|Error/);
     });
 
     test("SQL from stdin with -", () => {

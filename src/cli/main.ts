@@ -20,6 +20,12 @@ const cli = yargs(hideBin(process.argv))
     process.stderr.write(`${errorLine(msg)}\n\nRun 'sqlfocus --help' for usage.\n`);
     process.exit(1);
   });
+// A reader that stops early (`sqlfocus query … | head`) closes the pipe: stop quietly, as Unix tools do, instead of
+// an unhandled EPIPE.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
 for (const command of commands) cli.command(command);
 try {
   await cli.parseAsync();

@@ -67,7 +67,9 @@ export interface ReadOnlyDatabase {
   execute(sql: string, limits?: ExecuteLimits): Promise<QueryResult>;
   /** Reads the configured user's rights (once; again after a failure). */
   checkPrivileges(): Promise<PrivilegeCheck>;
+  /** Ends the pool (or the SQLite child); also `await using db = openReadOnlyDatabase(…)`. */
   close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export const DEFAULT_ROW_LIMIT = 1000;
@@ -128,6 +130,10 @@ export abstract class ReadOnlyExecutor implements ReadOnlyDatabase {
   /** Runs SQL that passed the check. */
   protected abstract run(sql: string, limits: Limits): Promise<QueryResult>;
   abstract close(): Promise<void>;
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 
   checkPrivileges(): Promise<PrivilegeCheck> {
     this.privileges ??= this.readPrivileges().then(
