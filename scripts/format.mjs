@@ -39,9 +39,28 @@ function run(cmd, args) {
 const prettier = join(root, "node_modules", "prettier", "bin", "prettier.cjs");
 let ok = run(process.execPath, [prettier, check ? "--check" : "--write", "--log-level", "warn", "."]);
 const files = nativeFiles();
-ok = run("clang-format", [...(check ? ["--dry-run", "--Werror"] : ["-i"]), "--style=file", ...files]) && ok;
+// The C++/CUDA tree is formatted with clang-format 14 (Debian 12's; .ci/run installs it). Other versions lay out
+// some constructs differently, so a check with one of them (or without clang-format) is skipped with a notice
+// rather than failing a contributor's `npm test`; under CI a missing clang-format is an error.
+const CLANG_FORMAT_MAJOR = 14;
+const probe = spawnSync("clang-format", ["--version"], { encoding: "utf8" });
+const major = probe.error ? undefined : Number(/version (\d+)/.exec(probe.stdout)?.[1]);
+let nativeNote = `${files.length} C++/CUDA files`;
+if (check && major !== CLANG_FORMAT_MAJOR && !(major === undefined && process.env.CI === "true")) {
+  nativeNote =
+    `no C++/CUDA files: ${major === undefined ? "clang-format not found" : `clang-format ${major}`} ` +
+    `(the tree is formatted with clang-format ${CLANG_FORMAT_MAJOR}: apt-get install clang-format on Debian 12)`;
+} else {
+  if (major !== undefined && major !== CLANG_FORMAT_MAJOR)
+    console.warn(
+      `format: clang-format ${major} may lay out C++ differently from the tree's clang-format ${CLANG_FORMAT_MAJOR}`,
+    );
+  ok = run("clang-format", [...(check ? ["--dry-run", "--Werror"] : ["-i"]), "--style=file", ...files]) && ok;
+}
 if (!ok) {
-  console.error(check ? "format: files above are not formatted; run npm run format" : "format: failed");
+  console.error(
+    check && major !== undefined ? "format: files above are not formatted; run npm run format" : "format: failed",
+  );
   process.exit(1);
 }
-console.log(`format: ${check ? "checked" : "formatted"} the TypeScript/JSON tree and ${files.length} C++/CUDA files`);
+console.log(`format: ${check ? "checked" : "formatted"} the TypeScript/JSON tree and ${nativeNote}`);

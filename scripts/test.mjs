@@ -3,7 +3,7 @@
 //   1. tsc: type-check and emit dist/ (the CLI and package entry points).
 //   2. native core tests: plain CMake build of native/ (no Node) + ctest.
 //   3. node's test runner over test/**/*.test.ts (TypeScript loaded through tsx).
-//   0. (switched off, see STYLE_CHECKS) style: `npm run lint` (ESLint) and `npm run format:check` (Prettier, clang-format).
+//   0. style (SQLFOCUS_STYLE_CHECKS=0 skips it): `npm run lint` (ESLint) and `npm run format:check` (Prettier, clang-format).
 // `npm test -- <path or substring> …` runs only the matching test files (and skips 0-2 unless --all).
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
@@ -16,10 +16,8 @@ const args = process.argv.slice(2);
 const all = args.includes("--all");
 const filters = args.filter((a) => !a.startsWith("--"));
 
-// LEAD: set STYLE_CHECKS_ON to true in the commit after the tree-wide formatting commit (npm run format). Until
-// then the style checks run only with SQLFOCUS_STYLE_CHECKS=1.
-const STYLE_CHECKS_ON = false;
-const STYLE_CHECKS = STYLE_CHECKS_ON || process.env.SQLFOCUS_STYLE_CHECKS === "1";
+// The style step runs with every full `npm test`; SQLFOCUS_STYLE_CHECKS=0 skips it (e.g. while iterating).
+const STYLE_CHECKS = process.env.SQLFOCUS_STYLE_CHECKS !== "0";
 
 function run(title, cmd, cmdArgs, opts = {}) {
   console.log(`\n=== ${title}: ${cmd} ${cmdArgs.join(" ")}`);
