@@ -22,10 +22,11 @@ const cli = yargs(hideBin(process.argv))
   });
 // A reader that stops early (`sqlfocus query … | head`) closes the pipe: stop quietly, as Unix tools do, instead of
 // an unhandled EPIPE.
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(0);
-  throw err;
-});
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
 for (const command of commands) cli.command(command);
 try {
   await cli.parseAsync();
