@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createNativeTrainer } from "../../src/train/native.js";
 import { engineWeights, seededRandom } from "../../test/parity/tiny-model.js";
+import { randomWeights } from "./random-weights.js";
 import type { EngineModelConfig } from "../../src/train/native.js";
 
 const argv = process.argv.slice(2);
@@ -44,52 +45,8 @@ const cfg: EngineModelConfig = {
   tieWordEmbeddings: false,
 };
 
-function weights(): Map<string, Float32Array> {
-  const rand = seededRandom(1);
-  const D = H / NH;
-  const shapes: [string, number[]][] = [
-    ["model.embed_tokens.weight", [V, H]],
-    ["lm_head.weight", [V, H]],
-    ["model.norm.weight", [H]],
-  ];
-  for (let l = 0; l < L; l++) {
-    const p = `model.layers.${l}.`;
-    shapes.push(
-      [p + "self_attn.q_proj.weight", [NH * D, H]],
-      [p + "self_attn.q_proj.bias", [NH * D]],
-      [p + "self_attn.k_proj.weight", [KV * D, H]],
-      [p + "self_attn.k_proj.bias", [KV * D]],
-    );
-    shapes.push(
-      [p + "self_attn.v_proj.weight", [KV * D, H]],
-      [p + "self_attn.v_proj.bias", [KV * D]],
-      [p + "self_attn.o_proj.weight", [H, NH * D]],
-    );
-    shapes.push(
-      [p + "mlp.gate_proj.weight", [I, H]],
-      [p + "mlp.up_proj.weight", [I, H]],
-      [p + "mlp.down_proj.weight", [H, I]],
-      [p + "input_layernorm.weight", [H]],
-      [p + "post_attention_layernorm.weight", [H]],
-    );
-  }
-  const m = new Map<string, Float32Array>();
-  for (const [name, shape] of shapes) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const a = new Float32Array(n);
-    const bound = name.endsWith("norm.weight")
-      ? 0
-      : name.includes("embed")
-        ? 1
-        : 1 / Math.sqrt(shape[shape.length - 1]);
-    for (let i = 0; i < n; i++) a[i] = bound === 0 ? 1 : (rand() * 2 - 1) * bound;
-    m.set(name, a);
-  }
-  return m;
-}
-
 async function ours(dtype: string) {
-  const f32 = weights();
+  const f32 = randomWeights(cfg);
   const t = createNativeTrainer({
     config: cfg,
     weights: engineWeights(cfg, f32, dtype === "bf16" ? "BF16" : "F32"),

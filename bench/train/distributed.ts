@@ -9,6 +9,7 @@ import { loadavg } from "node:os";
 import { openDataParallel, detectLaunch } from "../../src/distributed/index.js";
 import { createNativeTrainer, type EngineModelConfig } from "../../src/train/native.js";
 import { engineWeights, seededRandom } from "../../test/parity/tiny-model.js";
+import { randomWeights } from "./random-weights.js";
 
 const argv = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -27,50 +28,6 @@ const H = 256,
 const steps = num("steps", 8),
   threads = num("threads", 2),
   rounds = num("rounds", 2);
-
-function weights(): Map<string, Float32Array> {
-  const rand = seededRandom(1);
-  const D = H / NH;
-  const shapes: [string, number[]][] = [
-    ["model.embed_tokens.weight", [V, H]],
-    ["lm_head.weight", [V, H]],
-    ["model.norm.weight", [H]],
-  ];
-  for (let l = 0; l < L; l++) {
-    const p = `model.layers.${l}.`;
-    shapes.push(
-      [p + "self_attn.q_proj.weight", [NH * D, H]],
-      [p + "self_attn.q_proj.bias", [NH * D]],
-      [p + "self_attn.k_proj.weight", [KV * D, H]],
-      [p + "self_attn.k_proj.bias", [KV * D]],
-    );
-    shapes.push(
-      [p + "self_attn.v_proj.weight", [KV * D, H]],
-      [p + "self_attn.v_proj.bias", [KV * D]],
-      [p + "self_attn.o_proj.weight", [H, NH * D]],
-    );
-    shapes.push(
-      [p + "mlp.gate_proj.weight", [I, H]],
-      [p + "mlp.up_proj.weight", [I, H]],
-      [p + "mlp.down_proj.weight", [H, I]],
-      [p + "input_layernorm.weight", [H]],
-      [p + "post_attention_layernorm.weight", [H]],
-    );
-  }
-  const m = new Map<string, Float32Array>();
-  for (const [name, shape] of shapes) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const a = new Float32Array(n);
-    const bound = name.endsWith("norm.weight")
-      ? 0
-      : name.includes("embed")
-        ? 1
-        : 1 / Math.sqrt(shape[shape.length - 1]);
-    for (let i = 0; i < n; i++) a[i] = bound === 0 ? 1 : (rand() * 2 - 1) * bound;
-    m.set(name, a);
-  }
-  return m;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -93,7 +50,7 @@ async function worker() {
   };
   const t = createNativeTrainer({
     config: cfg,
-    weights: engineWeights(cfg, weights(), "BF16"),
+    weights: engineWeights(cfg, randomWeights(cfg), "BF16"),
     lora: { rank: 16, alpha: 32, dropout: 0.05 },
     maxBatch: B,
     maxSeqLen: T,
