@@ -4,6 +4,7 @@
 // (the evaluator's remove_distinct keeps only sqlparse.parse(s)[0], the first statement), and the value-slot
 // rewriting of --plug_value (parse.py's reformat_query / strip_query / plugin). Also how Python's sqlite3 module
 // runs a string: nothing but comments is an empty result, text after the first statement is an error.
+import { sqliteQuotedSpanEnd } from "../sql/index.js";
 
 export type TokenType =
   | "comment.single"
@@ -226,16 +227,9 @@ export function pythonSqliteStatements(sql: string): "empty" | "one" | "multiple
   // The first statement ends at the first ';' outside quotes and comments.
   while (i < sql.length) {
     const c = sql[i]!;
-    if (c === "'" || c === '"' || c === "`" || c === "[") {
-      const close = c === "[" ? "]" : c;
-      let j = i + 1;
-      while (j < sql.length) {
-        if (sql[j] === close) {
-          if (close !== "]" && sql[j + 1] === close) j += 2;
-          else break;
-        } else j++;
-      }
-      i = j + 1;
+    const quoteEnd = sqliteQuotedSpanEnd(sql, i);
+    if (quoteEnd >= 0) {
+      i = quoteEnd + 1;
     } else if ((c === "-" && sql[i + 1] === "-") || (c === "/" && sql[i + 1] === "*")) {
       const end = c === "-" ? sql.indexOf("\n", i) : sql.indexOf("*/", i + 2);
       i = end < 0 ? sql.length : end + (c === "-" ? 1 : 2);

@@ -32,4 +32,5 @@ export {
   type PrivilegeReport,
 } from "./privileges.js";
 export { jsonCell, type JsonCell, type SqlValue } from "./cells.js";
+export { sqliteQuotedSpanEnd } from "./sqlite-text.js";
 export { SqlExecutor, type ExecOutcome, type SqlExecutorOptions, type ExecuteOptions } from "./spider-executor.js";

@@ -7,6 +7,7 @@
 // INTEGER → bigint, REAL → number, TEXT → string (invalid UTF-8 dropped, see decodeText), BLOB → Uint8Array.
 import Database from "better-sqlite3";
 import { rowBytes } from "./cells.js";
+import { sqliteQuotedSpanEnd } from "./sqlite-text.js";
 
 interface ExecRequest {
   id: number;
@@ -66,15 +67,8 @@ function quoteDoubleQuotedAsString(sql: string, token: string): string {
   let i = 0;
   while (i < sql.length) {
     const c = sql[i];
-    if (c === "'" || c === '"' || c === "`" || c === "[") {
-      const close = c === "[" ? "]" : c;
-      let j = i + 1;
-      while (j < sql.length) {
-        if (sql[j] === close) {
-          if (close !== "]" && sql[j + 1] === close) j += 2;
-          else break;
-        } else j++;
-      }
+    const j = sqliteQuotedSpanEnd(sql, i);
+    if (j >= 0) {
       const text = sql.slice(i, j + 1);
       if (c === '"' && text.slice(1, -1).replaceAll('""', '"') === token)
         out += "'" + token.replaceAll("'", "''") + "'";
